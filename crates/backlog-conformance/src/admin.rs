@@ -1,0 +1,234 @@
+//! Reads and administrative writes: get, list, counts, cancel, retry, truncate, migrations.
+
+use std::time::Duration;
+
+use backlog_storage::{
+    Failure, JobFinish, JobFinishManyParams, JobIdsParams, JobListParams, JobOutcome, StateCount,
+};
+use backlog_types::JobState;
+use chrono::Utc;
+
+use crate::support::{assert_close, fetch, get, insert, insert_one, job, Db};
+
+/// A missing id is `None`, not an error.
+pub async fn get_missing_is_none(db: Db) {
+    assert!(db.job_get(123_456_789).await.unwrap().is_none());
+}
+
+/// Filters by state, queue and kind; newest first; keyset pages.
+pub async fn list_filters_and_paginates(db: Db) {
+    let ids = insert(
+        &db,
+        vec![
+            job("a", "x"),
+            job("a", "y"),
+            job("b", "x"),
+            job("b", "y"),
+            job("a", "x"),
+        ],
+    )
+    .await;
+    fetch(&db, "b", 1).await; // ids[2] is running now
+
+    let all = db.job_list(JobListParams::default()).await.unwrap();
+    let all_ids: Vec<_> = all.iter().map(|r| r.id).collect();
+    assert_eq!(all_ids, ids.iter().rev().copied().collect::<Vec<_>>());
+
+    let by_queue = db
+        .job_list(JobListParams {
+            queue: Some("a".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        by_queue.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![ids[4], ids[1], ids[0]]
+    );
+
+    let by_kind = db
+        .job_list(JobListParams {
+            kind: Some("y".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        by_kind.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![ids[3], ids[1]]
+    );
+
+    let running = db
+        .job_list(JobListParams {
+            states: vec![JobState::Running],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        running.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![ids[2]]
+    );
+
+    let both = db
+        .job_list(JobListParams {
+            states: vec![JobState::Running, JobState::Available],
+            queue: Some("b".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(both.len(), 2);
+
+    let page1 = db
+        .job_list(JobListParams {
+            limit: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        page1.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![ids[4], ids[3]]
+    );
+    let page2 = db
+        .job_list(JobListParams {
+            limit: 2,
+            before_id: Some(ids[3]),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        page2.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![ids[2], ids[1]]
+    );
+}
+
+/// Counts per queue and state.
+pub async fn count_by_state(db: Db) {
+    insert(&db, vec![job("a", "k"), job("a", "k"), job("b", "k")]).await;
+    fetch(&db, "a", 1).await;
+    let mut counts = db.job_count_by_state().await.unwrap();
+    counts.sort_by(|x, y| (&x.queue, x.state).cmp(&(&y.queue, y.state)));
+    assert_eq!(
+        counts,
+        vec![
+            StateCount {
+                queue: "a".into(),
+                state: JobState::Available,
+                count: 1
+            },
+            StateCount {
+                queue: "a".into(),
+                state: JobState::Running,
+                count: 1
+            },
+            StateCount {
+                queue: "b".into(),
+                state: JobState::Available,
+                count: 1
+            },
+        ]
+    );
+}
+
+/// Cancel takes jobs that have not started; running and finished ones are left alone.
+pub async fn cancel_only_waiting_jobs(db: Db) {
+    let mut later = job("q", "k");
+    later.scheduled_at = Some(Utc::now() + chrono::Duration::hours(1));
+    let scheduled = insert_one(&db, later).await;
+    let running = insert_one(&db, job("q", "k")).await;
+    fetch(&db, "q", 1).await;
+    let available = insert_one(&db, job("q", "k")).await;
+
+    let before = db
+        .job_cancel_many(JobIdsParams {
+            ids: vec![scheduled, running, available, 987_654],
+        })
+        .await
+        .unwrap();
+    let mut cancelled: Vec<_> = before.iter().map(|r| (r.id, r.state)).collect();
+    cancelled.sort_unstable();
+    assert_eq!(
+        cancelled,
+        vec![
+            (scheduled, JobState::Scheduled),
+            (available, JobState::Available)
+        ]
+    );
+    for id in [scheduled, available] {
+        let row = get(&db, id).await;
+        assert_eq!(row.state, JobState::Cancelled);
+        assert!(row.finalized_at.is_some());
+    }
+    assert_eq!(get(&db, running).await.state, JobState::Running);
+}
+
+/// Retry revives a discarded job (with one more attempt) and keeps its history.
+pub async fn retry_revives_finalized_jobs(db: Db) {
+    let mut once = job("q", "k");
+    once.max_attempts = 1;
+    insert_one(&db, once).await;
+    let row = fetch(&db, "q", 1).await.remove(0);
+    db.job_finish_many(JobFinishManyParams {
+        jobs: vec![JobFinish {
+            id: row.id,
+            attempt: row.attempt,
+            outcome: JobOutcome::Discard {
+                failure: Failure::error("gave up"),
+            },
+            duration: Duration::ZERO,
+        }],
+    })
+    .await
+    .unwrap();
+    let running = insert_one(&db, job("other", "k")).await;
+    fetch(&db, "other", 1).await;
+
+    let retried = db
+        .job_retry_many(JobIdsParams {
+            ids: vec![row.id, running],
+        })
+        .await
+        .unwrap();
+    assert_eq!(retried, vec![row.id]);
+    let revived = get(&db, row.id).await;
+    assert_eq!(revived.state, JobState::Available);
+    assert!(revived.finalized_at.is_none());
+    assert_eq!(revived.max_attempts, 2);
+    assert_eq!(revived.errors.len(), 1, "history kept");
+    assert_close(
+        revived.scheduled_at,
+        Utc::now(),
+        Duration::from_secs(5),
+        "scheduled_at",
+    );
+    assert_eq!(fetch(&db, "q", 1).await[0].attempt, 2);
+    assert_eq!(get(&db, running).await.state, JobState::Running);
+}
+
+/// Truncate empties the job table.
+pub async fn truncate_all(db: Db) {
+    insert(&db, vec![job("q", "k"), job("q", "k")]).await;
+    db.truncate_all().await.unwrap();
+    assert!(db
+        .job_list(JobListParams::default())
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+/// A fresh harness has every migration applied.
+pub async fn migrations_are_applied(db: Db) {
+    let list = db.migration_list().await.unwrap();
+    assert!(!list.is_empty());
+    assert_eq!(list[0].version, 1);
+    assert!(list.iter().all(|m| m.applied_at.is_some()), "{list:?}");
+}
+
+/// The database clock agrees with ours (same machine).
+pub async fn now_is_close_to_local_clock(db: Db) {
+    let now = db.now().await.unwrap();
+    assert_close(now, Utc::now(), Duration::from_secs(5), "database now");
+}

@@ -1,0 +1,109 @@
+//! `job_fetch_available`.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use backlog_types::JobState;
+use chrono::Utc;
+
+use crate::support::{assert_close, fetch, fetch_params, get, insert, insert_one, job, Db};
+
+/// Higher priority first; within one priority, the earliest scheduled first.
+pub async fn claims_highest_priority_then_oldest(db: Db) {
+    let now = Utc::now();
+    let mut specs = Vec::new();
+    for (priority, minutes_ago) in [(0, 10), (5, 1), (0, 20), (5, 30), (-5, 60)] {
+        let mut j = job("q", "k");
+        j.priority = priority;
+        j.scheduled_at = Some(now - chrono::Duration::minutes(minutes_ago));
+        specs.push(j);
+    }
+    let ids = insert(&db, specs).await;
+    let fetched: Vec<_> = fetch(&db, "q", 10).await.iter().map(|r| r.id).collect();
+    assert_eq!(fetched, vec![ids[3], ids[1], ids[2], ids[0], ids[4]]);
+}
+
+/// A fetched job is running, has spent an attempt, names its worker and holds a lease.
+pub async fn marks_running_with_lease_and_worker(db: Db) {
+    let id = insert_one(&db, job("q", "k")).await;
+    let mut params = fetch_params("q", 1);
+    params.worker_id = "host-a:123".into();
+    params.lease = Duration::from_secs(30);
+    let rows = db.job_fetch_available(params).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    let row = &rows[0];
+    assert_eq!(row.id, id);
+    assert_eq!(row.state, JobState::Running);
+    assert_eq!(row.attempt, 1);
+    assert_eq!(row.attempted_by, vec!["host-a:123".to_string()]);
+    let attempted_at = row.attempted_at.expect("attempted_at");
+    assert_close(
+        attempted_at,
+        Utc::now(),
+        Duration::from_secs(5),
+        "attempted_at",
+    );
+    let lease = row.lease_expires_at.expect("lease");
+    assert_close(
+        lease,
+        attempted_at + chrono::Duration::seconds(30),
+        Duration::from_millis(50),
+        "lease",
+    );
+    assert_eq!(get(&db, id).await, *row);
+}
+
+/// Only the named queue, at most `max` jobs.
+pub async fn respects_queue_and_max(db: Db) {
+    insert(&db, (0..5).map(|_| job("a", "k")).collect()).await;
+    insert(&db, (0..5).map(|_| job("b", "k")).collect()).await;
+    let first = fetch(&db, "a", 3).await;
+    assert_eq!(first.len(), 3);
+    assert!(first.iter().all(|r| r.queue == "a"));
+    assert_eq!(fetch(&db, "a", 10).await.len(), 2);
+    assert!(fetch(&db, "a", 10).await.is_empty());
+    assert!(fetch(&db, "missing", 10).await.is_empty());
+    assert_eq!(fetch(&db, "b", 10).await.len(), 5);
+}
+
+/// Scheduled, running and finalized jobs are never fetched.
+pub async fn skips_jobs_not_available(db: Db) {
+    let mut later = job("q", "k");
+    later.scheduled_at = Some(Utc::now() + chrono::Duration::hours(1));
+    insert_one(&db, later).await;
+    let id = insert_one(&db, job("q", "k")).await;
+    assert_eq!(fetch(&db, "q", 10).await.len(), 1);
+    assert!(fetch(&db, "q", 10).await.is_empty());
+    assert_eq!(get(&db, id).await.state, JobState::Running);
+}
+
+/// Many fetchers racing over one queue: every job handed out exactly once.
+pub async fn concurrent_fetchers_never_share_a_job(db: Db) {
+    const JOBS: usize = 600;
+    insert(&db, (0..JOBS).map(|_| job("race", "k")).collect()).await;
+    let mut tasks = Vec::new();
+    for worker in 0..8 {
+        let db = db.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            loop {
+                let mut params = fetch_params("race", 7);
+                params.worker_id = format!("w{worker}");
+                let rows = db.job_fetch_available(params).await.expect("fetch");
+                if rows.is_empty() {
+                    break got;
+                }
+                got.extend(rows.into_iter().map(|r| r.id));
+            }
+        }));
+    }
+    let mut seen = HashSet::new();
+    let mut total = 0;
+    for task in tasks {
+        for id in task.await.unwrap() {
+            total += 1;
+            assert!(seen.insert(id), "job {id} was handed out twice");
+        }
+    }
+    assert_eq!(total, JOBS);
+}

@@ -1,0 +1,102 @@
+//! `job_insert_many`.
+
+use std::time::Duration;
+
+use backlog_storage::JobInsertManyParams;
+use backlog_types::JobState;
+use chrono::Utc;
+use serde_json::json;
+
+use crate::support::{assert_close, get, insert, job, Db};
+
+/// Ids come back ascending, in the order the jobs were given.
+pub async fn returns_ids_in_input_order(db: Db) {
+    let jobs = (0..10)
+        .map(|i| {
+            let mut j = job("default", "k");
+            j.args = json!({ "n": i });
+            j
+        })
+        .collect();
+    let ids = insert(&db, jobs).await;
+    assert_eq!(ids.len(), 10);
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    for (i, id) in ids.iter().enumerate() {
+        assert_eq!(get(&db, *id).await.args, json!({ "n": i }));
+    }
+}
+
+/// An empty batch inserts nothing and does not fail.
+pub async fn empty_batch_is_a_no_op(db: Db) {
+    let ids = db
+        .job_insert_many(JobInsertManyParams::default())
+        .await
+        .unwrap();
+    assert!(ids.is_empty());
+}
+
+/// A job for the future is `scheduled`; one for the past is `available` at once.
+pub async fn future_jobs_are_scheduled(db: Db) {
+    let mut later = job("default", "k");
+    later.scheduled_at = Some(Utc::now() + chrono::Duration::hours(1));
+    let mut earlier = job("default", "k");
+    earlier.scheduled_at = Some(Utc::now() - chrono::Duration::hours(1));
+    let ids = insert(&db, vec![later, earlier]).await;
+    assert_eq!(get(&db, ids[0]).await.state, JobState::Scheduled);
+    assert_eq!(get(&db, ids[1]).await.state, JobState::Available);
+}
+
+/// Every field given at insert is stored, and the defaults are set.
+pub async fn stores_every_field(db: Db) {
+    let mut j = job("emails", "send_email");
+    j.args = json!({"to": "a@example.com", "n": [1, 2, 3]});
+    j.priority = 7;
+    j.max_attempts = 3;
+    j.tags = vec!["welcome".into(), "user:42".into()];
+    j.metadata = json!({"request_id": "r-1"});
+    let id = insert(&db, vec![j]).await[0];
+    let row = get(&db, id).await;
+    assert_eq!(row.id, id);
+    assert_eq!(row.queue, "emails");
+    assert_eq!(row.kind, "send_email");
+    assert_eq!(row.args, json!({"to": "a@example.com", "n": [1, 2, 3]}));
+    assert_eq!(row.priority, 7);
+    assert_eq!(row.max_attempts, 3);
+    assert_eq!(row.attempt, 0);
+    assert_eq!(row.tags, vec!["welcome".to_string(), "user:42".to_string()]);
+    assert_eq!(row.metadata, json!({"request_id": "r-1"}));
+    assert_eq!(row.state, JobState::Available);
+    assert!(row.attempted_at.is_none());
+    assert!(row.finalized_at.is_none());
+    assert!(row.lease_expires_at.is_none());
+    assert!(row.attempted_by.is_empty());
+    assert!(row.errors.is_empty());
+    assert!(row.attempt_durations_us.is_empty());
+    let tolerance = Duration::from_secs(5);
+    assert_close(row.created_at, Utc::now(), tolerance, "created_at");
+    assert_close(row.scheduled_at, row.created_at, tolerance, "scheduled_at");
+}
+
+/// Unicode, nesting, big numbers and escapes survive the round trip.
+pub async fn args_round_trip_exactly(db: Db) {
+    let args = json!({
+        "text": "héllo wörld ✓ 日本語 \"quoted\" \\ back\nslash",
+        "nested": {"deep": [{"a": null}, true, false, 1.5, -7]},
+        "big": 9_007_199_254_740_991_i64,
+        "empty": {},
+    });
+    let mut j = job("default", "k");
+    j.args = args.clone();
+    let id = insert(&db, vec![j]).await[0];
+    assert_eq!(get(&db, id).await.args, args);
+}
+
+/// A batch of 5,000 goes in as one call.
+pub async fn large_batch(db: Db) {
+    let jobs = (0..5_000).map(|_| job("bulk", "k")).collect();
+    let ids = insert(&db, jobs).await;
+    assert_eq!(ids.len(), 5_000);
+    let mut sorted = ids.clone();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 5_000);
+}

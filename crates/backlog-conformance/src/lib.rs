@@ -1,0 +1,90 @@
+//! The conformance suite of Backlog's storage seam: one set of behavioural tests that every
+//! backend runs against a real database.
+//!
+//! A backend wires it in with one macro call in `tests/conformance.rs`, giving a factory that
+//! returns a fresh, migrated, isolated storage (its own schema or file) for each test, so the
+//! tests run in parallel:
+//!
+//! ```ignore
+//! async fn harness() -> backlog_sqlite::testing::TestStorage {
+//!     backlog_sqlite::testing::test_storage().await
+//! }
+//! backlog_conformance::suite!(harness);
+//! ```
+//!
+//! The backend's dev-dependencies need `tokio` with the `macros` and `rt-multi-thread`
+//! features. A new storage behaviour gets a test here, never a backend-specific one.
+
+use std::sync::Arc;
+
+use backlog_storage::Storage;
+
+pub mod admin;
+pub mod events;
+pub mod fetch;
+pub mod finish;
+pub mod insert;
+pub mod maintenance;
+mod support;
+
+pub use backlog_storage;
+
+/// What a test factory returns: something that holds an isolated storage alive (and may clean
+/// it up on drop).
+pub trait Harness: Send + 'static {
+    /// The storage under test.
+    fn storage(&self) -> Arc<dyn Storage>;
+}
+
+impl Harness for Arc<dyn Storage> {
+    fn storage(&self) -> Arc<dyn Storage> {
+        self.clone()
+    }
+}
+
+/// Expands to one `#[tokio::test]` per conformance test, grouped in modules named after the
+/// suite's modules. `$factory` is an async fn returning a [`Harness`].
+#[macro_export]
+macro_rules! suite {
+    ($factory:path) => {
+        async fn __backlog_conformance_harness() -> impl $crate::Harness {
+            $factory().await
+        }
+        $crate::suite!(@module insert: [
+            returns_ids_in_input_order, empty_batch_is_a_no_op, future_jobs_are_scheduled,
+            stores_every_field, args_round_trip_exactly, large_batch
+        ]);
+        $crate::suite!(@module fetch: [
+            claims_highest_priority_then_oldest, marks_running_with_lease_and_worker,
+            respects_queue_and_max, skips_jobs_not_available, concurrent_fetchers_never_share_a_job
+        ]);
+        $crate::suite!(@module finish: [
+            completed, retry_records_error_and_delay, discard_and_cancel_are_final,
+            snooze_does_not_spend_an_attempt, is_fenced_on_state_and_attempt, empty_batch_is_a_no_op,
+            mixed_batch
+        ]);
+        $crate::suite!(@module maintenance: [
+            heartbeat_renews_lease_and_reports_lost, schedule_promotes_due_jobs,
+            rescue_expired_leases, delete_finalized_respects_cutoffs
+        ]);
+        $crate::suite!(@module admin: [
+            get_missing_is_none, list_filters_and_paginates, count_by_state,
+            cancel_only_waiting_jobs, retry_revives_finalized_jobs, truncate_all,
+            migrations_are_applied, now_is_close_to_local_clock
+        ]);
+        $crate::suite!(@module events: [
+            insert_wakes_subscribers, schedule_wakes_subscribers
+        ]);
+    };
+    (@module $module:ident: [$($name:ident),* $(,)?]) => {
+        mod $module {
+            $(
+                #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let harness = super::__backlog_conformance_harness().await;
+                    $crate::$module::$name($crate::Harness::storage(&harness)).await;
+                }
+            )*
+        }
+    };
+}

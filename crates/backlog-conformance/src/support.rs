@@ -1,0 +1,54 @@
+//! Small builders the tests share.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use backlog_storage::{JobFetchAvailableParams, JobInsert, JobInsertManyParams, Storage};
+use backlog_types::{JobId, JobRow};
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+pub(crate) type Db = Arc<dyn Storage>;
+
+pub(crate) fn job(queue: &str, kind: &str) -> JobInsert {
+    JobInsert::new(queue, kind, json!({}))
+}
+
+pub(crate) async fn insert(db: &Db, jobs: Vec<JobInsert>) -> Vec<JobId> {
+    db.job_insert_many(JobInsertManyParams { jobs })
+        .await
+        .expect("insert")
+}
+
+pub(crate) async fn insert_one(db: &Db, job: JobInsert) -> JobId {
+    insert(db, vec![job]).await[0]
+}
+
+pub(crate) async fn fetch(db: &Db, queue: &str, max: u32) -> Vec<JobRow> {
+    db.job_fetch_available(fetch_params(queue, max))
+        .await
+        .expect("fetch")
+}
+
+pub(crate) fn fetch_params(queue: &str, max: u32) -> JobFetchAvailableParams {
+    JobFetchAvailableParams {
+        queue: queue.to_owned(),
+        max,
+        worker_id: "worker-1".to_owned(),
+        lease: Duration::from_secs(60),
+        now: None,
+    }
+}
+
+pub(crate) async fn get(db: &Db, id: JobId) -> JobRow {
+    db.job_get(id).await.expect("get").expect("job exists")
+}
+
+/// Asserts two instants are within `tolerance` of each other.
+pub(crate) fn assert_close(a: DateTime<Utc>, b: DateTime<Utc>, tolerance: Duration, what: &str) {
+    let diff = (a - b).abs().to_std().expect("non-negative");
+    assert!(
+        diff <= tolerance,
+        "{what}: {a} and {b} differ by {diff:?} (> {tolerance:?})"
+    );
+}

@@ -1,0 +1,115 @@
+//! The storage seam: the one trait, [`Storage`], that every Backlog backend implements, with the
+//! parameter and result types of its methods.
+//!
+//! Methods are named noun-then-verb (`job_insert_many`, `job_fetch_available`) and take one
+//! params struct, so a backend can be swapped without touching the runtime. Both backends
+//! (`backlog-postgres`, `backlog-sqlite`) pass the same conformance suite
+//! (`backlog-conformance`).
+//!
+//! The primitives are deliberately usable by something other than the in-process runtime: a
+//! server leasing jobs to remote workers calls the same fetch / finish / heartbeat methods.
+//!
+//! ```
+//! use backlog_storage::{JobInsert, JobInsertManyParams};
+//!
+//! let params = JobInsertManyParams {
+//!     jobs: vec![JobInsert::new("default", "send_email", serde_json::json!({"to": "a@b.c"}))],
+//! };
+//! assert_eq!(params.jobs[0].max_attempts, 25);
+//! ```
+
+mod error;
+mod migration;
+mod params;
+
+use async_trait::async_trait;
+use backlog_types::{JobId, JobRow};
+use chrono::{DateTime, Utc};
+
+pub use error::{Error, ErrorKind};
+pub use migration::{Migration, MigrationDirection, MigrationStatus};
+pub use params::*;
+
+/// A database that stores Backlog's jobs.
+///
+/// Every method is one logical operation and, where it writes, one transaction. Times are taken
+/// from the database's clock unless a params struct carries an explicit `now` (used by tests to
+/// move time without sleeping).
+#[async_trait]
+pub trait Storage: Send + Sync + 'static {
+    /// A short name for logs and the CLI: `"postgres"` or `"sqlite"`.
+    fn backend_name(&self) -> &'static str;
+
+    /// Lists the backend's migrations and whether each is applied.
+    async fn migration_list(&self) -> Result<Vec<MigrationStatus>, Error>;
+
+    /// Applies (up) or reverts (down) migrations up to `target`, returning the versions changed.
+    async fn migration_run(&self, params: MigrationRunParams) -> Result<Vec<u32>, Error>;
+
+    /// The database's current time.
+    async fn now(&self) -> Result<DateTime<Utc>, Error>;
+
+    /// Inserts jobs in one round trip and one transaction, returning their ids in input order.
+    ///
+    /// Jobs whose `scheduled_at` is in the future are stored `scheduled`, the rest `available`;
+    /// listeners are told about queues that got available jobs.
+    async fn job_insert_many(&self, params: JobInsertManyParams) -> Result<Vec<JobId>, Error>;
+
+    /// Atomically claims up to `max` available jobs of one queue for a worker: they become
+    /// `running` with `attempt + 1` and a lease. No job is ever returned to two callers.
+    async fn job_fetch_available(
+        &self,
+        params: JobFetchAvailableParams,
+    ) -> Result<Vec<JobRow>, Error>;
+
+    /// Records the outcome of many attempts in one transaction. Each entry applies only if the
+    /// job is still `running` at that attempt (fencing); the ids that applied are returned.
+    async fn job_finish_many(&self, params: JobFinishManyParams) -> Result<Vec<JobId>, Error>;
+
+    /// Renews the leases of running jobs. Jobs no longer running at that attempt are returned in
+    /// [`JobHeartbeatResult::lost`].
+    async fn job_heartbeat_many(
+        &self,
+        params: JobHeartbeatManyParams,
+    ) -> Result<JobHeartbeatResult, Error>;
+
+    /// Makes `scheduled` and `retryable` jobs whose time has come `available`, returning how many
+    /// per queue.
+    async fn job_schedule(&self, params: JobScheduleParams) -> Result<Vec<QueueCount>, Error>;
+
+    /// The earliest `scheduled_at` among `scheduled` and `retryable` jobs.
+    async fn job_next_scheduled_at(&self) -> Result<Option<DateTime<Utc>>, Error>;
+
+    /// Returns `running` jobs whose lease expired to `retryable`, or `discarded` once their
+    /// attempts are used up. Returns the rescued jobs' ids.
+    async fn job_rescue(&self, params: JobRescueParams) -> Result<Vec<JobId>, Error>;
+
+    /// One job by id.
+    async fn job_get(&self, id: JobId) -> Result<Option<JobRow>, Error>;
+
+    /// Jobs matching a filter, newest first, with keyset pagination.
+    async fn job_list(&self, params: JobListParams) -> Result<Vec<JobRow>, Error>;
+
+    /// Number of jobs per queue and state.
+    async fn job_count_by_state(&self) -> Result<Vec<StateCount>, Error>;
+
+    /// Cancels jobs that have not started (`available`, `scheduled`, `retryable`), returning the
+    /// jobs as they were before.
+    async fn job_cancel_many(&self, params: JobIdsParams) -> Result<Vec<JobRow>, Error>;
+
+    /// Makes finalized or waiting jobs `available` again at once, keeping their history.
+    /// Discarded jobs get one more attempt if they had used all of theirs. Running jobs are left
+    /// alone. Returns the ids retried.
+    async fn job_retry_many(&self, params: JobIdsParams) -> Result<Vec<JobId>, Error>;
+
+    /// Deletes finalized jobs, returning how many were deleted.
+    async fn job_delete_finalized(&self, params: JobDeleteFinalizedParams) -> Result<u64, Error>;
+
+    /// Subscribes to the backend's wake-up signals: queues that got available jobs. A backend
+    /// that loses its listening connection sends [`Event::Resync`] when it is back, so that
+    /// subscribers poll once.
+    async fn event_subscribe(&self) -> Result<tokio::sync::broadcast::Receiver<Event>, Error>;
+
+    /// Deletes every row of every Backlog table. For tests and benchmarks only.
+    async fn truncate_all(&self) -> Result<(), Error>;
+}

@@ -1,0 +1,262 @@
+//! Parameter and result structs of the [`Storage`](crate::Storage) methods.
+
+use std::time::Duration;
+
+use backlog_types::{JobId, JobState};
+use chrono::{DateTime, Utc};
+
+use crate::MigrationDirection;
+
+/// Parameters of [`Storage::migration_run`](crate::Storage::migration_run).
+#[derive(Debug, Clone)]
+pub struct MigrationRunParams {
+    /// Up or down.
+    pub direction: MigrationDirection,
+    /// Up: the last version to apply (default: all). Down: the version to go back to, which
+    /// stays applied (default: one step back).
+    pub target: Option<u32>,
+}
+
+/// One job to insert, already validated and serialized by the client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobInsert {
+    /// Queue name (validated by the client).
+    pub queue: String,
+    /// Job kind (validated by the client).
+    pub kind: String,
+    /// Arguments as JSON.
+    pub args: serde_json::Value,
+    /// Higher runs first.
+    pub priority: i16,
+    /// Attempts allowed, at least 1.
+    pub max_attempts: i32,
+    /// When to run; `None` means now (database clock).
+    pub scheduled_at: Option<DateTime<Utc>>,
+    /// Labels.
+    pub tags: Vec<String>,
+    /// A JSON object of the user's own.
+    pub metadata: serde_json::Value,
+}
+
+impl JobInsert {
+    /// A job with default options: priority 0, 25 attempts, runnable now, no tags.
+    pub fn new(
+        queue: impl Into<String>,
+        kind: impl Into<String>,
+        args: serde_json::Value,
+    ) -> JobInsert {
+        JobInsert {
+            queue: queue.into(),
+            kind: kind.into(),
+            args,
+            priority: 0,
+            max_attempts: 25,
+            scheduled_at: None,
+            tags: Vec::new(),
+            metadata: serde_json::Value::Object(Default::default()),
+        }
+    }
+}
+
+/// Parameters of [`Storage::job_insert_many`](crate::Storage::job_insert_many).
+#[derive(Debug, Clone, Default)]
+pub struct JobInsertManyParams {
+    /// The jobs, in the order their ids are returned.
+    pub jobs: Vec<JobInsert>,
+}
+
+/// Parameters of [`Storage::job_fetch_available`](crate::Storage::job_fetch_available).
+#[derive(Debug, Clone)]
+pub struct JobFetchAvailableParams {
+    /// The queue to fetch from.
+    pub queue: String,
+    /// At most this many jobs.
+    pub max: u32,
+    /// Recorded in each job's `attempted_by`.
+    pub worker_id: String,
+    /// How long the lease lasts before a heartbeat must renew it.
+    pub lease: Duration,
+    /// Overrides the database clock (tests).
+    pub now: Option<DateTime<Utc>>,
+}
+
+/// What became of one attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobOutcome {
+    /// Succeeded: `completed`.
+    Completed,
+    /// Failed and will run again after `delay`: `retryable`.
+    Retry {
+        /// The failure, appended to the job's errors.
+        failure: Failure,
+        /// Backoff before the next attempt.
+        delay: Duration,
+    },
+    /// Failed for good (attempts exhausted, or discarded on purpose): `discarded`.
+    Discard {
+        /// The failure, appended to the job's errors.
+        failure: Failure,
+    },
+    /// Cancelled: `cancelled`.
+    Cancel {
+        /// Why, appended to the job's errors.
+        failure: Failure,
+    },
+    /// Run again after `delay` without spending an attempt: `scheduled`.
+    Snooze {
+        /// How long to wait.
+        delay: Duration,
+    },
+}
+
+/// A failed attempt's description; the backend adds the attempt number and the time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The error or panic message.
+    pub message: String,
+    /// Whether it was a panic.
+    pub panicked: bool,
+}
+
+impl Failure {
+    /// A plain (non-panic) failure.
+    pub fn error(message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            panicked: false,
+        }
+    }
+}
+
+/// The end of one attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobFinish {
+    /// The job.
+    pub id: JobId,
+    /// The attempt that ended; the write is fenced on it.
+    pub attempt: i32,
+    /// What happened.
+    pub outcome: JobOutcome,
+    /// How long the attempt ran.
+    pub duration: Duration,
+}
+
+/// Parameters of [`Storage::job_finish_many`](crate::Storage::job_finish_many).
+#[derive(Debug, Clone, Default)]
+pub struct JobFinishManyParams {
+    /// The attempts that ended.
+    pub jobs: Vec<JobFinish>,
+}
+
+/// Parameters of [`Storage::job_heartbeat_many`](crate::Storage::job_heartbeat_many).
+#[derive(Debug, Clone)]
+pub struct JobHeartbeatManyParams {
+    /// `(id, attempt)` of each running job to renew.
+    pub jobs: Vec<(JobId, i32)>,
+    /// The new lease, counted from now.
+    pub lease: Duration,
+}
+
+/// Result of [`Storage::job_heartbeat_many`](crate::Storage::job_heartbeat_many).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobHeartbeatResult {
+    /// Jobs this worker no longer holds (rescued, cancelled or finished elsewhere).
+    pub lost: Vec<JobId>,
+}
+
+/// Parameters of [`Storage::job_schedule`](crate::Storage::job_schedule).
+#[derive(Debug, Clone)]
+pub struct JobScheduleParams {
+    /// Overrides the database clock (tests).
+    pub now: Option<DateTime<Utc>>,
+    /// At most this many jobs per call.
+    pub max: u32,
+}
+
+/// Parameters of [`Storage::job_rescue`](crate::Storage::job_rescue).
+#[derive(Debug, Clone)]
+pub struct JobRescueParams {
+    /// Overrides the database clock (tests).
+    pub now: Option<DateTime<Utc>>,
+    /// At most this many jobs per call.
+    pub max: u32,
+}
+
+/// A number of jobs in one queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueCount {
+    /// The queue.
+    pub queue: String,
+    /// How many.
+    pub count: u64,
+}
+
+/// A number of jobs in one queue and state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateCount {
+    /// The queue.
+    pub queue: String,
+    /// The state.
+    pub state: JobState,
+    /// How many.
+    pub count: u64,
+}
+
+/// Parameters of [`Storage::job_list`](crate::Storage::job_list).
+#[derive(Debug, Clone)]
+pub struct JobListParams {
+    /// Only these states (all when empty).
+    pub states: Vec<JobState>,
+    /// Only this queue.
+    pub queue: Option<String>,
+    /// Only this kind.
+    pub kind: Option<String>,
+    /// Only jobs with an id below this one (keyset pagination, newest first).
+    pub before_id: Option<JobId>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+impl Default for JobListParams {
+    fn default() -> Self {
+        JobListParams {
+            states: Vec::new(),
+            queue: None,
+            kind: None,
+            before_id: None,
+            limit: 100,
+        }
+    }
+}
+
+/// Parameters of methods acting on jobs by id.
+#[derive(Debug, Clone, Default)]
+pub struct JobIdsParams {
+    /// The jobs.
+    pub ids: Vec<JobId>,
+}
+
+/// Parameters of [`Storage::job_delete_finalized`](crate::Storage::job_delete_finalized).
+#[derive(Debug, Clone)]
+pub struct JobDeleteFinalizedParams {
+    /// Delete `completed` jobs finalized before this time.
+    pub completed_before: Option<DateTime<Utc>>,
+    /// Delete `cancelled` jobs finalized before this time.
+    pub cancelled_before: Option<DateTime<Utc>>,
+    /// Delete `discarded` jobs finalized before this time.
+    pub discarded_before: Option<DateTime<Utc>>,
+    /// At most this many per call.
+    pub max: u32,
+}
+
+/// A wake-up signal from the backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A queue got available jobs.
+    JobAvailable {
+        /// The queue.
+        queue: String,
+    },
+    /// Signals may have been missed (listener reconnected): poll everything once.
+    Resync,
+}

@@ -1,0 +1,65 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::JobState;
+
+/// A job's identifier, assigned by the database in insertion order.
+pub type JobId = i64;
+
+/// One failed attempt, as recorded in the job's `errors` list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptError {
+    /// The attempt that failed (1 for the first run).
+    pub attempt: i32,
+    /// When the failure was recorded.
+    pub at: DateTime<Utc>,
+    /// The error's message, or the panic's message for a panic.
+    pub message: String,
+    /// Whether the job's code panicked rather than returned an error.
+    #[serde(default)]
+    pub panicked: bool,
+}
+
+/// A job as stored: everything the database knows about it.
+///
+/// This is the row every backend returns; the typed view for workers lives in the `backlog`
+/// crate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRow {
+    /// Identifier, unique within the database.
+    pub id: JobId,
+    /// Current state.
+    pub state: JobState,
+    /// The queue it was enqueued on.
+    pub queue: String,
+    /// The job kind, which picks the worker that runs it.
+    pub kind: String,
+    /// The arguments as JSON, readable with plain SQL.
+    pub args: serde_json::Value,
+    /// Higher runs first.
+    pub priority: i16,
+    /// Attempts started so far (0 before the first run).
+    pub attempt: i32,
+    /// Attempts allowed before the job is discarded.
+    pub max_attempts: i32,
+    /// When it was (or will be) runnable.
+    pub scheduled_at: DateTime<Utc>,
+    /// When it was inserted.
+    pub created_at: DateTime<Utc>,
+    /// When the latest attempt started.
+    pub attempted_at: Option<DateTime<Utc>>,
+    /// When it reached a final state.
+    pub finalized_at: Option<DateTime<Utc>>,
+    /// While running: when its lease runs out unless a heartbeat renews it.
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    /// The worker ids that attempted it, one entry per attempt.
+    pub attempted_by: Vec<String>,
+    /// One record per failed attempt.
+    pub errors: Vec<AttemptError>,
+    /// How long each finished attempt ran, in microseconds, in attempt order.
+    pub attempt_durations_us: Vec<i64>,
+    /// Free-form labels for searching.
+    pub tags: Vec<String>,
+    /// Free-form JSON object for the user's own bookkeeping.
+    pub metadata: serde_json::Value,
+}
