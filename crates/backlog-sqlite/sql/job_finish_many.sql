@@ -1,0 +1,18 @@
+-- Executed once per finished attempt, fenced on (state = 'running', attempt). :message is NULL
+-- for outcomes that record no error (completed, snoozed); :attempt_change is -1 for a snooze,
+-- which gives the attempt back.
+UPDATE backlog_job
+SET state = :state,
+    attempt = attempt + :attempt_change,
+    scheduled_at = coalesce(:scheduled_at, scheduled_at),
+    finalized_at = :finalized_at,
+    lease_expires_at = NULL,
+    errors = CASE
+        WHEN :message IS NULL THEN errors
+        ELSE json_insert(
+            errors, '$[#]',
+            json_object('attempt', attempt, 'at', :now, 'message', :message, 'panicked', json(:panicked))
+        )
+    END,
+    attempt_durations_us = json_insert(attempt_durations_us, '$[#]', :duration_us)
+WHERE id = :id AND state = 'running' AND attempt = :attempt

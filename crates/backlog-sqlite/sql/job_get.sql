@@ -1,0 +1,1 @@
+SELECT * FROM backlog_job WHERE id = :id

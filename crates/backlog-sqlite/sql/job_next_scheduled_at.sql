@@ -1,0 +1,1 @@
+SELECT min(scheduled_at) FROM backlog_job WHERE state IN ('scheduled', 'retryable')

@@ -1,0 +1,2 @@
+DELETE FROM backlog_job;
+DELETE FROM sqlite_sequence WHERE name = 'backlog_job';

@@ -1,0 +1,337 @@
+//! Each storage method's SQL, executed synchronously on a connection (the writer's transaction,
+//! a pooled reader, or the caller's own transaction for [`crate::SqliteStorage::job_insert_many_tx`]).
+//! `storage.rs` only decides which connection runs them and sends the wake-ups.
+
+use std::collections::BTreeMap;
+
+use backlog_storage::{
+    Error, JobDeleteFinalizedParams, JobFetchAvailableParams, JobFinish, JobInsert, JobListParams,
+    JobOutcome, QueueCount, StateCount,
+};
+use backlog_types::{JobId, JobRow, JobState};
+use chrono::{DateTime, Utc};
+use rusqlite::{named_params, Connection, OptionalExtension};
+
+use crate::error::{decode, from_sqlite};
+use crate::row::{job_row, job_rows};
+use crate::{sql, time};
+
+/// Inserts `jobs`, returning their ids in order and the queues that got available jobs.
+pub(crate) fn job_insert_many(
+    conn: &Connection,
+    jobs: &[JobInsert],
+    now: DateTime<Utc>,
+) -> Result<(Vec<JobId>, Vec<String>), Error> {
+    let now = time::encode(now);
+    let mut statement = conn
+        .prepare_cached(sql::JOB_INSERT_MANY)
+        .map_err(from_sqlite)?;
+    let mut ids = Vec::with_capacity(jobs.len());
+    let mut available: Vec<String> = Vec::new();
+    for job in jobs {
+        let (id, state): (JobId, String) = statement
+            .query_row(
+                named_params! {
+                    ":now": now,
+                    ":scheduled_at": job.scheduled_at.map(time::encode),
+                    ":queue": job.queue,
+                    ":kind": job.kind,
+                    ":args": job.args.to_string(),
+                    ":priority": job.priority,
+                    ":max_attempts": job.max_attempts,
+                    ":tags": serde_json::Value::from(job.tags.clone()).to_string(),
+                    ":metadata": job.metadata.to_string(),
+                },
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .map_err(from_sqlite)?;
+        if state == JobState::Available.as_str() && !available.contains(&job.queue) {
+            available.push(job.queue.clone());
+        }
+        ids.push(id);
+    }
+    Ok((ids, available))
+}
+
+/// Claims up to `params.max` available jobs, sorted in run order.
+pub(crate) fn job_fetch_available(
+    conn: &Connection,
+    params: &JobFetchAvailableParams,
+) -> Result<Vec<JobRow>, Error> {
+    let now = params.now.unwrap_or_else(time::now);
+    let mut statement = conn
+        .prepare_cached(sql::JOB_FETCH_AVAILABLE)
+        .map_err(from_sqlite)?;
+    let rows = statement
+        .query(named_params! {
+            ":now": time::encode(now),
+            ":worker_id": params.worker_id,
+            ":lease_expires_at": time::add(now, params.lease),
+            ":queue": params.queue,
+            ":max": params.max,
+        })
+        .map_err(from_sqlite)?;
+    let mut jobs = job_rows(rows)?;
+    // RETURNING gives no order guarantee.
+    jobs.sort_by(|a, b| {
+        b.priority
+            .cmp(&a.priority)
+            .then(a.scheduled_at.cmp(&b.scheduled_at))
+            .then(a.id.cmp(&b.id))
+    });
+    Ok(jobs)
+}
+
+/// Records each outcome if the job is still running at that attempt; returns the ids applied,
+/// ascending.
+pub(crate) fn job_finish_many(
+    conn: &Connection,
+    jobs: &[JobFinish],
+    now: DateTime<Utc>,
+) -> Result<Vec<JobId>, Error> {
+    let now_text = time::encode(now);
+    let mut statement = conn
+        .prepare_cached(sql::JOB_FINISH_MANY)
+        .map_err(from_sqlite)?;
+    let mut applied = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let (state, scheduled_at, finalized, failure, attempt_change) = match &job.outcome {
+            JobOutcome::Completed => (JobState::Completed, None, true, None, 0),
+            JobOutcome::Retry { failure, delay } => (
+                JobState::Retryable,
+                Some(time::add(now, *delay)),
+                false,
+                Some(failure),
+                0,
+            ),
+            JobOutcome::Discard { failure } => (JobState::Discarded, None, true, Some(failure), 0),
+            JobOutcome::Cancel { failure } => (JobState::Cancelled, None, true, Some(failure), 0),
+            JobOutcome::Snooze { delay } => (
+                JobState::Scheduled,
+                Some(time::add(now, *delay)),
+                false,
+                None,
+                -1,
+            ),
+        };
+        let changed = statement
+            .execute(named_params! {
+                ":id": job.id,
+                ":attempt": job.attempt,
+                ":state": state.as_str(),
+                ":attempt_change": attempt_change,
+                ":scheduled_at": scheduled_at,
+                ":finalized_at": finalized.then_some(&now_text),
+                ":now": now_text,
+                ":message": failure.map(|f| f.message.as_str()),
+                ":panicked": if failure.is_some_and(|f| f.panicked) { "true" } else { "false" },
+                ":duration_us": time::micros(job.duration),
+            })
+            .map_err(from_sqlite)?;
+        if changed > 0 {
+            applied.push(job.id);
+        }
+    }
+    applied.sort_unstable();
+    Ok(applied)
+}
+
+/// Renews leases; returns the ids no longer running at the given attempt.
+pub(crate) fn job_heartbeat_many(
+    conn: &Connection,
+    jobs: &[(JobId, i32)],
+    lease_expires_at: &str,
+) -> Result<Vec<JobId>, Error> {
+    let mut statement = conn
+        .prepare_cached(sql::JOB_HEARTBEAT_MANY)
+        .map_err(from_sqlite)?;
+    let mut lost = Vec::new();
+    for &(id, attempt) in jobs {
+        let changed = statement
+            .execute(named_params! {
+                ":id": id,
+                ":attempt": attempt,
+                ":lease_expires_at": lease_expires_at,
+            })
+            .map_err(from_sqlite)?;
+        if changed == 0 {
+            lost.push(id);
+        }
+    }
+    Ok(lost)
+}
+
+/// Makes due jobs available; returns counts per queue, sorted by queue.
+pub(crate) fn job_schedule(
+    conn: &Connection,
+    now: DateTime<Utc>,
+    max: u32,
+) -> Result<Vec<QueueCount>, Error> {
+    let mut statement = conn
+        .prepare_cached(sql::JOB_SCHEDULE)
+        .map_err(from_sqlite)?;
+    let mut rows = statement
+        .query(named_params! { ":now": time::encode(now), ":max": max })
+        .map_err(from_sqlite)?;
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    while let Some(row) = rows.next().map_err(from_sqlite)? {
+        *counts.entry(row.get(0).map_err(from_sqlite)?).or_default() += 1;
+    }
+    Ok(counts
+        .into_iter()
+        .map(|(queue, count)| QueueCount { queue, count })
+        .collect())
+}
+
+/// The earliest `scheduled_at` of waiting jobs.
+pub(crate) fn job_next_scheduled_at(conn: &Connection) -> Result<Option<DateTime<Utc>>, Error> {
+    let text: Option<String> = conn
+        .prepare_cached(sql::JOB_NEXT_SCHEDULED_AT)
+        .and_then(|mut s| s.query_row([], |row| row.get(0)))
+        .map_err(from_sqlite)?;
+    text.map(|t| time::decode("scheduled_at", &t)).transpose()
+}
+
+/// Rescues running jobs whose lease expired; returns their ids in ascending order.
+pub(crate) fn job_rescue(
+    conn: &Connection,
+    now: DateTime<Utc>,
+    max: u32,
+) -> Result<Vec<JobId>, Error> {
+    let mut statement = conn.prepare_cached(sql::JOB_RESCUE).map_err(from_sqlite)?;
+    let mut ids = statement
+        .query_map(
+            named_params! { ":now": time::encode(now), ":max": max },
+            |row| row.get::<_, JobId>(0),
+        )
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(from_sqlite)?;
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+/// One job by id.
+pub(crate) fn job_get(conn: &Connection, id: JobId) -> Result<Option<JobRow>, Error> {
+    let mut statement = conn.prepare_cached(sql::JOB_GET).map_err(from_sqlite)?;
+    let mut rows = statement
+        .query(named_params! { ":id": id })
+        .map_err(from_sqlite)?;
+    rows.next().map_err(from_sqlite)?.map(job_row).transpose()
+}
+
+/// Jobs matching the filter, newest first.
+pub(crate) fn job_list(conn: &Connection, params: &JobListParams) -> Result<Vec<JobRow>, Error> {
+    let states = (!params.states.is_empty()).then(|| {
+        serde_json::Value::from(params.states.iter().map(|s| s.as_str()).collect::<Vec<_>>())
+            .to_string()
+    });
+    let mut statement = conn.prepare_cached(sql::JOB_LIST).map_err(from_sqlite)?;
+    let rows = statement
+        .query(named_params! {
+            ":states": states,
+            ":queue": params.queue,
+            ":kind": params.kind,
+            ":before_id": params.before_id,
+            ":limit": params.limit,
+        })
+        .map_err(from_sqlite)?;
+    job_rows(rows)
+}
+
+/// Job counts per queue and state.
+pub(crate) fn job_count_by_state(conn: &Connection) -> Result<Vec<StateCount>, Error> {
+    let mut statement = conn
+        .prepare_cached(sql::JOB_COUNT_BY_STATE)
+        .map_err(from_sqlite)?;
+    let mut rows = statement.query([]).map_err(from_sqlite)?;
+    let mut counts = Vec::new();
+    while let Some(row) = rows.next().map_err(from_sqlite)? {
+        let state: String = row.get(1).map_err(from_sqlite)?;
+        let count: i64 = row.get(2).map_err(from_sqlite)?;
+        counts.push(StateCount {
+            queue: row.get(0).map_err(from_sqlite)?,
+            state: state.parse().map_err(|e| decode("state", e))?,
+            count: count.unsigned_abs(),
+        });
+    }
+    Ok(counts)
+}
+
+/// Cancels jobs that have not started; returns them as they were before, by ascending id.
+pub(crate) fn job_cancel_many(
+    conn: &Connection,
+    ids: &[JobId],
+    now: DateTime<Utc>,
+) -> Result<Vec<JobRow>, Error> {
+    let now = time::encode(now);
+    let mut before = conn
+        .prepare_cached(sql::JOB_CANCEL_MANY_BEFORE)
+        .map_err(from_sqlite)?;
+    let mut cancel = conn
+        .prepare_cached(sql::JOB_CANCEL_MANY)
+        .map_err(from_sqlite)?;
+    let mut cancelled = Vec::new();
+    for &id in ids {
+        let row = {
+            let mut rows = before
+                .query(named_params! { ":id": id })
+                .map_err(from_sqlite)?;
+            rows.next().map_err(from_sqlite)?.map(job_row).transpose()?
+        };
+        if let Some(row) = row {
+            cancel
+                .execute(named_params! { ":id": id, ":now": now })
+                .map_err(from_sqlite)?;
+            cancelled.push(row);
+        }
+    }
+    cancelled.sort_unstable_by_key(|job| job.id);
+    Ok(cancelled)
+}
+
+/// Makes jobs available again; returns the ids retried (ascending) and the queues woken.
+pub(crate) fn job_retry_many(
+    conn: &Connection,
+    ids: &[JobId],
+    now: DateTime<Utc>,
+) -> Result<(Vec<JobId>, Vec<String>), Error> {
+    let now = time::encode(now);
+    let mut statement = conn
+        .prepare_cached(sql::JOB_RETRY_MANY)
+        .map_err(from_sqlite)?;
+    let mut retried = Vec::new();
+    let mut queues: Vec<String> = Vec::new();
+    for &id in ids {
+        let queue: Option<String> = statement
+            .query_row(named_params! { ":id": id, ":now": now }, |row| row.get(0))
+            .optional()
+            .map_err(from_sqlite)?;
+        if let Some(queue) = queue {
+            retried.push(id);
+            if !queues.contains(&queue) {
+                queues.push(queue);
+            }
+        }
+    }
+    retried.sort_unstable();
+    Ok((retried, queues))
+}
+
+/// Deletes finalized jobs past their cutoff; returns how many.
+pub(crate) fn job_delete_finalized(
+    conn: &Connection,
+    params: &JobDeleteFinalizedParams,
+) -> Result<u64, Error> {
+    let deleted = conn
+        .prepare_cached(sql::JOB_DELETE_FINALIZED)
+        .and_then(|mut s| {
+            s.execute(named_params! {
+                ":completed_before": params.completed_before.map(time::encode),
+                ":cancelled_before": params.cancelled_before.map(time::encode),
+                ":discarded_before": params.discarded_before.map(time::encode),
+                ":max": params.max,
+            })
+        })
+        .map_err(from_sqlite)?;
+    Ok(deleted as u64)
+}

@@ -1,0 +1,152 @@
+//! `impl Storage for SqliteStorage`: picks the connection for each method (the writer thread for
+//! writes, the read pool for reads) and sends the wake-ups after commit. The SQL itself runs in
+//! [`crate::queries`].
+
+use async_trait::async_trait;
+use backlog_storage::{
+    Error, Event, JobDeleteFinalizedParams, JobFetchAvailableParams, JobFinishManyParams,
+    JobHeartbeatManyParams, JobHeartbeatResult, JobIdsParams, JobInsertManyParams, JobListParams,
+    JobRescueParams, JobScheduleParams, MigrationRunParams, MigrationStatus, QueueCount,
+    StateCount, Storage,
+};
+use backlog_types::{JobId, JobRow};
+use chrono::{DateTime, Utc};
+use tokio::sync::broadcast;
+
+use crate::error::from_sqlite;
+use crate::{migrate, queries, sql, time, SqliteStorage};
+
+#[async_trait]
+impl Storage for SqliteStorage {
+    fn backend_name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn migration_list(&self) -> Result<Vec<MigrationStatus>, Error> {
+        self.read(migrate::list).await
+    }
+
+    async fn migration_run(&self, params: MigrationRunParams) -> Result<Vec<u32>, Error> {
+        self.write(move |tx| migrate::run(tx, &params)).await
+    }
+
+    async fn now(&self) -> Result<DateTime<Utc>, Error> {
+        Ok(time::now())
+    }
+
+    async fn job_insert_many(&self, params: JobInsertManyParams) -> Result<Vec<JobId>, Error> {
+        if params.jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (ids, queues) = self
+            .write(move |tx| queries::job_insert_many(tx, &params.jobs, time::now()))
+            .await?;
+        self.notifier()
+            .job_available(queues.iter().map(String::as_str));
+        Ok(ids)
+    }
+
+    async fn job_fetch_available(
+        &self,
+        params: JobFetchAvailableParams,
+    ) -> Result<Vec<JobRow>, Error> {
+        if params.max == 0 {
+            return Ok(Vec::new());
+        }
+        self.write(move |tx| queries::job_fetch_available(tx, &params))
+            .await
+    }
+
+    async fn job_finish_many(&self, params: JobFinishManyParams) -> Result<Vec<JobId>, Error> {
+        if params.jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write(move |tx| queries::job_finish_many(tx, &params.jobs, time::now()))
+            .await
+    }
+
+    async fn job_heartbeat_many(
+        &self,
+        params: JobHeartbeatManyParams,
+    ) -> Result<JobHeartbeatResult, Error> {
+        if params.jobs.is_empty() {
+            return Ok(JobHeartbeatResult::default());
+        }
+        let lost = self
+            .write(move |tx| {
+                let lease_expires_at = time::add(time::now(), params.lease);
+                queries::job_heartbeat_many(tx, &params.jobs, &lease_expires_at)
+            })
+            .await?;
+        Ok(JobHeartbeatResult { lost })
+    }
+
+    async fn job_schedule(&self, params: JobScheduleParams) -> Result<Vec<QueueCount>, Error> {
+        let counts = self
+            .write(move |tx| {
+                queries::job_schedule(tx, params.now.unwrap_or_else(time::now), params.max)
+            })
+            .await?;
+        self.notifier()
+            .job_available(counts.iter().map(|c| c.queue.as_str()));
+        Ok(counts)
+    }
+
+    async fn job_next_scheduled_at(&self) -> Result<Option<DateTime<Utc>>, Error> {
+        self.read(queries::job_next_scheduled_at).await
+    }
+
+    async fn job_rescue(&self, params: JobRescueParams) -> Result<Vec<JobId>, Error> {
+        self.write(move |tx| {
+            queries::job_rescue(tx, params.now.unwrap_or_else(time::now), params.max)
+        })
+        .await
+    }
+
+    async fn job_get(&self, id: JobId) -> Result<Option<JobRow>, Error> {
+        self.read(move |conn| queries::job_get(conn, id)).await
+    }
+
+    async fn job_list(&self, params: JobListParams) -> Result<Vec<JobRow>, Error> {
+        self.read(move |conn| queries::job_list(conn, &params))
+            .await
+    }
+
+    async fn job_count_by_state(&self) -> Result<Vec<StateCount>, Error> {
+        self.read(queries::job_count_by_state).await
+    }
+
+    async fn job_cancel_many(&self, params: JobIdsParams) -> Result<Vec<JobRow>, Error> {
+        if params.ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write(move |tx| queries::job_cancel_many(tx, &params.ids, time::now()))
+            .await
+    }
+
+    async fn job_retry_many(&self, params: JobIdsParams) -> Result<Vec<JobId>, Error> {
+        if params.ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (ids, queues) = self
+            .write(move |tx| queries::job_retry_many(tx, &params.ids, time::now()))
+            .await?;
+        self.notifier()
+            .job_available(queues.iter().map(String::as_str));
+        Ok(ids)
+    }
+
+    async fn job_delete_finalized(&self, params: JobDeleteFinalizedParams) -> Result<u64, Error> {
+        self.write(move |tx| queries::job_delete_finalized(tx, &params))
+            .await
+    }
+
+    async fn event_subscribe(&self) -> Result<broadcast::Receiver<Event>, Error> {
+        Ok(self.notifier().subscribe())
+    }
+
+    async fn truncate_all(&self) -> Result<(), Error> {
+        self.write(|tx| tx.execute_batch(sql::TRUNCATE_ALL).map_err(from_sqlite))
+            .await
+    }
+}

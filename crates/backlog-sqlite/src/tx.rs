@@ -1,0 +1,32 @@
+//! Transactional enqueue: inserting jobs inside a transaction the application already holds, so
+//! that the jobs commit (or roll back) together with the application's own writes.
+
+use backlog_storage::{Error, JobInsertManyParams};
+use backlog_types::JobId;
+
+use crate::{queries, time, SqliteStorage};
+
+impl SqliteStorage {
+    /// Inserts jobs with the same SQL as
+    /// [`job_insert_many`](backlog_storage::Storage::job_insert_many), but on the caller's own
+    /// rusqlite transaction on the same file (open it at [`SqliteStorage::path`]). The jobs
+    /// become visible when the caller commits, and vanish if it rolls back.
+    ///
+    /// This bypasses the writer thread, so the caller's connection competes for SQLite's write
+    /// lock as any other would (give it a `busy_timeout`). Subscribers of this process are woken
+    /// at once, before the commit: a wake-up that finds nothing yet is harmless, and the
+    /// runtime's polling fallback picks the jobs up once the commit lands.
+    pub fn job_insert_many_tx(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        params: JobInsertManyParams,
+    ) -> Result<Vec<JobId>, Error> {
+        if params.jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (ids, queues) = queries::job_insert_many(tx, &params.jobs, time::now())?;
+        self.notifier()
+            .job_available(queues.iter().map(String::as_str));
+        Ok(ids)
+    }
+}

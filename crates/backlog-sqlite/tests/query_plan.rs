@@ -1,0 +1,34 @@
+//! The fetch query walks the partial index `backlog_job_fetch` in run order.
+
+use backlog_sqlite::testing::test_storage;
+
+#[tokio::test]
+async fn fetch_uses_the_fetch_index() {
+    let storage = test_storage().await.unwrap();
+    let conn = rusqlite::Connection::open(storage.path()).unwrap();
+    let sql = format!(
+        "EXPLAIN QUERY PLAN {}",
+        include_str!("../sql/job_fetch_available.sql")
+    );
+    let mut statement = conn.prepare(&sql).unwrap();
+    let plan: Vec<String> = statement
+        .query_map(
+            rusqlite::named_params! {
+                ":now": "2024-01-01T00:00:00.000000Z",
+                ":worker_id": "w",
+                ":lease_expires_at": "2024-01-01T00:01:00.000000Z",
+                ":queue": "default",
+                ":max": 10,
+            },
+            |row| row.get::<_, String>(3),
+        )
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let plan = plan.join("\n");
+    assert!(plan.contains("INDEX backlog_job_fetch"), "{plan}");
+    assert!(
+        !plan.contains("TEMP B-TREE"),
+        "the fetch must not sort:\n{plan}"
+    );
+}
