@@ -1,0 +1,216 @@
+//! `backlog bench`: enqueue rates, drain throughput, steady state and latency, on either
+//! backend, printed as a table. Every number in `docs/benchmarks.md` comes from here.
+
+mod latency;
+mod scenarios;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use backlog::{Job, JobArgs, JobError, Runner, Worker, Workers};
+use clap::{Args, ValueEnum};
+use serde::{Deserialize, Serialize};
+
+use crate::database::Database;
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Where to run: defaults to a fresh SQLite file in the temp directory. On PostgreSQL the
+    /// tables live in --schema, which is emptied first.
+    #[arg(long, short = 'd', env = "BACKLOG_BENCH_DATABASE_URL")]
+    database: Option<String>,
+    /// PostgreSQL schema for the benchmark's tables.
+    #[arg(long, default_value = "backlog_bench")]
+    schema: String,
+    /// Which measurements to run (repeatable); all by default.
+    #[arg(long = "scenario", value_enum)]
+    scenarios: Vec<Scenario>,
+    /// Jobs for the bulk-enqueue and drain measurements.
+    #[arg(long, default_value_t = 100_000)]
+    jobs: usize,
+    /// Jobs per bulk insert.
+    #[arg(long, default_value_t = 1_000)]
+    batch: usize,
+    /// Concurrent producers for the single-enqueue measurement.
+    #[arg(long, default_value_t = 16)]
+    producers: usize,
+    /// Jobs for the single-enqueue measurement.
+    #[arg(long, default_value_t = 20_000)]
+    single_jobs: usize,
+    /// Jobs running at once in the worker.
+    #[arg(long, default_value_t = 200)]
+    concurrency: usize,
+    /// Most jobs claimed per fetch (default: the concurrency, capped at 1,000).
+    #[arg(long)]
+    fetch_batch: Option<usize>,
+    /// Seconds of the steady-state measurement.
+    #[arg(long, default_value_t = 60)]
+    steady_secs: u64,
+    /// Seconds per offered load of the latency measurement.
+    #[arg(long, default_value_t = 10)]
+    latency_secs: u64,
+    /// Offered loads (jobs/s) for the latency measurement.
+    #[arg(long, value_delimiter = ',', default_values_t = vec![100, 1000])]
+    rates: Vec<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Scenario {
+    /// Bulk enqueue in batches.
+    Bulk,
+    /// Single-job enqueues from concurrent producers.
+    Single,
+    /// Drain a queue of no-op jobs already enqueued.
+    Drain,
+    /// Producers and workers together at the highest rate the worker keeps up with.
+    Steady,
+    /// Enqueue-to-start latency at steady offered loads.
+    Latency,
+}
+
+/// The benchmark's job: carries its enqueue time so the worker can measure latency.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Noop {
+    /// Nanoseconds since the Unix epoch when the enqueue call started (0: not measured).
+    sent_ns: u64,
+}
+
+impl JobArgs for Noop {
+    const KIND: &'static str = "bench_noop";
+    fn default_opts() -> backlog::InsertOpts {
+        backlog::InsertOpts::new().queue("bench")
+    }
+}
+
+/// Counts runs and, for measured jobs, records enqueue-to-start latency.
+#[derive(Clone, Default)]
+pub(crate) struct NoopWorker {
+    pub(crate) ran: Arc<AtomicU64>,
+    pub(crate) latencies: Arc<std::sync::Mutex<Vec<Duration>>>,
+}
+
+impl Worker for NoopWorker {
+    type Args = Noop;
+    async fn work(&self, job: Job<Noop>) -> Result<(), JobError> {
+        if job.args.sent_ns > 0 {
+            let waited = unix_ns().saturating_sub(job.args.sent_ns);
+            if let Ok(mut l) = self.latencies.lock() {
+                l.push(Duration::from_nanos(waited));
+            }
+        }
+        self.ran.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+pub(crate) fn unix_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// One line of the result table.
+pub(crate) struct Row {
+    pub(crate) name: String,
+    pub(crate) value: String,
+    pub(crate) detail: String,
+}
+
+pub(crate) struct Bench {
+    pub(crate) db: Database,
+    pub(crate) args: BenchArgs,
+}
+
+impl Bench {
+    /// A runner over the bench queue with the configured concurrency.
+    pub(crate) fn runner(&self, worker: NoopWorker) -> anyhow::Result<Runner> {
+        let queue = backlog::QueueConfig {
+            max_workers: self.args.concurrency,
+            fetch_batch: self.args.fetch_batch,
+        };
+        Ok(
+            Runner::builder(self.db.storage.clone(), Workers::new().register(worker))
+                .queue("bench", queue)
+                .configure(|c| {
+                    c.maintenance_config.schedule_interval = Duration::from_secs(5);
+                })
+                .start()?,
+        )
+    }
+
+    pub(crate) async fn reset(&self) -> anyhow::Result<()> {
+        self.db
+            .storage
+            .truncate_all()
+            .await
+            .context("could not empty the benchmark tables")
+    }
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let url = match &args.database {
+        Some(url) => url.clone(),
+        None => {
+            let dir = std::env::temp_dir().join(format!("backlog-bench-{}", std::process::id()));
+            std::fs::create_dir_all(&dir)?;
+            format!("sqlite://{}", dir.join("bench.sqlite3").display())
+        }
+    };
+    let db = Database::open(&url, &args.schema).await?;
+    backlog::migrate_up(&*db.storage)
+        .await
+        .context("could not migrate the benchmark database")?;
+    let scenarios = if args.scenarios.is_empty() {
+        vec![
+            Scenario::Bulk,
+            Scenario::Single,
+            Scenario::Drain,
+            Scenario::Steady,
+            Scenario::Latency,
+        ]
+    } else {
+        args.scenarios.clone()
+    };
+    eprintln!(
+        "backlog bench on {} ({} cores)",
+        db.describe,
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+    let bench = Bench { db, args };
+    let mut rows = Vec::new();
+    for scenario in scenarios {
+        let started = Instant::now();
+        eprintln!("running {scenario:?}...");
+        bench.reset().await?;
+        let mut result = match scenario {
+            Scenario::Bulk => scenarios::bulk(&bench).await?,
+            Scenario::Single => scenarios::single(&bench).await?,
+            Scenario::Drain => scenarios::drain(&bench).await?,
+            Scenario::Steady => scenarios::steady(&bench).await?,
+            Scenario::Latency => latency::run(&bench).await?,
+        };
+        eprintln!("  done in {:.1} s", started.elapsed().as_secs_f64());
+        rows.append(&mut result);
+    }
+    bench.reset().await?;
+    print_table(&bench.db.describe, &rows);
+    Ok(())
+}
+
+fn print_table(describe: &str, rows: &[Row]) {
+    println!("\nbacklog bench — {describe}");
+    println!("| {:<34} | {:>16} | detail |", "measurement", "result");
+    println!("|{}|{}|{}|", "-".repeat(36), "-".repeat(18), "-".repeat(40));
+    for r in rows {
+        println!("| {:<34} | {:>16} | {} |", r.name, r.value, r.detail);
+    }
+}
+
+pub(crate) fn rate(n: u64, elapsed: Duration) -> String {
+    format!("{:.0} jobs/s", n as f64 / elapsed.as_secs_f64().max(1e-9))
+}

@@ -1,0 +1,63 @@
+//! Command-line arguments and dispatch.
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::{bench, database, demo, enqueue, jobs, migrate};
+
+/// Backlog: a durable background-job queue on SQLite or PostgreSQL.
+#[derive(Debug, Parser)]
+#[command(name = "backlog", version, about, long_about = None)]
+pub struct Cli {
+    /// Log progress to stderr (set BACKLOG_LOG for finer control, e.g. `backlog=debug`).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the jobs live.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// `sqlite://PATH` (the default, `sqlite://backlog.sqlite3`) or `postgres://USER@HOST/DB`.
+    #[arg(
+        long,
+        short = 'd',
+        env = "BACKLOG_DATABASE_URL",
+        default_value = "sqlite://backlog.sqlite3"
+    )]
+    pub database: String,
+    /// PostgreSQL schema holding Backlog's tables.
+    #[arg(long, env = "BACKLOG_SCHEMA", default_value = "public")]
+    pub schema: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply, revert or list schema migrations.
+    Migrate(migrate::MigrateArgs),
+    /// Enqueue a realistic mix of jobs and run them, with a progress bar and a summary.
+    Demo(demo::DemoArgs),
+    /// Enqueue one job by kind with JSON args.
+    Enqueue(enqueue::EnqueueArgs),
+    /// List, show, cancel or retry jobs.
+    Jobs(jobs::JobsArgs),
+    /// Measure enqueue rate, throughput and latency on this machine.
+    Bench(bench::BenchArgs),
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Migrate(args) => migrate::run(args).await,
+        Command::Demo(args) => demo::run(args).await,
+        Command::Enqueue(args) => enqueue::run(args).await,
+        Command::Jobs(args) => jobs::run(args).await,
+        Command::Bench(args) => bench::run(args).await,
+    }
+}
+
+impl DatabaseArgs {
+    /// Opens the database without touching its schema.
+    pub async fn open(&self) -> anyhow::Result<database::Database> {
+        database::Database::open(&self.database, &self.schema).await
+    }
+}

@@ -1,0 +1,111 @@
+//! Opening a backend from a URL.
+
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use backlog::postgres::{PgConfig, PgStorage};
+use backlog::sqlite::{SqliteConfig, SqliteStorage};
+use backlog::Storage;
+
+/// An opened backend.
+pub struct Database {
+    pub storage: Arc<dyn Storage>,
+    /// A human description for messages (never includes a password).
+    pub describe: String,
+}
+
+/// What a `--database` URL names.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Target {
+    Sqlite(String),
+    Postgres(String),
+}
+
+pub fn parse(url: &str) -> anyhow::Result<Target> {
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        if path.is_empty() {
+            bail!("`{url}` names no file: use sqlite://PATH, e.g. sqlite://backlog.sqlite3");
+        }
+        return Ok(Target::Sqlite(path.to_owned()));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Target::Postgres(url.to_owned()));
+    }
+    bail!("unsupported database URL `{url}`: use sqlite://PATH or postgres://USER@HOST:PORT/DB")
+}
+
+impl Database {
+    pub async fn open(url: &str, schema: &str) -> anyhow::Result<Database> {
+        match parse(url)? {
+            Target::Sqlite(path) => {
+                let storage = SqliteStorage::open(&path, SqliteConfig::default())
+                    .await
+                    .with_context(|| format!("could not open SQLite database {path}"))?;
+                Ok(Database {
+                    storage: Arc::new(storage),
+                    describe: format!("SQLite file {path}"),
+                })
+            }
+            Target::Postgres(url) => {
+                let config = PgConfig {
+                    schema: schema.to_owned(),
+                    ..PgConfig::default()
+                };
+                let storage = PgStorage::connect(&url, config).await.with_context(|| {
+                    "could not connect to PostgreSQL (is it running? check --database)".to_string()
+                })?;
+                storage.now().await.context("PostgreSQL did not answer")?;
+                Ok(Database {
+                    storage: Arc::new(storage),
+                    describe: format!("PostgreSQL {} (schema {schema})", redact(&url)),
+                })
+            }
+        }
+    }
+}
+
+/// The URL without its password.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_urls() {
+        assert_eq!(
+            parse("sqlite://a/b.db").unwrap(),
+            Target::Sqlite("a/b.db".into())
+        );
+        assert_eq!(parse("sqlite:x.db").unwrap(), Target::Sqlite("x.db".into()));
+        assert!(matches!(
+            parse("postgres://u@h/db").unwrap(),
+            Target::Postgres(_)
+        ));
+        assert!(parse("mysql://x")
+            .unwrap_err()
+            .to_string()
+            .contains("unsupported"));
+        assert!(parse("sqlite://").is_err());
+    }
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+    }
+}

@@ -1,0 +1,159 @@
+//! `backlog jobs`.
+
+use anyhow::{bail, Context};
+use backlog::{Client, JobId, JobListParams, JobRow, JobState};
+use clap::{Args, Subcommand};
+
+use crate::cli::DatabaseArgs;
+
+#[derive(Debug, Args)]
+pub struct JobsArgs {
+    #[command(flatten)]
+    db: DatabaseArgs,
+    #[command(subcommand)]
+    action: Action,
+}
+
+#[derive(Debug, Subcommand)]
+enum Action {
+    /// List jobs, newest first.
+    List {
+        /// Only jobs in this state (repeatable).
+        #[arg(long = "state", value_parser = parse_state)]
+        states: Vec<JobState>,
+        #[arg(long)]
+        queue: Option<String>,
+        #[arg(long)]
+        kind: Option<String>,
+        /// Only jobs with an id below this one (next page).
+        #[arg(long)]
+        before: Option<JobId>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Print JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one job with its full history, as JSON.
+    Show { id: JobId },
+    /// Cancel jobs that have not started.
+    Cancel {
+        #[arg(required = true)]
+        ids: Vec<JobId>,
+    },
+    /// Run finished or waiting jobs again now (a discarded job gets one more attempt).
+    Retry {
+        #[arg(required = true)]
+        ids: Vec<JobId>,
+    },
+    /// Count jobs per queue and state.
+    Stats,
+}
+
+fn parse_state(s: &str) -> Result<JobState, String> {
+    s.parse::<JobState>().map_err(|e| e.to_string())
+}
+
+pub async fn run(args: JobsArgs) -> anyhow::Result<()> {
+    let db = args.db.open().await?;
+    let client = Client::from_arc(db.storage.clone());
+    match args.action {
+        Action::List {
+            states,
+            queue,
+            kind,
+            before,
+            limit,
+            json,
+        } => {
+            let rows = client
+                .job_list(JobListParams {
+                    states,
+                    queue,
+                    kind,
+                    before_id: before,
+                    limit,
+                })
+                .await
+                .context("could not list jobs")?;
+            if json {
+                for row in rows {
+                    println!("{}", serde_json::to_string(&row)?);
+                }
+            } else {
+                print_table(&rows);
+            }
+        }
+        Action::Show { id } => match client.job_get(id).await.context("could not read the job")? {
+            Some(row) => println!("{}", serde_json::to_string_pretty(&row)?),
+            None => bail!("no job with id {id}"),
+        },
+        Action::Cancel { ids } => {
+            let done = client
+                .job_cancel_many(ids.clone())
+                .await
+                .context("could not cancel")?;
+            report(
+                "cancelled",
+                &ids,
+                &done,
+                "it is running or already finished",
+            );
+        }
+        Action::Retry { ids } => {
+            let done = client
+                .job_retry_many(ids.clone())
+                .await
+                .context("could not retry")?;
+            report(
+                "retried",
+                &ids,
+                &done,
+                "it is running, already available, or does not exist",
+            );
+        }
+        Action::Stats => {
+            let mut counts = db
+                .storage
+                .job_count_by_state()
+                .await
+                .context("could not count jobs")?;
+            counts.sort_by(|a, b| (&a.queue, a.state).cmp(&(&b.queue, b.state)));
+            println!("{:<20} {:<10} {:>10}", "queue", "state", "jobs");
+            for c in counts {
+                println!("{:<20} {:<10} {:>10}", c.queue, c.state, c.count);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn report(verb: &str, asked: &[JobId], done: &[JobId], why_not: &str) {
+    for id in asked {
+        if done.contains(id) {
+            println!("{id}: {verb}");
+        } else {
+            println!("{id}: not {verb} ({why_not})");
+        }
+    }
+}
+
+fn print_table(rows: &[JobRow]) {
+    println!(
+        "{:>10}  {:<10} {:<14} {:<20} {:>4} {:>7}  scheduled_at",
+        "id", "state", "queue", "kind", "prio", "attempt"
+    );
+    for r in rows {
+        println!(
+            "{:>10}  {:<10} {:<14} {:<20} {:>4} {:>3}/{:<3}  {}",
+            r.id,
+            r.state,
+            r.queue,
+            r.kind,
+            r.priority,
+            r.attempt,
+            r.max_attempts,
+            r.scheduled_at.format("%Y-%m-%d %H:%M:%S%.3f")
+        );
+    }
+}

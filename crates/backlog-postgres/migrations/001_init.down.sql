@@ -1,0 +1,2 @@
+DROP TABLE backlog_job;
+DROP TYPE backlog_job_state;

@@ -1,0 +1,48 @@
+-- One row per ended attempt: $1 id, $2 attempt (fence), $3 new state, $4 delay in microseconds
+-- (retry and snooze), $5 error message (NULL: nothing appended), $6 panicked, $7 duration in
+-- microseconds. A new state of `scheduled` is a snooze: the attempt is given back.
+WITH input AS (
+    SELECT *
+    FROM unnest(
+        $1::bigint[], $2::integer[], $3::text[], $4::bigint[], $5::text[], $6::boolean[],
+        $7::bigint[]
+    ) AS t (id, attempt, state, delay_us, message, panicked, duration_us)
+),
+-- Lock in id order so that concurrent batches cannot deadlock.
+locked AS (
+    SELECT job.id
+    FROM backlog_job AS job
+    WHERE job.id IN (SELECT id FROM input)
+    ORDER BY job.id
+    FOR UPDATE
+),
+finished AS (
+    UPDATE backlog_job AS job
+    SET state = input.state::backlog_job_state,
+        attempt = CASE WHEN input.state = 'scheduled' THEN job.attempt - 1 ELSE job.attempt END,
+        scheduled_at = CASE
+            WHEN input.delay_us IS NULL THEN job.scheduled_at
+            ELSE now() + input.delay_us * interval '1 microsecond'
+        END,
+        finalized_at = CASE
+            WHEN input.state IN ('completed', 'cancelled', 'discarded') THEN now()
+        END,
+        lease_expires_at = NULL,
+        errors = CASE
+            WHEN input.message IS NULL THEN job.errors
+            ELSE job.errors || jsonb_build_array(jsonb_build_object(
+                'attempt', job.attempt,
+                'at', now(),
+                'message', input.message,
+                'panicked', input.panicked
+            ))
+        END,
+        attempt_durations_us = array_append(job.attempt_durations_us, input.duration_us)
+    FROM input, locked
+    WHERE job.id = input.id
+      AND locked.id = input.id
+      AND job.state = 'running'
+      AND job.attempt = input.attempt
+    RETURNING job.id
+)
+SELECT id FROM finished ORDER BY id

@@ -1,0 +1,1 @@
+SELECT * FROM backlog_job WHERE id = $1::bigint

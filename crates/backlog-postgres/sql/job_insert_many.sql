@@ -1,0 +1,34 @@
+-- $1 queues, $2 kinds, $3 args, $4 priorities, $5 max_attempts, $6 scheduled_at (NULL = now),
+-- $7 tags (one JSON array of strings per job), $8 metadata, $9 notification channel.
+WITH input AS (
+    SELECT *
+    FROM unnest(
+        $1::text[], $2::text[], $3::jsonb[], $4::smallint[], $5::integer[],
+        $6::timestamptz[], $7::jsonb[], $8::jsonb[]
+    ) WITH ORDINALITY
+        AS t (queue, kind, args, priority, max_attempts, scheduled_at, tags, metadata, ord)
+),
+inserted AS (
+    INSERT INTO backlog_job
+        (state, queue, kind, args, priority, max_attempts, scheduled_at, tags, metadata)
+    SELECT
+        CASE WHEN coalesce(scheduled_at, now()) > now()
+            THEN 'scheduled'::backlog_job_state
+            ELSE 'available'::backlog_job_state
+        END,
+        queue, kind, args, priority, max_attempts, coalesce(scheduled_at, now()),
+        ARRAY(SELECT jsonb_array_elements_text(tags)), metadata
+    FROM input
+    ORDER BY ord
+    RETURNING id, queue, state
+),
+-- Delivered when the transaction commits. Referenced below: an unreferenced SELECT CTE is
+-- never executed.
+notified AS (
+    SELECT pg_notify($9::text, queue)
+    FROM (SELECT DISTINCT queue FROM inserted WHERE state = 'available') AS queues
+)
+SELECT id
+FROM inserted
+WHERE (SELECT count(*) FROM notified) >= 0
+ORDER BY id

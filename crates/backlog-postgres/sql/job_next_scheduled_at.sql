@@ -1,0 +1,3 @@
+SELECT min(scheduled_at) AS next
+FROM backlog_job
+WHERE state IN ('scheduled', 'retryable')

@@ -1,0 +1,27 @@
+-- $1 now (NULL = database clock), $2 max, $3 notification channel.
+WITH due AS (
+    SELECT id
+    FROM backlog_job
+    WHERE state IN ('scheduled', 'retryable')
+      AND scheduled_at <= coalesce($1::timestamptz, now())
+    ORDER BY scheduled_at, id
+    LIMIT $2::bigint
+    FOR UPDATE SKIP LOCKED
+),
+promoted AS (
+    UPDATE backlog_job AS job
+    SET state = 'available'
+    FROM due
+    WHERE job.id = due.id
+    RETURNING job.queue
+),
+counts AS (
+    SELECT queue, count(*) AS count FROM promoted GROUP BY queue
+),
+notified AS (
+    SELECT pg_notify($3::text, queue) FROM counts
+)
+SELECT queue, count
+FROM counts
+WHERE (SELECT count(*) FROM notified) >= 0
+ORDER BY queue

@@ -1,0 +1,1 @@
+DELETE FROM backlog_migration WHERE version = $1

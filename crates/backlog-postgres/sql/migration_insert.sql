@@ -1,0 +1,1 @@
+INSERT INTO backlog_migration (version, name) VALUES ($1, $2)

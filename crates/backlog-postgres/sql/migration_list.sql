@@ -1,0 +1,1 @@
+SELECT version, name, applied_at FROM backlog_migration ORDER BY version

@@ -1,0 +1,1 @@
+SELECT to_regclass('backlog_migration') IS NOT NULL AS present

@@ -1,0 +1,1 @@
+TRUNCATE backlog_job RESTART IDENTITY

@@ -1,0 +1,87 @@
+//! Maps driver and pool errors to [`backlog_storage::Error`], classified by SQLSTATE rather than
+//! by message.
+
+use backlog_storage::{Error, ErrorKind};
+use deadpool_postgres::PoolError;
+use tokio_postgres::error::SqlState;
+
+/// Classifies a `tokio-postgres` error.
+pub(crate) fn pg(err: tokio_postgres::Error) -> Error {
+    let Some(db) = err.as_db_error() else {
+        // No server error: the connection could not be opened, broke or was closed.
+        return Error::new(ErrorKind::Unavailable, "PostgreSQL connection failed").with_source(err);
+    };
+    let code = db.code().clone();
+    let message = db.message().to_owned();
+    let kind = kind_of(&code);
+    let message = match kind {
+        ErrorKind::NotMigrated => format!(
+            "Backlog's tables are missing in this schema ({message}): run `backlog migrate`"
+        ),
+        _ => message,
+    };
+    Error::new(kind, message).with_source(err)
+}
+
+/// Classifies a pool error; errors opening a connection are classified like driver errors.
+pub(crate) fn pool(err: PoolError) -> Error {
+    match err {
+        PoolError::Backend(err) => pg(err),
+        other => Error::new(
+            ErrorKind::Unavailable,
+            "no PostgreSQL connection available from the pool",
+        )
+        .with_source(other),
+    }
+}
+
+/// A row that could not be decoded into Backlog's types.
+pub(crate) fn decode(err: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::new(ErrorKind::Decode, "could not decode a job row").with_source(err)
+}
+
+pub(crate) fn kind_of(code: &SqlState) -> ErrorKind {
+    let class = &code.code()[..2];
+    if *code == SqlState::UNDEFINED_TABLE
+        || *code == SqlState::UNDEFINED_OBJECT
+        || *code == SqlState::INVALID_SCHEMA_NAME
+    {
+        ErrorKind::NotMigrated
+    } else if *code == SqlState::UNIQUE_VIOLATION {
+        ErrorKind::UniqueViolation
+    } else if class == "22" || class == "23" {
+        ErrorKind::InvalidInput
+    } else if class == "08"
+        || class == "53"
+        || *code == SqlState::ADMIN_SHUTDOWN
+        || *code == SqlState::CRASH_SHUTDOWN
+        || *code == SqlState::CANNOT_CONNECT_NOW
+    {
+        ErrorKind::Unavailable
+    } else {
+        ErrorKind::Database
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds() {
+        let cases = [
+            ("42P01", ErrorKind::NotMigrated),
+            ("42704", ErrorKind::NotMigrated),
+            ("23505", ErrorKind::UniqueViolation),
+            ("23514", ErrorKind::InvalidInput),
+            ("22P02", ErrorKind::InvalidInput),
+            ("08006", ErrorKind::Unavailable),
+            ("57P01", ErrorKind::Unavailable),
+            ("53300", ErrorKind::Unavailable),
+            ("40P01", ErrorKind::Database),
+        ];
+        for (code, kind) in cases {
+            assert_eq!(kind_of(&SqlState::from_code(code)), kind, "{code}");
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! The column arrays bound to `sql/job_insert_many.sql`, shared by the pooled insert and the
+//! transactional ones.
+
+use backlog_storage::JobInsert;
+use chrono::{DateTime, Utc};
+use tokio_postgres::types::{ToSql, Type};
+
+/// The SQL of `job_insert_many`, also run by the transactional variants.
+pub(crate) const SQL: &str = include_str!("../sql/job_insert_many.sql");
+
+/// One array per column, in the order of the statement's parameters `$1`..`$8`.
+pub(crate) struct InsertArrays {
+    queues: Vec<String>,
+    kinds: Vec<String>,
+    args: Vec<serde_json::Value>,
+    priorities: Vec<i16>,
+    max_attempts: Vec<i32>,
+    scheduled_at: Vec<Option<DateTime<Utc>>>,
+    tags: Vec<serde_json::Value>,
+    metadata: Vec<serde_json::Value>,
+    channel: String,
+}
+
+/// The statement's parameter types, for `query_typed` (no prepare round trip).
+pub(crate) const TYPES: [Type; 9] = [
+    Type::TEXT_ARRAY,
+    Type::TEXT_ARRAY,
+    Type::JSONB_ARRAY,
+    Type::INT2_ARRAY,
+    Type::INT4_ARRAY,
+    Type::TIMESTAMPTZ_ARRAY,
+    Type::JSONB_ARRAY,
+    Type::JSONB_ARRAY,
+    Type::TEXT,
+];
+
+impl InsertArrays {
+    pub(crate) fn new(jobs: Vec<JobInsert>, channel: &str) -> InsertArrays {
+        let n = jobs.len();
+        let mut arrays = InsertArrays {
+            queues: Vec::with_capacity(n),
+            kinds: Vec::with_capacity(n),
+            args: Vec::with_capacity(n),
+            priorities: Vec::with_capacity(n),
+            max_attempts: Vec::with_capacity(n),
+            scheduled_at: Vec::with_capacity(n),
+            tags: Vec::with_capacity(n),
+            metadata: Vec::with_capacity(n),
+            channel: channel.to_owned(),
+        };
+        for job in jobs {
+            arrays.queues.push(job.queue);
+            arrays.kinds.push(job.kind);
+            arrays.args.push(job.args);
+            arrays.priorities.push(job.priority);
+            arrays.max_attempts.push(job.max_attempts);
+            arrays.scheduled_at.push(job.scheduled_at);
+            arrays.tags.push(job.tags.into());
+            arrays.metadata.push(job.metadata);
+        }
+        arrays
+    }
+
+    /// The parameters `$1`..`$9`.
+    pub(crate) fn params(&self) -> [&(dyn ToSql + Sync); 9] {
+        [
+            &self.queues,
+            &self.kinds,
+            &self.args,
+            &self.priorities,
+            &self.max_attempts,
+            &self.scheduled_at,
+            &self.tags,
+            &self.metadata,
+            &self.channel,
+        ]
+    }
+
+    /// The parameters with their types, for `query_typed`.
+    pub(crate) fn typed_params(&self) -> Vec<(&(dyn ToSql + Sync), Type)> {
+        self.params().into_iter().zip(TYPES).collect()
+    }
+}

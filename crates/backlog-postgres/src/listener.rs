@@ -1,0 +1,143 @@
+//! The listener: one background task per [`PgStorage`] with a dedicated connection that
+//! `LISTEN`s on the storage's channel and forwards notifications to a broadcast channel.
+
+use std::time::Duration;
+
+use backlog_storage::{Error, ErrorKind, Event};
+use futures_util::stream::{self, StreamExt};
+use tokio::sync::{broadcast, watch};
+use tokio_postgres::{AsyncMessage, NoTls};
+
+use crate::{error, PgStorage};
+
+/// Events buffered per subscriber before a slow one starts lagging.
+const CAPACITY: usize = 1024;
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// A connection that has run `LISTEN`, as a stream of its asynchronous messages. The client is
+/// kept: dropping it would close the connection.
+struct Listening {
+    _client: tokio_postgres::Client,
+    messages: stream::BoxStream<'static, Result<AsyncMessage, tokio_postgres::Error>>,
+}
+
+impl PgStorage {
+    /// Starts the listener on first use, then subscribes to it.
+    pub(crate) async fn subscribe(&self) -> Result<broadcast::Receiver<Event>, Error> {
+        let mut events = self.inner.events.lock().await;
+        if let Some(sender) = events.as_ref() {
+            return Ok(sender.subscribe());
+        }
+        // Listen before returning, so that the caller sees every notification sent after.
+        let listening = listen(&self.inner.pg_config, &self.inner.channel).await?;
+        let (sender, receiver) = broadcast::channel(CAPACITY);
+        tokio::spawn(run(
+            listening,
+            self.inner.pg_config.clone(),
+            self.inner.channel.clone(),
+            sender.clone(),
+            self.inner.shutdown_rx.clone(),
+        ));
+        *events = Some(sender);
+        Ok(receiver)
+    }
+}
+
+/// Opens a dedicated connection and runs `LISTEN "<channel>"` on it.
+async fn listen(config: &tokio_postgres::Config, channel: &str) -> Result<Listening, Error> {
+    let (client, mut connection) = config.connect(NoTls).await.map_err(error::pg)?;
+    let mut messages = stream::poll_fn(move |cx| connection.poll_message(cx)).boxed();
+    // The channel is derived from the validated schema name; LISTEN takes no parameters.
+    let sql = format!("LISTEN \"{channel}\"");
+    {
+        let listen = client.batch_execute(&sql);
+        tokio::pin!(listen);
+        // The connection only makes progress while polled, so drive it until LISTEN completes.
+        loop {
+            tokio::select! {
+                result = &mut listen => {
+                    result.map_err(error::pg)?;
+                    break;
+                }
+                message = messages.next() => match message {
+                    Some(Ok(_)) => {}
+                    Some(Err(err)) => return Err(error::pg(err)),
+                    None => {
+                        return Err(Error::new(
+                            ErrorKind::Unavailable,
+                            "the listener connection closed before LISTEN completed",
+                        ))
+                    }
+                },
+            }
+        }
+    }
+    Ok(Listening {
+        _client: client,
+        messages,
+    })
+}
+
+/// Forwards notifications until the storage is dropped, reconnecting with backoff.
+async fn run(
+    mut listening: Listening,
+    config: tokio_postgres::Config,
+    channel: String,
+    sender: broadcast::Sender<Event>,
+    mut shutdown: watch::Receiver<()>,
+) {
+    loop {
+        tokio::select! {
+            // Nothing is ever sent: this completes when the storage's sender is dropped.
+            _ = shutdown.changed() => return,
+            message = listening.messages.next() => match message {
+                Some(Ok(AsyncMessage::Notification(notification))) => {
+                    // No subscriber is not an error: nobody is waiting right now.
+                    let _ = sender.send(Event::JobAvailable {
+                        queue: notification.payload().to_owned(),
+                    });
+                }
+                Some(Ok(_)) => {}
+                lost => {
+                    match lost {
+                        Some(Err(err)) => tracing::warn!(error = %err, "backlog listener connection failed"),
+                        _ => tracing::warn!("backlog listener connection closed"),
+                    }
+                    match reconnect(&config, &channel, &mut shutdown).await {
+                        Some(next) => listening = next,
+                        None => return,
+                    }
+                    // Notifications sent while disconnected are lost: ask subscribers to poll.
+                    let _ = sender.send(Event::Resync);
+                }
+            },
+        }
+    }
+}
+
+/// Retries [`listen`] with exponential backoff; `None` when shut down meanwhile.
+async fn reconnect(
+    config: &tokio_postgres::Config,
+    channel: &str,
+    shutdown: &mut watch::Receiver<()>,
+) -> Option<Listening> {
+    let mut delay = BACKOFF_MIN;
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return None,
+            _ = tokio::time::sleep(delay) => {}
+        }
+        tokio::select! {
+            _ = shutdown.changed() => return None,
+            result = listen(config, channel) => match result {
+                Ok(listening) => {
+                    tracing::info!("backlog listener reconnected");
+                    return Some(listening);
+                }
+                Err(err) => tracing::warn!(error = %err, ?delay, "backlog listener reconnect failed"),
+            },
+        }
+        delay = (delay * 2).min(BACKOFF_MAX);
+    }
+}

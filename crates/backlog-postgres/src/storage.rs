@@ -1,0 +1,291 @@
+//! `impl Storage for PgStorage`: each method binds its parameters to the statement in
+//! `sql/<method>.sql` and decodes the rows.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use backlog_storage::{
+    Error, Event, JobDeleteFinalizedParams, JobFetchAvailableParams, JobFinishManyParams,
+    JobHeartbeatManyParams, JobHeartbeatResult, JobIdsParams, JobInsertManyParams, JobListParams,
+    JobOutcome, JobRescueParams, JobScheduleParams, MigrationRunParams, MigrationStatus,
+    QueueCount, StateCount, Storage,
+};
+use backlog_types::{JobId, JobRow};
+use chrono::{DateTime, Utc};
+use tokio::sync::broadcast;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
+
+use crate::insert::{self, InsertArrays};
+use crate::row::{self, PgJobState};
+use crate::{error, PgStorage};
+
+impl PgStorage {
+    /// Runs one statement on a pooled connection, prepared once per connection.
+    async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, Error> {
+        let client = self.client().await?;
+        let statement = client.prepare_cached(sql).await.map_err(error::pg)?;
+        client.query(&statement, params).await.map_err(error::pg)
+    }
+
+    /// Like [`PgStorage::query`], returning the number of rows affected.
+    async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, Error> {
+        let client = self.client().await?;
+        let statement = client.prepare_cached(sql).await.map_err(error::pg)?;
+        client.execute(&statement, params).await.map_err(error::pg)
+    }
+}
+
+/// A duration in whole microseconds, saturating.
+fn micros(duration: Duration) -> i64 {
+    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
+}
+
+fn ids(rows: &[Row]) -> Result<Vec<JobId>, Error> {
+    rows.iter()
+        .map(|row| row.try_get("id").map_err(error::decode))
+        .collect()
+}
+
+#[async_trait]
+impl Storage for PgStorage {
+    fn backend_name(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn migration_list(&self) -> Result<Vec<MigrationStatus>, Error> {
+        self.migration_list_impl().await
+    }
+
+    async fn migration_run(&self, params: MigrationRunParams) -> Result<Vec<u32>, Error> {
+        self.migration_run_impl(params).await
+    }
+
+    async fn now(&self) -> Result<DateTime<Utc>, Error> {
+        let rows = self.query(include_str!("../sql/now.sql"), &[]).await?;
+        let row = rows.first().ok_or_else(|| error::decode(NoRow))?;
+        row.try_get("now").map_err(error::decode)
+    }
+
+    async fn job_insert_many(&self, params: JobInsertManyParams) -> Result<Vec<JobId>, Error> {
+        if params.jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let arrays = InsertArrays::new(params.jobs, self.notify_channel());
+        let rows = self.query(insert::SQL, &arrays.params()).await?;
+        ids(&rows)
+    }
+
+    async fn job_fetch_available(
+        &self,
+        params: JobFetchAvailableParams,
+    ) -> Result<Vec<JobRow>, Error> {
+        if params.max == 0 {
+            return Ok(Vec::new());
+        }
+        let rows = self
+            .query(
+                include_str!("../sql/job_fetch_available.sql"),
+                &[
+                    &params.queue,
+                    &i64::from(params.max),
+                    &params.worker_id,
+                    &micros(params.lease),
+                    &params.now,
+                ],
+            )
+            .await?;
+        row::job_rows(&rows)
+    }
+
+    async fn job_finish_many(&self, params: JobFinishManyParams) -> Result<Vec<JobId>, Error> {
+        if params.jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let n = params.jobs.len();
+        let mut job_ids = Vec::with_capacity(n);
+        let mut attempts = Vec::with_capacity(n);
+        let mut states = Vec::with_capacity(n);
+        let mut delays: Vec<Option<i64>> = Vec::with_capacity(n);
+        let mut messages: Vec<Option<String>> = Vec::with_capacity(n);
+        let mut panicked = Vec::with_capacity(n);
+        let mut durations = Vec::with_capacity(n);
+        for job in params.jobs {
+            let (state, delay, failure) = match job.outcome {
+                JobOutcome::Completed => ("completed", None, None),
+                JobOutcome::Retry { failure, delay } => ("retryable", Some(delay), Some(failure)),
+                JobOutcome::Discard { failure } => ("discarded", None, Some(failure)),
+                JobOutcome::Cancel { failure } => ("cancelled", None, Some(failure)),
+                JobOutcome::Snooze { delay } => ("scheduled", Some(delay), None),
+            };
+            job_ids.push(job.id);
+            attempts.push(job.attempt);
+            states.push(state);
+            delays.push(delay.map(micros));
+            panicked.push(failure.as_ref().is_some_and(|f| f.panicked));
+            messages.push(failure.map(|f| f.message));
+            durations.push(micros(job.duration));
+        }
+        let rows = self
+            .query(
+                include_str!("../sql/job_finish_many.sql"),
+                &[
+                    &job_ids, &attempts, &states, &delays, &messages, &panicked, &durations,
+                ],
+            )
+            .await?;
+        ids(&rows)
+    }
+
+    async fn job_heartbeat_many(
+        &self,
+        params: JobHeartbeatManyParams,
+    ) -> Result<JobHeartbeatResult, Error> {
+        if params.jobs.is_empty() {
+            return Ok(JobHeartbeatResult::default());
+        }
+        let (job_ids, attempts): (Vec<JobId>, Vec<i32>) = params.jobs.into_iter().unzip();
+        let rows = self
+            .query(
+                include_str!("../sql/job_heartbeat_many.sql"),
+                &[&job_ids, &attempts, &micros(params.lease)],
+            )
+            .await?;
+        Ok(JobHeartbeatResult { lost: ids(&rows)? })
+    }
+
+    async fn job_schedule(&self, params: JobScheduleParams) -> Result<Vec<QueueCount>, Error> {
+        let rows = self
+            .query(
+                include_str!("../sql/job_schedule.sql"),
+                &[&params.now, &i64::from(params.max), &self.notify_channel()],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let count: i64 = row.try_get("count").map_err(error::decode)?;
+                Ok(QueueCount {
+                    queue: row.try_get("queue").map_err(error::decode)?,
+                    count: u64::try_from(count).map_err(error::decode)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn job_next_scheduled_at(&self) -> Result<Option<DateTime<Utc>>, Error> {
+        let rows = self
+            .query(include_str!("../sql/job_next_scheduled_at.sql"), &[])
+            .await?;
+        let row = rows.first().ok_or_else(|| error::decode(NoRow))?;
+        row.try_get("next").map_err(error::decode)
+    }
+
+    async fn job_rescue(&self, params: JobRescueParams) -> Result<Vec<JobId>, Error> {
+        let rows = self
+            .query(
+                include_str!("../sql/job_rescue.sql"),
+                &[&params.now, &i64::from(params.max)],
+            )
+            .await?;
+        ids(&rows)
+    }
+
+    async fn job_get(&self, id: JobId) -> Result<Option<JobRow>, Error> {
+        let rows = self
+            .query(include_str!("../sql/job_get.sql"), &[&id])
+            .await?;
+        rows.first().map(row::job_row).transpose()
+    }
+
+    async fn job_list(&self, params: JobListParams) -> Result<Vec<JobRow>, Error> {
+        let states: Vec<&str> = params.states.iter().map(|s| s.as_str()).collect();
+        let rows = self
+            .query(
+                include_str!("../sql/job_list.sql"),
+                &[
+                    &states,
+                    &params.queue,
+                    &params.kind,
+                    &params.before_id,
+                    &i64::from(params.limit),
+                ],
+            )
+            .await?;
+        row::job_rows(&rows)
+    }
+
+    async fn job_count_by_state(&self) -> Result<Vec<StateCount>, Error> {
+        let rows = self
+            .query(include_str!("../sql/job_count_by_state.sql"), &[])
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let state: PgJobState = row.try_get("state").map_err(error::decode)?;
+                let count: i64 = row.try_get("count").map_err(error::decode)?;
+                Ok(StateCount {
+                    queue: row.try_get("queue").map_err(error::decode)?,
+                    state: state.0,
+                    count: u64::try_from(count).map_err(error::decode)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn job_cancel_many(&self, params: JobIdsParams) -> Result<Vec<JobRow>, Error> {
+        if params.ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = self
+            .query(include_str!("../sql/job_cancel_many.sql"), &[&params.ids])
+            .await?;
+        row::job_rows(&rows)
+    }
+
+    async fn job_retry_many(&self, params: JobIdsParams) -> Result<Vec<JobId>, Error> {
+        if params.ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = self
+            .query(
+                include_str!("../sql/job_retry_many.sql"),
+                &[&params.ids, &self.notify_channel()],
+            )
+            .await?;
+        ids(&rows)
+    }
+
+    async fn job_delete_finalized(&self, params: JobDeleteFinalizedParams) -> Result<u64, Error> {
+        self.execute(
+            include_str!("../sql/job_delete_finalized.sql"),
+            &[
+                &params.completed_before,
+                &params.cancelled_before,
+                &params.discarded_before,
+                &i64::from(params.max),
+            ],
+        )
+        .await
+    }
+
+    async fn event_subscribe(&self) -> Result<broadcast::Receiver<Event>, Error> {
+        self.subscribe().await
+    }
+
+    async fn truncate_all(&self) -> Result<(), Error> {
+        self.execute(include_str!("../sql/truncate_all.sql"), &[])
+            .await
+            .map(drop)
+    }
+}
+
+/// A statement that always returns one row returned none.
+#[derive(Debug)]
+struct NoRow;
+
+impl std::fmt::Display for NoRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the statement returned no row")
+    }
+}
+
+impl std::error::Error for NoRow {}

@@ -1,0 +1,77 @@
+//! Transactional enqueue on an sqlx connection (feature `sqlx`), with the same SQL as the
+//! pooled insert.
+
+use backlog_storage::{Error, ErrorKind, JobInsertManyParams};
+use backlog_types::JobId;
+use tokio_postgres::error::SqlState;
+
+use crate::{error, PgStorage};
+
+const ENTER: &str = include_str!("../sql/search_path_enter.sql");
+const LEAVE: &str = include_str!("../sql/search_path_leave.sql");
+
+pub(crate) async fn insert(
+    storage: &PgStorage,
+    conn: &mut sqlx::PgConnection,
+    params: JobInsertManyParams,
+) -> Result<Vec<JobId>, Error> {
+    if params.jobs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let n = params.jobs.len();
+    let mut queues = Vec::with_capacity(n);
+    let mut kinds = Vec::with_capacity(n);
+    let mut args = Vec::with_capacity(n);
+    let mut priorities = Vec::with_capacity(n);
+    let mut max_attempts = Vec::with_capacity(n);
+    let mut scheduled_at = Vec::with_capacity(n);
+    let mut tags = Vec::with_capacity(n);
+    let mut metadata = Vec::with_capacity(n);
+    for job in params.jobs {
+        queues.push(job.queue);
+        kinds.push(job.kind);
+        args.push(job.args);
+        priorities.push(job.priority);
+        max_attempts.push(job.max_attempts);
+        scheduled_at.push(job.scheduled_at);
+        tags.push(serde_json::Value::from(job.tags));
+        metadata.push(job.metadata);
+    }
+    sqlx::query(ENTER)
+        .bind(storage.schema())
+        .execute(&mut *conn)
+        .await
+        .map_err(sqlx_error)?;
+    let result: Result<Vec<JobId>, sqlx::Error> = sqlx::query_scalar(crate::insert::SQL)
+        .bind(queues)
+        .bind(kinds)
+        .bind(args)
+        .bind(priorities)
+        .bind(max_attempts)
+        .bind(scheduled_at)
+        .bind(tags)
+        .bind(metadata)
+        .bind(storage.notify_channel())
+        .fetch_all(&mut *conn)
+        .await;
+    let leave = sqlx::query(LEAVE).execute(&mut *conn).await;
+    let ids = result.map_err(sqlx_error)?;
+    leave.map_err(sqlx_error)?;
+    Ok(ids)
+}
+
+fn sqlx_error(err: sqlx::Error) -> Error {
+    let kind = match &err {
+        sqlx::Error::Database(db) => db
+            .code()
+            .map(|code| error::kind_of(&SqlState::from_code(&code)))
+            .unwrap_or(ErrorKind::Database),
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => ErrorKind::Decode,
+        _ => ErrorKind::Unavailable,
+    };
+    let message = match &err {
+        sqlx::Error::Database(db) => db.message().to_owned(),
+        _ => "PostgreSQL error".to_owned(),
+    };
+    Error::new(kind, message).with_source(err)
+}

@@ -1,0 +1,146 @@
+//! LISTEN/NOTIFY wake-ups: inserts and promotions wake subscribers; a lost listener connection
+//! comes back and asks subscribers to resync.
+
+use std::time::Duration;
+
+use backlog_postgres::testing::test_storage;
+use backlog_storage::{Event, JobInsert, JobInsertManyParams, JobScheduleParams, Storage};
+use tokio::sync::broadcast;
+use tokio::time::timeout;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+async fn next(events: &mut broadcast::Receiver<Event>) -> Event {
+    timeout(WAIT, events.recv())
+        .await
+        .expect("an event in time")
+        .expect("the listener is running")
+}
+
+fn job(queue: &str) -> JobInsert {
+    JobInsert::new(queue, "k", serde_json::json!({}))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn insert_and_schedule_wake_subscribers() {
+    let storage = test_storage().await;
+    let mut events = storage.event_subscribe().await.unwrap();
+
+    // A future job wakes nobody; the available one inserted after it does, and arrives first.
+    let mut later = job("later");
+    later.scheduled_at = Some(chrono::Utc::now() + chrono::Duration::hours(1));
+    storage
+        .job_insert_many(JobInsertManyParams { jobs: vec![later] })
+        .await
+        .unwrap();
+    storage
+        .job_insert_many(JobInsertManyParams {
+            jobs: vec![job("now"), job("now")],
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        next(&mut events).await,
+        Event::JobAvailable {
+            queue: "now".into()
+        }
+    );
+
+    // Promoting the scheduled job wakes its queue.
+    storage
+        .job_schedule(JobScheduleParams {
+            now: Some(chrono::Utc::now() + chrono::Duration::hours(2)),
+            max: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        next(&mut events).await,
+        Event::JobAvailable {
+            queue: "later".into()
+        }
+    );
+    assert!(events.try_recv().is_err(), "one event per queue");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribers_share_one_listener_and_schemas_are_separate() {
+    let storage = test_storage().await;
+    let other = test_storage().await;
+    let mut a = storage.event_subscribe().await.unwrap();
+    let mut b = storage.event_subscribe().await.unwrap();
+    let mut elsewhere = other.event_subscribe().await.unwrap();
+    storage
+        .job_insert_many(JobInsertManyParams {
+            jobs: vec![job("q")],
+        })
+        .await
+        .unwrap();
+    let expected = Event::JobAvailable { queue: "q".into() };
+    assert_eq!(next(&mut a).await, expected);
+    assert_eq!(next(&mut b).await, expected);
+    other
+        .job_insert_many(JobInsertManyParams {
+            jobs: vec![job("mine")],
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        next(&mut elsewhere).await,
+        Event::JobAvailable {
+            queue: "mine".into()
+        }
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnects_and_resyncs_after_losing_its_connection() {
+    let storage = test_storage().await;
+    let mut events = storage.event_subscribe().await.unwrap();
+    let client = storage.pool().get().await.unwrap();
+    let listen = format!("LISTEN \"{}\"", storage.notify_channel());
+    let killed = client
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = $1",
+            &[&listen],
+        )
+        .await
+        .unwrap();
+    assert_eq!(killed.len(), 1);
+    assert_eq!(next(&mut events).await, Event::Resync);
+
+    storage
+        .job_insert_many(JobInsertManyParams {
+            jobs: vec![job("back")],
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        next(&mut events).await,
+        Event::JobAvailable {
+            queue: "back".into()
+        }
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listener_stops_when_the_storage_is_dropped() {
+    let storage = test_storage().await;
+    let mut events = storage.event_subscribe().await.unwrap();
+    let clone = storage.clone();
+    drop(storage);
+    // A clone keeps it alive.
+    clone
+        .job_insert_many(JobInsertManyParams {
+            jobs: vec![job("q")],
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        next(&mut events).await,
+        Event::JobAvailable { queue: "q".into() }
+    );
+    drop(clone);
+    let closed = timeout(WAIT, events.recv()).await.expect("closed in time");
+    assert_eq!(closed, Err(broadcast::error::RecvError::Closed));
+}

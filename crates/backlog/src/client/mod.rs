@@ -1,0 +1,276 @@
+//! The [`Client`]: enqueue jobs, read them back, cancel and retry them.
+
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use backlog_storage::{JobIdsParams, JobInsert, JobInsertManyParams, JobListParams, Storage};
+use backlog_types::{validate_kind, JobId, JobRow, Priority, QueueName};
+
+use crate::backoff::{StoredBackoff, BACKOFF_KEY};
+use crate::{EnqueueError, Error, InsertOpts, JobArgs};
+
+#[cfg(feature = "postgres")]
+pub use self::postgres::PgClient;
+#[cfg(feature = "sqlite")]
+pub use self::sqlite::SqliteClient;
+
+/// Settings of a [`Client`].
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Largest serialized args accepted, in bytes. Default 1 MiB.
+    pub max_args_bytes: usize,
+    /// Attempts allowed when neither the job nor its kind says. Default 25.
+    pub default_max_attempts: i32,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            max_args_bytes: 1024 * 1024,
+            default_max_attempts: 25,
+        }
+    }
+}
+
+/// Enqueues and inspects jobs. Cheap to clone; share one per process.
+///
+/// ```no_run
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// use backlog::{Client, InsertOpts, JobArgs, Priority};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct Resize { image: String }
+/// impl JobArgs for Resize { const KIND: &'static str = "resize"; }
+///
+/// let storage = backlog::sqlite::SqliteStorage::open("backlog.sqlite3", Default::default()).await?;
+/// let client = Client::new(storage);
+/// let id = client.enqueue(Resize { image: "cat.png".into() }).await?;
+/// let urgent = InsertOpts::new().priority(Priority::HIGH).queue("media");
+/// client.enqueue_with(Resize { image: "dog.png".into() }, urgent).await?;
+/// let ids = client.enqueue_many((0..1000).map(|i| Resize { image: format!("{i}.png") })).await?;
+/// # let _ = (id, ids); Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    storage: Arc<dyn Storage>,
+    config: Arc<ClientConfig>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("backend", &self.storage.backend_name())
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl Client {
+    /// A client with default settings.
+    pub fn new(storage: impl Storage) -> Client {
+        Client::from_arc(Arc::new(storage))
+    }
+
+    /// A client over a shared storage handle.
+    pub fn from_arc(storage: Arc<dyn Storage>) -> Client {
+        Client::with_config(storage, ClientConfig::default())
+    }
+
+    /// A client with explicit settings.
+    pub fn with_config(storage: Arc<dyn Storage>, config: ClientConfig) -> Client {
+        Client {
+            storage,
+            config: Arc::new(config),
+        }
+    }
+
+    /// The storage this client writes to.
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
+    }
+
+    /// Enqueues one job with its kind's default options.
+    pub async fn enqueue<A: JobArgs>(&self, args: A) -> Result<JobId, EnqueueError> {
+        self.enqueue_with(args, InsertOpts::default()).await
+    }
+
+    /// Enqueues one job with options.
+    pub async fn enqueue_with<A: JobArgs>(
+        &self,
+        args: A,
+        opts: InsertOpts,
+    ) -> Result<JobId, EnqueueError> {
+        let job = self.prepare(&args, opts)?;
+        Ok(self.insert_prepared(vec![job]).await?[0])
+    }
+
+    /// Enqueues many jobs of one kind in one round trip and one transaction; returns their ids
+    /// in order. Either all are inserted or none.
+    pub async fn enqueue_many<A: JobArgs>(
+        &self,
+        args: impl IntoIterator<Item = A>,
+    ) -> Result<Vec<JobId>, EnqueueError> {
+        let jobs = args
+            .into_iter()
+            .map(|a| self.prepare(&a, InsertOpts::default()))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.insert_prepared(jobs).await
+    }
+
+    /// Enqueues a job given its kind and JSON args, for callers that have no Rust type for it
+    /// (the CLI, other languages through the server).
+    pub async fn enqueue_raw(
+        &self,
+        kind: &str,
+        args: serde_json::Value,
+        opts: InsertOpts,
+    ) -> Result<JobId, EnqueueError> {
+        let job = self.prepare_raw(kind, args, opts)?;
+        Ok(self.insert_prepared(vec![job]).await?[0])
+    }
+
+    /// Validates and serializes a job without inserting it. Prepared jobs of any kinds can be
+    /// inserted together with [`Client::insert_prepared`], or inside your own transaction
+    /// through [`PgClient`] / [`SqliteClient`].
+    pub fn prepare<A: JobArgs>(
+        &self,
+        args: &A,
+        opts: InsertOpts,
+    ) -> Result<JobInsert, EnqueueError> {
+        let json = serde_json::to_value(args).map_err(|source| EnqueueError::Serialize {
+            kind: A::KIND.to_owned(),
+            source,
+        })?;
+        self.prepare_raw(A::KIND, json, opts.or(A::default_opts()))
+    }
+
+    /// Like [`Client::prepare`] for a kind and JSON args.
+    pub fn prepare_raw(
+        &self,
+        kind: &str,
+        args: serde_json::Value,
+        opts: InsertOpts,
+    ) -> Result<JobInsert, EnqueueError> {
+        validate_kind(kind).map_err(EnqueueError::InvalidKind)?;
+        let queue = QueueName::new(opts.queue.unwrap_or_else(|| QueueName::DEFAULT.to_owned()))
+            .map_err(EnqueueError::InvalidQueue)?;
+        let size = serialized_len(&args);
+        if size > self.config.max_args_bytes {
+            return Err(EnqueueError::ArgsTooLarge {
+                kind: kind.to_owned(),
+                size,
+                limit: self.config.max_args_bytes,
+            });
+        }
+        let max_attempts = opts
+            .max_attempts
+            .unwrap_or(self.config.default_max_attempts);
+        if max_attempts < 1 {
+            return Err(EnqueueError::InvalidOption(format!(
+                "max_attempts must be at least 1, got {max_attempts}"
+            )));
+        }
+        if let Some(tag) = opts.tags.iter().find(|t| t.is_empty() || t.len() > 255) {
+            return Err(EnqueueError::InvalidOption(format!(
+                "tags must be 1 to 255 characters, got {:?}",
+                tag.chars().take(40).collect::<String>()
+            )));
+        }
+        let mut metadata = match opts.metadata {
+            None => serde_json::Value::Object(Default::default()),
+            Some(serde_json::Value::Object(map)) => serde_json::Value::Object(map),
+            Some(other) => {
+                return Err(EnqueueError::InvalidOption(format!(
+                    "metadata must be a JSON object, got {other}"
+                )))
+            }
+        };
+        if let Some(backoff) = &opts.backoff {
+            let stored = StoredBackoff::from_backoff(backoff).ok_or_else(|| {
+                EnqueueError::InvalidOption(
+                    "a custom backoff function can only be set per kind, on the worker".into(),
+                )
+            })?;
+            let value = serde_json::to_value(stored).map_err(|source| EnqueueError::Serialize {
+                kind: kind.to_owned(),
+                source,
+            })?;
+            if let serde_json::Value::Object(map) = &mut metadata {
+                map.insert(BACKOFF_KEY.to_owned(), value);
+            }
+        }
+        let scheduled_at = match (opts.run_at, opts.run_after) {
+            (Some(at), _) => Some(at),
+            (None, Some(delay)) if delay > Duration::ZERO => {
+                let delay = chrono::Duration::from_std(delay).map_err(|_| {
+                    EnqueueError::InvalidOption(format!("run_after {delay:?} is too far away"))
+                })?;
+                Some(chrono::Utc::now() + delay)
+            }
+            _ => None,
+        };
+        Ok(JobInsert {
+            queue: queue.into(),
+            kind: kind.to_owned(),
+            args,
+            priority: opts.priority.unwrap_or(Priority::NORMAL).0,
+            max_attempts,
+            scheduled_at,
+            tags: opts.tags,
+            metadata,
+        })
+    }
+
+    /// Inserts prepared jobs in one round trip and one transaction.
+    pub async fn insert_prepared(&self, jobs: Vec<JobInsert>) -> Result<Vec<JobId>, EnqueueError> {
+        Ok(self
+            .storage
+            .job_insert_many(JobInsertManyParams { jobs })
+            .await?)
+    }
+
+    /// One job by id.
+    pub async fn job_get(&self, id: JobId) -> Result<Option<JobRow>, Error> {
+        Ok(self.storage.job_get(id).await?)
+    }
+
+    /// Jobs matching a filter, newest first.
+    pub async fn job_list(&self, params: JobListParams) -> Result<Vec<JobRow>, Error> {
+        Ok(self.storage.job_list(params).await?)
+    }
+
+    /// Cancels jobs that have not started yet; returns the ids cancelled.
+    pub async fn job_cancel_many(&self, ids: Vec<JobId>) -> Result<Vec<JobId>, Error> {
+        let rows = self.storage.job_cancel_many(JobIdsParams { ids }).await?;
+        Ok(rows.into_iter().map(|r| r.id).collect())
+    }
+
+    /// Makes finished or waiting jobs run again now (a discarded job gets one more attempt);
+    /// returns the ids retried.
+    pub async fn job_retry_many(&self, ids: Vec<JobId>) -> Result<Vec<JobId>, Error> {
+        Ok(self.storage.job_retry_many(JobIdsParams { ids }).await?)
+    }
+}
+
+fn serialized_len(value: &serde_json::Value) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    // Writing to a counter cannot fail, and a Value always serializes.
+    let _ = serde_json::to_writer(&mut counter, value);
+    counter.0
+}

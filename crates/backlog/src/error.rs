@@ -1,0 +1,52 @@
+//! The library's error types.
+
+use backlog_types::InvalidName;
+
+/// Why a job could not be enqueued. Nothing was inserted when this is returned.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EnqueueError {
+    /// The queue name breaks the naming rules.
+    #[error(transparent)]
+    InvalidQueue(InvalidName),
+    /// The job kind breaks the naming rules.
+    #[error(transparent)]
+    InvalidKind(InvalidName),
+    /// The arguments could not be serialized to JSON.
+    #[error("args of job kind `{kind}` could not be serialized to JSON: {source}")]
+    Serialize {
+        /// The job kind.
+        kind: String,
+        /// serde_json's error.
+        source: serde_json::Error,
+    },
+    /// The serialized arguments exceed the client's limit.
+    #[error("args of job kind `{kind}` are {size} bytes, over the {limit}-byte limit; store large data elsewhere and pass a reference, or raise ClientConfig::max_args_bytes")]
+    ArgsTooLarge {
+        /// The job kind.
+        kind: String,
+        /// Serialized size in bytes.
+        size: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// An option is out of range; the message says which and why.
+    #[error("invalid option: {0}")]
+    InvalidOption(String),
+    /// The database refused or could not be reached; see [`backlog_storage::Error::kind`].
+    #[error("could not enqueue: {0}")]
+    Storage(#[from] backlog_storage::Error),
+}
+
+/// An error from a [`Runner`](crate::Runner) or a [`Client`](crate::Client) call other than
+/// enqueue.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The runner's configuration is invalid; the message says what to change.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// The database refused or could not be reached.
+    #[error(transparent)]
+    Storage(#[from] backlog_storage::Error),
+}

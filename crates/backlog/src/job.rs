@@ -1,0 +1,175 @@
+//! Typed jobs: the [`JobArgs`] a caller enqueues and the [`Job`] a worker receives.
+
+use std::time::Duration;
+
+use backlog_types::{AttemptError, JobId, JobRow, Priority};
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::Backoff;
+
+/// The arguments of one kind of job. The kind names the worker that runs it.
+///
+/// ```
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct Thumbnail {
+///     image_id: u64,
+///     width: u32,
+/// }
+///
+/// impl backlog::JobArgs for Thumbnail {
+///     const KIND: &'static str = "thumbnail";
+///
+///     fn default_opts() -> backlog::InsertOpts {
+///         backlog::InsertOpts::new().queue("media").max_attempts(5)
+///     }
+/// }
+/// ```
+pub trait JobArgs: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// The kind stored with the job; it picks the worker. Keep it stable across deploys.
+    const KIND: &'static str;
+
+    /// Options applied to every job of this kind; per-job options given at enqueue override
+    /// them.
+    fn default_opts() -> InsertOpts {
+        InsertOpts::default()
+    }
+}
+
+/// Per-job options at enqueue. Unset fields fall back to the kind's
+/// [`JobArgs::default_opts`], then to Backlog's defaults (queue `default`, priority normal,
+/// 25 attempts, run now).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InsertOpts {
+    pub(crate) queue: Option<String>,
+    pub(crate) priority: Option<Priority>,
+    pub(crate) run_at: Option<DateTime<Utc>>,
+    pub(crate) run_after: Option<Duration>,
+    pub(crate) max_attempts: Option<i32>,
+    pub(crate) tags: Vec<String>,
+    pub(crate) metadata: Option<serde_json::Value>,
+    pub(crate) backoff: Option<Backoff>,
+}
+
+impl InsertOpts {
+    /// No options set.
+    pub fn new() -> InsertOpts {
+        InsertOpts::default()
+    }
+
+    /// The queue (validated at enqueue).
+    pub fn queue(mut self, queue: impl Into<String>) -> Self {
+        self.queue = Some(queue.into());
+        self
+    }
+
+    /// The priority; higher runs first.
+    pub fn priority(mut self, priority: Priority) -> Self {
+        self.priority = Some(priority);
+        self
+    }
+
+    /// Run at this time (or as soon as possible after it).
+    pub fn run_at(mut self, at: DateTime<Utc>) -> Self {
+        self.run_at = Some(at);
+        self.run_after = None;
+        self
+    }
+
+    /// Run after this delay, counted from the enqueue.
+    pub fn run_after(mut self, delay: Duration) -> Self {
+        self.run_after = Some(delay);
+        self.run_at = None;
+        self
+    }
+
+    /// Attempts allowed before the job is discarded (at least 1).
+    pub fn max_attempts(mut self, attempts: i32) -> Self {
+        self.max_attempts = Some(attempts);
+        self
+    }
+
+    /// Adds a tag.
+    pub fn tag(mut self, tag: impl Into<String>) -> Self {
+        self.tags.push(tag.into());
+        self
+    }
+
+    /// A JSON object stored with the job.
+    pub fn metadata(mut self, metadata: serde_json::Value) -> Self {
+        self.metadata = Some(metadata);
+        self
+    }
+
+    /// The backoff between this job's retries, overriding its worker's. Custom functions can
+    /// only be set per kind, on the worker.
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = Some(backoff);
+        self
+    }
+
+    /// `self` with unset fields taken from `defaults`.
+    pub(crate) fn or(mut self, defaults: InsertOpts) -> InsertOpts {
+        self.queue = self.queue.or(defaults.queue);
+        self.priority = self.priority.or(defaults.priority);
+        if self.run_at.is_none() && self.run_after.is_none() {
+            self.run_at = defaults.run_at;
+            self.run_after = defaults.run_after;
+        }
+        self.max_attempts = self.max_attempts.or(defaults.max_attempts);
+        if self.tags.is_empty() {
+            self.tags = defaults.tags;
+        }
+        self.metadata = self.metadata.or(defaults.metadata);
+        self.backoff = self.backoff.or(defaults.backoff);
+        self
+    }
+}
+
+/// A job handed to a worker: its typed arguments and what the database knows about it.
+#[derive(Debug, Clone)]
+pub struct Job<A> {
+    /// The decoded arguments.
+    pub args: A,
+    /// The job's id.
+    pub id: JobId,
+    /// This attempt's number, starting at 1.
+    pub attempt: i32,
+    /// Attempts allowed.
+    pub max_attempts: i32,
+    /// The queue it came from.
+    pub queue: String,
+    /// Its priority.
+    pub priority: Priority,
+    /// When it was enqueued.
+    pub created_at: DateTime<Utc>,
+    /// When it was due to run.
+    pub scheduled_at: DateTime<Utc>,
+    /// Earlier attempts' errors.
+    pub errors: Vec<AttemptError>,
+    /// Tags given at enqueue.
+    pub tags: Vec<String>,
+    /// Metadata given at enqueue.
+    pub metadata: serde_json::Value,
+}
+
+impl<A> Job<A> {
+    pub(crate) fn from_row(row: &JobRow, args: A) -> Job<A> {
+        Job {
+            args,
+            id: row.id,
+            attempt: row.attempt,
+            max_attempts: row.max_attempts,
+            queue: row.queue.clone(),
+            priority: Priority(row.priority),
+            created_at: row.created_at,
+            scheduled_at: row.scheduled_at,
+            errors: row.errors.clone(),
+            tags: row.tags.clone(),
+            metadata: row.metadata.clone(),
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! # Backlog
+//!
+//! A durable background-job queue for Rust: typed jobs, a client to enqueue them (one, many,
+//! inside your own database transaction, scheduled, prioritised), and a tokio worker runtime
+//! (batched fetch and completion, concurrency limits, retries with backoff, heartbeats,
+//! graceful shutdown), on SQLite (embedded, the default) or PostgreSQL (many worker machines
+//! sharing one database).
+//!
+//! A job that was accepted is run at least once, even if a worker crashes mid-way: running
+//! jobs hold a lease that heartbeats renew, and the rescuer returns jobs whose lease expired.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//!
+//! use backlog::{Client, Job, JobArgs, JobError, Runner, Worker, Workers};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize)]
+//! struct SendEmail {
+//!     to: String,
+//! }
+//!
+//! impl JobArgs for SendEmail {
+//!     const KIND: &'static str = "send_email";
+//! }
+//!
+//! struct Mailer;
+//!
+//! impl Worker for Mailer {
+//!     type Args = SendEmail;
+//!     async fn work(&self, job: Job<SendEmail>) -> Result<(), JobError> {
+//!         println!("sending to {}", job.args.to);
+//!         Ok(())
+//!     }
+//! }
+//!
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let storage = backlog::sqlite::SqliteStorage::open("backlog.sqlite3", Default::default()).await?;
+//! backlog::migrate_up(&storage).await?;
+//! let storage: Arc<dyn backlog::Storage> = Arc::new(storage);
+//!
+//! let client = Client::from_arc(storage.clone());
+//! client.enqueue(SendEmail { to: "ada@example.com".into() }).await?;
+//!
+//! let runner = Runner::builder(storage, Workers::new().register(Mailer))
+//!     .queue("default", 10)
+//!     .start()?;
+//! // ... until the process is asked to stop:
+//! runner.shutdown(Duration::from_secs(30)).await;
+//! # Ok(()) }
+//! ```
+
+mod backoff;
+mod client;
+mod error;
+mod job;
+pub mod maintenance;
+mod registry;
+mod runtime;
+mod worker;
+
+pub use backoff::Backoff;
+#[cfg(feature = "postgres")]
+pub use client::PgClient;
+#[cfg(feature = "sqlite")]
+pub use client::SqliteClient;
+pub use client::{Client, ClientConfig};
+pub use error::{EnqueueError, Error};
+pub use job::{InsertOpts, Job, JobArgs};
+pub use registry::Workers;
+pub use runtime::{
+    JobEvent, QueueConfig, Runner, RunnerBuilder, RunnerConfig, RunnerStats, StatsSnapshot,
+};
+pub use worker::{JobError, Worker};
+
+pub use backlog_storage::{self as storage, JobListParams, Storage};
+pub use backlog_types::{AttemptError, JobId, JobRow, JobState, Priority, QueueName};
+
+/// The PostgreSQL backend.
+#[cfg(feature = "postgres")]
+pub use backlog_postgres as postgres;
+/// The SQLite backend.
+#[cfg(feature = "sqlite")]
+pub use backlog_sqlite as sqlite;
+
+/// Applies every pending migration of `storage`.
+pub async fn migrate_up(storage: &dyn Storage) -> Result<Vec<u32>, Error> {
+    Ok(storage
+        .migration_run(backlog_storage::MigrationRunParams {
+            direction: backlog_storage::MigrationDirection::Up,
+            target: None,
+        })
+        .await?)
+}

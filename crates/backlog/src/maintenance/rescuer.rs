@@ -1,0 +1,38 @@
+//! The rescuer: returns `running` jobs whose lease expired (their worker crashed, was killed
+//! or lost the database) to `retryable`, or `discards` them when their attempts are used up.
+
+use std::sync::Arc;
+
+use backlog_storage::{JobRescueParams, Storage};
+use tokio_util::sync::CancellationToken;
+
+use super::MaintenanceConfig;
+
+pub(crate) async fn run(
+    storage: Arc<dyn Storage>,
+    config: MaintenanceConfig,
+    shutdown: CancellationToken,
+) {
+    loop {
+        match storage
+            .job_rescue(JobRescueParams {
+                now: None,
+                max: config.batch,
+            })
+            .await
+        {
+            Ok(ids) if !ids.is_empty() => {
+                tracing::warn!(jobs = ?ids, "rescued jobs whose worker stopped heartbeating");
+                if ids.len() >= config.batch as usize {
+                    continue;
+                }
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "rescuer pass failed"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(config.rescue_interval) => {}
+        }
+    }
+}

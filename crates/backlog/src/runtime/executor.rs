@@ -1,0 +1,181 @@
+//! Runs one attempt of one job: decode, run with panic capture and timeout, decide the outcome.
+
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use backlog_storage::{Failure, JobFinish, JobOutcome};
+use backlog_types::JobRow;
+use futures_util::FutureExt;
+use tracing::Instrument;
+
+use super::completer::Completion;
+use super::producer::Slot;
+use super::Shared;
+use crate::backoff::StoredBackoff;
+use crate::worker::ErrorAction;
+use crate::Backoff;
+
+/// How an attempt ended, before it is mapped to a stored outcome.
+enum Ended {
+    Ok,
+    Failed(crate::JobError),
+    Panicked(String),
+    TimedOut(Duration),
+    Interrupted,
+}
+
+pub(crate) async fn run(shared: Arc<Shared>, row: JobRow, slot: Slot) {
+    let span = tracing::info_span!(
+        "backlog.job",
+        job.id = row.id,
+        job.kind = %row.kind,
+        job.queue = %row.queue,
+        job.attempt = row.attempt,
+    );
+    let started = Instant::now();
+    let stop = shared
+        .held
+        .lock()
+        .ok()
+        .and_then(|held| held.get(&row.id).map(|h| h.stop.clone()))
+        .unwrap_or_default();
+    let worker = shared.workers.get(&row.kind).cloned();
+    let outcome = match &worker {
+        None => {
+            let known = shared.workers.kinds().join(", ");
+            let failure = Failure::error(format!(
+                "unknown job kind `{}`: no worker is registered for it in this process (registered: {known})",
+                row.kind
+            ));
+            retry_or_discard(&row, failure, &Backoff::default())
+        }
+        Some(worker) => match worker.start(&row) {
+            Err(error) => JobOutcome::Discard {
+                failure: Failure::error(format!(
+                    "args do not decode as job kind `{}`: {error}; fix the args and retry the job",
+                    row.kind
+                )),
+            },
+            Ok(future) => {
+                let timeout = worker.timeout();
+                let attempt = AssertUnwindSafe(future.instrument(span.clone())).catch_unwind();
+                let ended = tokio::select! {
+                    result = attempt => match result {
+                        Ok(Ok(())) => Ended::Ok,
+                        Ok(Err(error)) => Ended::Failed(error),
+                        Err(panic) => Ended::Panicked(panic_message(panic)),
+                    },
+                    _ = sleep_or_forever(timeout) => Ended::TimedOut(timeout.unwrap_or_default()),
+                    _ = stop.cancelled() => Ended::Interrupted,
+                };
+                let backoff = StoredBackoff::from_metadata(&row.metadata).unwrap_or_else(|| worker.backoff());
+                outcome(&row, ended, &backoff)
+            }
+        },
+    }
+    .instrument_outcome(&span);
+    let duration = started.elapsed();
+    let completion = Completion {
+        finish: JobFinish {
+            id: row.id,
+            attempt: row.attempt,
+            outcome,
+            duration,
+        },
+        kind: row.kind,
+        queue: row.queue,
+    };
+    // The channel only closes after every job task has ended, so this cannot fail.
+    let _ = shared.completions.send(completion).await;
+    drop(slot);
+}
+
+fn outcome(row: &JobRow, ended: Ended, backoff: &Backoff) -> JobOutcome {
+    match ended {
+        Ended::Ok => JobOutcome::Completed,
+        Ended::Failed(error) => match error.action {
+            ErrorAction::Retry => retry_or_discard(row, Failure::error(error.message), backoff),
+            ErrorAction::Discard => JobOutcome::Discard {
+                failure: Failure::error(error.message),
+            },
+            ErrorAction::Cancel => JobOutcome::Cancel {
+                failure: Failure::error(error.message),
+            },
+            ErrorAction::Snooze(delay) => JobOutcome::Snooze { delay },
+        },
+        Ended::Panicked(message) => retry_or_discard(
+            row,
+            Failure {
+                message: format!("panicked: {message}"),
+                panicked: true,
+            },
+            backoff,
+        ),
+        Ended::TimedOut(limit) => retry_or_discard(
+            row,
+            Failure::error(format!("timed out after {limit:?}")),
+            backoff,
+        ),
+        Ended::Interrupted => JobOutcome::Retry {
+            failure: Failure::error(
+                "interrupted: the worker shut down or lost the job's lease before it finished",
+            ),
+            delay: Duration::ZERO,
+        },
+    }
+}
+
+fn retry_or_discard(row: &JobRow, failure: Failure, backoff: &Backoff) -> JobOutcome {
+    if row.attempt >= row.max_attempts {
+        JobOutcome::Discard { failure }
+    } else {
+        JobOutcome::Retry {
+            failure,
+            delay: backoff.delay(row.attempt),
+        }
+    }
+}
+
+async fn sleep_or_forever(timeout: Option<Duration>) {
+    match timeout {
+        Some(t) => tokio::time::sleep(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn panic_message(panic: Box<dyn Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a non-string panic payload".to_owned()
+    }
+}
+
+trait LogOutcome {
+    fn instrument_outcome(self, span: &tracing::Span) -> Self;
+}
+
+impl LogOutcome for JobOutcome {
+    /// Logs failures inside the job's span.
+    fn instrument_outcome(self, span: &tracing::Span) -> Self {
+        let _entered = span.enter();
+        match &self {
+            JobOutcome::Completed => tracing::debug!("job completed"),
+            JobOutcome::Retry { failure, delay } => {
+                tracing::warn!(error = %failure.message, retry_in = ?delay, "job failed; will retry")
+            }
+            JobOutcome::Discard { failure } => {
+                tracing::warn!(error = %failure.message, "job discarded")
+            }
+            JobOutcome::Cancel { failure } => {
+                tracing::info!(reason = %failure.message, "job cancelled")
+            }
+            JobOutcome::Snooze { delay } => tracing::debug!(?delay, "job snoozed"),
+        }
+        self
+    }
+}

@@ -1,0 +1,358 @@
+//! The worker runtime: a [`Runner`] fetches jobs for its queues, runs them on tokio with
+//! concurrency limits, records outcomes in batches and shuts down gracefully.
+//!
+//! Inside a runner, each queue has a [`Producer`](producer) that claims jobs in batches sized to
+//! its free capacity; each job runs in its own task (panics are caught); a single
+//! [`Completer`](completer) writes outcomes in batches; a [`Heartbeater`](heartbeater) renews the
+//! leases of running jobs; the [`Scheduler`](crate::maintenance) and
+//! [`Rescuer`](crate::maintenance) keep scheduled and stalled jobs moving.
+
+mod completer;
+mod events;
+mod executor;
+mod heartbeater;
+mod notifier;
+mod producer;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use backlog_storage::Storage;
+use backlog_types::{JobId, QueueName};
+use tokio::sync::{broadcast, mpsc, Notify, Semaphore};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use events::{JobEvent, RunnerStats, StatsSnapshot};
+
+use crate::maintenance::{self, MaintenanceConfig};
+use crate::{Error, Workers};
+
+/// Settings of one queue in a runner.
+#[derive(Debug, Clone)]
+pub struct QueueConfig {
+    /// Most jobs of this queue running at once in this process.
+    pub max_workers: usize,
+    /// Most jobs claimed per fetch (defaults to `max_workers`, capped at 1,000).
+    pub fetch_batch: Option<usize>,
+}
+
+impl QueueConfig {
+    /// A queue running up to `max_workers` jobs at once.
+    pub fn new(max_workers: usize) -> QueueConfig {
+        QueueConfig {
+            max_workers,
+            fetch_batch: None,
+        }
+    }
+}
+
+impl From<usize> for QueueConfig {
+    fn from(max_workers: usize) -> Self {
+        QueueConfig::new(max_workers)
+    }
+}
+
+/// Settings of a [`Runner`], with defaults suited to production.
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    /// Recorded in each attempted job's `attempted_by`. Default: `hostname:pid:random`.
+    pub worker_id: String,
+    /// Most jobs running at once across all queues of this process (default: no limit beyond
+    /// each queue's).
+    pub max_workers_total: Option<usize>,
+    /// How long a claimed job's lease lasts; heartbeats renew it every third of that. A job
+    /// whose worker stops heartbeating is rescued once the lease has expired. Default 30 s.
+    pub lease: Duration,
+    /// How often producers poll when no wake-up signal arrives (signals may be lost, or come
+    /// from another process on SQLite). Default 1 s.
+    pub poll_interval: Duration,
+    /// Producers wait up to this long for more capacity before fetching a small batch, so that
+    /// fetches stay batched under load. Default 2 ms.
+    pub fetch_cooldown: Duration,
+    /// Most outcomes written per completer batch. Default 1,000.
+    pub complete_batch: usize,
+    /// Whether this runner also runs the maintenance services (scheduler, rescuer).
+    /// Default true.
+    pub maintenance: bool,
+    /// Maintenance settings.
+    pub maintenance_config: MaintenanceConfig,
+}
+
+impl Default for RunnerConfig {
+    fn default() -> Self {
+        RunnerConfig {
+            worker_id: default_worker_id(),
+            max_workers_total: None,
+            lease: Duration::from_secs(30),
+            poll_interval: Duration::from_secs(1),
+            fetch_cooldown: Duration::from_millis(2),
+            complete_batch: 1000,
+            maintenance: true,
+            maintenance_config: MaintenanceConfig::default(),
+        }
+    }
+}
+
+fn default_worker_id() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned());
+    format!("{host}:{}:{:04x}", std::process::id(), fastrand::u16(..))
+}
+
+/// Builds a [`Runner`].
+///
+/// ```no_run
+/// # async fn example(storage: backlog::sqlite::SqliteStorage) -> Result<(), Box<dyn std::error::Error>> {
+/// # use backlog::{Job, JobArgs, JobError, Worker, Workers, Runner};
+/// # #[derive(serde::Serialize, serde::Deserialize)] struct Ping;
+/// # impl JobArgs for Ping { const KIND: &'static str = "ping"; }
+/// # struct Pinger;
+/// # impl Worker for Pinger { type Args = Ping;
+/// #   async fn work(&self, _job: Job<Ping>) -> Result<(), JobError> { Ok(()) } }
+/// let runner = Runner::builder(std::sync::Arc::new(storage), Workers::new().register(Pinger))
+///     .queue("default", 20)
+///     .queue("emails", 5)
+///     .start()?;
+/// // ... on SIGTERM:
+/// runner.shutdown(std::time::Duration::from_secs(30)).await;
+/// # Ok(()) }
+/// ```
+pub struct RunnerBuilder {
+    storage: Arc<dyn Storage>,
+    workers: Workers,
+    queues: Vec<(String, QueueConfig)>,
+    config: RunnerConfig,
+}
+
+impl RunnerBuilder {
+    /// Adds a queue to work, with its per-process concurrency limit.
+    pub fn queue(mut self, name: impl Into<String>, config: impl Into<QueueConfig>) -> Self {
+        self.queues.push((name.into(), config.into()));
+        self
+    }
+
+    /// Replaces the runner settings.
+    pub fn config(mut self, config: RunnerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Changes the runner settings in place.
+    pub fn configure(mut self, f: impl FnOnce(&mut RunnerConfig)) -> Self {
+        f(&mut self.config);
+        self
+    }
+
+    /// Validates the configuration and starts the runner's tasks on the current tokio runtime.
+    pub fn start(self) -> Result<Runner, Error> {
+        let RunnerBuilder {
+            storage,
+            workers,
+            mut queues,
+            config,
+        } = self;
+        if queues.is_empty() {
+            queues.push((QueueName::DEFAULT.to_owned(), QueueConfig::new(10)));
+        }
+        if workers.is_empty() {
+            return Err(Error::Config(
+                "no workers registered: add at least one with Workers::register".into(),
+            ));
+        }
+        let mut seen = HashMap::new();
+        for (name, queue) in &queues {
+            QueueName::new(name.clone()).map_err(|e| Error::Config(e.to_string()))?;
+            if queue.max_workers == 0 {
+                return Err(Error::Config(format!(
+                    "queue `{name}`: max_workers must be at least 1"
+                )));
+            }
+            if seen.insert(name.clone(), ()).is_some() {
+                return Err(Error::Config(format!("queue `{name}` is configured twice")));
+            }
+        }
+        if config.lease < Duration::from_millis(300) {
+            return Err(Error::Config("lease must be at least 300 ms".into()));
+        }
+        Ok(Runner::spawn(storage, workers, queues, config))
+    }
+}
+
+/// One job currently held by this process.
+pub(crate) struct Held {
+    pub(crate) attempt: i32,
+    /// Cancelled when the job must stop (lease lost, shutdown deadline).
+    pub(crate) stop: CancellationToken,
+}
+
+/// State shared by a runner's tasks.
+pub(crate) struct Shared {
+    pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) workers: Workers,
+    pub(crate) config: RunnerConfig,
+    pub(crate) held: Mutex<HashMap<JobId, Held>>,
+    pub(crate) completions: mpsc::Sender<completer::Completion>,
+    pub(crate) events: broadcast::Sender<JobEvent>,
+    pub(crate) stats: RunnerStats,
+    /// Stop fetching and maintenance.
+    pub(crate) shutdown: CancellationToken,
+    /// Abort jobs still running after the grace period.
+    pub(crate) abort: CancellationToken,
+    pub(crate) jobs: TaskTracker,
+    pub(crate) global_limit: Option<Arc<Semaphore>>,
+    pub(crate) scheduler_hint: Arc<Notify>,
+}
+
+/// A running set of producers, job tasks and services. Stop it with [`Runner::shutdown`].
+pub struct Runner {
+    shared: Arc<Shared>,
+    producers: Vec<JoinHandle<()>>,
+    completer: JoinHandle<()>,
+    completer_stop: CancellationToken,
+    background: Vec<JoinHandle<()>>,
+    background_stop: CancellationToken,
+}
+
+impl Runner {
+    /// Starts building a runner over `storage` with these workers.
+    pub fn builder(storage: Arc<dyn Storage>, workers: Workers) -> RunnerBuilder {
+        RunnerBuilder {
+            storage,
+            workers,
+            queues: Vec::new(),
+            config: RunnerConfig::default(),
+        }
+    }
+
+    fn spawn(
+        storage: Arc<dyn Storage>,
+        workers: Workers,
+        queues: Vec<(String, QueueConfig)>,
+        config: RunnerConfig,
+    ) -> Runner {
+        let (completions, completions_rx) = mpsc::channel(config.complete_batch.max(1) * 4);
+        let (events, _) = broadcast::channel(4096);
+        let shared = Arc::new(Shared {
+            storage,
+            workers,
+            global_limit: config
+                .max_workers_total
+                .map(|n| Arc::new(Semaphore::new(n.max(1)))),
+            config,
+            held: Mutex::new(HashMap::new()),
+            completions,
+            events,
+            stats: RunnerStats::default(),
+            shutdown: CancellationToken::new(),
+            abort: CancellationToken::new(),
+            jobs: TaskTracker::new(),
+            scheduler_hint: Arc::new(Notify::new()),
+        });
+        let completer_stop = CancellationToken::new();
+        let completer = tokio::spawn(completer::run(
+            shared.clone(),
+            completions_rx,
+            completer_stop.clone(),
+        ));
+        let background_stop = CancellationToken::new();
+        let mut background = vec![tokio::spawn(heartbeater::run(
+            shared.clone(),
+            background_stop.clone(),
+        ))];
+        let mut wakers = HashMap::new();
+        let mut producers = Vec::new();
+        for (name, queue) in queues {
+            let wake = Arc::new(Notify::new());
+            wakers.insert(name.clone(), wake.clone());
+            producers.push(tokio::spawn(producer::run(
+                shared.clone(),
+                name,
+                queue,
+                wake,
+            )));
+        }
+        background.push(tokio::spawn(notifier::run(shared.clone(), wakers)));
+        if shared.config.maintenance {
+            background.extend(maintenance::spawn(
+                shared.storage.clone(),
+                shared.config.maintenance_config.clone(),
+                shared.scheduler_hint.clone(),
+                shared.shutdown.clone(),
+            ));
+        }
+        tracing::info!(worker_id = %shared.config.worker_id, backend = shared.storage.backend_name(), "backlog runner started");
+        Runner {
+            shared,
+            producers,
+            completer,
+            completer_stop,
+            background,
+            background_stop,
+        }
+    }
+
+    /// Receives an event for every attempt whose outcome was recorded. Slow receivers miss
+    /// events (see [`broadcast`]); use [`Runner::stats`] for exact counts.
+    pub fn subscribe(&self) -> broadcast::Receiver<JobEvent> {
+        self.shared.events.subscribe()
+    }
+
+    /// Counters of what this runner has done so far.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.shared.stats.snapshot()
+    }
+
+    /// This runner's worker id.
+    pub fn worker_id(&self) -> &str {
+        &self.shared.config.worker_id
+    }
+
+    /// Stops gracefully: no new jobs are fetched; running jobs get up to `grace` to finish;
+    /// jobs still running then are interrupted and handed back as retryable (their attempt is
+    /// recorded as failed with "interrupted by shutdown"); every outcome is written before this
+    /// returns. If the database is unreachable at that point, the jobs stay `running` and are
+    /// rescued when their lease expires: never lost, never completed twice.
+    pub async fn shutdown(self, grace: Duration) {
+        let Runner {
+            shared,
+            producers,
+            completer,
+            completer_stop,
+            background,
+            background_stop,
+        } = self;
+        shared.shutdown.cancel();
+        for producer in producers {
+            let _ = producer.await;
+        }
+        shared.jobs.close();
+        if tokio::time::timeout(grace, shared.jobs.wait())
+            .await
+            .is_err()
+        {
+            let running = shared.held.lock().map(|h| h.len()).unwrap_or(0);
+            tracing::warn!(
+                running,
+                "shutdown grace period over: interrupting running jobs"
+            );
+            shared.abort.cancel();
+            shared.jobs.wait().await;
+        }
+        completer_stop.cancel();
+        let _ = completer.await;
+        background_stop.cancel();
+        for task in background {
+            task.abort();
+            let _ = task.await;
+        }
+        tracing::info!(worker_id = %shared.config.worker_id, "backlog runner stopped");
+    }
+}

@@ -1,0 +1,53 @@
+//! Routes the backend's wake-up signals to the producers of this runner.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use backlog_storage::Event;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::Notify;
+
+use super::Shared;
+
+/// Subscribes to the storage's events and wakes the producer of each queue that got jobs.
+/// If the subscription fails (database down), producers keep polling and the subscription is
+/// retried with backoff.
+pub(crate) async fn run(shared: Arc<Shared>, wakers: HashMap<String, Arc<Notify>>) {
+    let wake_all = || wakers.values().for_each(|w| w.notify_one());
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let subscribed = tokio::select! {
+            _ = shared.shutdown.cancelled() => return,
+            s = shared.storage.event_subscribe() => s,
+        };
+        let mut rx = match subscribed {
+            Ok(rx) => rx,
+            Err(error) => {
+                tracing::warn!(%error, "could not subscribe to wake-ups; polling meanwhile");
+                tokio::select! {
+                    _ = shared.shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(100);
+        loop {
+            let event = tokio::select! {
+                _ = shared.shutdown.cancelled() => return,
+                e = rx.recv() => e,
+            };
+            match event {
+                Ok(Event::JobAvailable { queue }) => {
+                    if let Some(waker) = wakers.get(&queue) {
+                        waker.notify_one();
+                    }
+                }
+                Ok(Event::Resync) | Err(RecvError::Lagged(_)) => wake_all(),
+                Err(RecvError::Closed) => break,
+            }
+        }
+    }
+}

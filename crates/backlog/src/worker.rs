@@ -1,0 +1,130 @@
+//! The [`Worker`] trait users implement, and the outcomes a job can choose.
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::{Backoff, Job, JobArgs};
+
+/// Runs jobs of one kind. A worker is shared by all of its kind's concurrent jobs, so it can
+/// hold a connection pool, an HTTP client or any other state (behind `&self`).
+///
+/// ```
+/// use backlog::{Job, JobArgs, JobError, Worker};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct SendEmail { to: String }
+/// impl JobArgs for SendEmail { const KIND: &'static str = "send_email"; }
+///
+/// struct Mailer { from: String }
+///
+/// impl Worker for Mailer {
+///     type Args = SendEmail;
+///
+///     async fn work(&self, job: Job<SendEmail>) -> Result<(), JobError> {
+///         if job.args.to.is_empty() {
+///             // Retrying will not help: discard now, keeping the reason.
+///             return Err(JobError::discard("no recipient"));
+///         }
+///         println!("{} -> {}", self.from, job.args.to);
+///         Ok(())
+///     }
+/// }
+/// ```
+pub trait Worker: Send + Sync + 'static {
+    /// The job arguments this worker runs; their [`JobArgs::KIND`] routes jobs here.
+    type Args: JobArgs;
+
+    /// Runs one attempt. `Ok(())` completes the job; an error retries it with backoff until
+    /// its attempts are used up, unless the error chooses another outcome (see [`JobError`]).
+    /// A panic is caught and recorded as a failed attempt.
+    fn work(&self, job: Job<Self::Args>) -> impl Future<Output = Result<(), JobError>> + Send;
+
+    /// The backoff between retries of this kind (a per-job backoff given at enqueue wins).
+    fn backoff(&self) -> Backoff {
+        Backoff::default()
+    }
+
+    /// How long one attempt may run before it is stopped and counted as failed.
+    fn timeout(&self) -> Option<Duration> {
+        None
+    }
+}
+
+/// Why an attempt did not succeed, and what should happen next.
+///
+/// Any error converts into a retryable `JobError` with `?`; the constructors choose other
+/// outcomes.
+#[derive(Debug)]
+pub struct JobError {
+    pub(crate) action: ErrorAction,
+    pub(crate) message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ErrorAction {
+    Retry,
+    Discard,
+    Cancel,
+    Snooze(Duration),
+}
+
+impl JobError {
+    /// Fail this attempt; retry with backoff (or discard when attempts are used up).
+    pub fn retry(message: impl std::fmt::Display) -> JobError {
+        JobError {
+            action: ErrorAction::Retry,
+            message: message.to_string(),
+        }
+    }
+
+    /// Fail for good now, whatever attempts remain: the job is `discarded` (dead letter).
+    pub fn discard(message: impl std::fmt::Display) -> JobError {
+        JobError {
+            action: ErrorAction::Discard,
+            message: message.to_string(),
+        }
+    }
+
+    /// Stop and mark the job `cancelled`.
+    pub fn cancel(message: impl std::fmt::Display) -> JobError {
+        JobError {
+            action: ErrorAction::Cancel,
+            message: message.to_string(),
+        }
+    }
+
+    /// Run again after `delay` without spending an attempt (waiting on a rate limit, a
+    /// resource that is not ready yet...).
+    pub fn snooze(delay: Duration) -> JobError {
+        JobError {
+            action: ErrorAction::Snooze(delay),
+            message: String::new(),
+        }
+    }
+
+    /// The message recorded with the attempt.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl<E> From<E> for JobError
+where
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    fn from(error: E) -> Self {
+        let error: Box<dyn std::error::Error + Send + Sync> = error.into();
+        let mut message = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        JobError {
+            action: ErrorAction::Retry,
+            message,
+        }
+    }
+}
