@@ -170,7 +170,7 @@ impl Worker for Demo<DetectFaces> {
     type Args = DetectFaces;
     async fn work(&self, job: Job<DetectFaces>) -> Result<(), JobError> {
         self.simulate(&job).await;
-        if job.attempt == 1 && job.args.image_id % 25 == 0 {
+        if job.attempt == 1 && job.args.image_id % 7 == 0 {
             panic!("model crashed on image {}", job.args.image_id);
         }
         Ok(())
@@ -266,7 +266,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     bar.finish();
     runner.shutdown(Duration::from_secs(10)).await;
 
-    summary(&db, total, elapsed, &latencies).await
+    summary(&db, &url, total, elapsed, &latencies).await
 }
 
 async fn enqueue_mix(client: &Client, jobs: usize) -> anyhow::Result<usize> {
@@ -331,6 +331,7 @@ async fn enqueue_mix(client: &Client, jobs: usize) -> anyhow::Result<usize> {
 
 async fn summary(
     db: &Database,
+    url: &str,
     total: usize,
     elapsed: Duration,
     latencies: &Latencies,
@@ -383,8 +384,10 @@ async fn summary(
         ms(durations.max())
     );
     if let Some(example) = rows.iter().find(|r| r.state == JobState::Discarded) {
-        println!("\nA discarded job keeps its history: `backlog jobs show {}`; retry it with `backlog jobs retry {}`", example.id, example.id);
+        println!(
+            "\nDiscarded jobs keep their history. Inspect one and retry it:\n  backlog jobs --database {url} show {id}\n  backlog jobs --database {url} retry {id}",
+            id = example.id
+        );
     }
-    println!("(the demo's queue lives in {})", db.describe);
     Ok(())
 }

@@ -1,9 +1,6 @@
--- Executed once per job inside one transaction. A NULL scheduled_at means now.
+-- Executed once per job inside one transaction. The caller encodes every value beforehand (off
+-- the writer thread) and decides the state (`scheduled` when scheduled_at is in the future);
+-- the id is read with last_insert_rowid(), avoiding RETURNING's per-statement temporary table.
 INSERT INTO backlog_job (
     state, queue, kind, args, priority, max_attempts, scheduled_at, created_at, tags, metadata
-) VALUES (
-    CASE WHEN coalesce(:scheduled_at, :now) > :now THEN 'scheduled' ELSE 'available' END,
-    :queue, :kind, :args, :priority, :max_attempts, coalesce(:scheduled_at, :now), :now, :tags,
-    :metadata
-)
-RETURNING id, state
+) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)

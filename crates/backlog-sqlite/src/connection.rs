@@ -53,6 +53,13 @@ fn open(path: &Path, config: &SqliteConfig) -> Result<Connection, Error> {
         .map_err(from_sqlite)?;
     conn.pragma_update(None, "foreign_keys", "ON")
         .map_err(from_sqlite)?;
+    // Each writer request runs in a savepoint; its statement journal would otherwise be a temp
+    // file written page by page (measured: ~45% of a bulk insert's time went to those writes).
+    conn.pragma_update(None, "temp_store", "MEMORY")
+        .map_err(from_sqlite)?;
+    // 32 MiB of page cache (negative = KiB): keeps the hot job table and its indexes in memory.
+    conn.pragma_update(None, "cache_size", -32_768)
+        .map_err(from_sqlite)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }

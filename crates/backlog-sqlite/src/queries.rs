@@ -16,41 +16,93 @@ use crate::error::{decode, from_sqlite};
 use crate::row::{job_row, job_rows};
 use crate::{sql, time};
 
-/// Inserts `jobs`, returning their ids in order and the queues that got available jobs.
-pub(crate) fn job_insert_many(
-    conn: &Connection,
-    jobs: &[JobInsert],
-    now: DateTime<Utc>,
-) -> Result<(Vec<JobId>, Vec<String>), Error> {
-    let now = time::encode(now);
+/// One job's column values, encoded as SQLite will store them.
+struct EncodedJob {
+    state: &'static str,
+    queue: String,
+    kind: String,
+    args: String,
+    priority: i16,
+    max_attempts: i32,
+    scheduled_at: String,
+    tags: String,
+    metadata: String,
+}
+
+/// A batch of jobs encoded for [`job_insert_many`]. Built by the caller, so that JSON encoding
+/// happens off the single writer thread.
+pub(crate) struct InsertBatch {
+    jobs: Vec<EncodedJob>,
+    now: String,
+    /// Queues that get available jobs (to wake their workers after the commit).
+    pub(crate) available: Vec<String>,
+}
+
+impl InsertBatch {
+    pub(crate) fn new(jobs: Vec<JobInsert>, now: DateTime<Utc>) -> InsertBatch {
+        let now_text = time::encode(now);
+        let mut available: Vec<String> = Vec::new();
+        let jobs = jobs
+            .into_iter()
+            .map(|job| {
+                let (state, scheduled_at) = match job.scheduled_at {
+                    Some(at) if at > now => (JobState::Scheduled, time::encode(at)),
+                    Some(at) => (JobState::Available, time::encode(at)),
+                    None => (JobState::Available, now_text.clone()),
+                };
+                if state == JobState::Available && !available.contains(&job.queue) {
+                    available.push(job.queue.clone());
+                }
+                let tags = if job.tags.is_empty() {
+                    "[]".to_owned()
+                } else {
+                    serde_json::Value::from(job.tags).to_string()
+                };
+                EncodedJob {
+                    state: state.as_str(),
+                    queue: job.queue,
+                    kind: job.kind,
+                    args: job.args.to_string(),
+                    priority: job.priority,
+                    max_attempts: job.max_attempts,
+                    scheduled_at,
+                    tags,
+                    metadata: job.metadata.to_string(),
+                }
+            })
+            .collect();
+        InsertBatch {
+            jobs,
+            now: now_text,
+            available,
+        }
+    }
+}
+
+/// Inserts a batch, returning the ids in input order.
+pub(crate) fn job_insert_many(conn: &Connection, batch: &InsertBatch) -> Result<Vec<JobId>, Error> {
     let mut statement = conn
         .prepare_cached(sql::JOB_INSERT_MANY)
         .map_err(from_sqlite)?;
-    let mut ids = Vec::with_capacity(jobs.len());
-    let mut available: Vec<String> = Vec::new();
-    for job in jobs {
-        let (id, state): (JobId, String) = statement
-            .query_row(
-                named_params! {
-                    ":now": now,
-                    ":scheduled_at": job.scheduled_at.map(time::encode),
-                    ":queue": job.queue,
-                    ":kind": job.kind,
-                    ":args": job.args.to_string(),
-                    ":priority": job.priority,
-                    ":max_attempts": job.max_attempts,
-                    ":tags": serde_json::Value::from(job.tags.clone()).to_string(),
-                    ":metadata": job.metadata.to_string(),
-                },
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
+    let mut ids = Vec::with_capacity(batch.jobs.len());
+    for job in &batch.jobs {
+        statement
+            .execute(rusqlite::params![
+                job.state,
+                job.queue,
+                job.kind,
+                job.args,
+                job.priority,
+                job.max_attempts,
+                job.scheduled_at,
+                batch.now,
+                job.tags,
+                job.metadata,
+            ])
             .map_err(from_sqlite)?;
-        if state == JobState::Available.as_str() && !available.contains(&job.queue) {
-            available.push(job.queue.clone());
-        }
-        ids.push(id);
+        ids.push(conn.last_insert_rowid());
     }
-    Ok((ids, available))
+    Ok(ids)
 }
 
 /// Claims up to `params.max` available jobs, sorted in run order.

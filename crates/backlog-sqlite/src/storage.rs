@@ -38,8 +38,10 @@ impl Storage for SqliteStorage {
         if params.jobs.is_empty() {
             return Ok(Vec::new());
         }
-        let (ids, queues) = self
-            .write(move |tx| queries::job_insert_many(tx, &params.jobs, time::now()))
+        let batch = queries::InsertBatch::new(params.jobs, time::now());
+        let queues = batch.available.clone();
+        let ids = self
+            .write(move |tx| queries::job_insert_many(tx, &batch))
             .await?;
         self.notifier()
             .job_available(queues.iter().map(String::as_str));

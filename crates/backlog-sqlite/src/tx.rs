@@ -24,9 +24,10 @@ impl SqliteStorage {
         if params.jobs.is_empty() {
             return Ok(Vec::new());
         }
-        let (ids, queues) = queries::job_insert_many(tx, &params.jobs, time::now())?;
+        let batch = queries::InsertBatch::new(params.jobs, time::now());
+        let ids = queries::job_insert_many(tx, &batch)?;
         self.notifier()
-            .job_available(queues.iter().map(String::as_str));
+            .job_available(batch.available.iter().map(String::as_str));
         Ok(ids)
     }
 }

@@ -191,6 +191,15 @@ fn run(mut conn: Connection, mut receiver: mpsc::Receiver<Box<dyn Request>>) {
 /// Runs every request of `batch` in one transaction, each in its own savepoint.
 fn commit_batch(conn: &mut Connection, batch: &mut [Box<dyn Request>]) -> Result<(), Error> {
     let tx = Transaction::new(conn, TransactionBehavior::Immediate).map_err(from_sqlite)?;
+    if let [request] = batch {
+        // Alone in its batch, a request needs no savepoint: if it fails, the whole transaction
+        // is rolled back. Savepoints make SQLite journal every page a statement touches.
+        return if request.execute(&tx) {
+            tx.commit().map_err(from_sqlite)
+        } else {
+            tx.rollback().map_err(from_sqlite)
+        };
+    }
     for request in batch.iter_mut() {
         tx.execute_batch("SAVEPOINT backlog_request")
             .map_err(from_sqlite)?;

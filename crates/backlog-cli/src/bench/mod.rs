@@ -33,6 +33,9 @@ pub struct BenchArgs {
     /// Jobs per bulk insert.
     #[arg(long, default_value_t = 1_000)]
     batch: usize,
+    /// Concurrent producers for the bulk-enqueue measurement.
+    #[arg(long, default_value_t = 1)]
+    bulk_producers: usize,
     /// Concurrent producers for the single-enqueue measurement.
     #[arg(long, default_value_t = 16)]
     producers: usize,
@@ -40,7 +43,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 20_000)]
     single_jobs: usize,
     /// Jobs running at once in the worker.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 1000)]
     concurrency: usize,
     /// Most jobs claimed per fetch (default: the concurrency, capped at 1,000).
     #[arg(long)]
