@@ -46,6 +46,11 @@ enum Action {
         #[arg(required = true)]
         ids: Vec<JobId>,
     },
+    /// Delete finished jobs (completed, cancelled, discarded) for good, e.g. dead letters.
+    Purge {
+        #[arg(required = true)]
+        ids: Vec<JobId>,
+    },
     /// Count jobs per queue and state.
     Stats,
 }
@@ -86,8 +91,18 @@ pub async fn run(args: JobsArgs) -> anyhow::Result<()> {
         }
         Action::Show { id } => match client.job_get(id).await.context("could not read the job")? {
             Some(row) => println!("{}", serde_json::to_string_pretty(&row)?),
-            None => bail!("no job with id {id}"),
+            None => match client.job_archive_get(id).await.context("could not read the archive")? {
+                Some(row) => {
+                    eprintln!("job {id} is archived (moved out of the job table by the cleaner)");
+                    println!("{}", serde_json::to_string_pretty(&row)?)
+                }
+                None => bail!("no job with id {id} (it may have been deleted by the cleaner after its retention)"),
+            },
         },
+        Action::Purge { ids } => {
+            let done = client.job_purge_many(ids.clone()).await.context("could not purge")?;
+            report("purged", &ids, &done, "it is not finished, or does not exist");
+        }
         Action::Cancel { ids } => {
             let done = client
                 .job_cancel_many(ids.clone())

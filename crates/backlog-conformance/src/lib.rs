@@ -25,6 +25,7 @@ pub mod fetch;
 pub mod finish;
 pub mod insert;
 pub mod maintenance;
+pub mod retention;
 mod support;
 
 pub use backlog_storage;
@@ -71,6 +72,9 @@ macro_rules! suite {
             get_missing_is_none, list_filters_and_paginates, count_by_state,
             cancel_only_waiting_jobs, retry_revives_finalized_jobs, truncate_all,
             migrations_are_applied, now_is_close_to_local_clock
+        ]);
+        $crate::suite!(@module retention: [
+            rescue_discards_poison_jobs, delete_finalized_can_archive, purge_deletes_only_finalized
         ]);
         $crate::suite!(@module events: [
             insert_wakes_subscribers, schedule_wakes_subscribers

@@ -125,6 +125,7 @@ pub async fn rescue_expired_leases(db: Db) {
         .job_rescue(JobRescueParams {
             now: None,
             max: 100,
+            poison_threshold: 0,
         })
         .await
         .unwrap();
@@ -135,6 +136,7 @@ pub async fn rescue_expired_leases(db: Db) {
         .job_rescue(JobRescueParams {
             now: Some(later),
             max: 100,
+            poison_threshold: 0,
         })
         .await
         .unwrap();
@@ -195,6 +197,7 @@ pub async fn delete_finalized_respects_cutoffs(db: Db) {
             cancelled_before: Some(past),
             discarded_before: Some(past),
             max: 100,
+            archive: false,
         })
         .await
         .unwrap();
@@ -205,6 +208,7 @@ pub async fn delete_finalized_respects_cutoffs(db: Db) {
             cancelled_before: None,
             discarded_before: Some(future),
             max: 100,
+            archive: false,
         })
         .await
         .unwrap();

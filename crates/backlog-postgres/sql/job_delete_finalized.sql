@@ -1,4 +1,5 @@
--- $1 completed cutoff, $2 cancelled cutoff, $3 discarded cutoff (NULL: keep all), $4 max.
+-- $1 completed cutoff, $2 cancelled cutoff, $3 discarded cutoff (NULL: keep all), $4 max,
+-- $5 archive: copy each deleted row, whole, into backlog_job_archive in the same statement.
 WITH doomed AS (
     SELECT id
     FROM backlog_job
@@ -11,7 +12,18 @@ WITH doomed AS (
     ORDER BY finalized_at
     LIMIT $4::bigint
     FOR UPDATE SKIP LOCKED
+),
+deleted AS (
+    DELETE FROM backlog_job AS job
+    USING doomed
+    WHERE job.id = doomed.id
+    RETURNING job.*
+),
+archived AS (
+    INSERT INTO backlog_job_archive (id, queue, kind, state, created_at, finalized_at, job)
+    SELECT d.id, d.queue, d.kind, d.state, d.created_at, d.finalized_at, to_jsonb(d)
+    FROM deleted AS d
+    WHERE $5::boolean
+    ON CONFLICT (id) DO NOTHING
 )
-DELETE FROM backlog_job AS job
-USING doomed
-WHERE job.id = doomed.id
+SELECT count(*) AS deleted FROM deleted

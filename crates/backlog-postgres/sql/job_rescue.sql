@@ -1,4 +1,7 @@
--- $1 now (NULL = database clock), $2 max.
+-- $1 now (NULL = database clock), $2 max, $3 poison threshold (0 = off).
+-- A rescued job runs again at once (retryable, due now), unless its attempts are used up or it
+-- has now been rescued $3 times: then it is a poison job that keeps killing or stalling its
+-- worker, and it is discarded with that reason instead of being retried forever.
 WITH expired AS (
     SELECT id
     FROM backlog_job
@@ -8,29 +11,41 @@ WITH expired AS (
     LIMIT $2::bigint
     FOR UPDATE SKIP LOCKED
 ),
+judged AS (
+    SELECT job.id,
+           $3::integer > 0 AND job.rescue_count + 1 >= $3::integer AS poison,
+           job.attempt >= job.max_attempts AS exhausted
+    FROM backlog_job AS job
+    JOIN expired ON expired.id = job.id
+),
 rescued AS (
     UPDATE backlog_job AS job
     SET state = CASE
-            WHEN job.attempt >= job.max_attempts THEN 'discarded'::backlog_job_state
+            WHEN judged.poison OR judged.exhausted THEN 'discarded'::backlog_job_state
             ELSE 'retryable'::backlog_job_state
         END,
         finalized_at = CASE
-            WHEN job.attempt >= job.max_attempts THEN coalesce($1::timestamptz, now())
+            WHEN judged.poison OR judged.exhausted THEN coalesce($1::timestamptz, now())
         END,
-        -- Runs again soon; backoff for rescued jobs is a later addition.
         scheduled_at = CASE
-            WHEN job.attempt >= job.max_attempts THEN job.scheduled_at
+            WHEN judged.poison OR judged.exhausted THEN job.scheduled_at
             ELSE coalesce($1::timestamptz, now())
         END,
         lease_expires_at = NULL,
+        rescue_count = job.rescue_count + 1,
         errors = job.errors || jsonb_build_array(jsonb_build_object(
             'attempt', job.attempt,
             'at', coalesce($1::timestamptz, now()),
-            'message', 'lease expired: the worker stopped heartbeating (it crashed, was killed or lost the database)',
+            'message', CASE
+                WHEN judged.poison THEN format(
+                    'poison job: rescued %s times after its worker stopped heartbeating (it keeps crashing or stalling its worker); discarded instead of retried',
+                    job.rescue_count + 1)
+                ELSE 'lease expired: the worker stopped heartbeating (it crashed, was killed or lost the database)'
+            END,
             'panicked', false
         ))
-    FROM expired
-    WHERE job.id = expired.id
+    FROM judged
+    WHERE job.id = judged.id
     RETURNING job.id
 )
 SELECT id FROM rescued ORDER BY id

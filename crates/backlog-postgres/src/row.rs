@@ -45,6 +45,7 @@ pub(crate) fn job_row(row: &Row) -> Result<JobRow, Error> {
         attempt_durations_us: row.try_get("attempt_durations_us").map_err(error::decode)?,
         tags: row.try_get("tags").map_err(error::decode)?,
         metadata: row.try_get("metadata").map_err(error::decode)?,
+        rescue_count: row.try_get("rescue_count").map_err(error::decode)?,
     })
 }
 

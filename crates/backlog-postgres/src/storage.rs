@@ -184,7 +184,11 @@ impl Storage for PgStorage {
         let rows = self
             .query(
                 include_str!("../sql/job_rescue.sql"),
-                &[&params.now, &i64::from(params.max)],
+                &[
+                    &params.now,
+                    &i64::from(params.max),
+                    &params.poison_threshold,
+                ],
             )
             .await?;
         ids(&rows)
@@ -255,16 +259,53 @@ impl Storage for PgStorage {
     }
 
     async fn job_delete_finalized(&self, params: JobDeleteFinalizedParams) -> Result<u64, Error> {
-        self.execute(
-            include_str!("../sql/job_delete_finalized.sql"),
-            &[
-                &params.completed_before,
-                &params.cancelled_before,
-                &params.discarded_before,
-                &i64::from(params.max),
-            ],
-        )
-        .await
+        let rows = self
+            .query(
+                include_str!("../sql/job_delete_finalized.sql"),
+                &[
+                    &params.completed_before,
+                    &params.cancelled_before,
+                    &params.discarded_before,
+                    &i64::from(params.max),
+                    &params.archive,
+                ],
+            )
+            .await?;
+        let deleted: i64 = rows
+            .first()
+            .map(|row| row.try_get(0))
+            .transpose()
+            .map_err(error::decode)?
+            .unwrap_or(0);
+        Ok(deleted.max(0) as u64)
+    }
+
+    async fn job_archive_get(&self, id: JobId) -> Result<Option<JobRow>, Error> {
+        let rows = self
+            .query(include_str!("../sql/job_archive_get.sql"), &[&id])
+            .await?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let json: serde_json::Value = row.try_get(0).map_err(error::decode)?;
+        serde_json::from_value(json).map(Some).map_err(|e| {
+            Error::new(
+                backlog_storage::ErrorKind::Decode,
+                format!("archived job {id} does not decode: {e}"),
+            )
+        })
+    }
+
+    async fn job_purge_many(&self, params: JobIdsParams) -> Result<Vec<JobId>, Error> {
+        if params.ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = self
+            .query(include_str!("../sql/job_purge_many.sql"), &[&params.ids])
+            .await?;
+        let mut deleted = ids(&rows)?;
+        deleted.sort_unstable();
+        Ok(deleted)
     }
 
     async fn event_subscribe(&self) -> Result<broadcast::Receiver<Event>, Error> {

@@ -1,16 +1,32 @@
 -- Running jobs whose lease ran out: retry them at once, or discard them when their attempts are
--- used up.
+-- used up or when they have now been rescued :poison times (poison jobs that keep killing or
+-- stalling their worker; :poison = 0 turns the check off).
 UPDATE backlog_job
-SET state = CASE WHEN attempt >= max_attempts THEN 'discarded' ELSE 'retryable' END,
-    finalized_at = CASE WHEN attempt >= max_attempts THEN :now ELSE NULL END,
-    scheduled_at = CASE WHEN attempt >= max_attempts THEN scheduled_at ELSE :now END,
+SET state = CASE
+        WHEN attempt >= max_attempts OR (:poison > 0 AND rescue_count + 1 >= :poison)
+        THEN 'discarded' ELSE 'retryable'
+    END,
+    finalized_at = CASE
+        WHEN attempt >= max_attempts OR (:poison > 0 AND rescue_count + 1 >= :poison)
+        THEN :now ELSE NULL
+    END,
+    scheduled_at = CASE
+        WHEN attempt >= max_attempts OR (:poison > 0 AND rescue_count + 1 >= :poison)
+        THEN scheduled_at ELSE :now
+    END,
     lease_expires_at = NULL,
+    rescue_count = rescue_count + 1,
     errors = json_insert(
         errors, '$[#]',
         json_object(
             'attempt', attempt,
             'at', :now,
-            'message', 'lease expired: the worker stopped heartbeating (it crashed, was killed or lost the database)',
+            'message', CASE
+                WHEN :poison > 0 AND rescue_count + 1 >= :poison THEN format(
+                    'poison job: rescued %d times after its worker stopped heartbeating (it keeps crashing or stalling its worker); discarded instead of retried',
+                    rescue_count + 1)
+                ELSE 'lease expired: the worker stopped heartbeating (it crashed, was killed or lost the database)'
+            END,
             'panicked', json('false')
         )
     )

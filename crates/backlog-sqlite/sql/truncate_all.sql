@@ -1,2 +1,3 @@
 DELETE FROM backlog_job;
 DELETE FROM sqlite_sequence WHERE name = 'backlog_job';
+DELETE FROM backlog_job_archive;

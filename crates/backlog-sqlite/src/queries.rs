@@ -249,11 +249,12 @@ pub(crate) fn job_rescue(
     conn: &Connection,
     now: DateTime<Utc>,
     max: u32,
+    poison: i32,
 ) -> Result<Vec<JobId>, Error> {
     let mut statement = conn.prepare_cached(sql::JOB_RESCUE).map_err(from_sqlite)?;
     let mut ids = statement
         .query_map(
-            named_params! { ":now": time::encode(now), ":max": max },
+            named_params! { ":now": time::encode(now), ":max": max, ":poison": poison },
             |row| row.get::<_, JobId>(0),
         )
         .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
@@ -374,16 +375,69 @@ pub(crate) fn job_delete_finalized(
     conn: &Connection,
     params: &JobDeleteFinalizedParams,
 ) -> Result<u64, Error> {
-    let deleted = conn
+    let ids: Vec<JobId> = conn
         .prepare_cached(sql::JOB_DELETE_FINALIZED)
         .and_then(|mut s| {
-            s.execute(named_params! {
-                ":completed_before": params.completed_before.map(time::encode),
-                ":cancelled_before": params.cancelled_before.map(time::encode),
-                ":discarded_before": params.discarded_before.map(time::encode),
-                ":max": params.max,
-            })
+            s.query_map(
+                named_params! {
+                    ":completed_before": params.completed_before.map(time::encode),
+                    ":cancelled_before": params.cancelled_before.map(time::encode),
+                    ":discarded_before": params.discarded_before.map(time::encode),
+                    ":max": params.max,
+                },
+                |row| row.get(0),
+            )?
+            .collect()
         })
         .map_err(from_sqlite)?;
-    Ok(deleted as u64)
+    let now = time::encode(time::now());
+    let mut archive = conn
+        .prepare_cached(sql::JOB_ARCHIVE_ONE)
+        .map_err(from_sqlite)?;
+    let mut delete = conn
+        .prepare_cached(sql::JOB_DELETE_ONE)
+        .map_err(from_sqlite)?;
+    for id in &ids {
+        if params.archive {
+            archive
+                .execute(named_params! { ":id": id, ":now": now })
+                .map_err(from_sqlite)?;
+        }
+        delete
+            .execute(named_params! { ":id": id })
+            .map_err(from_sqlite)?;
+    }
+    Ok(ids.len() as u64)
+}
+
+/// One archived job, decoded from its JSON copy.
+pub(crate) fn job_archive_get(conn: &Connection, id: JobId) -> Result<Option<JobRow>, Error> {
+    let text: Option<String> = conn
+        .prepare_cached(sql::JOB_ARCHIVE_GET)
+        .and_then(|mut s| {
+            s.query_row(named_params! { ":id": id }, |row| row.get(0))
+                .optional()
+        })
+        .map_err(from_sqlite)?;
+    text.map(|t| serde_json::from_str(&t).map_err(|e| decode("backlog_job_archive.job", e)))
+        .transpose()
+}
+
+/// Deletes the finalized jobs among `ids`; returns those deleted, ascending.
+pub(crate) fn job_purge_many(conn: &Connection, ids: &[JobId]) -> Result<Vec<JobId>, Error> {
+    let mut statement = conn
+        .prepare_cached(sql::JOB_PURGE_MANY)
+        .map_err(from_sqlite)?;
+    let mut deleted = Vec::new();
+    for id in ids {
+        if statement
+            .execute(named_params! { ":id": id })
+            .map_err(from_sqlite)?
+            > 0
+        {
+            deleted.push(*id);
+        }
+    }
+    deleted.sort_unstable();
+    Ok(deleted)
 }

@@ -40,6 +40,7 @@ pub(crate) fn job_row(row: &Row<'_>) -> Result<JobRow, Error> {
         attempt_durations_us: json(row, "attempt_durations_us")?,
         tags: json(row, "tags")?,
         metadata: json(row, "metadata")?,
+        rescue_count: get(row, "rescue_count")?,
     })
 }
 

@@ -29,5 +29,9 @@ sql! {
     JOB_CANCEL_MANY => "job_cancel_many.sql",
     JOB_RETRY_MANY => "job_retry_many.sql",
     JOB_DELETE_FINALIZED => "job_delete_finalized.sql",
+    JOB_ARCHIVE_ONE => "job_archive_one.sql",
+    JOB_DELETE_ONE => "job_delete_one.sql",
+    JOB_PURGE_MANY => "job_purge_many.sql",
+    JOB_ARCHIVE_GET => "job_archive_get.sql",
     TRUNCATE_ALL => "truncate_all.sql",
 }

@@ -100,7 +100,12 @@ impl Storage for SqliteStorage {
 
     async fn job_rescue(&self, params: JobRescueParams) -> Result<Vec<JobId>, Error> {
         self.write(move |tx| {
-            queries::job_rescue(tx, params.now.unwrap_or_else(time::now), params.max)
+            queries::job_rescue(
+                tx,
+                params.now.unwrap_or_else(time::now),
+                params.max,
+                params.poison_threshold,
+            )
         })
         .await
     }
@@ -140,6 +145,19 @@ impl Storage for SqliteStorage {
 
     async fn job_delete_finalized(&self, params: JobDeleteFinalizedParams) -> Result<u64, Error> {
         self.write(move |tx| queries::job_delete_finalized(tx, &params))
+            .await
+    }
+
+    async fn job_archive_get(&self, id: JobId) -> Result<Option<JobRow>, Error> {
+        self.read(move |conn| queries::job_archive_get(conn, id))
+            .await
+    }
+
+    async fn job_purge_many(&self, params: JobIdsParams) -> Result<Vec<JobId>, Error> {
+        if params.ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write(move |tx| queries::job_purge_many(tx, &params.ids))
             .await
     }
 

@@ -81,7 +81,8 @@ pub trait Storage: Send + Sync + 'static {
     async fn job_next_scheduled_at(&self) -> Result<Option<DateTime<Utc>>, Error>;
 
     /// Returns `running` jobs whose lease expired to `retryable`, or `discarded` once their
-    /// attempts are used up. Returns the rescued jobs' ids.
+    /// attempts are used up or they were rescued `poison_threshold` times (poison jobs); each
+    /// rescue increments `rescue_count` and records an error. Returns the rescued jobs' ids.
     async fn job_rescue(&self, params: JobRescueParams) -> Result<Vec<JobId>, Error>;
 
     /// One job by id.
@@ -102,8 +103,16 @@ pub trait Storage: Send + Sync + 'static {
     /// alone. Returns the ids retried.
     async fn job_retry_many(&self, params: JobIdsParams) -> Result<Vec<JobId>, Error>;
 
-    /// Deletes finalized jobs, returning how many were deleted.
+    /// Deletes (and optionally archives) finalized jobs older than each state's cutoff,
+    /// oldest first, returning how many were deleted. Used by the cleaner.
     async fn job_delete_finalized(&self, params: JobDeleteFinalizedParams) -> Result<u64, Error>;
+
+    /// Deletes the given jobs if they are finalized (completed, cancelled or discarded), e.g. to
+    /// purge dead letters; returns the ids deleted. Other jobs are left alone.
+    async fn job_purge_many(&self, params: JobIdsParams) -> Result<Vec<JobId>, Error>;
+
+    /// One archived job by id, as it was when the cleaner archived it.
+    async fn job_archive_get(&self, id: JobId) -> Result<Option<JobRow>, Error>;
 
     /// Subscribes to the backend's wake-up signals: queues that got available jobs. A backend
     /// that loses its listening connection sends [`Event::Resync`] when it is back, so that

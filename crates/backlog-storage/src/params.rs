@@ -180,6 +180,9 @@ pub struct JobRescueParams {
     pub now: Option<DateTime<Utc>>,
     /// At most this many jobs per call.
     pub max: u32,
+    /// A job rescued this many times (counting this rescue) is a poison job (it keeps killing
+    /// or stalling its worker): it is discarded instead of retried. 0 disables the check.
+    pub poison_threshold: i32,
 }
 
 /// A number of jobs in one queue.
@@ -247,6 +250,8 @@ pub struct JobDeleteFinalizedParams {
     pub discarded_before: Option<DateTime<Utc>>,
     /// At most this many per call.
     pub max: u32,
+    /// Copy each deleted job into `backlog_job_archive` first (in the same transaction).
+    pub archive: bool,
 }
 
 /// A wake-up signal from the backend.

@@ -62,4 +62,8 @@ pub struct JobRow {
     pub tags: Vec<String>,
     /// Free-form JSON object for the user's own bookkeeping.
     pub metadata: serde_json::Value,
+    /// How many times the job was rescued after its worker stopped heartbeating. A job rescued
+    /// too often is a poison job and is discarded.
+    #[serde(default)]
+    pub rescue_count: i32,
 }

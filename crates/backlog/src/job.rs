@@ -52,6 +52,7 @@ pub struct InsertOpts {
     pub(crate) tags: Vec<String>,
     pub(crate) metadata: Option<serde_json::Value>,
     pub(crate) backoff: Option<Backoff>,
+    pub(crate) timeout: Option<Duration>,
 }
 
 impl InsertOpts {
@@ -111,6 +112,13 @@ impl InsertOpts {
         self
     }
 
+    /// How long one attempt of this job may run, overriding its worker's
+    /// [`Worker::timeout`](crate::Worker::timeout).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
     /// `self` with unset fields taken from `defaults`.
     pub(crate) fn or(mut self, defaults: InsertOpts) -> InsertOpts {
         self.queue = self.queue.or(defaults.queue);
@@ -125,8 +133,20 @@ impl InsertOpts {
         }
         self.metadata = self.metadata.or(defaults.metadata);
         self.backoff = self.backoff.or(defaults.backoff);
+        self.timeout = self.timeout.or(defaults.timeout);
         self
     }
+}
+
+/// The metadata key holding a per-job timeout in milliseconds.
+pub(crate) const TIMEOUT_KEY: &str = "backlog_timeout_ms";
+
+/// The per-job timeout stored in `metadata`, if any.
+pub(crate) fn timeout_from_metadata(metadata: &serde_json::Value) -> Option<Duration> {
+    metadata
+        .get(TIMEOUT_KEY)?
+        .as_u64()
+        .map(Duration::from_millis)
 }
 
 /// A job handed to a worker: its typed arguments and what the database knows about it.

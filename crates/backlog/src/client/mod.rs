@@ -12,6 +12,7 @@ use backlog_storage::{JobIdsParams, JobInsert, JobInsertManyParams, JobListParam
 use backlog_types::{validate_kind, JobId, JobRow, Priority, QueueName};
 
 use crate::backoff::{StoredBackoff, BACKOFF_KEY};
+use crate::job::TIMEOUT_KEY;
 use crate::{EnqueueError, Error, InsertOpts, JobArgs};
 
 #[cfg(feature = "postgres")]
@@ -205,6 +206,17 @@ impl Client {
                 map.insert(BACKOFF_KEY.to_owned(), value);
             }
         }
+        if let Some(timeout) = opts.timeout {
+            if timeout.is_zero() {
+                return Err(EnqueueError::InvalidOption(
+                    "timeout must be longer than zero".into(),
+                ));
+            }
+            if let serde_json::Value::Object(map) = &mut metadata {
+                let ms = timeout.as_millis().min(u64::MAX as u128) as u64;
+                map.insert(TIMEOUT_KEY.to_owned(), ms.into());
+            }
+        }
         let scheduled_at = match (opts.run_at, opts.run_after) {
             (Some(at), _) => Some(at),
             (None, Some(delay)) if delay > Duration::ZERO => {
@@ -249,6 +261,33 @@ impl Client {
     pub async fn job_cancel_many(&self, ids: Vec<JobId>) -> Result<Vec<JobId>, Error> {
         let rows = self.storage.job_cancel_many(JobIdsParams { ids }).await?;
         Ok(rows.into_iter().map(|r| r.id).collect())
+    }
+
+    /// Dead letters: discarded jobs, newest first, each with every attempt's error. Page with
+    /// `before_id` (the last id of the previous page).
+    pub async fn discarded_list(
+        &self,
+        limit: u32,
+        before_id: Option<JobId>,
+    ) -> Result<Vec<JobRow>, Error> {
+        let params = JobListParams {
+            states: vec![backlog_types::JobState::Discarded],
+            before_id,
+            limit,
+            ..JobListParams::default()
+        };
+        Ok(self.storage.job_list(params).await?)
+    }
+
+    /// Deletes finished jobs (completed, cancelled or discarded) for good, e.g. to purge dead
+    /// letters; returns the ids deleted. Waiting and running jobs are never deleted.
+    pub async fn job_purge_many(&self, ids: Vec<JobId>) -> Result<Vec<JobId>, Error> {
+        Ok(self.storage.job_purge_many(JobIdsParams { ids }).await?)
+    }
+
+    /// A job the cleaner archived (with [`Retention::archive`](crate::maintenance::Retention)).
+    pub async fn job_archive_get(&self, id: JobId) -> Result<Option<JobRow>, Error> {
+        Ok(self.storage.job_archive_get(id).await?)
     }
 
     /// Makes finished or waiting jobs run again now (a discarded job gets one more attempt);

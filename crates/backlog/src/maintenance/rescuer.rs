@@ -1,5 +1,6 @@
 //! The rescuer: returns `running` jobs whose lease expired (their worker crashed, was killed
-//! or lost the database) to `retryable`, or `discards` them when their attempts are used up.
+//! or lost the database) to `retryable`, or `discards` them when their attempts are used up or
+//! when they have been rescued `poison_threshold` times (poison jobs).
 
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ pub(crate) async fn run(
             .job_rescue(JobRescueParams {
                 now: None,
                 max: config.batch,
+                poison_threshold: config.poison_threshold,
             })
             .await
         {

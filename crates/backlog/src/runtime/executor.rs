@@ -59,7 +59,7 @@ pub(crate) async fn run(shared: Arc<Shared>, row: JobRow, slot: Slot) {
                 )),
             },
             Ok(future) => {
-                let timeout = worker.timeout();
+                let timeout = crate::job::timeout_from_metadata(&row.metadata).or_else(|| worker.timeout());
                 let attempt = AssertUnwindSafe(future.instrument(span.clone())).catch_unwind();
                 let ended = tokio::select! {
                     result = attempt => match result {

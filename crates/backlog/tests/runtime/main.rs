@@ -2,16 +2,17 @@
 //! (a fresh SQLite file, and a fresh PostgreSQL schema).
 
 mod cases;
+mod retention_cases;
 mod support;
 
 macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
+    ($($module:ident :: $name:ident),* $(,)?) => {
         mod sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     let storage = crate::support::sqlite().await;
-                    crate::cases::$name(storage).await;
+                    crate::$module::$name(storage).await;
                 }
             )*
         }
@@ -20,7 +21,7 @@ macro_rules! on_both_backends {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     let storage = crate::support::postgres().await;
-                    crate::cases::$name(storage).await;
+                    crate::$module::$name(storage).await;
                 }
             )*
         }
@@ -28,27 +29,30 @@ macro_rules! on_both_backends {
 }
 
 on_both_backends!(
-    runs_jobs_to_completion,
-    retries_with_backoff_then_succeeds,
-    discards_after_max_attempts,
-    panic_is_recorded_and_worker_survives,
-    snooze_does_not_spend_an_attempt,
-    worker_can_discard_or_cancel,
-    higher_priority_runs_first,
-    scheduled_jobs_run_on_time,
-    per_queue_concurrency_limit,
-    process_wide_concurrency_limit,
-    no_double_delivery_across_runners,
-    graceful_shutdown_lets_jobs_finish,
-    shutdown_deadline_hands_jobs_back,
-    timeout_fails_the_attempt,
-    unknown_kind_is_retried_with_a_clear_error,
-    malformed_args_are_discarded,
-    enqueue_rejects_bad_input_and_inserts_nothing,
-    stalled_job_is_rescued_and_run,
-    wakes_on_insert_without_polling,
-    records_who_ran_and_how_long,
-    per_job_backoff_overrides_the_kind,
+    cases::runs_jobs_to_completion,
+    cases::retries_with_backoff_then_succeeds,
+    cases::discards_after_max_attempts,
+    cases::panic_is_recorded_and_worker_survives,
+    cases::snooze_does_not_spend_an_attempt,
+    cases::worker_can_discard_or_cancel,
+    cases::higher_priority_runs_first,
+    cases::scheduled_jobs_run_on_time,
+    cases::per_queue_concurrency_limit,
+    cases::process_wide_concurrency_limit,
+    cases::no_double_delivery_across_runners,
+    cases::graceful_shutdown_lets_jobs_finish,
+    cases::shutdown_deadline_hands_jobs_back,
+    cases::timeout_fails_the_attempt,
+    cases::unknown_kind_is_retried_with_a_clear_error,
+    cases::malformed_args_are_discarded,
+    cases::enqueue_rejects_bad_input_and_inserts_nothing,
+    cases::stalled_job_is_rescued_and_run,
+    cases::wakes_on_insert_without_polling,
+    cases::records_who_ran_and_how_long,
+    cases::per_job_backoff_overrides_the_kind,
+    retention_cases::cleaner_archives_finished_jobs,
+    retention_cases::dead_letters_can_be_listed_retried_and_purged,
+    retention_cases::per_job_timeout_overrides_the_kind,
 );
 
 mod transactions;

@@ -174,3 +174,24 @@ impl Drop for Decrement {
         self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
+
+/// Polls `check` every 20 ms until it returns true (for effects of background services that
+/// send no event, such as the cleaner); panics after 20 s.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        tick.tick().await;
+        if check().await {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+    }
+}

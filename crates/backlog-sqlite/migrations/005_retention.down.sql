@@ -1,0 +1,2 @@
+DROP TABLE backlog_job_archive;
+ALTER TABLE backlog_job DROP COLUMN rescue_count;

@@ -1,0 +1,124 @@
+//! Retention, archiving, dead letters and per-job timeouts, on both backends.
+
+use std::time::Duration;
+
+use backlog::maintenance::Retention;
+use backlog::{Client, InsertOpts, JobState, Runner, Workers};
+
+use crate::support::{eventually, wait_for, Action, Db, Task, TaskWorker};
+
+pub async fn cleaner_archives_finished_jobs(db: Db) {
+    let client = Client::from_arc(db.clone());
+    let runner = Runner::builder(db.clone(), Workers::new().register(TaskWorker::default()))
+        .configure(|c| {
+            c.maintenance_config.clean_interval = Duration::from_millis(50);
+            c.maintenance_config.retention = Retention {
+                completed: Some(Duration::ZERO),
+                cancelled: None,
+                discarded: None,
+                archive: true,
+            };
+        })
+        .start()
+        .unwrap();
+    let mut events = runner.subscribe();
+    let mut dead_events = runner.subscribe();
+    let done = client.enqueue(Task::ok()).await.unwrap();
+    let dead = client
+        .enqueue_with(
+            Task {
+                action: Action::Discard,
+                ..Task::ok()
+            },
+            InsertOpts::new(),
+        )
+        .await
+        .unwrap();
+    wait_for(&mut events, done, JobState::Completed).await;
+    wait_for(&mut dead_events, dead, JobState::Discarded).await;
+    eventually("the completed job is archived", || async {
+        client.job_get(done).await.unwrap().is_none()
+    })
+    .await;
+    runner.shutdown(Duration::from_secs(5)).await;
+    let archived = client
+        .job_archive_get(done)
+        .await
+        .unwrap()
+        .expect("archived");
+    assert_eq!(archived.state, JobState::Completed);
+    let kept = client
+        .job_get(dead)
+        .await
+        .unwrap()
+        .expect("discarded jobs are kept (no retention)");
+    assert_eq!(kept.state, JobState::Discarded);
+}
+
+pub async fn dead_letters_can_be_listed_retried_and_purged(db: Db) {
+    let client = Client::from_arc(db.clone());
+    let runner = Runner::builder(db.clone(), Workers::new().register(TaskWorker::default()))
+        .start()
+        .unwrap();
+    let mut events = runner.subscribe();
+    let a = client
+        .enqueue_with(
+            Task {
+                fail_times: 1,
+                ..Task::ok()
+            },
+            InsertOpts::new().max_attempts(1),
+        )
+        .await
+        .unwrap();
+    wait_for(&mut events, a, JobState::Discarded).await;
+    let b = client
+        .enqueue_with(
+            Task {
+                action: Action::Discard,
+                ..Task::ok()
+            },
+            InsertOpts::new(),
+        )
+        .await
+        .unwrap();
+    wait_for(&mut events, b, JobState::Discarded).await;
+
+    let dead = client.discarded_list(10, None).await.unwrap();
+    assert_eq!(dead.iter().map(|r| r.id).collect::<Vec<_>>(), vec![b, a]);
+    assert_eq!(dead[1].errors[0].message, "failing on purpose, attempt 1");
+
+    // Retry one: it gets another attempt and now succeeds.
+    assert_eq!(client.job_retry_many(vec![a]).await.unwrap(), vec![a]);
+    wait_for(&mut events, a, JobState::Completed).await;
+    assert_eq!(client.job_purge_many(vec![b]).await.unwrap(), vec![b]);
+    assert!(client.discarded_list(10, None).await.unwrap().is_empty());
+    runner.shutdown(Duration::from_secs(5)).await;
+}
+
+pub async fn per_job_timeout_overrides_the_kind(db: Db) {
+    let client = Client::from_arc(db.clone());
+    let worker = TaskWorker {
+        timeout: Some(Duration::from_secs(3600)),
+        ..TaskWorker::default()
+    };
+    let runner = Runner::builder(db.clone(), Workers::new().register(worker))
+        .start()
+        .unwrap();
+    let mut events = runner.subscribe();
+    let id = client
+        .enqueue_with(
+            Task {
+                action: Action::Hang,
+                ..Task::ok()
+            },
+            InsertOpts::new()
+                .timeout(Duration::from_millis(100))
+                .max_attempts(1),
+        )
+        .await
+        .unwrap();
+    let event = wait_for(&mut events, id, JobState::Discarded).await;
+    runner.shutdown(Duration::from_secs(5)).await;
+    assert!(event.error.unwrap().contains("timed out after 100ms"));
+}
