@@ -22,6 +22,7 @@ fn main() -> std::process::ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+    quiet_job_panics();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -39,6 +40,20 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Panics inside jobs are caught by the runtime and recorded as failed attempts; printing each
+/// one with a backtrace would bury the output. They are logged (visible with `-v`) instead;
+/// panics on the main thread are still printed.
+fn quiet_job_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().name() == Some("main") {
+            default(info);
+        } else {
+            tracing::warn!("{info}");
+        }
+    }));
 }
 
 /// The error and its causes on one line, without repeating a cause already in the message.
