@@ -1,5 +1,7 @@
 -- $1 queues, $2 kinds, $3 args, $4 priorities, $5 max_attempts, $6 scheduled_at (NULL = now),
--- $7 tags (one JSON array of strings per job), $8 metadata, $9 notification channel.
+-- $7 tags (one JSON array of strings per job), $8 metadata, $9 notification channel,
+-- $10 notify from this statement (the transactional enqueue: delivered on commit). The pooled
+-- insert passes false and wakes workers after committing (src/wakeup.rs explains why).
 WITH input AS (
     SELECT *
     FROM unnest(
@@ -27,8 +29,9 @@ inserted AS (
 notified AS (
     SELECT pg_notify($9::text, queue)
     FROM (SELECT DISTINCT queue FROM inserted WHERE state = 'available') AS queues
+    WHERE $10::boolean
 )
-SELECT id
+SELECT id, queue, state = 'available' AS available
 FROM inserted
 WHERE (SELECT count(*) FROM notified) >= 0
 ORDER BY id

@@ -19,10 +19,11 @@ pub(crate) struct InsertArrays {
     tags: Vec<serde_json::Value>,
     metadata: Vec<serde_json::Value>,
     channel: String,
+    notify: bool,
 }
 
 /// The statement's parameter types, for `query_typed` (no prepare round trip).
-pub(crate) const TYPES: [Type; 9] = [
+pub(crate) const TYPES: [Type; 10] = [
     Type::TEXT_ARRAY,
     Type::TEXT_ARRAY,
     Type::JSONB_ARRAY,
@@ -32,10 +33,12 @@ pub(crate) const TYPES: [Type; 9] = [
     Type::JSONB_ARRAY,
     Type::JSONB_ARRAY,
     Type::TEXT,
+    Type::BOOL,
 ];
 
 impl InsertArrays {
-    pub(crate) fn new(jobs: Vec<JobInsert>, channel: &str) -> InsertArrays {
+    /// `notify`: send the wake-up from the statement itself (transactional enqueues).
+    pub(crate) fn new(jobs: Vec<JobInsert>, channel: &str, notify: bool) -> InsertArrays {
         let n = jobs.len();
         let mut arrays = InsertArrays {
             queues: Vec::with_capacity(n),
@@ -47,6 +50,7 @@ impl InsertArrays {
             tags: Vec::with_capacity(n),
             metadata: Vec::with_capacity(n),
             channel: channel.to_owned(),
+            notify,
         };
         for job in jobs {
             arrays.queues.push(job.queue);
@@ -61,8 +65,8 @@ impl InsertArrays {
         arrays
     }
 
-    /// The parameters `$1`..`$9`.
-    pub(crate) fn params(&self) -> [&(dyn ToSql + Sync); 9] {
+    /// The parameters `$1`..`$10`.
+    pub(crate) fn params(&self) -> [&(dyn ToSql + Sync); 10] {
         [
             &self.queues,
             &self.kinds,
@@ -73,6 +77,7 @@ impl InsertArrays {
             &self.tags,
             &self.metadata,
             &self.channel,
+            &self.notify,
         ]
     }
 

@@ -67,6 +67,7 @@ pub mod testing;
 mod tx;
 #[cfg(feature = "sqlx")]
 mod tx_sqlx;
+mod wakeup;
 
 use std::sync::Arc;
 
@@ -116,6 +117,8 @@ struct Inner {
     channel: String,
     /// The listener's broadcast sender, once started.
     events: Mutex<Option<broadcast::Sender<Event>>>,
+    /// Queue names for the wake-up task (started on first pooled insert); see `wakeup.rs`.
+    wakeups: std::sync::OnceLock<tokio::sync::mpsc::Sender<String>>,
     /// Never sent on: dropping it (with the last clone of the storage) stops the listener.
     _shutdown: watch::Sender<()>,
     shutdown_rx: watch::Receiver<()>,
@@ -182,6 +185,7 @@ impl PgStorage {
                 schema: config.schema,
                 channel,
                 events: Mutex::new(None),
+                wakeups: std::sync::OnceLock::new(),
                 _shutdown: shutdown,
                 shutdown_rx,
             }),

@@ -71,8 +71,18 @@ impl Storage for PgStorage {
         if params.jobs.is_empty() {
             return Ok(Vec::new());
         }
-        let arrays = InsertArrays::new(params.jobs, self.notify_channel());
+        let arrays = InsertArrays::new(params.jobs, self.notify_channel(), false);
         let rows = self.query(insert::SQL, &arrays.params()).await?;
+        let mut queues: Vec<String> = Vec::new();
+        for row in &rows {
+            if row.try_get::<_, bool>("available").map_err(error::decode)? {
+                let queue: String = row.try_get("queue").map_err(error::decode)?;
+                if !queues.contains(&queue) {
+                    queues.push(queue);
+                }
+            }
+        }
+        self.wake(queues);
         ids(&rows)
     }
 

@@ -50,7 +50,7 @@ impl PgStorage {
         if params.jobs.is_empty() {
             return Ok(Vec::new());
         }
-        let arrays = InsertArrays::new(params.jobs, self.notify_channel());
+        let arrays = InsertArrays::new(params.jobs, self.notify_channel(), true);
         let typed = arrays.typed_params();
         let schema = self.schema();
         // Pipelined: tokio-postgres sends all three before reading any response.

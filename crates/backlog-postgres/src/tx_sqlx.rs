@@ -52,6 +52,7 @@ pub(crate) async fn insert(
         .bind(tags)
         .bind(metadata)
         .bind(storage.notify_channel())
+        .bind(true)
         .fetch_all(&mut *conn)
         .await;
     let leave = sqlx::query(LEAVE).execute(&mut *conn).await;

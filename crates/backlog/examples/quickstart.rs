@@ -8,7 +8,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use backlog::{Client, InsertOpts, Job, JobArgs, JobError, JobState, Priority, Runner, Storage, Worker, Workers};
+use backlog::{
+    Client, InsertOpts, Job, JobArgs, JobError, JobState, Priority, Runner, Storage, Worker,
+    Workers,
+};
 use serde::{Deserialize, Serialize};
 
 /// The job's arguments: stored as JSON, readable with plain SQL.
@@ -34,7 +37,10 @@ impl Worker for Mailer {
         if job.args.address.is_empty() {
             return Err(JobError::discard("no address: retrying will not help"));
         }
-        println!("{} -> {} (user {}, attempt {})", self.sender, job.args.address, job.args.user_id, job.attempt);
+        println!(
+            "{} -> {} (user {}, attempt {})",
+            self.sender, job.args.address, job.args.user_id, job.attempt
+        );
         Ok(())
     }
 }
@@ -54,18 +60,31 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let client = Client::from_arc(storage.clone());
     let id = client
-        .enqueue(SendWelcomeEmail { user_id: 42, address: "ada@example.com".into() })
+        .enqueue(SendWelcomeEmail {
+            user_id: 42,
+            address: "ada@example.com".into(),
+        })
         .await?;
     client
         .enqueue_with(
-            SendWelcomeEmail { user_id: 43, address: "grace@example.com".into() },
-            InsertOpts::new().priority(Priority::HIGH).run_after(Duration::from_millis(200)),
+            SendWelcomeEmail {
+                user_id: 43,
+                address: "grace@example.com".into(),
+            },
+            InsertOpts::new()
+                .priority(Priority::HIGH)
+                .run_after(Duration::from_millis(200)),
         )
         .await?;
 
-    let runner = Runner::builder(storage, Workers::new().register(Mailer { sender: "hello@example.com".into() }))
-        .queue("default", 10)
-        .start()?;
+    let runner = Runner::builder(
+        storage,
+        Workers::new().register(Mailer {
+            sender: "hello@example.com".into(),
+        }),
+    )
+    .queue("default", 10)
+    .start()?;
     let mut events = runner.subscribe();
     let mut finished = 0;
     while finished < 2 {
@@ -75,6 +94,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     runner.shutdown(Duration::from_secs(10)).await;
-    println!("job {id} is {:?}", client.job_get(id).await?.map(|j| j.state));
+    println!(
+        "job {id} is {:?}",
+        client.job_get(id).await?.map(|j| j.state)
+    );
     Ok(())
 }

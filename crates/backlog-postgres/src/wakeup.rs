@@ -1,0 +1,108 @@
+//! Wake-ups for inserts made through the pool, sent after the insert committed.
+//!
+//! Why not `pg_notify` inside the insert's own transaction (as the transactional enqueue does)?
+//! PostgreSQL serializes the commits of notifying transactions: the notify queue's lock is held
+//! from pre-commit until the commit record is flushed, so each enqueue's fsync waits for the
+//! previous one's. Measured here with 16 concurrent single-row inserts: 5,200 commits/s without
+//! notify, 570/s with it. So pooled inserts commit without notifying, then hand their queue names
+//! to this task, which sends them — deduplicated, in one statement — on a dedicated connection
+//! with `synchronous_commit = off` (a notification is a hint, not data: nothing to make durable).
+//! Under load many inserts share one notification. Subscribers in this process are woken
+//! directly, without the round trip.
+//!
+//! Notifications are best effort: if the connection fails they are dropped and producers fall
+//! back to polling, which is also what covers a lost notification.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use backlog_storage::Event;
+use tokio::sync::{mpsc, watch};
+use tokio_postgres::NoTls;
+
+use crate::PgStorage;
+
+const SQL: &str = include_str!("../sql/wakeup_send.sql");
+const SESSION: &str = include_str!("../sql/wakeup_session.sql");
+/// Queue names waiting to be sent; beyond this, wake-ups are dropped (producers poll).
+const CAPACITY: usize = 4096;
+
+impl PgStorage {
+    /// Wakes the workers of `queues`: those of this process at once, the others through
+    /// `NOTIFY` shortly after.
+    pub(crate) fn wake(&self, queues: Vec<String>) {
+        if queues.is_empty() {
+            return;
+        }
+        if let Ok(events) = self.inner.events.try_lock() {
+            if let Some(sender) = events.as_ref() {
+                for queue in &queues {
+                    let _ = sender.send(Event::JobAvailable {
+                        queue: queue.clone(),
+                    });
+                }
+            }
+        }
+        let sender = self.inner.wakeups.get_or_init(|| {
+            let (sender, receiver) = mpsc::channel(CAPACITY);
+            tokio::spawn(run(
+                self.inner.pg_config.clone(),
+                self.inner.channel.clone(),
+                receiver,
+                self.inner.shutdown_rx.clone(),
+            ));
+            sender
+        });
+        for queue in queues {
+            // A full channel means a flood of inserts: wake-ups are already on their way.
+            let _ = sender.try_send(queue);
+        }
+    }
+}
+
+async fn run(
+    config: tokio_postgres::Config,
+    channel: String,
+    mut receiver: mpsc::Receiver<String>,
+    mut shutdown: watch::Receiver<()>,
+) {
+    let mut client: Option<tokio_postgres::Client> = None;
+    loop {
+        let first = tokio::select! {
+            queue = receiver.recv() => match queue {
+                Some(queue) => queue,
+                None => return,
+            },
+            _ = shutdown.changed() => return,
+        };
+        let mut queues = BTreeSet::from([first]);
+        while let Ok(queue) = receiver.try_recv() {
+            queues.insert(queue);
+        }
+        if client.as_ref().is_none_or(|c| c.is_closed()) {
+            client = connect(&config).await;
+        }
+        let Some(c) = &client else { continue };
+        let queues: Vec<String> = queues.into_iter().collect();
+        if let Err(error) = c.query(SQL, &[&channel, &queues]).await {
+            tracing::debug!(%error, "could not send wake-ups; workers will poll");
+            client = None;
+        }
+    }
+}
+
+async fn connect(config: &tokio_postgres::Config) -> Option<tokio_postgres::Client> {
+    let connected = tokio::time::timeout(Duration::from_secs(5), config.connect(NoTls)).await;
+    let (client, connection) = match connected {
+        Ok(Ok(pair)) => pair,
+        Ok(Err(error)) => {
+            tracing::debug!(%error, "wake-up connection failed; workers will poll");
+            return None;
+        }
+        Err(_) => return None,
+    };
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client.batch_execute(SESSION).await.ok().map(|()| client)
+}
