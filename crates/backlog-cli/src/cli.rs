@@ -22,12 +22,13 @@ pub struct DatabaseArgs {
     #[arg(
         long,
         short = 'd',
+        global = true,
         env = "BACKLOG_DATABASE_URL",
         default_value = "sqlite://backlog.sqlite3"
     )]
     pub database: String,
     /// PostgreSQL schema holding Backlog's tables.
-    #[arg(long, env = "BACKLOG_SCHEMA", default_value = "public")]
+    #[arg(long, global = true, env = "BACKLOG_SCHEMA", default_value = "public")]
     pub schema: String,
 }
 

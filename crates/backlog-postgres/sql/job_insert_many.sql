@@ -19,7 +19,11 @@ inserted AS (
             ELSE 'available'::backlog_job_state
         END,
         queue, kind, args, priority, max_attempts, coalesce(scheduled_at, now()),
-        ARRAY(SELECT jsonb_array_elements_text(tags)), metadata
+        -- Most jobs have no tags: skip the per-row subquery for them.
+        CASE WHEN tags = '[]'::jsonb THEN '{}'::text[]
+            ELSE ARRAY(SELECT jsonb_array_elements_text(tags))
+        END,
+        metadata
     FROM input
     ORDER BY ord
     RETURNING id, queue, state

@@ -1,0 +1,204 @@
+//! The `backlog` binary end to end on a temporary SQLite file (and PostgreSQL for `migrate`).
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn backlog(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_backlog"))
+        .args(args)
+        .env_remove("BACKLOG_DATABASE_URL")
+        .output()
+        .expect("the binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn temp_db() -> (PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("backlog-cli-test-{}", fastrand::u64(..)));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join("jobs.sqlite3").display());
+    (dir, url)
+}
+
+#[test]
+fn every_command_has_help() {
+    for args in [
+        vec!["--help"],
+        vec!["migrate", "--help"],
+        vec!["demo", "--help"],
+        vec!["enqueue", "--help"],
+        vec!["jobs", "--help"],
+        vec!["jobs", "list", "--help"],
+        vec!["bench", "--help"],
+    ] {
+        let out = backlog(&args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        assert!(stdout(&out).contains("Usage:"), "{args:?}");
+    }
+}
+
+#[test]
+fn migrate_enqueue_list_show_cancel_retry() {
+    let (dir, url) = temp_db();
+    let out = backlog(&["migrate", "--database", &url]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("applied migration(s) 1"),
+        "{}",
+        stdout(&out)
+    );
+    let list = backlog(&["migrate", "list", "--database", &url]);
+    assert!(stdout(&list).contains("init"));
+
+    let out = backlog(&[
+        "enqueue",
+        "send_email",
+        "--args",
+        r#"{"to":"a@b.c"}"#,
+        "--queue",
+        "emails",
+        "--priority",
+        "high",
+        "--database",
+        &url,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = stdout(&out).trim().to_owned();
+    assert_eq!(id, "1");
+
+    let out = backlog(&["jobs", "list", "--database", &url]);
+    let table = stdout(&out);
+    assert!(
+        table.contains("send_email") && table.contains("emails") && table.contains("available"),
+        "{table}"
+    );
+
+    let out = backlog(&["jobs", "show", &id, "--database", &url]);
+    let job: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+    assert_eq!(job["args"]["to"], "a@b.c");
+    assert_eq!(job["priority"], 10);
+
+    let out = backlog(&["jobs", "cancel", &id, "--database", &url]);
+    assert!(stdout(&out).contains("1: cancelled"), "{}", stdout(&out));
+    let out = backlog(&["jobs", "retry", &id, "999", "--database", &url]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("1: retried") && text.contains("999: not retried"),
+        "{text}"
+    );
+    let out = backlog(&["jobs", "stats", "--database", &url]);
+    assert!(stdout(&out).contains("available"));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn bad_input_is_one_clear_line_and_a_failure() {
+    let (dir, url) = temp_db();
+    assert!(backlog(&["migrate", "--database", &url]).status.success());
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["enqueue", "k", "--args", "{not json", "--database", &url],
+            "--args is not valid JSON",
+        ),
+        (
+            vec!["enqueue", "k", "--queue", "Bad Queue", "--database", &url],
+            "invalid queue name `Bad Queue`",
+        ),
+        (
+            vec!["enqueue", "has space", "--database", &url],
+            "invalid job kind",
+        ),
+        (
+            vec!["enqueue", "k", "--max-attempts", "0", "--database", &url],
+            "max_attempts must be at least 1",
+        ),
+        (
+            vec!["jobs", "show", "42", "--database", &url],
+            "no job with id 42",
+        ),
+        (
+            vec!["jobs", "list", "--database", "mysql://x"],
+            "unsupported database URL",
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = backlog(&args);
+        assert!(!out.status.success(), "{args:?} should fail");
+        let err = stderr(&out);
+        assert!(err.contains(expected), "{args:?}: {err}");
+        assert_eq!(
+            err.trim().lines().count(),
+            1,
+            "{args:?}: one line, got {err}"
+        );
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn argument_errors_say_what_is_wrong() {
+    for (args, expected) in [
+        (
+            vec!["enqueue", "k", "--priority", "urgent"],
+            "is not a priority",
+        ),
+        (vec!["jobs", "list", "--state", "done"], "unknown job state"),
+        (vec!["frobnicate"], "unrecognized subcommand"),
+    ] {
+        let out = backlog(&args);
+        assert!(!out.status.success(), "{args:?} should fail");
+        let err = stderr(&out);
+        assert!(
+            err.lines().next().unwrap_or("").contains(expected),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn unmigrated_database_says_to_migrate() {
+    let (dir, url) = temp_db();
+    let out = backlog(&["jobs", "list", "--database", &url]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("backlog migrate"), "{}", stderr(&out));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn unreachable_postgres_is_reported() {
+    let out = backlog(&[
+        "jobs",
+        "list",
+        "--database",
+        "postgres://postgres@127.0.0.1:1/nothing",
+    ]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("could not connect to PostgreSQL"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
+
+#[test]
+fn demo_runs_on_sqlite() {
+    let (dir, url) = temp_db();
+    let out = backlog(&["demo", "--jobs", "200", "--database", &url]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    for expected in [
+        "Jobs per state",
+        "completed",
+        "discarded",
+        "throughput",
+        "p50",
+        "attempt duration",
+    ] {
+        assert!(text.contains(expected), "missing {expected}: {text}");
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
