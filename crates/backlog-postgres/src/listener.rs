@@ -94,9 +94,7 @@ async fn run(
             message = listening.messages.next() => match message {
                 Some(Ok(AsyncMessage::Notification(notification))) => {
                     // No subscriber is not an error: nobody is waiting right now.
-                    let _ = sender.send(Event::JobAvailable {
-                        queue: notification.payload().to_owned(),
-                    });
+                    let _ = sender.send(event(notification.payload()));
                 }
                 Some(Ok(_)) => {}
                 lost => {
@@ -113,6 +111,19 @@ async fn run(
                 }
             },
         }
+    }
+}
+
+/// Decodes a payload: `cancel:<id>,<id>...` for cancellation requests (queue names cannot
+/// contain `:`), otherwise the name of a queue that got available jobs.
+fn event(payload: &str) -> Event {
+    match payload.strip_prefix("cancel:") {
+        Some(ids) => Event::CancelRequested {
+            ids: ids.split(',').filter_map(|id| id.parse().ok()).collect(),
+        },
+        None => Event::JobAvailable {
+            queue: payload.to_owned(),
+        },
     }
 }
 
@@ -139,5 +150,21 @@ async fn reconnect(
             },
         }
         delay = (delay * 2).min(BACKOFF_MAX);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads() {
+        assert_eq!(
+            event("emails"),
+            Event::JobAvailable {
+                queue: "emails".into()
+            }
+        );
+        assert_eq!(event("cancel:4,7"), Event::CancelRequested { ids: vec![4, 7] });
     }
 }

@@ -44,6 +44,7 @@
 //! # }
 //! ```
 
+mod cancel;
 mod connection;
 mod error;
 mod migrate;

@@ -40,6 +40,8 @@ pub(crate) fn job_row(row: &Row<'_>) -> Result<JobRow, Error> {
         attempt_durations_us: json(row, "attempt_durations_us")?,
         tags: json(row, "tags")?,
         metadata: json(row, "metadata")?,
+        cancel_requested_at: optional_timestamp(row, "cancel_requested_at")?,
+        fingerprint: get(row, "fingerprint")?,
     })
 }
 

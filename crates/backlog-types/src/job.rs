@@ -62,4 +62,11 @@ pub struct JobRow {
     pub tags: Vec<String>,
     /// Free-form JSON object for the user's own bookkeeping.
     pub metadata: serde_json::Value,
+    /// When cancellation of this job was requested while it ran (its worker is told and the
+    /// attempt ends `cancelled`).
+    #[serde(default)]
+    pub cancel_requested_at: Option<DateTime<Utc>>,
+    /// A searchable identifier given at enqueue; not unique.
+    #[serde(default)]
+    pub fingerprint: Option<String>,
 }
