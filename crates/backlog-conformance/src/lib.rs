@@ -20,6 +20,7 @@ use std::sync::Arc;
 use backlog_storage::Storage;
 
 pub mod admin;
+pub mod cancel_unique;
 pub mod events;
 pub mod fetch;
 pub mod finish;
@@ -71,6 +72,11 @@ macro_rules! suite {
             get_missing_is_none, list_filters_and_paginates, count_by_state,
             cancel_only_waiting_jobs, retry_revives_finalized_jobs, truncate_all,
             migrations_are_applied, now_is_close_to_local_clock
+        ]);
+        $crate::suite!(@module cancel_unique: [
+            cancel_one_checks_kind_and_state, cancel_requests_running_jobs,
+            cancel_and_retry_by_filter, unique_skip_and_states, unique_replace,
+            fingerprint_filter
         ]);
         $crate::suite!(@module events: [
             insert_wakes_subscribers, schedule_wakes_subscribers
