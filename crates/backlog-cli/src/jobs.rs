@@ -149,7 +149,12 @@ pub async fn run(args: JobsArgs) -> anyhow::Result<()> {
                 .chain(&result.cancel_requested)
                 .copied()
                 .collect();
-            report("cancelled", &ids, &done, "it already finished or does not exist");
+            report(
+                "cancelled",
+                &ids,
+                &done,
+                "it already finished or does not exist",
+            );
         }
         Action::Retry { filter } => {
             let filter = filter.into_filter()?;

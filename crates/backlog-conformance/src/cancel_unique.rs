@@ -37,14 +37,23 @@ fn params(id: i64, kind: Option<&str>, request_running: bool) -> JobCancelParams
 /// jobs are reported as such.
 pub async fn cancel_one_checks_kind_and_state(db: Db) {
     let id = insert_one(&db, job("q", "k")).await;
-    let result = db.job_cancel(params(id, Some("other"), true)).await.unwrap();
-    assert!(matches!(result, JobCancelResult::WrongKind(_)), "{result:?}");
+    let result = db
+        .job_cancel(params(id, Some("other"), true))
+        .await
+        .unwrap();
+    assert!(
+        matches!(result, JobCancelResult::WrongKind(_)),
+        "{result:?}"
+    );
     assert_eq!(get(&db, id).await.state, JobState::Available);
     let result = db.job_cancel(params(id, Some("k"), false)).await.unwrap();
     assert!(matches!(result, JobCancelResult::Cancelled(ref row) if row.args == json!({})));
     assert_eq!(get(&db, id).await.state, JobState::Cancelled);
     let result = db.job_cancel(params(id, None, true)).await.unwrap();
-    assert!(matches!(result, JobCancelResult::Finalized(_)), "{result:?}");
+    assert!(
+        matches!(result, JobCancelResult::Finalized(_)),
+        "{result:?}"
+    );
     let result = db.job_cancel(params(id + 1000, None, true)).await.unwrap();
     assert_eq!(result, JobCancelResult::NotFound);
 }
@@ -61,7 +70,10 @@ pub async fn cancel_requests_running_jobs(db: Db) {
     assert_eq!(get(&db, id).await.cancel_requested_at, None);
 
     let result = db.job_cancel(params(id, None, true)).await.unwrap();
-    assert!(matches!(result, JobCancelResult::CancelRequested(_)), "{result:?}");
+    assert!(
+        matches!(result, JobCancelResult::CancelRequested(_)),
+        "{result:?}"
+    );
     let row = get(&db, id).await;
     assert_eq!(row.state, JobState::Running);
     assert!(row.cancel_requested_at.is_some());
@@ -93,7 +105,12 @@ pub async fn cancel_and_retry_by_filter(db: Db) {
     assert!(db.job_cancel_by_filter(JobFilter::default()).await.is_err());
     let ids = insert(
         &db,
-        vec![job("a", "k"), job("a", "other"), job("b", "k"), job("a", "k")],
+        vec![
+            job("a", "k"),
+            job("a", "other"),
+            job("b", "k"),
+            job("a", "k"),
+        ],
     )
     .await;
     let running = fetch(&db, "a", 1).await[0].id;
@@ -164,7 +181,9 @@ pub async fn unique_skip_and_states(db: Db) {
         3
     );
     // Cancelled is outside the mask: the key is free.
-    db.job_cancel(params(first[0].id, None, true)).await.unwrap();
+    db.job_cancel(params(first[0].id, None, true))
+        .await
+        .unwrap();
     let fresh = db
         .job_insert_many(JobInsertManyParams {
             jobs: vec![unique(job("q", "k"), b"key", OnConflict::Skip)],
@@ -182,7 +201,9 @@ pub async fn unique_replace(db: Db) {
     let mut scheduled = unique(job("q", "k"), b"key", OnConflict::Replace);
     scheduled.scheduled_at = Some(later);
     let first = db
-        .job_insert_many(JobInsertManyParams { jobs: vec![scheduled] })
+        .job_insert_many(JobInsertManyParams {
+            jobs: vec![scheduled],
+        })
         .await
         .unwrap()[0];
     assert_eq!(get(&db, first.id).await.state, JobState::Scheduled);
@@ -224,5 +245,8 @@ pub async fn fingerprint_filter(db: Db) {
         .unwrap();
     let listed: Vec<_> = listed.iter().map(|r| r.id).collect();
     assert_eq!(listed, vec![ids[1], ids[0]]);
-    assert_eq!(get(&db, ids[0]).await.fingerprint.as_deref(), Some("order-7"));
+    assert_eq!(
+        get(&db, ids[0]).await.fingerprint.as_deref(),
+        Some("order-7")
+    );
 }

@@ -69,10 +69,14 @@ impl InsertArrays {
             arrays.scheduled_at.push(job.scheduled_at);
             arrays.tags.push(job.tags.into());
             arrays.metadata.push(job.metadata);
+            arrays.replace.push(
+                job.unique
+                    .as_ref()
+                    .is_some_and(|u| u.on_conflict == OnConflict::Replace),
+            );
             arrays
-                .replace
-                .push(job.unique.as_ref().is_some_and(|u| u.on_conflict == OnConflict::Replace));
-            arrays.unique_states.push(job.unique.as_ref().map(|u| u.states));
+                .unique_states
+                .push(job.unique.as_ref().map(|u| u.states));
             arrays.unique_keys.push(job.unique.map(|u| u.key));
             arrays.fingerprints.push(job.fingerprint);
         }

@@ -165,6 +165,9 @@ mod tests {
                 queue: "emails".into()
             }
         );
-        assert_eq!(event("cancel:4,7"), Event::CancelRequested { ids: vec![4, 7] });
+        assert_eq!(
+            event("cancel:4,7"),
+            Event::CancelRequested { ids: vec![4, 7] }
+        );
     }
 }

@@ -45,9 +45,7 @@ pub(crate) fn job_row(row: &Row) -> Result<JobRow, Error> {
         attempt_durations_us: row.try_get("attempt_durations_us").map_err(error::decode)?,
         tags: row.try_get("tags").map_err(error::decode)?,
         metadata: row.try_get("metadata").map_err(error::decode)?,
-        cancel_requested_at: row
-            .try_get("cancel_requested_at")
-            .map_err(error::decode)?,
+        cancel_requested_at: row.try_get("cancel_requested_at").map_err(error::decode)?,
         fingerprint: row.try_get("fingerprint").map_err(error::decode)?,
     })
 }

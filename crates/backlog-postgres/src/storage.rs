@@ -6,10 +6,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use backlog_storage::{
     DedupedBatch, Error, Event, JobCancelManyResult, JobCancelParams, JobCancelResult,
-    JobDeleteFinalizedParams, JobFilter, JobInsertResult, CANCELLABLE_STATES, RETRYABLE_STATES, JobFetchAvailableParams, JobFinishManyParams,
-    JobHeartbeatManyParams, JobHeartbeatResult, JobIdsParams, JobInsertManyParams, JobListParams,
-    JobOutcome, JobRescueParams, JobScheduleParams, MigrationRunParams, MigrationStatus,
-    QueueCount, StateCount, Storage,
+    JobDeleteFinalizedParams, JobFetchAvailableParams, JobFilter, JobFinishManyParams,
+    JobHeartbeatManyParams, JobHeartbeatResult, JobIdsParams, JobInsertManyParams, JobInsertResult,
+    JobListParams, JobOutcome, JobRescueParams, JobScheduleParams, MigrationRunParams,
+    MigrationStatus, QueueCount, StateCount, Storage, CANCELLABLE_STATES, RETRYABLE_STATES,
 };
 use backlog_types::{JobId, JobRow};
 use chrono::{DateTime, Utc};
@@ -273,7 +273,11 @@ impl Storage for PgStorage {
         };
         let changed: bool = found.try_get("changed").map_err(error::decode)?;
         let job = row::job_row(found)?;
-        Ok(JobCancelResult::classify(job, changed, params.kind.as_deref()))
+        Ok(JobCancelResult::classify(
+            job,
+            changed,
+            params.kind.as_deref(),
+        ))
     }
 
     async fn job_cancel_by_filter(&self, filter: JobFilter) -> Result<JobCancelManyResult, Error> {

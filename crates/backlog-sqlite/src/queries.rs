@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use backlog_storage::{
-    Error, JobDeleteFinalizedParams, JobFetchAvailableParams, JobFinish, JobInsert,
-    JobHeartbeatResult, JobInsertResult, JobListParams, JobOutcome, OnConflict, QueueCount, StateCount,
+    Error, JobDeleteFinalizedParams, JobFetchAvailableParams, JobFinish, JobHeartbeatResult,
+    JobInsert, JobInsertResult, JobListParams, JobOutcome, OnConflict, QueueCount, StateCount,
 };
 use backlog_types::{JobId, JobRow, JobState};
 use chrono::{DateTime, Utc};

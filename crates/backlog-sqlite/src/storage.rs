@@ -4,11 +4,11 @@
 
 use async_trait::async_trait;
 use backlog_storage::{
-    DedupedBatch, Error, Event, JobCancelManyResult, JobCancelParams, JobCancelResult, JobFilter,
-    JobInsertResult, CANCELLABLE_STATES, RETRYABLE_STATES, JobDeleteFinalizedParams, JobFetchAvailableParams, JobFinishManyParams,
-    JobHeartbeatManyParams, JobHeartbeatResult, JobIdsParams, JobInsertManyParams, JobListParams,
-    JobRescueParams, JobScheduleParams, MigrationRunParams, MigrationStatus, QueueCount,
-    StateCount, Storage,
+    DedupedBatch, Error, Event, JobCancelManyResult, JobCancelParams, JobCancelResult,
+    JobDeleteFinalizedParams, JobFetchAvailableParams, JobFilter, JobFinishManyParams,
+    JobHeartbeatManyParams, JobHeartbeatResult, JobIdsParams, JobInsertManyParams, JobInsertResult,
+    JobListParams, JobRescueParams, JobScheduleParams, MigrationRunParams, MigrationStatus,
+    QueueCount, StateCount, Storage, CANCELLABLE_STATES, RETRYABLE_STATES,
 };
 use backlog_types::{JobId, JobRow};
 use chrono::{DateTime, Utc};

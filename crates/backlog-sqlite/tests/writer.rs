@@ -25,7 +25,11 @@ async fn concurrent_single_inserts_all_commit_with_unique_ids() {
     for task in tasks {
         let inserted = task.await.unwrap().unwrap();
         assert_eq!(inserted.len(), 1);
-        assert!(ids.insert(inserted[0].id), "duplicate id {}", inserted[0].id);
+        assert!(
+            ids.insert(inserted[0].id),
+            "duplicate id {}",
+            inserted[0].id
+        );
     }
     assert_eq!(ids.len(), 200);
     let counts = storage.job_count_by_state().await.unwrap();

@@ -28,9 +28,9 @@ use async_trait::async_trait;
 use backlog_types::{JobId, JobRow};
 use chrono::{DateTime, Utc};
 
+pub use cancel::*;
 pub use error::{Error, ErrorKind};
 pub use migration::{Migration, MigrationDirection, MigrationStatus};
-pub use cancel::*;
 pub use params::*;
 pub use unique::*;
 

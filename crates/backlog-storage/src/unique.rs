@@ -126,7 +126,10 @@ mod tests {
         assert_eq!(batch.jobs[0].args["n"], 1);
         assert_eq!(batch.jobs[2].args["n"], 5);
         let sent: Vec<_> = (10..13)
-            .map(|id| JobInsertResult { id, duplicate: false })
+            .map(|id| JobInsertResult {
+                id,
+                duplicate: false,
+            })
             .collect();
         let ids: Vec<_> = batch
             .results(&sent)
@@ -135,7 +138,13 @@ mod tests {
             .collect();
         assert_eq!(
             ids,
-            [(10, false), (11, false), (10, true), (12, false), (12, true)]
+            [
+                (10, false),
+                (11, false),
+                (10, true),
+                (12, false),
+                (12, true)
+            ]
         );
     }
 }

@@ -108,7 +108,10 @@ mod tests {
         for (i, state) in JobState::ALL.into_iter().enumerate() {
             assert_eq!(state.bit(), 1 << i);
         }
-        assert_eq!(JobState::mask(&[JobState::Available, JobState::Running]), 0b101);
+        assert_eq!(
+            JobState::mask(&[JobState::Available, JobState::Running]),
+            0b101
+        );
     }
 
     #[test]

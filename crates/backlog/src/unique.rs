@@ -165,7 +165,9 @@ mod tests {
 
     fn key(opts: &UniqueOpts, queue: &str, args: serde_json::Value, at: i64) -> Vec<u8> {
         let at = DateTime::from_timestamp(at, 0).unwrap_or_default();
-        opts.to_insert("k", queue, &args, at).map(|u| u.key).unwrap_or_default()
+        opts.to_insert("k", queue, &args, at)
+            .map(|u| u.key)
+            .unwrap_or_default()
     }
 
     #[test]
@@ -175,7 +177,10 @@ mod tests {
             key(&all, "a", json!({"x": 1, "y": 2}), 0),
             key(&all, "b", json!({"y": 2, "x": 1}), 99)
         );
-        assert_ne!(key(&all, "a", json!({"x": 1}), 0), key(&all, "a", json!({"x": 2}), 0));
+        assert_ne!(
+            key(&all, "a", json!({"x": 1}), 0),
+            key(&all, "a", json!({"x": 2}), 0)
+        );
         let fields = UniqueOpts {
             by_args: UniqueArgs::Fields(vec!["x".into()]),
             by_queue: true,
@@ -185,12 +190,21 @@ mod tests {
             key(&fields, "a", json!({"x": 1, "y": 2}), 0),
             key(&fields, "a", json!({"x": 1, "y": 3}), 0)
         );
-        assert_ne!(key(&fields, "a", json!({"x": 1}), 0), key(&fields, "b", json!({"x": 1}), 0));
+        assert_ne!(
+            key(&fields, "a", json!({"x": 1}), 0),
+            key(&fields, "b", json!({"x": 1}), 0)
+        );
         let hourly = UniqueOpts {
             period: Some(Duration::from_secs(3600)),
             ..UniqueOpts::default()
         };
-        assert_eq!(key(&hourly, "a", json!({}), 3600), key(&hourly, "a", json!({}), 7199));
-        assert_ne!(key(&hourly, "a", json!({}), 3599), key(&hourly, "a", json!({}), 3600));
+        assert_eq!(
+            key(&hourly, "a", json!({}), 3600),
+            key(&hourly, "a", json!({}), 7199)
+        );
+        assert_ne!(
+            key(&hourly, "a", json!({}), 3599),
+            key(&hourly, "a", json!({}), 3600)
+        );
     }
 }

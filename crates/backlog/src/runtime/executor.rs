@@ -118,10 +118,18 @@ fn after_cancel_request(ended: Ended, requested: bool) -> Ended {
     }
     match ended {
         Ended::Ok | Ended::Cancelled(_) => ended,
-        Ended::Failed(error) => Ended::Cancelled(format!("cancelled while running: {}", error.message)),
-        Ended::Panicked(message) => Ended::Cancelled(format!("cancelled while running; then panicked: {message}")),
-        Ended::TimedOut(limit) => Ended::Cancelled(format!("cancelled while running; then timed out after {limit:?}")),
-        Ended::Interrupted => Ended::Cancelled("cancelled while running; interrupted before it stopped".into()),
+        Ended::Failed(error) => {
+            Ended::Cancelled(format!("cancelled while running: {}", error.message))
+        }
+        Ended::Panicked(message) => {
+            Ended::Cancelled(format!("cancelled while running; then panicked: {message}"))
+        }
+        Ended::TimedOut(limit) => Ended::Cancelled(format!(
+            "cancelled while running; then timed out after {limit:?}"
+        )),
+        Ended::Interrupted => {
+            Ended::Cancelled("cancelled while running; interrupted before it stopped".into())
+        }
     }
 }
 

@@ -51,4 +51,5 @@ on_both_backends!(
     per_job_backoff_overrides_the_kind,
 );
 
+mod cancellation;
 mod transactions;
