@@ -1,7 +1,7 @@
 //! `backlog jobs`.
 
 use anyhow::{bail, Context};
-use backlog::{Client, JobId, JobListParams, JobRow, JobState};
+use backlog::{Client, JobFilter, JobId, JobListParams, JobRow, JobState};
 use clap::{Args, Subcommand};
 
 use crate::cli::DatabaseArgs;
@@ -30,21 +30,31 @@ enum Action {
         before: Option<JobId>,
         #[arg(long, default_value_t = 50)]
         limit: u32,
+        /// Only jobs enqueued with this fingerprint.
+        #[arg(long)]
+        fingerprint: Option<String>,
         /// Print JSON lines instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Show one job with its full history, as JSON.
     Show { id: JobId },
-    /// Cancel jobs that have not started.
+    /// Cancel jobs by id and/or filter: waiting jobs are cancelled at once; running jobs get a
+    /// cancellation request that their worker sees within a second (same process or
+    /// PostgreSQL) or at its next heartbeat, and their attempt ends `cancelled`.
+    ///
+    /// Give ids, a filter, or both (every criterion must match), e.g.
+    /// `backlog jobs cancel --queue emails --kind send_email --state scheduled`.
     Cancel {
-        #[arg(required = true)]
-        ids: Vec<JobId>,
+        #[command(flatten)]
+        filter: FilterArgs,
     },
-    /// Run finished or waiting jobs again now (a discarded job gets one more attempt).
+    /// Run jobs again now, by id and/or filter (default states: scheduled, retryable and the
+    /// finished ones; a discarded job gets one more attempt), e.g.
+    /// `backlog jobs retry --state discarded --queue emails`.
     Retry {
-        #[arg(required = true)]
-        ids: Vec<JobId>,
+        #[command(flatten)]
+        filter: FilterArgs,
     },
     /// Delete finished jobs (completed, cancelled, discarded) for good, e.g. dead letters.
     Purge {
@@ -53,6 +63,37 @@ enum Action {
     },
     /// Count jobs per queue and state.
     Stats,
+}
+
+/// Which jobs `cancel` and `retry` apply to. At least one of ids or a filter is required.
+#[derive(Debug, Args)]
+struct FilterArgs {
+    /// Job ids.
+    ids: Vec<JobId>,
+    /// Only jobs of this queue.
+    #[arg(long)]
+    queue: Option<String>,
+    /// Only jobs of this kind.
+    #[arg(long)]
+    kind: Option<String>,
+    /// Only jobs in this state (repeatable).
+    #[arg(long = "state", value_parser = parse_state)]
+    states: Vec<JobState>,
+}
+
+impl FilterArgs {
+    fn into_filter(self) -> anyhow::Result<JobFilter> {
+        let filter = JobFilter {
+            ids: self.ids,
+            queue: self.queue,
+            kind: self.kind,
+            states: self.states,
+        };
+        if filter.is_empty() {
+            bail!("give job ids or at least one of --queue, --kind, --state");
+        }
+        Ok(filter)
+    }
 }
 
 fn parse_state(s: &str) -> Result<JobState, String> {
@@ -69,6 +110,7 @@ pub async fn run(args: JobsArgs) -> anyhow::Result<()> {
             kind,
             before,
             limit,
+            fingerprint,
             json,
         } => {
             let rows = client
@@ -78,6 +120,7 @@ pub async fn run(args: JobsArgs) -> anyhow::Result<()> {
                     kind,
                     before_id: before,
                     limit,
+                    fingerprint,
                 })
                 .await
                 .context("could not list jobs")?;
@@ -103,23 +146,39 @@ pub async fn run(args: JobsArgs) -> anyhow::Result<()> {
             let done = client.job_purge_many(ids.clone()).await.context("could not purge")?;
             report("purged", &ids, &done, "it is not finished, or does not exist");
         }
-        Action::Cancel { ids } => {
-            let done = client
-                .job_cancel_many(ids.clone())
+        Action::Cancel { filter } => {
+            let filter = filter.into_filter()?;
+            let ids = filter.ids.clone();
+            let result = client
+                .job_cancel_by_filter(filter)
                 .await
                 .context("could not cancel")?;
+            println!(
+                "cancelled: {}, cancellation requested (running): {}",
+                result.cancelled.len(),
+                result.cancel_requested.len()
+            );
+            let done: Vec<JobId> = result
+                .cancelled
+                .iter()
+                .chain(&result.cancel_requested)
+                .copied()
+                .collect();
             report(
                 "cancelled",
                 &ids,
                 &done,
-                "it is running or already finished",
+                "it already finished or does not exist",
             );
         }
-        Action::Retry { ids } => {
+        Action::Retry { filter } => {
+            let filter = filter.into_filter()?;
+            let ids = filter.ids.clone();
             let done = client
-                .job_retry_many(ids.clone())
+                .job_retry_by_filter(filter)
                 .await
                 .context("could not retry")?;
+            println!("retried: {}", done.len());
             report(
                 "retried",
                 &ids,

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use backlog_storage::Storage;
 
 pub mod admin;
+pub mod cancel_unique;
 pub mod events;
 pub mod fetch;
 pub mod finish;
@@ -75,6 +76,11 @@ macro_rules! suite {
         ]);
         $crate::suite!(@module retention: [
             rescue_discards_poison_jobs, delete_finalized_can_archive, purge_deletes_only_finalized
+        ]);
+        $crate::suite!(@module cancel_unique: [
+            cancel_one_checks_kind_and_state, cancel_requests_running_jobs,
+            cancel_and_retry_by_filter, unique_skip_and_states, unique_replace,
+            fingerprint_filter
         ]);
         $crate::suite!(@module events: [
             insert_wakes_subscribers, schedule_wakes_subscribers

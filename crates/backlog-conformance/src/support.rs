@@ -18,6 +18,12 @@ pub(crate) async fn insert(db: &Db, jobs: Vec<JobInsert>) -> Vec<JobId> {
     db.job_insert_many(JobInsertManyParams { jobs })
         .await
         .expect("insert")
+        .into_iter()
+        .map(|r| {
+            assert!(!r.duplicate, "job {} unexpectedly a duplicate", r.id);
+            r.id
+        })
+        .collect()
 }
 
 pub(crate) async fn insert_one(db: &Db, job: JobInsert) -> JobId {

@@ -1,4 +1,5 @@
--- $1 ids, $2 attempts, $3 lease in microseconds. Returns the ids no longer held.
+-- $1 ids, $2 attempts, $3 lease in microseconds. Returns the ids no longer held (`lost`) and
+-- the held ones whose cancellation was requested (`cancel_requested`).
 WITH input AS (
     SELECT *
     FROM unnest($1::bigint[], $2::integer[]) WITH ORDINALITY AS t (id, attempt, ord)
@@ -10,9 +11,10 @@ renewed AS (
     WHERE job.id = input.id
       AND job.state = 'running'
       AND job.attempt = input.attempt
-    RETURNING job.id
+    RETURNING job.id, job.cancel_requested_at IS NOT NULL AS cancel_requested
 )
-SELECT input.id
+SELECT input.id, renewed.id IS NULL AS lost
 FROM input
-WHERE NOT EXISTS (SELECT 1 FROM renewed WHERE renewed.id = input.id)
+LEFT JOIN renewed ON renewed.id = input.id
+WHERE renewed.id IS NULL OR renewed.cancel_requested
 ORDER BY input.ord

@@ -1,18 +1,26 @@
 -- $1 queues, $2 kinds, $3 args, $4 priorities, $5 max_attempts, $6 scheduled_at (NULL = now),
 -- $7 tags (one JSON array of strings per job), $8 metadata, $9 notification channel,
--- $10 notify from this statement (the transactional enqueue: delivered on commit). The pooled
+-- $10 unique keys (NULL: not unique), $11 unique state masks, $12 replace on conflict,
+-- $13 fingerprints. The batch holds each unique key at most once (folded by the caller).
+-- $14 notify from this statement (the transactional enqueue: delivered on commit). The pooled
 -- insert passes false and wakes workers after committing (src/wakeup.rs explains why).
 WITH input AS (
     SELECT *
     FROM unnest(
         $1::text[], $2::text[], $3::jsonb[], $4::smallint[], $5::integer[],
-        $6::timestamptz[], $7::jsonb[], $8::jsonb[]
+        $6::timestamptz[], $7::jsonb[], $8::jsonb[], $10::bytea[], $11::smallint[],
+        $12::boolean[], $13::text[]
     ) WITH ORDINALITY
-        AS t (queue, kind, args, priority, max_attempts, scheduled_at, tags, metadata, ord)
+        AS t (
+            queue, kind, args, priority, max_attempts, scheduled_at, tags, metadata,
+            unique_key, unique_states, replace, fingerprint, ord
+        )
 ),
 inserted AS (
-    INSERT INTO backlog_job
-        (state, queue, kind, args, priority, max_attempts, scheduled_at, tags, metadata)
+    INSERT INTO backlog_job (
+        state, queue, kind, args, priority, max_attempts, scheduled_at, tags, metadata,
+        unique_key, unique_states, fingerprint
+    )
     SELECT
         CASE WHEN coalesce(scheduled_at, now()) > now()
             THEN 'scheduled'::backlog_job_state
@@ -23,19 +31,68 @@ inserted AS (
         CASE WHEN tags = '[]'::jsonb THEN '{}'::text[]
             ELSE ARRAY(SELECT jsonb_array_elements_text(tags))
         END,
-        metadata
+        metadata, unique_key, unique_states, fingerprint
     FROM input
     ORDER BY ord
-    RETURNING id, queue, state
+    -- The predicate of the unique index backlog_job_unique, spelled identically so that the
+    -- index is inferred. A duplicate is "updated" so that RETURNING reports the existing row;
+    -- xmax is then non-zero, which is how the caller learns it was a duplicate.
+    ON CONFLICT (unique_key) WHERE CASE state
+        WHEN 'available' THEN unique_states & 1
+        WHEN 'scheduled' THEN unique_states & 2
+        WHEN 'running' THEN unique_states & 4
+        WHEN 'retryable' THEN unique_states & 8
+        WHEN 'completed' THEN unique_states & 16
+        WHEN 'cancelled' THEN unique_states & 32
+        WHEN 'discarded' THEN unique_states & 64
+    END <> 0
+    DO UPDATE SET (args, scheduled_at, state) = (
+        -- Replace (debounce) moves a job that has not started; anything else is a skip.
+        SELECT
+            CASE WHEN r.moves THEN EXCLUDED.args ELSE backlog_job.args END,
+            CASE WHEN r.moves THEN EXCLUDED.scheduled_at ELSE backlog_job.scheduled_at END,
+            CASE
+                WHEN NOT r.moves THEN backlog_job.state
+                -- A retryable job moved into the future stays retryable.
+                WHEN backlog_job.state = 'retryable' AND EXCLUDED.state = 'scheduled'
+                    THEN backlog_job.state
+                ELSE EXCLUDED.state
+            END
+        FROM (
+            SELECT input.replace
+                AND backlog_job.state IN ('available', 'scheduled', 'retryable') AS moves
+            FROM input
+            WHERE input.unique_key = EXCLUDED.unique_key
+        ) AS r
+    )
+    RETURNING id, queue, state, unique_key, (xmax::text <> '0') AS duplicate
 ),
 -- Delivered when the transaction commits. Referenced below: an unreferenced SELECT CTE is
 -- never executed.
 notified AS (
     SELECT pg_notify($9::text, queue)
     FROM (SELECT DISTINCT queue FROM inserted WHERE state = 'available') AS queues
-    WHERE $10::boolean
+    WHERE $14::boolean
+),
+-- Back to input order: keyed rows by their key; rows without a key got their ids in input order.
+keyed AS (
+    SELECT input.ord, inserted.id, inserted.duplicate, inserted.queue,
+        inserted.state = 'available' AS available
+    FROM inserted
+    JOIN input ON input.unique_key = inserted.unique_key
+),
+plain AS (
+    SELECT i.ord, r.id, false AS duplicate, r.queue, r.available
+    FROM (
+        SELECT ord, row_number() OVER (ORDER BY ord) AS n FROM input WHERE unique_key IS NULL
+    ) AS i
+    JOIN (
+        SELECT id, queue, state = 'available' AS available, row_number() OVER (ORDER BY id) AS n
+        FROM inserted
+        WHERE unique_key IS NULL
+    ) AS r USING (n)
 )
-SELECT id, queue, state = 'available' AS available
-FROM inserted
+SELECT id, duplicate, queue, available
+FROM (SELECT * FROM keyed UNION ALL SELECT * FROM plain) AS results
 WHERE (SELECT count(*) FROM notified) >= 0
-ORDER BY id
+ORDER BY ord

@@ -12,6 +12,7 @@ retried AS (
     SET state = 'available',
         scheduled_at = now(),
         finalized_at = NULL,
+        cancel_requested_at = NULL,
         max_attempts = CASE
             WHEN job.attempt >= job.max_attempts THEN job.attempt + 1
             ELSE job.max_attempts

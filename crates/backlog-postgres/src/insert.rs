@@ -1,14 +1,14 @@
 //! The column arrays bound to `sql/job_insert_many.sql`, shared by the pooled insert and the
 //! transactional ones.
 
-use backlog_storage::JobInsert;
+use backlog_storage::{Error, JobInsert, JobInsertResult, OnConflict};
 use chrono::{DateTime, Utc};
 use tokio_postgres::types::{ToSql, Type};
 
 /// The SQL of `job_insert_many`, also run by the transactional variants.
 pub(crate) const SQL: &str = include_str!("../sql/job_insert_many.sql");
 
-/// One array per column, in the order of the statement's parameters `$1`..`$8`.
+/// One array per column, in the order of the statement's parameters `$1`..`$14`.
 pub(crate) struct InsertArrays {
     queues: Vec<String>,
     kinds: Vec<String>,
@@ -19,11 +19,15 @@ pub(crate) struct InsertArrays {
     tags: Vec<serde_json::Value>,
     metadata: Vec<serde_json::Value>,
     channel: String,
+    unique_keys: Vec<Option<Vec<u8>>>,
+    unique_states: Vec<Option<i16>>,
+    replace: Vec<bool>,
+    fingerprints: Vec<Option<String>>,
     notify: bool,
 }
 
 /// The statement's parameter types, for `query_typed` (no prepare round trip).
-pub(crate) const TYPES: [Type; 10] = [
+pub(crate) const TYPES: [Type; 14] = [
     Type::TEXT_ARRAY,
     Type::TEXT_ARRAY,
     Type::JSONB_ARRAY,
@@ -33,6 +37,10 @@ pub(crate) const TYPES: [Type; 10] = [
     Type::JSONB_ARRAY,
     Type::JSONB_ARRAY,
     Type::TEXT,
+    Type::BYTEA_ARRAY,
+    Type::INT2_ARRAY,
+    Type::BOOL_ARRAY,
+    Type::TEXT_ARRAY,
     Type::BOOL,
 ];
 
@@ -50,6 +58,10 @@ impl InsertArrays {
             tags: Vec::with_capacity(n),
             metadata: Vec::with_capacity(n),
             channel: channel.to_owned(),
+            unique_keys: Vec::with_capacity(n),
+            unique_states: Vec::with_capacity(n),
+            replace: Vec::with_capacity(n),
+            fingerprints: Vec::with_capacity(n),
             notify,
         };
         for job in jobs {
@@ -61,12 +73,22 @@ impl InsertArrays {
             arrays.scheduled_at.push(job.scheduled_at);
             arrays.tags.push(job.tags.into());
             arrays.metadata.push(job.metadata);
+            arrays.replace.push(
+                job.unique
+                    .as_ref()
+                    .is_some_and(|u| u.on_conflict == OnConflict::Replace),
+            );
+            arrays
+                .unique_states
+                .push(job.unique.as_ref().map(|u| u.states));
+            arrays.unique_keys.push(job.unique.map(|u| u.key));
+            arrays.fingerprints.push(job.fingerprint);
         }
         arrays
     }
 
-    /// The parameters `$1`..`$10`.
-    pub(crate) fn params(&self) -> [&(dyn ToSql + Sync); 10] {
+    /// The parameters `$1`..`$14`.
+    pub(crate) fn params(&self) -> [&(dyn ToSql + Sync); 14] {
         [
             &self.queues,
             &self.kinds,
@@ -77,6 +99,10 @@ impl InsertArrays {
             &self.tags,
             &self.metadata,
             &self.channel,
+            &self.unique_keys,
+            &self.unique_states,
+            &self.replace,
+            &self.fingerprints,
             &self.notify,
         ]
     }
@@ -85,4 +111,16 @@ impl InsertArrays {
     pub(crate) fn typed_params(&self) -> Vec<(&(dyn ToSql + Sync), Type)> {
         self.params().into_iter().zip(TYPES).collect()
     }
+}
+
+/// Decodes the statement's `(id, duplicate)` rows.
+pub(crate) fn results(rows: &[tokio_postgres::Row]) -> Result<Vec<JobInsertResult>, Error> {
+    rows.iter()
+        .map(|row| {
+            Ok(JobInsertResult {
+                id: row.try_get("id").map_err(crate::error::decode)?,
+                duplicate: row.try_get("duplicate").map_err(crate::error::decode)?,
+            })
+        })
+        .collect()
 }

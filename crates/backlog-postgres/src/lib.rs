@@ -119,6 +119,8 @@ struct Inner {
     events: Mutex<Option<broadcast::Sender<Event>>>,
     /// Queue names for the wake-up task (started on first pooled insert); see `wakeup.rs`.
     wakeups: std::sync::OnceLock<tokio::sync::mpsc::Sender<String>>,
+    /// Backend pid of the wake-up task's connection (0: none yet), shared with the listener.
+    wakeup_pid: Arc<std::sync::atomic::AtomicI32>,
     /// Never sent on: dropping it (with the last clone of the storage) stops the listener.
     _shutdown: watch::Sender<()>,
     shutdown_rx: watch::Receiver<()>,
@@ -186,6 +188,7 @@ impl PgStorage {
                 channel,
                 events: Mutex::new(None),
                 wakeups: std::sync::OnceLock::new(),
+                wakeup_pid: Arc::default(),
                 _shutdown: shutdown,
                 shutdown_rx,
             }),

@@ -1,6 +1,8 @@
 //! The listener: one background task per [`PgStorage`] with a dedicated connection that
 //! `LISTEN`s on the storage's channel and forwards notifications to a broadcast channel.
 
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use backlog_storage::{Error, ErrorKind, Event};
@@ -38,6 +40,7 @@ impl PgStorage {
             self.inner.channel.clone(),
             sender.clone(),
             self.inner.shutdown_rx.clone(),
+            self.inner.wakeup_pid.clone(),
         ));
         *events = Some(sender);
         Ok(receiver)
@@ -86,6 +89,7 @@ async fn run(
     channel: String,
     sender: broadcast::Sender<Event>,
     mut shutdown: watch::Receiver<()>,
+    own_pid: Arc<AtomicI32>,
 ) {
     loop {
         tokio::select! {
@@ -93,10 +97,13 @@ async fn run(
             _ = shutdown.changed() => return,
             message = listening.messages.next() => match message {
                 Some(Ok(AsyncMessage::Notification(notification))) => {
+                    // Sent by this storage's own wake-up task: its subscribers were woken
+                    // directly already (see wakeup.rs).
+                    if notification.process_id() == own_pid.load(Ordering::Relaxed) {
+                        continue;
+                    }
                     // No subscriber is not an error: nobody is waiting right now.
-                    let _ = sender.send(Event::JobAvailable {
-                        queue: notification.payload().to_owned(),
-                    });
+                    let _ = sender.send(event(notification.payload()));
                 }
                 Some(Ok(_)) => {}
                 lost => {
@@ -113,6 +120,19 @@ async fn run(
                 }
             },
         }
+    }
+}
+
+/// Decodes a payload: `cancel:<id>,<id>...` for cancellation requests (queue names cannot
+/// contain `:`), otherwise the name of a queue that got available jobs.
+fn event(payload: &str) -> Event {
+    match payload.strip_prefix("cancel:") {
+        Some(ids) => Event::CancelRequested {
+            ids: ids.split(',').filter_map(|id| id.parse().ok()).collect(),
+        },
+        None => Event::JobAvailable {
+            queue: payload.to_owned(),
+        },
     }
 }
 
@@ -139,5 +159,24 @@ async fn reconnect(
             },
         }
         delay = (delay * 2).min(BACKOFF_MAX);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads() {
+        assert_eq!(
+            event("emails"),
+            Event::JobAvailable {
+                queue: "emails".into()
+            }
+        );
+        assert_eq!(
+            event("cancel:4,7"),
+            Event::CancelRequested { ids: vec![4, 7] }
+        );
     }
 }

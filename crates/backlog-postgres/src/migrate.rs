@@ -17,6 +17,12 @@ pub static MIGRATIONS: &[Migration] = &[
         down: include_str!("../migrations/001_init.down.sql"),
     },
     Migration {
+        version: 2,
+        name: "cancel_unique",
+        up: include_str!("../migrations/002_cancel_unique.up.sql"),
+        down: include_str!("../migrations/002_cancel_unique.down.sql"),
+    },
+    Migration {
         version: 5,
         name: "retention",
         up: include_str!("../migrations/005_retention.up.sql"),

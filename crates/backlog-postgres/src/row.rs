@@ -46,6 +46,8 @@ pub(crate) fn job_row(row: &Row) -> Result<JobRow, Error> {
         tags: row.try_get("tags").map_err(error::decode)?,
         metadata: row.try_get("metadata").map_err(error::decode)?,
         rescue_count: row.try_get("rescue_count").map_err(error::decode)?,
+        cancel_requested_at: row.try_get("cancel_requested_at").map_err(error::decode)?,
+        fingerprint: row.try_get("fingerprint").map_err(error::decode)?,
     })
 }
 

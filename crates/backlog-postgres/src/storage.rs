@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use backlog_storage::{
-    Error, Event, JobDeleteFinalizedParams, JobFetchAvailableParams, JobFinishManyParams,
-    JobHeartbeatManyParams, JobHeartbeatResult, JobIdsParams, JobInsertManyParams, JobListParams,
-    JobOutcome, JobRescueParams, JobScheduleParams, MigrationRunParams, MigrationStatus,
-    QueueCount, StateCount, Storage,
+    DedupedBatch, Error, Event, JobCancelManyResult, JobCancelParams, JobCancelResult,
+    JobDeleteFinalizedParams, JobFetchAvailableParams, JobFilter, JobFinishManyParams,
+    JobHeartbeatManyParams, JobHeartbeatResult, JobIdsParams, JobInsertManyParams, JobInsertResult,
+    JobListParams, JobOutcome, JobRescueParams, JobScheduleParams, MigrationRunParams,
+    MigrationStatus, QueueCount, StateCount, Storage, CANCELLABLE_STATES, RETRYABLE_STATES,
 };
 use backlog_types::{JobId, JobRow};
 use chrono::{DateTime, Utc};
@@ -67,11 +68,19 @@ impl Storage for PgStorage {
         row.try_get("now").map_err(error::decode)
     }
 
-    async fn job_insert_many(&self, params: JobInsertManyParams) -> Result<Vec<JobId>, Error> {
+    async fn job_insert_many(
+        &self,
+        params: JobInsertManyParams,
+    ) -> Result<Vec<JobInsertResult>, Error> {
         if params.jobs.is_empty() {
             return Ok(Vec::new());
         }
-        let arrays = InsertArrays::new(params.jobs, self.notify_channel(), false);
+        let mut batch = DedupedBatch::new(params.jobs);
+        let arrays = InsertArrays::new(
+            std::mem::take(&mut batch.jobs),
+            self.notify_channel(),
+            false,
+        );
         let rows = self.query(insert::SQL, &arrays.params()).await?;
         let mut queues: Vec<String> = Vec::new();
         for row in &rows {
@@ -83,7 +92,7 @@ impl Storage for PgStorage {
             }
         }
         self.wake(queues);
-        ids(&rows)
+        Ok(batch.results(&insert::results(&rows)?))
     }
 
     async fn job_fetch_available(
@@ -161,7 +170,16 @@ impl Storage for PgStorage {
                 &[&job_ids, &attempts, &micros(params.lease)],
             )
             .await?;
-        Ok(JobHeartbeatResult { lost: ids(&rows)? })
+        let mut result = JobHeartbeatResult::default();
+        for row in &rows {
+            let id: JobId = row.try_get("id").map_err(error::decode)?;
+            if row.try_get("lost").map_err(error::decode)? {
+                result.lost.push(id);
+            } else {
+                result.cancel_requested.push(id);
+            }
+        }
+        Ok(result)
     }
 
     async fn job_schedule(&self, params: JobScheduleParams) -> Result<Vec<QueueCount>, Error> {
@@ -222,6 +240,7 @@ impl Storage for PgStorage {
                     &params.kind,
                     &params.before_id,
                     &i64::from(params.limit),
+                    &params.fingerprint,
                 ],
             )
             .await?;
@@ -253,6 +272,75 @@ impl Storage for PgStorage {
             .query(include_str!("../sql/job_cancel_many.sql"), &[&params.ids])
             .await?;
         row::job_rows(&rows)
+    }
+
+    async fn job_cancel(&self, params: JobCancelParams) -> Result<JobCancelResult, Error> {
+        let rows = self
+            .query(
+                include_str!("../sql/job_cancel.sql"),
+                &[
+                    &params.id,
+                    &params.kind,
+                    &params.request_running,
+                    &self.notify_channel(),
+                ],
+            )
+            .await?;
+        let Some(found) = rows.first() else {
+            return Ok(JobCancelResult::NotFound);
+        };
+        let changed: bool = found.try_get("changed").map_err(error::decode)?;
+        let job = row::job_row(found)?;
+        Ok(JobCancelResult::classify(
+            job,
+            changed,
+            params.kind.as_deref(),
+        ))
+    }
+
+    async fn job_cancel_by_filter(&self, filter: JobFilter) -> Result<JobCancelManyResult, Error> {
+        filter.check()?;
+        let states = state_names(&filter.states_among(&CANCELLABLE_STATES));
+        let rows = self
+            .query(
+                include_str!("../sql/job_cancel_by_filter.sql"),
+                &[
+                    &filter.ids,
+                    &filter.queue,
+                    &filter.kind,
+                    &states,
+                    &self.notify_channel(),
+                ],
+            )
+            .await?;
+        let mut result = JobCancelManyResult::default();
+        for row in &rows {
+            let id: JobId = row.try_get("id").map_err(error::decode)?;
+            if row.try_get("requested").map_err(error::decode)? {
+                result.cancel_requested.push(id);
+            } else {
+                result.cancelled.push(id);
+            }
+        }
+        Ok(result)
+    }
+
+    async fn job_retry_by_filter(&self, filter: JobFilter) -> Result<Vec<JobId>, Error> {
+        filter.check()?;
+        let states = state_names(&filter.states_among(&RETRYABLE_STATES));
+        let rows = self
+            .query(
+                include_str!("../sql/job_retry_by_filter.sql"),
+                &[
+                    &filter.ids,
+                    &filter.queue,
+                    &filter.kind,
+                    &states,
+                    &self.notify_channel(),
+                ],
+            )
+            .await?;
+        ids(&rows)
     }
 
     async fn job_retry_many(&self, params: JobIdsParams) -> Result<Vec<JobId>, Error> {
@@ -327,6 +415,10 @@ impl Storage for PgStorage {
             .await
             .map(drop)
     }
+}
+
+fn state_names(states: &[backlog_types::JobState]) -> Vec<&'static str> {
+    states.iter().map(|s| s.as_str()).collect()
 }
 
 /// A statement that always returns one row returned none.

@@ -1,8 +1,7 @@
 //! Transactional enqueue: inserting jobs on the caller's own connection or transaction, so that
 //! the jobs exist if and only if the caller's transaction commits.
 
-use backlog_storage::{Error, JobInsertManyParams};
-use backlog_types::JobId;
+use backlog_storage::{DedupedBatch, Error, JobInsertManyParams, JobInsertResult};
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::GenericClient;
 
@@ -46,11 +45,13 @@ impl PgStorage {
         &self,
         client: &C,
         params: JobInsertManyParams,
-    ) -> Result<Vec<JobId>, Error> {
+    ) -> Result<Vec<JobInsertResult>, Error> {
         if params.jobs.is_empty() {
             return Ok(Vec::new());
         }
-        let arrays = InsertArrays::new(params.jobs, self.notify_channel(), true);
+        let mut batch = DedupedBatch::new(params.jobs);
+        let arrays =
+            InsertArrays::new(std::mem::take(&mut batch.jobs), self.notify_channel(), true);
         let typed = arrays.typed_params();
         let schema = self.schema();
         // Pipelined: tokio-postgres sends all three before reading any response.
@@ -63,9 +64,7 @@ impl PgStorage {
         let rows = rows.map_err(error::pg)?;
         enter.map_err(error::pg)?;
         leave.map_err(error::pg)?;
-        rows.iter()
-            .map(|row| row.try_get("id").map_err(error::decode))
-            .collect()
+        Ok(batch.results(&insert::results(&rows)?))
     }
 
     /// Inserts jobs like [`PgStorage::job_insert_many_tx`], on an sqlx connection (typically
@@ -79,7 +78,7 @@ impl PgStorage {
         &self,
         conn: &mut sqlx::PgConnection,
         params: JobInsertManyParams,
-    ) -> Result<Vec<JobId>, Error> {
+    ) -> Result<Vec<JobInsertResult>, Error> {
         crate::tx_sqlx::insert(self, conn, params).await
     }
 }

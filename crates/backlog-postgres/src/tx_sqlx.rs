@@ -1,7 +1,9 @@
 //! Transactional enqueue on an sqlx connection (feature `sqlx`), with the same SQL as the
 //! pooled insert.
 
-use backlog_storage::{Error, ErrorKind, JobInsertManyParams};
+use backlog_storage::{
+    DedupedBatch, Error, ErrorKind, JobInsertManyParams, JobInsertResult, OnConflict,
+};
 use backlog_types::JobId;
 use tokio_postgres::error::SqlState;
 
@@ -14,11 +16,13 @@ pub(crate) async fn insert(
     storage: &PgStorage,
     conn: &mut sqlx::PgConnection,
     params: JobInsertManyParams,
-) -> Result<Vec<JobId>, Error> {
+) -> Result<Vec<JobInsertResult>, Error> {
     if params.jobs.is_empty() {
         return Ok(Vec::new());
     }
-    let n = params.jobs.len();
+    let mut batch = DedupedBatch::new(params.jobs);
+    let jobs = std::mem::take(&mut batch.jobs);
+    let n = jobs.len();
     let mut queues = Vec::with_capacity(n);
     let mut kinds = Vec::with_capacity(n);
     let mut args = Vec::with_capacity(n);
@@ -27,7 +31,11 @@ pub(crate) async fn insert(
     let mut scheduled_at = Vec::with_capacity(n);
     let mut tags = Vec::with_capacity(n);
     let mut metadata = Vec::with_capacity(n);
-    for job in params.jobs {
+    let mut unique_keys: Vec<Option<Vec<u8>>> = Vec::with_capacity(n);
+    let mut unique_states: Vec<Option<i16>> = Vec::with_capacity(n);
+    let mut replace = Vec::with_capacity(n);
+    let mut fingerprints: Vec<Option<String>> = Vec::with_capacity(n);
+    for job in jobs {
         queues.push(job.queue);
         kinds.push(job.kind);
         args.push(job.args);
@@ -36,13 +44,21 @@ pub(crate) async fn insert(
         scheduled_at.push(job.scheduled_at);
         tags.push(serde_json::Value::from(job.tags));
         metadata.push(job.metadata);
+        replace.push(
+            job.unique
+                .as_ref()
+                .is_some_and(|u| u.on_conflict == OnConflict::Replace),
+        );
+        unique_states.push(job.unique.as_ref().map(|u| u.states));
+        unique_keys.push(job.unique.map(|u| u.key));
+        fingerprints.push(job.fingerprint);
     }
     sqlx::query(ENTER)
         .bind(storage.schema())
         .execute(&mut *conn)
         .await
         .map_err(sqlx_error)?;
-    let result: Result<Vec<JobId>, sqlx::Error> = sqlx::query_scalar(crate::insert::SQL)
+    let result: Result<Vec<(JobId, bool)>, sqlx::Error> = sqlx::query_as(crate::insert::SQL)
         .bind(queues)
         .bind(kinds)
         .bind(args)
@@ -52,13 +68,21 @@ pub(crate) async fn insert(
         .bind(tags)
         .bind(metadata)
         .bind(storage.notify_channel())
+        .bind(unique_keys)
+        .bind(unique_states)
+        .bind(replace)
+        .bind(fingerprints)
         .bind(true)
         .fetch_all(&mut *conn)
         .await;
     let leave = sqlx::query(LEAVE).execute(&mut *conn).await;
-    let ids = result.map_err(sqlx_error)?;
+    let rows = result.map_err(sqlx_error)?;
     leave.map_err(sqlx_error)?;
-    Ok(ids)
+    let sent: Vec<JobInsertResult> = rows
+        .into_iter()
+        .map(|(id, duplicate)| JobInsertResult { id, duplicate })
+        .collect();
+    Ok(batch.results(&sent))
 }
 
 fn sqlx_error(err: sqlx::Error) -> Error {

@@ -14,6 +14,8 @@
 //! back to polling, which is also what covers a lost notification.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use backlog_storage::Event;
@@ -24,6 +26,7 @@ use crate::PgStorage;
 
 const SQL: &str = include_str!("../sql/wakeup_send.sql");
 const SESSION: &str = include_str!("../sql/wakeup_session.sql");
+const PID: &str = include_str!("../sql/wakeup_pid.sql");
 /// Queue names waiting to be sent; beyond this, wake-ups are dropped (producers poll).
 const CAPACITY: usize = 4096;
 
@@ -50,6 +53,7 @@ impl PgStorage {
                 self.inner.channel.clone(),
                 receiver,
                 self.inner.shutdown_rx.clone(),
+                self.inner.wakeup_pid.clone(),
             ));
             sender
         });
@@ -65,6 +69,7 @@ async fn run(
     channel: String,
     mut receiver: mpsc::Receiver<String>,
     mut shutdown: watch::Receiver<()>,
+    pid: Arc<AtomicI32>,
 ) {
     let mut client: Option<tokio_postgres::Client> = None;
     loop {
@@ -81,6 +86,15 @@ async fn run(
         }
         if client.as_ref().is_none_or(|c| c.is_closed()) {
             client = connect(&config).await;
+            let backend = match &client {
+                Some(c) => c
+                    .query_one(PID, &[])
+                    .await
+                    .ok()
+                    .and_then(|r| r.try_get(0).ok()),
+                None => None,
+            };
+            pid.store(backend.unwrap_or(0), Ordering::Relaxed);
         }
         let Some(c) = &client else { continue };
         let queues: Vec<String> = queues.into_iter().collect();

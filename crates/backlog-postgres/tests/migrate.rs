@@ -25,11 +25,12 @@ fn all_versions() -> Vec<u32> {
 }
 
 async fn insert_one(storage: &impl Storage) -> Result<Vec<i64>, backlog_storage::Error> {
-    storage
+    let results = storage
         .job_insert_many(JobInsertManyParams {
             jobs: vec![JobInsert::new("default", "k", serde_json::json!({}))],
         })
-        .await
+        .await?;
+    Ok(results.into_iter().map(|r| r.id).collect())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

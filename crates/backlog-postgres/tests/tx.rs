@@ -60,7 +60,7 @@ async fn commit_inserts_and_notifies() {
             queue: "committed".into()
         }
     );
-    let job = storage.job_get(ids[0]).await.unwrap().unwrap();
+    let job = storage.job_get(ids[0].id).await.unwrap().unwrap();
     assert_eq!(job.queue, "committed");
     let after: String = client
         .query_one("SHOW search_path", &[])
@@ -138,7 +138,7 @@ mod sqlx_tx {
             }
         );
         assert_eq!(
-            storage.job_get(ids[0]).await.unwrap().unwrap().queue,
+            storage.job_get(ids[0].id).await.unwrap().unwrap().queue,
             "committed"
         );
         assert_eq!(job_count(&storage).await, 1);

@@ -36,7 +36,7 @@
 //!         jobs: vec![JobInsert::new("default", "send_email", serde_json::json!({"to": "a@b.c"}))],
 //!     })
 //!     .await?;
-//! let job = storage.job_get(ids[0]).await?.expect("just inserted");
+//! let job = storage.job_get(ids[0].id).await?.expect("just inserted");
 //! assert_eq!(job.kind, "send_email");
 //! storage.close().await?;
 //! # std::fs::remove_dir_all(dir).ok();
@@ -44,6 +44,7 @@
 //! # }
 //! ```
 
+mod cancel;
 mod connection;
 mod error;
 mod migrate;

@@ -59,4 +59,12 @@ impl Notifier {
             }
         }
     }
+
+    /// Tells subscribers that cancellation of these running jobs was requested.
+    pub(crate) fn cancel_requested(&self, ids: Vec<backlog_types::JobId>) {
+        if !ids.is_empty() {
+            // No subscriber is not an error.
+            let _ = self.channel.send(Event::CancelRequested { ids });
+        }
+    }
 }

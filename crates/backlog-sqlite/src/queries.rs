@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use backlog_storage::{
-    Error, JobDeleteFinalizedParams, JobFetchAvailableParams, JobFinish, JobInsert, JobListParams,
-    JobOutcome, QueueCount, StateCount,
+    Error, JobDeleteFinalizedParams, JobFetchAvailableParams, JobFinish, JobHeartbeatResult,
+    JobInsert, JobInsertResult, JobListParams, JobOutcome, OnConflict, QueueCount, StateCount,
 };
 use backlog_types::{JobId, JobRow, JobState};
 use chrono::{DateTime, Utc};
@@ -27,6 +27,10 @@ struct EncodedJob {
     scheduled_at: String,
     tags: String,
     metadata: String,
+    unique_key: Option<Vec<u8>>,
+    unique_states: Option<i16>,
+    replace: bool,
+    fingerprint: Option<String>,
 }
 
 /// A batch of jobs encoded for [`job_insert_many`]. Built by the caller, so that JSON encoding
@@ -58,7 +62,15 @@ impl InsertBatch {
                 } else {
                     serde_json::Value::from(job.tags).to_string()
                 };
+                let replace = job
+                    .unique
+                    .as_ref()
+                    .is_some_and(|u| u.on_conflict == OnConflict::Replace);
                 EncodedJob {
+                    unique_states: job.unique.as_ref().map(|u| u.states),
+                    unique_key: job.unique.map(|u| u.key),
+                    replace,
+                    fingerprint: job.fingerprint,
                     state: state.as_str(),
                     queue: job.queue,
                     kind: job.kind,
@@ -79,13 +91,27 @@ impl InsertBatch {
     }
 }
 
-/// Inserts a batch, returning the ids in input order.
-pub(crate) fn job_insert_many(conn: &Connection, batch: &InsertBatch) -> Result<Vec<JobId>, Error> {
+/// Inserts a batch, returning the ids in input order. The batch holds each unique key at most
+/// once ([`backlog_storage::DedupedBatch`]); a key already held by a live job is reported as a
+/// duplicate (and the job moved, for [`OnConflict::Replace`]).
+pub(crate) fn job_insert_many(
+    conn: &Connection,
+    batch: &InsertBatch,
+) -> Result<Vec<JobInsertResult>, Error> {
     let mut statement = conn
         .prepare_cached(sql::JOB_INSERT_MANY)
         .map_err(from_sqlite)?;
-    let mut ids = Vec::with_capacity(batch.jobs.len());
+    let mut results = Vec::with_capacity(batch.jobs.len());
     for job in &batch.jobs {
+        if let Some(key) = &job.unique_key {
+            if let Some(existing) = find_unique(conn, key, job)? {
+                results.push(JobInsertResult {
+                    id: existing,
+                    duplicate: true,
+                });
+                continue;
+            }
+        }
         statement
             .execute(rusqlite::params![
                 job.state,
@@ -98,11 +124,42 @@ pub(crate) fn job_insert_many(conn: &Connection, batch: &InsertBatch) -> Result<
                 batch.now,
                 job.tags,
                 job.metadata,
+                job.unique_key,
+                job.unique_states,
+                job.fingerprint,
             ])
             .map_err(from_sqlite)?;
-        ids.push(conn.last_insert_rowid());
+        results.push(JobInsertResult {
+            id: conn.last_insert_rowid(),
+            duplicate: false,
+        });
     }
-    Ok(ids)
+    Ok(results)
+}
+
+/// The live job holding `key`, after moving it to `job`'s args and run time if `job` asks to
+/// replace and it has not started.
+fn find_unique(conn: &Connection, key: &[u8], job: &EncodedJob) -> Result<Option<JobId>, Error> {
+    let existing: Option<JobId> = conn
+        .prepare_cached(sql::JOB_INSERT_MANY_FIND_UNIQUE)
+        .and_then(|mut s| {
+            s.query_row(named_params! { ":key": key }, |row| row.get(0))
+                .optional()
+        })
+        .map_err(from_sqlite)?;
+    if let (Some(id), true) = (existing, job.replace) {
+        conn.prepare_cached(sql::JOB_INSERT_MANY_REPLACE)
+            .and_then(|mut s| {
+                s.execute(named_params! {
+                    ":id": id,
+                    ":args": job.args,
+                    ":scheduled_at": job.scheduled_at,
+                    ":state": job.state,
+                })
+            })
+            .map_err(from_sqlite)?;
+    }
+    Ok(existing)
 }
 
 /// Claims up to `params.max` available jobs, sorted in run order.
@@ -188,29 +245,36 @@ pub(crate) fn job_finish_many(
     Ok(applied)
 }
 
-/// Renews leases; returns the ids no longer running at the given attempt.
+/// Renews leases; returns the ids no longer running at the given attempt, and the held ones
+/// whose cancellation was requested.
 pub(crate) fn job_heartbeat_many(
     conn: &Connection,
     jobs: &[(JobId, i32)],
     lease_expires_at: &str,
-) -> Result<Vec<JobId>, Error> {
+) -> Result<JobHeartbeatResult, Error> {
     let mut statement = conn
         .prepare_cached(sql::JOB_HEARTBEAT_MANY)
         .map_err(from_sqlite)?;
-    let mut lost = Vec::new();
+    let mut result = JobHeartbeatResult::default();
     for &(id, attempt) in jobs {
-        let changed = statement
-            .execute(named_params! {
-                ":id": id,
-                ":attempt": attempt,
-                ":lease_expires_at": lease_expires_at,
-            })
+        let cancel_requested: Option<bool> = statement
+            .query_row(
+                named_params! {
+                    ":id": id,
+                    ":attempt": attempt,
+                    ":lease_expires_at": lease_expires_at,
+                },
+                |row| row.get(0),
+            )
+            .optional()
             .map_err(from_sqlite)?;
-        if changed == 0 {
-            lost.push(id);
+        match cancel_requested {
+            None => result.lost.push(id),
+            Some(true) => result.cancel_requested.push(id),
+            Some(false) => {}
         }
     }
-    Ok(lost)
+    Ok(result)
 }
 
 /// Makes due jobs available; returns counts per queue, sorted by queue.
@@ -286,6 +350,7 @@ pub(crate) fn job_list(conn: &Connection, params: &JobListParams) -> Result<Vec<
             ":kind": params.kind,
             ":before_id": params.before_id,
             ":limit": params.limit,
+            ":fingerprint": params.fingerprint,
         })
         .map_err(from_sqlite)?;
     job_rows(rows)

@@ -41,6 +41,8 @@ pub(crate) fn job_row(row: &Row<'_>) -> Result<JobRow, Error> {
         tags: json(row, "tags")?,
         metadata: json(row, "metadata")?,
         rescue_count: get(row, "rescue_count")?,
+        cancel_requested_at: optional_timestamp(row, "cancel_requested_at")?,
+        fingerprint: get(row, "fingerprint")?,
     })
 }
 

@@ -4,17 +4,18 @@
 
 use async_trait::async_trait;
 use backlog_storage::{
-    Error, Event, JobDeleteFinalizedParams, JobFetchAvailableParams, JobFinishManyParams,
-    JobHeartbeatManyParams, JobHeartbeatResult, JobIdsParams, JobInsertManyParams, JobListParams,
-    JobRescueParams, JobScheduleParams, MigrationRunParams, MigrationStatus, QueueCount,
-    StateCount, Storage,
+    DedupedBatch, Error, Event, JobCancelManyResult, JobCancelParams, JobCancelResult,
+    JobDeleteFinalizedParams, JobFetchAvailableParams, JobFilter, JobFinishManyParams,
+    JobHeartbeatManyParams, JobHeartbeatResult, JobIdsParams, JobInsertManyParams, JobInsertResult,
+    JobListParams, JobRescueParams, JobScheduleParams, MigrationRunParams, MigrationStatus,
+    QueueCount, StateCount, Storage, CANCELLABLE_STATES, RETRYABLE_STATES,
 };
 use backlog_types::{JobId, JobRow};
 use chrono::{DateTime, Utc};
 use tokio::sync::broadcast;
 
 use crate::error::from_sqlite;
-use crate::{migrate, queries, sql, time, SqliteStorage};
+use crate::{cancel, migrate, queries, sql, time, SqliteStorage};
 
 #[async_trait]
 impl Storage for SqliteStorage {
@@ -34,18 +35,22 @@ impl Storage for SqliteStorage {
         Ok(time::now())
     }
 
-    async fn job_insert_many(&self, params: JobInsertManyParams) -> Result<Vec<JobId>, Error> {
+    async fn job_insert_many(
+        &self,
+        params: JobInsertManyParams,
+    ) -> Result<Vec<JobInsertResult>, Error> {
         if params.jobs.is_empty() {
             return Ok(Vec::new());
         }
-        let batch = queries::InsertBatch::new(params.jobs, time::now());
+        let mut deduped = DedupedBatch::new(params.jobs);
+        let batch = queries::InsertBatch::new(std::mem::take(&mut deduped.jobs), time::now());
         let queues = batch.available.clone();
-        let ids = self
+        let sent = self
             .write(move |tx| queries::job_insert_many(tx, &batch))
             .await?;
         self.notifier()
             .job_available(queues.iter().map(String::as_str));
-        Ok(ids)
+        Ok(deduped.results(&sent))
     }
 
     async fn job_fetch_available(
@@ -74,13 +79,11 @@ impl Storage for SqliteStorage {
         if params.jobs.is_empty() {
             return Ok(JobHeartbeatResult::default());
         }
-        let lost = self
-            .write(move |tx| {
-                let lease_expires_at = time::add(time::now(), params.lease);
-                queries::job_heartbeat_many(tx, &params.jobs, &lease_expires_at)
-            })
-            .await?;
-        Ok(JobHeartbeatResult { lost })
+        self.write(move |tx| {
+            let lease_expires_at = time::add(time::now(), params.lease);
+            queries::job_heartbeat_many(tx, &params.jobs, &lease_expires_at)
+        })
+        .await
     }
 
     async fn job_schedule(&self, params: JobScheduleParams) -> Result<Vec<QueueCount>, Error> {
@@ -129,6 +132,38 @@ impl Storage for SqliteStorage {
         }
         self.write(move |tx| queries::job_cancel_many(tx, &params.ids, time::now()))
             .await
+    }
+
+    async fn job_cancel(&self, params: JobCancelParams) -> Result<JobCancelResult, Error> {
+        let result = self
+            .write(move |tx| cancel::job_cancel(tx, &params, time::now()))
+            .await?;
+        if let JobCancelResult::CancelRequested(job) = &result {
+            self.notifier().cancel_requested(vec![job.id]);
+        }
+        Ok(result)
+    }
+
+    async fn job_cancel_by_filter(&self, filter: JobFilter) -> Result<JobCancelManyResult, Error> {
+        filter.check()?;
+        let states = filter.states_among(&CANCELLABLE_STATES);
+        let result = self
+            .write(move |tx| cancel::job_cancel_by_filter(tx, &filter, &states, time::now()))
+            .await?;
+        self.notifier()
+            .cancel_requested(result.cancel_requested.clone());
+        Ok(result)
+    }
+
+    async fn job_retry_by_filter(&self, filter: JobFilter) -> Result<Vec<JobId>, Error> {
+        filter.check()?;
+        let states = filter.states_among(&RETRYABLE_STATES);
+        let (ids, queues) = self
+            .write(move |tx| cancel::job_retry_by_filter(tx, &filter, &states, time::now()))
+            .await?;
+        self.notifier()
+            .job_available(queues.iter().map(String::as_str));
+        Ok(ids)
     }
 
     async fn job_retry_many(&self, params: JobIdsParams) -> Result<Vec<JobId>, Error> {

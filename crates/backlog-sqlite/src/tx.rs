@@ -1,8 +1,7 @@
 //! Transactional enqueue: inserting jobs inside a transaction the application already holds, so
 //! that the jobs commit (or roll back) together with the application's own writes.
 
-use backlog_storage::{Error, JobInsertManyParams};
-use backlog_types::JobId;
+use backlog_storage::{DedupedBatch, Error, JobInsertManyParams, JobInsertResult};
 
 use crate::{queries, time, SqliteStorage};
 
@@ -20,14 +19,15 @@ impl SqliteStorage {
         &self,
         tx: &rusqlite::Transaction<'_>,
         params: JobInsertManyParams,
-    ) -> Result<Vec<JobId>, Error> {
+    ) -> Result<Vec<JobInsertResult>, Error> {
         if params.jobs.is_empty() {
             return Ok(Vec::new());
         }
-        let batch = queries::InsertBatch::new(params.jobs, time::now());
-        let ids = queries::job_insert_many(tx, &batch)?;
+        let mut deduped = DedupedBatch::new(params.jobs);
+        let batch = queries::InsertBatch::new(std::mem::take(&mut deduped.jobs), time::now());
+        let sent = queries::job_insert_many(tx, &batch)?;
         self.notifier()
             .job_available(batch.available.iter().map(String::as_str));
-        Ok(ids)
+        Ok(deduped.results(&sent))
     }
 }

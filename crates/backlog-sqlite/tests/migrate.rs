@@ -60,7 +60,7 @@ async fn up_list_down_and_up_again() {
         })
         .await
         .unwrap();
-    assert_eq!(ids, vec![1]);
+    assert_eq!(ids[0].id, 1);
 }
 
 #[tokio::test]

@@ -28,7 +28,7 @@ async fn committed_jobs_are_visible() {
     let ids = storage.job_insert_many_tx(&tx, one_job()).unwrap();
     tx.commit().unwrap();
 
-    let job = storage.job_get(ids[0]).await.unwrap().unwrap();
+    let job = storage.job_get(ids[0].id).await.unwrap().unwrap();
     assert_eq!(job.kind, "tx_job");
     assert_eq!(job.args, serde_json::json!({"n": 1}));
 }
@@ -41,6 +41,6 @@ async fn rolled_back_jobs_vanish() {
     let ids = storage.job_insert_many_tx(&tx, one_job()).unwrap();
     tx.rollback().unwrap();
 
-    assert_eq!(storage.job_get(ids[0]).await.unwrap(), None);
+    assert_eq!(storage.job_get(ids[0].id).await.unwrap(), None);
     assert!(storage.job_count_by_state().await.unwrap().is_empty());
 }

@@ -25,7 +25,11 @@ async fn concurrent_single_inserts_all_commit_with_unique_ids() {
     for task in tasks {
         let inserted = task.await.unwrap().unwrap();
         assert_eq!(inserted.len(), 1);
-        assert!(ids.insert(inserted[0]), "duplicate id {}", inserted[0]);
+        assert!(
+            ids.insert(inserted[0].id),
+            "duplicate id {}",
+            inserted[0].id
+        );
     }
     assert_eq!(ids.len(), 200);
     let counts = storage.job_count_by_state().await.unwrap();
@@ -52,7 +56,7 @@ async fn a_failing_request_fails_alone() {
             assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
         } else {
             let ids = result.unwrap();
-            assert!(storage.job_get(ids[0]).await.unwrap().is_some());
+            assert!(storage.job_get(ids[0].id).await.unwrap().is_some());
             committed += 1;
         }
     }

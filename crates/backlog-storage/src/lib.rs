@@ -18,17 +18,21 @@
 //! assert_eq!(params.jobs[0].max_attempts, 25);
 //! ```
 
+mod cancel;
 mod error;
 mod migration;
 mod params;
+mod unique;
 
 use async_trait::async_trait;
 use backlog_types::{JobId, JobRow};
 use chrono::{DateTime, Utc};
 
+pub use cancel::*;
 pub use error::{Error, ErrorKind};
 pub use migration::{Migration, MigrationDirection, MigrationStatus};
 pub use params::*;
+pub use unique::*;
 
 /// A database that stores Backlog's jobs.
 ///
@@ -53,7 +57,16 @@ pub trait Storage: Send + Sync + 'static {
     ///
     /// Jobs whose `scheduled_at` is in the future are stored `scheduled`, the rest `available`;
     /// listeners are told about queues that got available jobs.
-    async fn job_insert_many(&self, params: JobInsertManyParams) -> Result<Vec<JobId>, Error>;
+    ///
+    /// A job with a [`UniqueInsert`] whose key is held by a live job (a job in a state of that
+    /// job's own mask) is not inserted: the result carries the existing job's id with
+    /// `duplicate: true`, after applying [`OnConflict::Replace`] if asked. Jobs of one batch
+    /// sharing a key are folded into the first ([`DedupedBatch`]). The key is enforced by a
+    /// unique index, so concurrent inserts cannot both win.
+    async fn job_insert_many(
+        &self,
+        params: JobInsertManyParams,
+    ) -> Result<Vec<JobInsertResult>, Error>;
 
     /// Atomically claims up to `max` available jobs of one queue for a worker: they become
     /// `running` with `attempt + 1` and a lease. No job is ever returned to two callers.
@@ -67,7 +80,8 @@ pub trait Storage: Send + Sync + 'static {
     async fn job_finish_many(&self, params: JobFinishManyParams) -> Result<Vec<JobId>, Error>;
 
     /// Renews the leases of running jobs. Jobs no longer running at that attempt are returned in
-    /// [`JobHeartbeatResult::lost`].
+    /// [`JobHeartbeatResult::lost`]; held jobs whose cancellation was requested in
+    /// [`JobHeartbeatResult::cancel_requested`].
     async fn job_heartbeat_many(
         &self,
         params: JobHeartbeatManyParams,
@@ -97,6 +111,19 @@ pub trait Storage: Send + Sync + 'static {
     /// Cancels jobs that have not started (`available`, `scheduled`, `retryable`), returning the
     /// jobs as they were before.
     async fn job_cancel_many(&self, params: JobIdsParams) -> Result<Vec<JobRow>, Error>;
+
+    /// Cancels one job: `cancelled` at once if it has not started, a cancellation request
+    /// (see [`JobCancelParams::request_running`]) if it is running. The kind check and the
+    /// change happen in one statement.
+    async fn job_cancel(&self, params: JobCancelParams) -> Result<JobCancelResult, Error>;
+
+    /// Cancels the waiting jobs matching a filter and requests cancellation of the running ones
+    /// (states default to [`CANCELLABLE_STATES`]), in one transaction.
+    async fn job_cancel_by_filter(&self, filter: JobFilter) -> Result<JobCancelManyResult, Error>;
+
+    /// Like [`Storage::job_retry_many`] for the jobs matching a filter (states default to
+    /// [`RETRYABLE_STATES`]); returns the ids retried, ascending.
+    async fn job_retry_by_filter(&self, filter: JobFilter) -> Result<Vec<JobId>, Error>;
 
     /// Makes finalized or waiting jobs `available` again at once, keeping their history.
     /// Discarded jobs get one more attempt if they had used all of theirs. Running jobs are left

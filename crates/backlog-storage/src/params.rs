@@ -5,7 +5,7 @@ use std::time::Duration;
 use backlog_types::{JobId, JobState};
 use chrono::{DateTime, Utc};
 
-use crate::MigrationDirection;
+use crate::{MigrationDirection, UniqueInsert};
 
 /// Parameters of [`Storage::migration_run`](crate::Storage::migration_run).
 #[derive(Debug, Clone)]
@@ -36,6 +36,10 @@ pub struct JobInsert {
     pub tags: Vec<String>,
     /// A JSON object of the user's own.
     pub metadata: serde_json::Value,
+    /// Uniqueness among live jobs (`None`: not unique).
+    pub unique: Option<UniqueInsert>,
+    /// A searchable, non-unique identifier.
+    pub fingerprint: Option<String>,
 }
 
 impl JobInsert {
@@ -54,6 +58,8 @@ impl JobInsert {
             scheduled_at: None,
             tags: Vec::new(),
             metadata: serde_json::Value::Object(Default::default()),
+            unique: None,
+            fingerprint: None,
         }
     }
 }
@@ -162,6 +168,9 @@ pub struct JobHeartbeatManyParams {
 pub struct JobHeartbeatResult {
     /// Jobs this worker no longer holds (rescued, cancelled or finished elsewhere).
     pub lost: Vec<JobId>,
+    /// Jobs still held whose cancellation was requested: the fallback when the wake-up
+    /// ([`Event::CancelRequested`]) was missed.
+    pub cancel_requested: Vec<JobId>,
 }
 
 /// Parameters of [`Storage::job_schedule`](crate::Storage::job_schedule).
@@ -218,6 +227,8 @@ pub struct JobListParams {
     pub before_id: Option<JobId>,
     /// At most this many.
     pub limit: u32,
+    /// Only jobs with this fingerprint.
+    pub fingerprint: Option<String>,
 }
 
 impl Default for JobListParams {
@@ -228,6 +239,7 @@ impl Default for JobListParams {
             kind: None,
             before_id: None,
             limit: 100,
+            fingerprint: None,
         }
     }
 }
@@ -264,4 +276,9 @@ pub enum Event {
     },
     /// Signals may have been missed (listener reconnected): poll everything once.
     Resync,
+    /// Cancellation of these running jobs was requested; their workers should stop them.
+    CancelRequested {
+        /// The jobs.
+        ids: Vec<JobId>,
+    },
 }

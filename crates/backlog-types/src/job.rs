@@ -66,4 +66,11 @@ pub struct JobRow {
     /// too often is a poison job and is discarded.
     #[serde(default)]
     pub rescue_count: i32,
+    /// When cancellation of this job was requested while it ran (its worker is told and the
+    /// attempt ends `cancelled`).
+    #[serde(default)]
+    pub cancel_requested_at: Option<DateTime<Utc>>,
+    /// A searchable identifier given at enqueue; not unique.
+    #[serde(default)]
+    pub fingerprint: Option<String>,
 }

@@ -49,6 +49,17 @@ impl JobState {
         }
     }
 
+    /// This state's bit in a state bitmask: bit `i` is the `i`-th state of [`JobState::ALL`].
+    /// Stored in `unique_states`, where the database checks a row's state against it.
+    pub fn bit(self) -> i16 {
+        1 << (self as i16)
+    }
+
+    /// The bitmask of several states (see [`JobState::bit`]).
+    pub fn mask(states: &[JobState]) -> i16 {
+        states.iter().fold(0, |mask, state| mask | state.bit())
+    }
+
     /// Whether the job is finished for good (completed, cancelled or discarded).
     pub fn is_finalized(self) -> bool {
         matches!(
@@ -90,6 +101,17 @@ mod tests {
             assert_eq!(state.as_str().parse::<JobState>(), Ok(state));
         }
         assert!("done".parse::<JobState>().is_err());
+    }
+
+    #[test]
+    fn bits_follow_all_order() {
+        for (i, state) in JobState::ALL.into_iter().enumerate() {
+            assert_eq!(state.bit(), 1 << i);
+        }
+        assert_eq!(
+            JobState::mask(&[JobState::Available, JobState::Running]),
+            0b101
+        );
     }
 
     #[test]

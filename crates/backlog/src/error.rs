@@ -1,6 +1,6 @@
 //! The library's error types.
 
-use backlog_types::InvalidName;
+use backlog_types::{InvalidName, JobId, JobState};
 
 /// Why a job could not be enqueued. Nothing was inserted when this is returned.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +46,49 @@ pub enum Error {
     /// The runner's configuration is invalid; the message says what to change.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// The database refused or could not be reached.
+    #[error(transparent)]
+    Storage(#[from] backlog_storage::Error),
+}
+
+/// Why [`Client::job_cancel`](crate::Client::job_cancel) or
+/// [`Client::job_unschedule`](crate::Client::job_unschedule) did not cancel a job. Nothing was
+/// changed when this is returned.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CancelError {
+    /// No job has this id (it may have been deleted by the cleaner).
+    #[error("no job with id {0}")]
+    NotFound(JobId),
+    /// The job already started (unschedule only: use `job_cancel` to stop a running job).
+    #[error("job {0} is already running; use job_cancel to request its cancellation")]
+    Running(JobId),
+    /// The job already reached a final state.
+    #[error("job {id} is already {state}")]
+    AlreadyFinished {
+        /// The job.
+        id: JobId,
+        /// Its final state.
+        state: JobState,
+    },
+    /// The job is of another kind than the one asked for.
+    #[error("job {id} is of kind `{actual}`, not `{expected}`")]
+    WrongKind {
+        /// The job.
+        id: JobId,
+        /// The kind asked for.
+        expected: String,
+        /// The job's kind.
+        actual: String,
+    },
+    /// The job was cancelled, but its args do not decode as the type asked for.
+    #[error("job {id} was cancelled, but its args do not decode: {source}")]
+    Decode {
+        /// The job.
+        id: JobId,
+        /// serde_json's error.
+        source: serde_json::Error,
+    },
     /// The database refused or could not be reached.
     #[error(transparent)]
     Storage(#[from] backlog_storage::Error),

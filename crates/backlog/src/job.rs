@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::Backoff;
+use tokio_util::sync::CancellationToken;
+
+use crate::{Backoff, UniqueOpts};
 
 /// The arguments of one kind of job. The kind names the worker that runs it.
 ///
@@ -53,6 +55,8 @@ pub struct InsertOpts {
     pub(crate) metadata: Option<serde_json::Value>,
     pub(crate) backoff: Option<Backoff>,
     pub(crate) timeout: Option<Duration>,
+    pub(crate) unique: Option<UniqueOpts>,
+    pub(crate) fingerprint: Option<String>,
 }
 
 impl InsertOpts {
@@ -119,6 +123,21 @@ impl InsertOpts {
         self
     }
 
+    /// Makes the job unique among live jobs (see [`UniqueOpts`]). Use
+    /// [`Client::enqueue_unique`](crate::Client::enqueue_unique) to learn whether the insert was
+    /// a duplicate.
+    pub fn unique(mut self, unique: UniqueOpts) -> Self {
+        self.unique = Some(unique);
+        self
+    }
+
+    /// A searchable identifier (not unique): list jobs by it with
+    /// [`JobListParams::fingerprint`](crate::JobListParams) or `backlog jobs list --fingerprint`.
+    pub fn fingerprint(mut self, fingerprint: impl Into<String>) -> Self {
+        self.fingerprint = Some(fingerprint.into());
+        self
+    }
+
     /// `self` with unset fields taken from `defaults`.
     pub(crate) fn or(mut self, defaults: InsertOpts) -> InsertOpts {
         self.queue = self.queue.or(defaults.queue);
@@ -134,6 +153,8 @@ impl InsertOpts {
         self.metadata = self.metadata.or(defaults.metadata);
         self.backoff = self.backoff.or(defaults.backoff);
         self.timeout = self.timeout.or(defaults.timeout);
+        self.unique = self.unique.or(defaults.unique);
+        self.fingerprint = self.fingerprint.or(defaults.fingerprint);
         self
     }
 }
@@ -174,10 +195,36 @@ pub struct Job<A> {
     pub tags: Vec<String>,
     /// Metadata given at enqueue.
     pub metadata: serde_json::Value,
+    /// Fired when cancellation of this job is requested while it runs.
+    cancellation: CancellationToken,
 }
 
 impl<A> Job<A> {
-    pub(crate) fn from_row(row: &JobRow, args: A) -> Job<A> {
+    /// Completes when cancellation of this job is requested (by
+    /// [`Client::job_cancel`](crate::Client::job_cancel), a bulk cancel or the CLI). Race it
+    /// against your work and return (an error, typically) to end the attempt `cancelled`; a
+    /// job that ignores it is dropped after [`RunnerConfig::cancel_grace`](crate::RunnerConfig).
+    /// Returning `Ok(())` after the request still completes the job: the work was done.
+    ///
+    /// ```
+    /// # use backlog::{Job, JobError};
+    /// async fn work(job: Job<()>) -> Result<(), JobError> {
+    ///     tokio::select! {
+    ///         _ = job.cancelled() => Err(JobError::cancel("stopped on request")),
+    ///         _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => Ok(()),
+    ///     }
+    /// }
+    /// ```
+    pub async fn cancelled(&self) {
+        self.cancellation.cancelled().await
+    }
+
+    /// Whether cancellation of this job was requested (for loops that check between steps).
+    pub fn is_cancelled(&self) -> bool {
+        self.cancellation.is_cancelled()
+    }
+
+    pub(crate) fn from_row(row: &JobRow, args: A, cancellation: CancellationToken) -> Job<A> {
         Job {
             args,
             id: row.id,
@@ -190,6 +237,7 @@ impl<A> Job<A> {
             errors: row.errors.clone(),
             tags: row.tags.clone(),
             metadata: row.metadata.clone(),
+            cancellation,
         }
     }
 }

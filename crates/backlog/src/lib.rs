@@ -58,6 +58,7 @@ mod job;
 pub mod maintenance;
 mod registry;
 mod runtime;
+mod unique;
 mod worker;
 
 pub use backoff::Backoff;
@@ -66,15 +67,19 @@ pub use client::PgClient;
 #[cfg(feature = "sqlite")]
 pub use client::SqliteClient;
 pub use client::{Client, ClientConfig};
-pub use error::{EnqueueError, Error};
+pub use error::{CancelError, EnqueueError, Error};
 pub use job::{InsertOpts, Job, JobArgs};
 pub use registry::Workers;
 pub use runtime::{
     JobEvent, QueueConfig, Runner, RunnerBuilder, RunnerConfig, RunnerStats, StatsSnapshot,
 };
+pub use unique::{UniqueArgs, UniqueOpts};
 pub use worker::{JobError, Worker};
 
-pub use backlog_storage::{self as storage, JobListParams, Storage};
+pub use backlog_storage::{
+    self as storage, JobCancelManyResult, JobFilter, JobInsertResult as InsertOutcome,
+    JobListParams, OnConflict, Storage,
+};
 pub use backlog_types::{AttemptError, JobId, JobRow, JobState, Priority, QueueName};
 
 /// The PostgreSQL backend.

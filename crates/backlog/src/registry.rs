@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backlog_types::JobRow;
+use tokio_util::sync::CancellationToken;
 
 use crate::{Backoff, Job, JobArgs, JobError, Worker};
 
@@ -15,7 +16,11 @@ pub(crate) type JobFuture = Pin<Box<dyn Future<Output = Result<(), JobError>> + 
 /// A worker with its argument type erased, so one registry holds every kind.
 pub(crate) trait ErasedWorker: Send + Sync {
     /// Decodes the row's args and returns the attempt's future, or why the args don't decode.
-    fn start(&self, row: &JobRow) -> Result<JobFuture, serde_json::Error>;
+    fn start(
+        &self,
+        row: &JobRow,
+        cancellation: CancellationToken,
+    ) -> Result<JobFuture, serde_json::Error>;
     fn backoff(&self) -> Backoff;
     fn timeout(&self) -> Option<Duration>;
 }
@@ -23,9 +28,13 @@ pub(crate) trait ErasedWorker: Send + Sync {
 struct Typed<W>(Arc<W>);
 
 impl<W: Worker> ErasedWorker for Typed<W> {
-    fn start(&self, row: &JobRow) -> Result<JobFuture, serde_json::Error> {
+    fn start(
+        &self,
+        row: &JobRow,
+        cancellation: CancellationToken,
+    ) -> Result<JobFuture, serde_json::Error> {
         let args = <W::Args as serde::Deserialize>::deserialize(&row.args)?;
-        let job = Job::from_row(row, args);
+        let job = Job::from_row(row, args, cancellation);
         let worker = self.0.clone();
         Ok(Box::pin(async move { worker.work(job).await }))
     }

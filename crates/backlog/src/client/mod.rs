@@ -1,5 +1,6 @@
 //! The [`Client`]: enqueue jobs, read them back, cancel and retry them.
 
+mod cancel;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "sqlite")]
@@ -8,12 +9,14 @@ mod sqlite;
 use std::sync::Arc;
 use std::time::Duration;
 
-use backlog_storage::{JobIdsParams, JobInsert, JobInsertManyParams, JobListParams, Storage};
+use backlog_storage::{
+    JobIdsParams, JobInsert, JobInsertManyParams, JobInsertResult, JobListParams, Storage,
+};
 use backlog_types::{validate_kind, JobId, JobRow, Priority, QueueName};
 
 use crate::backoff::{StoredBackoff, BACKOFF_KEY};
 use crate::job::TIMEOUT_KEY;
-use crate::{EnqueueError, Error, InsertOpts, JobArgs};
+use crate::{EnqueueError, Error, InsertOpts, InsertOutcome, JobArgs};
 
 #[cfg(feature = "postgres")]
 pub use self::postgres::PgClient;
@@ -107,8 +110,19 @@ impl Client {
         args: A,
         opts: InsertOpts,
     ) -> Result<JobId, EnqueueError> {
+        Ok(self.enqueue_unique(args, opts).await?.id)
+    }
+
+    /// Enqueues one job with options and tells whether it was a duplicate: with
+    /// [`InsertOpts::unique`], a live job already holding the key means nothing new was inserted
+    /// and the outcome carries the existing job's id.
+    pub async fn enqueue_unique<A: JobArgs>(
+        &self,
+        args: A,
+        opts: InsertOpts,
+    ) -> Result<InsertOutcome, EnqueueError> {
         let job = self.prepare(&args, opts)?;
-        Ok(self.insert_prepared(vec![job]).await?[0])
+        first(self.insert_prepared(vec![job]).await?)
     }
 
     /// Enqueues many jobs of one kind in one round trip and one transaction; returns their ids
@@ -121,7 +135,8 @@ impl Client {
             .into_iter()
             .map(|a| self.prepare(&a, InsertOpts::default()))
             .collect::<Result<Vec<_>, _>>()?;
-        self.insert_prepared(jobs).await
+        let results = self.insert_prepared(jobs).await?;
+        Ok(results.into_iter().map(|r| r.id).collect())
     }
 
     /// Enqueues a job given its kind and JSON args, for callers that have no Rust type for it
@@ -133,7 +148,7 @@ impl Client {
         opts: InsertOpts,
     ) -> Result<JobId, EnqueueError> {
         let job = self.prepare_raw(kind, args, opts)?;
-        Ok(self.insert_prepared(vec![job]).await?[0])
+        Ok(first(self.insert_prepared(vec![job]).await?)?.id)
     }
 
     /// Validates and serializes a job without inserting it. Prepared jobs of any kinds can be
@@ -227,6 +242,22 @@ impl Client {
             }
             _ => None,
         };
+        let unique = opts
+            .unique
+            .as_ref()
+            .map(|unique| {
+                let run_at = scheduled_at.unwrap_or_else(chrono::Utc::now);
+                unique.to_insert(kind, queue.as_str(), &args, run_at)
+            })
+            .transpose()
+            .map_err(EnqueueError::InvalidOption)?;
+        if let Some(fingerprint) = &opts.fingerprint {
+            if fingerprint.is_empty() || fingerprint.len() > 255 {
+                return Err(EnqueueError::InvalidOption(
+                    "fingerprint must be 1 to 255 bytes".into(),
+                ));
+            }
+        }
         Ok(JobInsert {
             queue: queue.into(),
             kind: kind.to_owned(),
@@ -236,11 +267,17 @@ impl Client {
             scheduled_at,
             tags: opts.tags,
             metadata,
+            unique,
+            fingerprint: opts.fingerprint,
         })
     }
 
-    /// Inserts prepared jobs in one round trip and one transaction.
-    pub async fn insert_prepared(&self, jobs: Vec<JobInsert>) -> Result<Vec<JobId>, EnqueueError> {
+    /// Inserts prepared jobs in one round trip and one transaction; returns each job's id and
+    /// whether it was a duplicate of a live unique job, in order.
+    pub async fn insert_prepared(
+        &self,
+        jobs: Vec<JobInsert>,
+    ) -> Result<Vec<JobInsertResult>, EnqueueError> {
         Ok(self
             .storage
             .job_insert_many(JobInsertManyParams { jobs })
@@ -295,6 +332,16 @@ impl Client {
     pub async fn job_retry_many(&self, ids: Vec<JobId>) -> Result<Vec<JobId>, Error> {
         Ok(self.storage.job_retry_many(JobIdsParams { ids }).await?)
     }
+}
+
+/// The one result of a one-job insert.
+fn first(results: Vec<JobInsertResult>) -> Result<JobInsertResult, EnqueueError> {
+    results.into_iter().next().ok_or_else(|| {
+        EnqueueError::Storage(backlog_storage::Error::new(
+            backlog_storage::ErrorKind::Database,
+            "the insert returned no row",
+        ))
+    })
 }
 
 fn serialized_len(value: &serde_json::Value) -> usize {

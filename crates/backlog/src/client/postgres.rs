@@ -19,7 +19,7 @@ use crate::{Client, ClientConfig, EnqueueError, InsertOpts, JobArgs};
 /// let mut conn = pool.get().await?;
 /// let tx = conn.transaction().await?;
 /// tx.execute("INSERT INTO users (id) VALUES (42)", &[]).await?;
-/// client.enqueue_tx(&tx, Welcome { user_id: 42 }, Default::default()).await?;
+/// client.enqueue_tx(&*tx, Welcome { user_id: 42 }, Default::default()).await?;
 /// tx.commit().await?; // the job and the user appear together, or neither does
 /// # Ok(()) }
 /// ```
@@ -56,7 +56,7 @@ impl PgClient {
             .pg
             .job_insert_many_tx(tx, JobInsertManyParams { jobs: vec![job] })
             .await?;
-        Ok(ids[0])
+        Ok(ids[0].id)
     }
 
     /// Enqueues many prepared jobs inside the caller's transaction, in one round trip.
@@ -64,7 +64,7 @@ impl PgClient {
         &self,
         tx: &C,
         jobs: Vec<backlog_storage::JobInsert>,
-    ) -> Result<Vec<JobId>, EnqueueError>
+    ) -> Result<Vec<crate::InsertOutcome>, EnqueueError>
     where
         C: tokio_postgres::GenericClient + Sync,
     {

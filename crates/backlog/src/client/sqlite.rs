@@ -52,7 +52,7 @@ impl SqliteClient {
         let ids = self
             .sqlite
             .job_insert_many_tx(tx, JobInsertManyParams { jobs: vec![job] })?;
-        Ok(ids[0])
+        Ok(ids[0].id)
     }
 
     /// The SQLite storage.

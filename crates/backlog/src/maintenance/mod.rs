@@ -1,6 +1,6 @@
-//! Maintenance services that keep jobs moving: the [`Scheduler`](scheduler) makes due
-//! `scheduled` and `retryable` jobs available, the [`Rescuer`](rescuer) returns jobs whose
-//! worker stopped heartbeating (and discards poison jobs), the [`Cleaner`](cleaner) deletes or
+//! Maintenance services that keep jobs moving: the **Scheduler** makes due
+//! `scheduled` and `retryable` jobs available, the **Rescuer** returns jobs whose
+//! worker stopped heartbeating (and discards poison jobs), the **Cleaner** deletes or
 //! archives finished jobs past their retention so the hot table stays small.
 //!
 //! Each service is idempotent and races safely with copies of itself in other processes

@@ -24,6 +24,8 @@ enum Ended {
     Panicked(String),
     TimedOut(Duration),
     Interrupted,
+    /// Cancellation was requested and the attempt failed or ignored it: `cancelled`.
+    Cancelled(String),
 }
 
 pub(crate) async fn run(shared: Arc<Shared>, row: JobRow, slot: Slot) {
@@ -35,12 +37,16 @@ pub(crate) async fn run(shared: Arc<Shared>, row: JobRow, slot: Slot) {
         job.attempt = row.attempt,
     );
     let started = Instant::now();
-    let stop = shared
+    let (stop, cancel) = shared
         .held
         .lock()
         .ok()
-        .and_then(|held| held.get(&row.id).map(|h| h.stop.clone()))
+        .and_then(|held| {
+            held.get(&row.id)
+                .map(|h| (h.stop.clone(), h.cancel.clone()))
+        })
         .unwrap_or_default();
+    let grace = shared.config.cancel_grace;
     let worker = shared.workers.get(&row.kind).cloned();
     let outcome = match &worker {
         None => {
@@ -51,7 +57,7 @@ pub(crate) async fn run(shared: Arc<Shared>, row: JobRow, slot: Slot) {
             ));
             retry_or_discard(&row, failure, &Backoff::default())
         }
-        Some(worker) => match worker.start(&row) {
+        Some(worker) => match worker.start(&row, cancel.clone()) {
             Err(error) => JobOutcome::Discard {
                 failure: Failure::error(format!(
                     "args do not decode as job kind `{}`: {error}; fix the args and retry the job",
@@ -69,7 +75,11 @@ pub(crate) async fn run(shared: Arc<Shared>, row: JobRow, slot: Slot) {
                     },
                     _ = sleep_or_forever(timeout) => Ended::TimedOut(timeout.unwrap_or_default()),
                     _ = stop.cancelled() => Ended::Interrupted,
+                    _ = ignored_cancel(&cancel, grace) => Ended::Cancelled(format!(
+                        "cancelled while running; the job did not stop within {grace:?} and was dropped"
+                    )),
                 };
+                let ended = after_cancel_request(ended, cancel.is_cancelled());
                 let backoff = StoredBackoff::from_metadata(&row.metadata).unwrap_or_else(|| worker.backoff());
                 outcome(&row, ended, &backoff)
             }
@@ -90,6 +100,37 @@ pub(crate) async fn run(shared: Arc<Shared>, row: JobRow, slot: Slot) {
     // The channel only closes after every job task has ended, so this cannot fail.
     let _ = shared.completions.send(completion).await;
     drop(slot);
+}
+
+/// Completes `grace` after cancellation was requested: the job ignored the request.
+async fn ignored_cancel(cancel: &tokio_util::sync::CancellationToken, grace: Duration) {
+    cancel.cancelled().await;
+    tokio::time::sleep(grace).await;
+}
+
+/// Once cancellation was requested, an attempt that did not succeed ends `cancelled` rather
+/// than retried, whatever stopped it (its own error, a panic, a timeout, or the shutdown
+/// interrupting it). Success stays success: the work was done. Without a request, shutdown
+/// interruption and lease loss stay [`Ended::Interrupted`] (handed back as retryable).
+fn after_cancel_request(ended: Ended, requested: bool) -> Ended {
+    if !requested {
+        return ended;
+    }
+    match ended {
+        Ended::Ok | Ended::Cancelled(_) => ended,
+        Ended::Failed(error) => {
+            Ended::Cancelled(format!("cancelled while running: {}", error.message))
+        }
+        Ended::Panicked(message) => {
+            Ended::Cancelled(format!("cancelled while running; then panicked: {message}"))
+        }
+        Ended::TimedOut(limit) => Ended::Cancelled(format!(
+            "cancelled while running; then timed out after {limit:?}"
+        )),
+        Ended::Interrupted => {
+            Ended::Cancelled("cancelled while running; interrupted before it stopped".into())
+        }
+    }
 }
 
 fn outcome(row: &JobRow, ended: Ended, backoff: &Backoff) -> JobOutcome {
@@ -123,6 +164,9 @@ fn outcome(row: &JobRow, ended: Ended, backoff: &Backoff) -> JobOutcome {
                 "interrupted: the worker shut down or lost the job's lease before it finished",
             ),
             delay: Duration::ZERO,
+        },
+        Ended::Cancelled(message) => JobOutcome::Cancel {
+            failure: Failure::error(message),
         },
     }
 }

@@ -1,5 +1,15 @@
-//! The heartbeater: renews the leases of every job this process holds, and stops jobs whose
-//! lease was lost (rescued elsewhere) so they do not run on unattended.
+//! The heartbeater: renews the leases of every job this process holds, stops jobs whose
+//! lease was lost (rescued elsewhere) so they do not run on unattended, and applies the
+//! cancellation requests its answer reports.
+//!
+//! Cancellation requests normally arrive within milliseconds as
+//! [`Event::CancelRequested`](backlog_storage::Event) (through the notifier). The heartbeat is
+//! the fallback, and it is not sped up to every second: that would write every held job's row
+//! each second (on PostgreSQL, a dead tuple and an index update each) to cover a case that is
+//! detectable instead. A signal is only lost when the listener reconnects (`Resync`) or a
+//! subscriber lags (`Lagged`); the notifier then asks for an immediate heartbeat
+//! (`heartbeat_now`). What remains is a cancel written by another process on SQLite, which has
+//! no cross-process signal: it is seen at the next regular heartbeat (a third of the lease).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +25,7 @@ pub(crate) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(every) => {}
+            _ = shared.heartbeat_now.notified() => {}
         }
         let jobs: Vec<(i64, i32)> = match shared.held.lock() {
             Ok(held) => held.iter().map(|(id, h)| (*id, h.attempt)).collect(),
@@ -30,6 +41,12 @@ pub(crate) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
                 lease: shared.config.lease,
             })
             .await;
+        if let Ok(result) = &result {
+            if !result.cancel_requested.is_empty() {
+                let applied = shared.request_cancel(&result.cancel_requested);
+                tracing::debug!(jobs = ?result.cancel_requested, applied, "cancellation requested (seen by heartbeat)");
+            }
+        }
         match result {
             Ok(result) if !result.lost.is_empty() => {
                 tracing::warn!(jobs = ?result.lost, "lost the lease of running jobs; stopping them");

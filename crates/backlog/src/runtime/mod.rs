@@ -1,11 +1,11 @@
 //! The worker runtime: a [`Runner`] fetches jobs for its queues, runs them on tokio with
 //! concurrency limits, records outcomes in batches and shuts down gracefully.
 //!
-//! Inside a runner, each queue has a [`Producer`](producer) that claims jobs in batches sized to
+//! Inside a runner, each queue has a **Producer** that claims jobs in batches sized to
 //! its free capacity; each job runs in its own task (panics are caught); a single
-//! [`Completer`](completer) writes outcomes in batches; a [`Heartbeater`](heartbeater) renews the
-//! leases of running jobs; the [`Scheduler`](crate::maintenance) and
-//! [`Rescuer`](crate::maintenance) keep scheduled and stalled jobs moving.
+//! **Completer** writes outcomes in batches; a **Heartbeater** renews the
+//! leases of running jobs; the **Scheduler** and
+//! **Rescuer** keep scheduled and stalled jobs moving.
 
 mod completer;
 mod events;
@@ -79,6 +79,10 @@ pub struct RunnerConfig {
     pub maintenance: bool,
     /// Maintenance settings.
     pub maintenance_config: MaintenanceConfig,
+    /// How long a job may keep running after its cancellation was requested
+    /// ([`Job::cancelled`](crate::Job::cancelled) fired) before its future is dropped. Either
+    /// way the attempt ends `cancelled`. Default 5 s.
+    pub cancel_grace: Duration,
 }
 
 impl Default for RunnerConfig {
@@ -92,6 +96,7 @@ impl Default for RunnerConfig {
             complete_batch: 1000,
             maintenance: true,
             maintenance_config: MaintenanceConfig::default(),
+            cancel_grace: Duration::from_secs(5),
         }
     }
 }
@@ -191,6 +196,8 @@ pub(crate) struct Held {
     pub(crate) attempt: i32,
     /// Cancelled when the job must stop (lease lost, shutdown deadline).
     pub(crate) stop: CancellationToken,
+    /// Cancelled when a user requested the job's cancellation; handed to the job's code.
+    pub(crate) cancel: CancellationToken,
 }
 
 /// State shared by a runner's tasks.
@@ -209,6 +216,19 @@ pub(crate) struct Shared {
     pub(crate) jobs: TaskTracker,
     pub(crate) global_limit: Option<Arc<Semaphore>>,
     pub(crate) scheduler_hint: Arc<Notify>,
+    /// Asks the heartbeater to beat now (cancellation signals may have been missed).
+    pub(crate) heartbeat_now: Arc<Notify>,
+}
+
+impl Shared {
+    /// Fires the cancellation tokens of the held jobs among `ids`; returns how many.
+    pub(crate) fn request_cancel(&self, ids: &[JobId]) -> usize {
+        let Ok(held) = self.held.lock() else { return 0 };
+        ids.iter()
+            .filter_map(|id| held.get(id))
+            .inspect(|h| h.cancel.cancel())
+            .count()
+    }
 }
 
 /// A running set of producers, job tasks and services. Stop it with [`Runner::shutdown`].
@@ -255,6 +275,7 @@ impl Runner {
             abort: CancellationToken::new(),
             jobs: TaskTracker::new(),
             scheduler_hint: Arc::new(Notify::new()),
+            heartbeat_now: Arc::new(Notify::new()),
         });
         let completer_stop = CancellationToken::new();
         let completer = tokio::spawn(completer::run(

@@ -10,7 +10,8 @@ use tokio::sync::Notify;
 
 use super::Shared;
 
-/// Subscribes to the storage's events and wakes the producer of each queue that got jobs.
+/// Subscribes to the storage's events, wakes the producer of each queue that got jobs and
+/// passes cancellation requests to the jobs they name.
 /// If the subscription fails (database down), producers keep polling and the subscription is
 /// retried with backoff.
 pub(crate) async fn run(shared: Arc<Shared>, wakers: HashMap<String, Arc<Notify>>) {
@@ -45,7 +46,15 @@ pub(crate) async fn run(shared: Arc<Shared>, wakers: HashMap<String, Arc<Notify>
                         waker.notify_one();
                     }
                 }
-                Ok(Event::Resync) | Err(RecvError::Lagged(_)) => wake_all(),
+                Ok(Event::CancelRequested { ids }) => {
+                    shared.request_cancel(&ids);
+                }
+                Ok(Event::Resync) | Err(RecvError::Lagged(_)) => {
+                    wake_all();
+                    // Cancellation requests may have been among the missed signals: the
+                    // heartbeat's answer carries them.
+                    shared.heartbeat_now.notify_one();
+                }
                 Err(RecvError::Closed) => break,
             }
         }

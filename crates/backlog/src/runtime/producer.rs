@@ -82,6 +82,7 @@ pub(crate) async fn run(
                     Held {
                         attempt: row.attempt,
                         stop: shared.abort.child_token(),
+                        cancel: tokio_util::sync::CancellationToken::new(),
                     },
                 );
             }

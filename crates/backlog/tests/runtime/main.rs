@@ -55,4 +55,5 @@ on_both_backends!(
     retention_cases::per_job_timeout_overrides_the_kind,
 );
 
+mod cancellation;
 mod transactions;

@@ -1,0 +1,117 @@
+//! The SQL of cancelling one job and of cancelling or retrying jobs by filter, run in the
+//! writer's transaction (so reading the row and changing it cannot interleave with another
+//! write).
+
+use backlog_storage::{Error, JobCancelManyResult, JobCancelParams, JobCancelResult, JobFilter};
+use backlog_types::{JobId, JobState};
+use chrono::{DateTime, Utc};
+use rusqlite::{named_params, Connection};
+
+use crate::error::from_sqlite;
+use crate::{queries, sql, time};
+
+/// Cancels or requests cancellation of one job, after checking its kind.
+pub(crate) fn job_cancel(
+    conn: &Connection,
+    params: &JobCancelParams,
+    now: DateTime<Utc>,
+) -> Result<JobCancelResult, Error> {
+    let Some(job) = queries::job_get(conn, params.id)? else {
+        return Ok(JobCancelResult::NotFound);
+    };
+    let kind_matches = params.kind.as_deref().is_none_or(|kind| kind == job.kind);
+    let change = kind_matches
+        && match job.state {
+            JobState::Available | JobState::Scheduled | JobState::Retryable => true,
+            JobState::Running => params.request_running,
+            JobState::Completed | JobState::Cancelled | JobState::Discarded => false,
+        };
+    if change {
+        conn.prepare_cached(sql::JOB_CANCEL)
+            .and_then(|mut s| {
+                s.execute(named_params! { ":id": params.id, ":now": time::encode(now) })
+            })
+            .map_err(from_sqlite)?;
+    }
+    Ok(JobCancelResult::classify(
+        job,
+        change,
+        params.kind.as_deref(),
+    ))
+}
+
+/// Cancels the waiting jobs matching `filter` among `states` and requests cancellation of the
+/// running ones.
+pub(crate) fn job_cancel_by_filter(
+    conn: &Connection,
+    filter: &JobFilter,
+    states: &[JobState],
+    now: DateTime<Utc>,
+) -> Result<JobCancelManyResult, Error> {
+    let mut statement = conn
+        .prepare_cached(sql::JOB_CANCEL_BY_FILTER)
+        .map_err(from_sqlite)?;
+    let mut rows = statement
+        .query(named_params! {
+            ":ids": ids_json(&filter.ids),
+            ":queue": filter.queue,
+            ":kind": filter.kind,
+            ":states": states_json(states),
+            ":now": time::encode(now),
+        })
+        .map_err(from_sqlite)?;
+    let mut result = JobCancelManyResult::default();
+    while let Some(row) = rows.next().map_err(from_sqlite)? {
+        let id: JobId = row.get(0).map_err(from_sqlite)?;
+        let state: String = row.get(1).map_err(from_sqlite)?;
+        if state == JobState::Running.as_str() {
+            result.cancel_requested.push(id);
+        } else {
+            result.cancelled.push(id);
+        }
+    }
+    result.cancelled.sort_unstable();
+    result.cancel_requested.sort_unstable();
+    Ok(result)
+}
+
+/// Retries the jobs matching `filter` among `states`; returns the ids (ascending) and the
+/// queues to wake.
+pub(crate) fn job_retry_by_filter(
+    conn: &Connection,
+    filter: &JobFilter,
+    states: &[JobState],
+    now: DateTime<Utc>,
+) -> Result<(Vec<JobId>, Vec<String>), Error> {
+    let mut statement = conn
+        .prepare_cached(sql::JOB_RETRY_BY_FILTER)
+        .map_err(from_sqlite)?;
+    let mut rows = statement
+        .query(named_params! {
+            ":ids": ids_json(&filter.ids),
+            ":queue": filter.queue,
+            ":kind": filter.kind,
+            ":states": states_json(states),
+            ":now": time::encode(now),
+        })
+        .map_err(from_sqlite)?;
+    let mut ids = Vec::new();
+    let mut queues: Vec<String> = Vec::new();
+    while let Some(row) = rows.next().map_err(from_sqlite)? {
+        ids.push(row.get(0).map_err(from_sqlite)?);
+        let queue: String = row.get(1).map_err(from_sqlite)?;
+        if !queues.contains(&queue) {
+            queues.push(queue);
+        }
+    }
+    ids.sort_unstable();
+    Ok((ids, queues))
+}
+
+fn ids_json(ids: &[JobId]) -> Option<String> {
+    (!ids.is_empty()).then(|| serde_json::Value::from(ids.to_vec()).to_string())
+}
+
+fn states_json(states: &[JobState]) -> String {
+    serde_json::Value::from(states.iter().map(|s| s.as_str()).collect::<Vec<_>>()).to_string()
+}

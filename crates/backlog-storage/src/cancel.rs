@@ -1,0 +1,131 @@
+//! Parameters and results of cancelling and retrying jobs one at a time or by filter.
+
+use backlog_types::{JobId, JobRow, JobState};
+
+use crate::{Error, ErrorKind};
+
+/// Parameters of [`Storage::job_cancel`](crate::Storage::job_cancel).
+#[derive(Debug, Clone)]
+pub struct JobCancelParams {
+    /// The job.
+    pub id: JobId,
+    /// Cancel only if the job is of this kind. Checked in the same statement as the cancel, so
+    /// a job of another kind is never touched.
+    pub kind: Option<String>,
+    /// What to do if the job is running: `true` records a cancellation request
+    /// (`cancel_requested_at`) and tells the worker holding it; `false` leaves it alone.
+    pub request_running: bool,
+}
+
+/// What [`Storage::job_cancel`](crate::Storage::job_cancel) did. Every variant but `NotFound`
+/// carries the job as it was before the call.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum JobCancelResult {
+    /// The job had not started; it is now `cancelled`.
+    Cancelled(JobRow),
+    /// The job is running; cancellation was requested and its worker told.
+    CancelRequested(JobRow),
+    /// The job is running and `request_running` was false: nothing changed.
+    Running(JobRow),
+    /// The job already reached a final state: nothing changed.
+    Finalized(JobRow),
+    /// The job is of another kind than asked: nothing changed.
+    WrongKind(JobRow),
+    /// No job has this id.
+    NotFound,
+}
+
+impl JobCancelResult {
+    /// Classifies a cancel from the job as it was before the call (`job`), whether the call
+    /// changed it, and the kind asked for. For backends.
+    pub fn classify(job: JobRow, changed: bool, kind: Option<&str>) -> JobCancelResult {
+        if kind.is_some_and(|kind| kind != job.kind) {
+            JobCancelResult::WrongKind(job)
+        } else if job.state == JobState::Running {
+            if changed {
+                JobCancelResult::CancelRequested(job)
+            } else {
+                JobCancelResult::Running(job)
+            }
+        } else if changed {
+            JobCancelResult::Cancelled(job)
+        } else {
+            JobCancelResult::Finalized(job)
+        }
+    }
+}
+
+/// Which jobs a bulk operation applies to. Every criterion given must match; at least one must be
+/// given (an empty filter is refused rather than taken to mean every job).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobFilter {
+    /// Only these jobs (any when empty).
+    pub ids: Vec<JobId>,
+    /// Only this queue.
+    pub queue: Option<String>,
+    /// Only this kind.
+    pub kind: Option<String>,
+    /// Only jobs in these states (the operation's default states when empty; states the
+    /// operation cannot apply to are ignored).
+    pub states: Vec<JobState>,
+}
+
+impl JobFilter {
+    /// Whether no criterion is set.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty() && self.queue.is_none() && self.kind.is_none() && self.states.is_empty()
+    }
+
+    /// Refuses an empty filter, so that a forgotten argument never cancels or retries every job.
+    pub fn check(&self) -> Result<(), Error> {
+        if self.is_empty() {
+            Err(Error::new(
+                ErrorKind::InvalidInput,
+                "a job filter needs at least one of ids, queue, kind or states",
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The states (among `allowed`) the filter selects: all of `allowed` when none are given.
+    pub fn states_among(&self, allowed: &[JobState]) -> Vec<JobState> {
+        if self.states.is_empty() {
+            allowed.to_vec()
+        } else {
+            allowed
+                .iter()
+                .copied()
+                .filter(|s| self.states.contains(s))
+                .collect()
+        }
+    }
+}
+
+/// The states [`Storage::job_cancel_by_filter`](crate::Storage::job_cancel_by_filter) applies
+/// to: the three waiting states are cancelled, running jobs get a cancellation request.
+pub const CANCELLABLE_STATES: [JobState; 4] = [
+    JobState::Available,
+    JobState::Scheduled,
+    JobState::Running,
+    JobState::Retryable,
+];
+
+/// The states [`Storage::job_retry_by_filter`](crate::Storage::job_retry_by_filter) applies to.
+pub const RETRYABLE_STATES: [JobState; 5] = [
+    JobState::Scheduled,
+    JobState::Retryable,
+    JobState::Completed,
+    JobState::Cancelled,
+    JobState::Discarded,
+];
+
+/// Result of [`Storage::job_cancel_by_filter`](crate::Storage::job_cancel_by_filter).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobCancelManyResult {
+    /// Jobs that had not started and are now `cancelled`, ascending.
+    pub cancelled: Vec<JobId>,
+    /// Running jobs whose cancellation was requested, ascending.
+    pub cancel_requested: Vec<JobId>,
+}
