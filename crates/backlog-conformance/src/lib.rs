@@ -23,6 +23,7 @@ pub mod admin;
 pub mod events;
 pub mod fetch;
 pub mod finish;
+pub mod flow;
 pub mod insert;
 pub mod maintenance;
 mod support;
@@ -71,6 +72,12 @@ macro_rules! suite {
             get_missing_is_none, list_filters_and_paginates, count_by_state,
             cancel_only_waiting_jobs, retry_revives_finalized_jobs, truncate_all,
             migrations_are_applied, now_is_close_to_local_clock
+        ]);
+        $crate::suite!(@module flow: [
+            pause_stops_fetch_and_resume_restores,
+            max_running_never_exceeded_by_concurrent_fetchers, queue_rate_limit_applies_at_fetch,
+            rate_limit_take_accounts_tokens, result_and_progress_are_stored_and_fenced,
+            queue_list_reports_settings_and_counts
         ]);
         $crate::suite!(@module events: [
             insert_wakes_subscribers, schedule_wakes_subscribers

@@ -1,1 +1,1 @@
-TRUNCATE backlog_job RESTART IDENTITY
+TRUNCATE backlog_job, backlog_queue, backlog_rate_limit RESTART IDENTITY

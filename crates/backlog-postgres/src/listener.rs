@@ -94,9 +94,7 @@ async fn run(
             message = listening.messages.next() => match message {
                 Some(Ok(AsyncMessage::Notification(notification))) => {
                     // No subscriber is not an error: nobody is waiting right now.
-                    let _ = sender.send(Event::JobAvailable {
-                        queue: notification.payload().to_owned(),
-                    });
+                    let _ = sender.send(event(notification.payload()));
                 }
                 Some(Ok(_)) => {}
                 lost => {
@@ -113,6 +111,19 @@ async fn run(
                 }
             },
         }
+    }
+}
+
+/// Decodes a payload: `resumed:<queue>` for a resumed queue, else the bare name of a queue
+/// that got available jobs (queue names cannot contain `:`).
+fn event(payload: &str) -> Event {
+    match payload.strip_prefix("resumed:") {
+        Some(queue) => Event::QueueResumed {
+            queue: queue.to_owned(),
+        },
+        None => Event::JobAvailable {
+            queue: payload.to_owned(),
+        },
     }
 }
 

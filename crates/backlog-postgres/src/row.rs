@@ -45,6 +45,8 @@ pub(crate) fn job_row(row: &Row) -> Result<JobRow, Error> {
         attempt_durations_us: row.try_get("attempt_durations_us").map_err(error::decode)?,
         tags: row.try_get("tags").map_err(error::decode)?,
         metadata: row.try_get("metadata").map_err(error::decode)?,
+        result: row.try_get("result").map_err(error::decode)?,
+        progress: row.try_get("progress").map_err(error::decode)?,
     })
 }
 

@@ -46,6 +46,7 @@
 
 mod connection;
 mod error;
+mod flow;
 mod migrate;
 mod notify;
 mod queries;

@@ -59,4 +59,12 @@ impl Notifier {
             }
         }
     }
+
+    /// Tells subscribers that `queue` was resumed.
+    pub(crate) fn queue_resumed(&self, queue: &str) {
+        // No subscriber is not an error.
+        let _ = self.channel.send(Event::QueueResumed {
+            queue: queue.to_owned(),
+        });
+    }
 }
