@@ -53,11 +53,13 @@
 
 mod backoff;
 mod client;
+mod context;
 mod error;
 mod job;
 pub mod maintenance;
 mod registry;
 mod runtime;
+pub mod telemetry;
 mod worker;
 
 pub use backoff::Backoff;
@@ -66,6 +68,7 @@ pub use client::PgClient;
 #[cfg(feature = "sqlite")]
 pub use client::SqliteClient;
 pub use client::{Client, ClientConfig};
+pub use context::{JobValueError, PROGRESS_INTERVAL};
 pub use error::{EnqueueError, Error};
 pub use job::{InsertOpts, Job, JobArgs};
 pub use registry::Workers;
@@ -74,7 +77,9 @@ pub use runtime::{
 };
 pub use worker::{JobError, Worker};
 
-pub use backlog_storage::{self as storage, JobListParams, Storage};
+pub use backlog_storage::{
+    self as storage, JobListParams, QueueInfo, QueueUpdateParams, RateLimit, Storage,
+};
 pub use backlog_types::{AttemptError, JobId, JobRow, JobState, Priority, QueueName};
 
 /// The PostgreSQL backend.

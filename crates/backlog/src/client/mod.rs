@@ -2,6 +2,7 @@
 
 #[cfg(feature = "postgres")]
 mod postgres;
+mod queues;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
@@ -229,10 +230,14 @@ impl Client {
 
     /// Inserts prepared jobs in one round trip and one transaction.
     pub async fn insert_prepared(&self, jobs: Vec<JobInsert>) -> Result<Vec<JobId>, EnqueueError> {
-        Ok(self
+        // Counted before the insert (the jobs move into it), recorded only if it succeeds.
+        let counts = crate::telemetry::enqueue_counts(&jobs);
+        let ids = self
             .storage
             .job_insert_many(JobInsertManyParams { jobs })
-            .await?)
+            .await?;
+        crate::telemetry::enqueued(counts);
+        Ok(ids)
     }
 
     /// One job by id.

@@ -10,10 +10,15 @@ use backlog_types::JobRow;
 use futures_util::FutureExt;
 use tracing::Instrument;
 
+use tokio_util::sync::CancellationToken;
+
+use super::admission::{self, Admission};
 use super::completer::Completion;
 use super::producer::Slot;
 use super::Shared;
 use crate::backoff::StoredBackoff;
+use crate::context::JobContext;
+use crate::registry::ErasedWorker;
 use crate::worker::ErrorAction;
 use crate::Backoff;
 
@@ -26,7 +31,7 @@ enum Ended {
     Interrupted,
 }
 
-pub(crate) async fn run(shared: Arc<Shared>, row: JobRow, slot: Slot) {
+pub(crate) async fn run(shared: Arc<Shared>, row: JobRow, mut slot: Slot) {
     let span = tracing::info_span!(
         "backlog.job",
         job.id = row.id,
@@ -34,7 +39,6 @@ pub(crate) async fn run(shared: Arc<Shared>, row: JobRow, slot: Slot) {
         job.queue = %row.queue,
         job.attempt = row.attempt,
     );
-    let started = Instant::now();
     let stop = shared
         .held
         .lock()
@@ -42,16 +46,58 @@ pub(crate) async fn run(shared: Arc<Shared>, row: JobRow, slot: Slot) {
         .and_then(|held| held.get(&row.id).map(|h| h.stop.clone()))
         .unwrap_or_default();
     let worker = shared.workers.get(&row.kind).cloned();
-    let outcome = match &worker {
+    let context = JobContext::new(
+        shared.storage.clone(),
+        row.id,
+        row.attempt,
+        shared.config.max_result_bytes,
+    );
+    let mut started = Instant::now();
+    let (outcome, _kind_permit) = match admission::admit(&shared, &row, worker.as_deref(), &mut slot, &stop).await {
+        Admission::Hold(outcome) => (outcome, None),
+        Admission::Run(permit) => {
+            started = Instant::now();
+            (attempt(&shared, &row, worker.as_deref(), context.clone(), &stop, &span).await, permit)
+        }
+    };
+    let outcome = outcome.instrument_outcome(&span);
+    let duration = started.elapsed();
+    let result = context.finish().await;
+    let completion = Completion {
+        finish: JobFinish {
+            id: row.id,
+            attempt: row.attempt,
+            outcome,
+            duration,
+            result,
+        },
+        kind: row.kind,
+        queue: row.queue,
+    };
+    // The channel only closes after every job task has ended, so this cannot fail.
+    let _ = shared.completions.send(completion).await;
+    drop(slot);
+}
+
+/// Runs the attempt and maps how it ended to the outcome to store.
+async fn attempt(
+    shared: &Shared,
+    row: &JobRow,
+    worker: Option<&dyn ErasedWorker>,
+    context: JobContext,
+    stop: &CancellationToken,
+    span: &tracing::Span,
+) -> JobOutcome {
+    match worker {
         None => {
             let known = shared.workers.kinds().join(", ");
             let failure = Failure::error(format!(
                 "unknown job kind `{}`: no worker is registered for it in this process (registered: {known})",
                 row.kind
             ));
-            retry_or_discard(&row, failure, &Backoff::default())
+            retry_or_discard(row, failure, &Backoff::default())
         }
-        Some(worker) => match worker.start(&row) {
+        Some(worker) => match worker.start(row, context) {
             Err(error) => JobOutcome::Discard {
                 failure: Failure::error(format!(
                     "args do not decode as job kind `{}`: {error}; fix the args and retry the job",
@@ -71,25 +117,10 @@ pub(crate) async fn run(shared: Arc<Shared>, row: JobRow, slot: Slot) {
                     _ = stop.cancelled() => Ended::Interrupted,
                 };
                 let backoff = StoredBackoff::from_metadata(&row.metadata).unwrap_or_else(|| worker.backoff());
-                outcome(&row, ended, &backoff)
+                outcome(row, ended, &backoff)
             }
         },
     }
-    .instrument_outcome(&span);
-    let duration = started.elapsed();
-    let completion = Completion {
-        finish: JobFinish {
-            id: row.id,
-            attempt: row.attempt,
-            outcome,
-            duration,
-        },
-        kind: row.kind,
-        queue: row.queue,
-    };
-    // The channel only closes after every job task has ended, so this cannot fail.
-    let _ = shared.completions.send(completion).await;
-    drop(slot);
 }
 
 fn outcome(row: &JobRow, ended: Ended, backoff: &Backoff) -> JobOutcome {

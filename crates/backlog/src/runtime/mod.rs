@@ -7,7 +7,9 @@
 //! leases of running jobs; the [`Scheduler`](crate::maintenance) and
 //! [`Rescuer`](crate::maintenance) keep scheduled and stalled jobs moving.
 
+mod admission;
 mod completer;
+mod depth;
 mod events;
 mod executor;
 mod heartbeater;
@@ -79,6 +81,13 @@ pub struct RunnerConfig {
     pub maintenance: bool,
     /// Maintenance settings.
     pub maintenance_config: MaintenanceConfig,
+    /// Largest serialized result a job may record with
+    /// [`Job::set_result`](crate::Job::set_result). Default 64 KiB.
+    pub max_result_bytes: usize,
+    /// How often the `backlog_queue_depth` gauges are refreshed (one count of jobs per queue and
+    /// state: a scan of the job table, so not too often), by runners with `maintenance` on.
+    /// `None` turns it off. Default 30 s.
+    pub queue_depth_interval: Option<Duration>,
 }
 
 impl Default for RunnerConfig {
@@ -92,6 +101,8 @@ impl Default for RunnerConfig {
             complete_batch: 1000,
             maintenance: true,
             maintenance_config: MaintenanceConfig::default(),
+            max_result_bytes: 64 * 1024,
+            queue_depth_interval: Some(Duration::from_secs(30)),
         }
     }
 }
@@ -208,6 +219,8 @@ pub(crate) struct Shared {
     pub(crate) abort: CancellationToken,
     pub(crate) jobs: TaskTracker,
     pub(crate) global_limit: Option<Arc<Semaphore>>,
+    /// Per-kind concurrency limits of this process.
+    pub(crate) kind_limits: HashMap<&'static str, admission::KindLimit>,
     pub(crate) scheduler_hint: Arc<Notify>,
 }
 
@@ -240,9 +253,11 @@ impl Runner {
     ) -> Runner {
         let (completions, completions_rx) = mpsc::channel(config.complete_batch.max(1) * 4);
         let (events, _) = broadcast::channel(4096);
+        let kind_limits = admission::kind_limits(&workers);
         let shared = Arc::new(Shared {
             storage,
             workers,
+            kind_limits,
             global_limit: config
                 .max_workers_total
                 .map(|n| Arc::new(Semaphore::new(n.max(1)))),
@@ -287,6 +302,9 @@ impl Runner {
                 shared.scheduler_hint.clone(),
                 shared.shutdown.clone(),
             ));
+            if let Some(interval) = shared.config.queue_depth_interval {
+                background.push(tokio::spawn(depth::run(shared.clone(), interval)));
+            }
         }
         tracing::info!(worker_id = %shared.config.worker_id, backend = shared.storage.backend_name(), "backlog runner started");
         Runner {
