@@ -99,3 +99,47 @@ pub(crate) fn queue_depth(counts: &[StateCount], previous: &mut Vec<(String, Job
     }
     *previous = seen;
 }
+
+#[cfg(test)]
+mod tests {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    use super::*;
+
+    #[test]
+    fn enqueued_is_counted_per_queue_and_kind() {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let jobs = vec![
+            JobInsert::new("emails", "send", serde_json::json!({})),
+            JobInsert::new("emails", "send", serde_json::json!({})),
+            JobInsert::new("media", "resize", serde_json::json!({})),
+        ];
+        metrics::with_local_recorder(&recorder, || enqueued(enqueue_counts(&jobs)));
+        let mut seen: Vec<(String, u64)> = snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .filter(|(key, ..)| key.key().name() == JOBS_ENQUEUED)
+            .map(|(key, _, _, value)| {
+                let labels: Vec<String> = key
+                    .key()
+                    .labels()
+                    .map(|l| format!("{}={}", l.key(), l.value()))
+                    .collect();
+                let DebugValue::Counter(n) = value else {
+                    panic!("not a counter")
+                };
+                (labels.join(","), n)
+            })
+            .collect();
+        seen.sort();
+        assert_eq!(
+            seen,
+            [
+                ("queue=emails,kind=send".to_owned(), 2),
+                ("queue=media,kind=resize".to_owned(), 1)
+            ]
+        );
+    }
+}
