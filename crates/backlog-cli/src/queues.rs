@@ -81,7 +81,11 @@ fn parse_rate(s: &str) -> Result<Rate, String> {
 fn parse_period(s: &str) -> Option<Duration> {
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (number, unit) = s.split_at(split);
-    let n: u64 = if number.is_empty() { 1 } else { number.parse().ok()? };
+    let n: u64 = if number.is_empty() {
+        1
+    } else {
+        number.parse().ok()?
+    };
     let period = match unit {
         "ms" => Duration::from_millis(n),
         "s" => Duration::from_secs(n),
@@ -107,14 +111,24 @@ pub async fn run(args: QueuesArgs) -> anyhow::Result<()> {
             }
         }
         Action::Pause { queue } => {
-            client.queue_pause(&queue).await.context("could not pause")?;
+            client
+                .queue_pause(&queue)
+                .await
+                .context("could not pause")?;
             println!("{queue}: paused");
         }
         Action::Resume { queue } => {
-            let was_paused = client.queue_resume(&queue).await.context("could not resume")?;
+            let was_paused = client
+                .queue_resume(&queue)
+                .await
+                .context("could not resume")?;
             println!(
                 "{queue}: {}",
-                if was_paused { "resumed" } else { "was not paused" }
+                if was_paused {
+                    "resumed"
+                } else {
+                    "was not paused"
+                }
             );
         }
         Action::Limit {
@@ -166,7 +180,15 @@ fn to_json(q: &QueueInfo) -> serde_json::Value {
 fn print_table(queues: &[QueueInfo]) {
     println!(
         "{:<20} {:<7} {:>11} {:>12} {:>9} {:>9} {:>9} {:>9} {:>9}",
-        "queue", "paused", "max_running", "rate", "available", "running", "waiting", "completed", "failed"
+        "queue",
+        "paused",
+        "max_running",
+        "rate",
+        "available",
+        "running",
+        "waiting",
+        "completed",
+        "failed"
     );
     for q in queues {
         let waiting = q.count(JobState::Scheduled) + q.count(JobState::Retryable);

@@ -35,7 +35,10 @@ fn completed(id: i64, attempt: i32, result: Option<serde_json::Value>) -> JobFin
 }
 
 fn at(seconds_after_t0: f64) -> DateTime<Utc> {
-    let t0 = Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).single().expect("valid");
+    let t0 = Utc
+        .with_ymd_and_hms(2030, 1, 1, 0, 0, 0)
+        .single()
+        .expect("valid");
     t0 + chrono::Duration::microseconds((seconds_after_t0 * 1e6) as i64)
 }
 
@@ -97,7 +100,8 @@ pub async fn max_running_never_exceeded_by_concurrent_fetchers(db: Db) {
         tasks.push(tokio::spawn(async move {
             while done.load(Ordering::SeqCst) < JOBS {
                 let rows = fetch(&db, "q", 2).await;
-                let now = running.fetch_add(rows.len() as i64, Ordering::SeqCst) + rows.len() as i64;
+                let now =
+                    running.fetch_add(rows.len() as i64, Ordering::SeqCst) + rows.len() as i64;
                 assert!(now <= LIMIT, "{now} jobs running, limit {LIMIT}");
                 for _ in 0..3 {
                     tokio::task::yield_now().await;
@@ -144,9 +148,17 @@ pub async fn queue_rate_limit_applies_at_fetch(db: Db) {
     };
     assert_eq!(take(fetch_at("q", 10, at(0.0))).await, 2, "full bucket");
     assert_eq!(take(fetch_at("q", 10, at(0.0))).await, 0, "empty bucket");
-    assert_eq!(take(fetch_at("q", 10, at(5.0))).await, 1, "one token refilled");
+    assert_eq!(
+        take(fetch_at("q", 10, at(5.0))).await,
+        1,
+        "one token refilled"
+    );
     assert_eq!(take(fetch_at("q", 10, at(6.0))).await, 0);
-    assert_eq!(take(fetch_at("q", 10, at(100.0))).await, 2, "refill capped at max");
+    assert_eq!(
+        take(fetch_at("q", 10, at(100.0))).await,
+        2,
+        "refill capped at max"
+    );
 
     // One job for two tokens: the unused token is given back.
     insert_one(&db, job("sparse", "k")).await;
@@ -188,12 +200,19 @@ pub async fn rate_limit_take_accounts_tokens(db: Db) {
     assert!((first.tokens_left - 1.0).abs() < 1e-6);
     let short = take(5, 0.0).await;
     assert_eq!(short.granted, 1);
-    assert!((short.retry_after.as_secs_f64() - 1.0).abs() < 1e-3, "{short:?}");
+    assert!(
+        (short.retry_after.as_secs_f64() - 1.0).abs() < 1e-3,
+        "{short:?}"
+    );
     let partial = take(5, 1.5).await;
     assert_eq!(partial.granted, 1, "1.5 tokens refilled: one whole");
     assert!((partial.tokens_left - 0.5).abs() < 1e-6, "{partial:?}");
     assert!((partial.retry_after.as_secs_f64() - 0.5).abs() < 1e-3);
-    assert_eq!(take(1, 0.0).await.granted, 0, "time going back refills nothing");
+    assert_eq!(
+        take(1, 0.0).await.granted,
+        0,
+        "time going back refills nothing"
+    );
     assert_eq!(take(10, 100.0).await.granted, 3, "capped at max");
 }
 
@@ -208,7 +227,10 @@ pub async fn result_and_progress_are_stored_and_fenced(db: Db) {
         progress: value,
     };
     let forty = json!({"percent": 40, "message": "resizing"});
-    assert!(db.job_progress_set(progress(row.attempt, forty.clone())).await.unwrap());
+    assert!(db
+        .job_progress_set(progress(row.attempt, forty.clone()))
+        .await
+        .unwrap());
     assert!(!db
         .job_progress_set(progress(row.attempt + 1, json!(1)))
         .await
@@ -222,7 +244,9 @@ pub async fn result_and_progress_are_stored_and_fenced(db: Db) {
         .unwrap();
     assert_eq!(applied, vec![row.id]);
     assert!(
-        !db.job_progress_set(progress(row.attempt, json!(99))).await.unwrap(),
+        !db.job_progress_set(progress(row.attempt, json!(99)))
+            .await
+            .unwrap(),
         "progress after the finish"
     );
     let done = get(&db, row.id).await;

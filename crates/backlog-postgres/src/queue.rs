@@ -26,8 +26,8 @@ use backlog_storage::{
     RateLimitTakeParams,
 };
 use backlog_types::{JobRow, JobState};
-use tokio_postgres::types::Json;
 use deadpool_postgres::GenericClient;
+use tokio_postgres::types::Json;
 use tokio_postgres::Row;
 
 use crate::storage::micros;
@@ -49,7 +49,10 @@ pub(crate) fn queue_bucket(queue: &str) -> String {
 
 impl PgStorage {
     /// The fetch: fast path first, the limited path when it found nothing.
-    pub(crate) async fn fetch(&self, params: &JobFetchAvailableParams) -> Result<Vec<JobRow>, Error> {
+    pub(crate) async fn fetch(
+        &self,
+        params: &JobFetchAvailableParams,
+    ) -> Result<Vec<JobRow>, Error> {
         let client = self.client().await?;
         let rows = claim(&client, params, i64::from(params.max), false).await?;
         if !rows.is_empty() {
@@ -64,7 +67,10 @@ impl PgStorage {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(error::pg)?;
         let lock = tx.prepare_cached(LOCK).await.map_err(error::pg)?;
-        let settings = tx.query_opt(&lock, &[&params.queue]).await.map_err(error::pg)?;
+        let settings = tx
+            .query_opt(&lock, &[&params.queue])
+            .await
+            .map_err(error::pg)?;
         let Some(settings) = settings else {
             // No setting limits the queue: the fast path's empty answer stands.
             tx.commit().await.map_err(error::pg)?;
@@ -129,7 +135,10 @@ impl PgStorage {
         let rate_max = rate.map(|r| i32::try_from(r.max).unwrap_or(i32::MAX));
         let rate_period = rate.map(|r| micros(r.period).max(1));
         let client = self.client().await?;
-        let statement = client.prepare_cached(QUEUE_UPDATE).await.map_err(error::pg)?;
+        let statement = client
+            .prepare_cached(QUEUE_UPDATE)
+            .await
+            .map_err(error::pg)?;
         client
             .execute(
                 &statement,
@@ -150,7 +159,10 @@ impl PgStorage {
     pub(crate) async fn queue_get_impl(&self, queue: &str) -> Result<Option<QueueInfo>, Error> {
         let client = self.client().await?;
         let statement = client.prepare_cached(QUEUE_GET).await.map_err(error::pg)?;
-        let rows = client.query(&statement, &[&queue]).await.map_err(error::pg)?;
+        let rows = client
+            .query(&statement, &[&queue])
+            .await
+            .map_err(error::pg)?;
         rows.first().map(queue_info).transpose()
     }
 

@@ -105,8 +105,10 @@ pub(crate) fn rate_limit_take(
     let stored: Option<(f64, String)> = conn
         .prepare_cached(sql::RATE_LIMIT_GET)
         .and_then(|mut s| {
-            s.query_row(named_params! { ":key": key }, |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()
+            s.query_row(named_params! { ":key": key }, |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()
         })
         .map_err(from_sqlite)?;
     let (available, refilled_at) = match stored {
@@ -187,7 +189,10 @@ pub(crate) fn queue_get(conn: &Connection, queue: &str) -> Result<Option<QueueIn
     let mut rows = statement
         .query(named_params! { ":queue": queue })
         .map_err(from_sqlite)?;
-    rows.next().map_err(from_sqlite)?.map(queue_info).transpose()
+    rows.next()
+        .map_err(from_sqlite)?
+        .map(queue_info)
+        .transpose()
 }
 
 /// Every queue with settings or jobs.

@@ -6,9 +6,9 @@ use async_trait::async_trait;
 use backlog_storage::{
     Error, Event, JobDeleteFinalizedParams, JobFetchAvailableParams, JobFinishManyParams,
     JobHeartbeatManyParams, JobHeartbeatResult, JobIdsParams, JobInsertManyParams, JobListParams,
-    JobProgressSetParams, JobRescueParams, JobScheduleParams, MigrationRunParams,
-    MigrationStatus, QueueCount, QueueInfo, QueuePauseParams, QueueUpdateParams, RateLimitTake,
-    RateLimitTakeParams, StateCount, Storage,
+    JobProgressSetParams, JobRescueParams, JobScheduleParams, MigrationRunParams, MigrationStatus,
+    QueueCount, QueueInfo, QueuePauseParams, QueueUpdateParams, RateLimitTake, RateLimitTakeParams,
+    StateCount, Storage,
 };
 use backlog_types::{JobId, JobRow};
 use chrono::{DateTime, Utc};
@@ -167,7 +167,9 @@ impl Storage for SqliteStorage {
 
     async fn queue_resume(&self, params: QueuePauseParams) -> Result<bool, Error> {
         let queue = params.queue.clone();
-        let resumed = self.write(move |tx| flow::queue_resume(tx, &params)).await?;
+        let resumed = self
+            .write(move |tx| flow::queue_resume(tx, &params))
+            .await?;
         if resumed {
             self.notifier().queue_resumed(&queue);
         }

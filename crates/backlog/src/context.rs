@@ -104,7 +104,10 @@ impl JobContext {
     pub(crate) fn set_progress(&self, value: impl Serialize) -> Result<(), JobValueError> {
         let inner = self.inner.as_ref().ok_or(JobValueError::Detached)?;
         let value = serde_json::to_value(value)?;
-        let mut progress = inner.progress.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut progress = inner
+            .progress
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         match progress.as_ref() {
             Some(writer) => {
                 writer.latest.send_replace(Some(value));
@@ -172,7 +175,10 @@ async fn write_progress(
             };
             match inner.storage.job_progress_set(params).await {
                 Ok(true) => {}
-                Ok(false) => tracing::debug!(job.id = inner.id, "progress not stored: the job is no longer held"),
+                Ok(false) => tracing::debug!(
+                    job.id = inner.id,
+                    "progress not stored: the job is no longer held"
+                ),
                 Err(error) => tracing::warn!(job.id = inner.id, %error, "could not store progress"),
             }
         }

@@ -58,7 +58,9 @@ pub(crate) fn started(row: &JobRow) {
     let labels = [("queue", row.queue.clone()), ("kind", row.kind.clone())];
     metrics::counter!(JOBS_STARTED, &labels).increment(1);
     if let Some(started) = row.attempted_at {
-        let latency = (started - row.scheduled_at).to_std().unwrap_or(Duration::ZERO);
+        let latency = (started - row.scheduled_at)
+            .to_std()
+            .unwrap_or(Duration::ZERO);
         metrics::histogram!(START_LATENCY, &labels).record(latency.as_secs_f64());
     }
 }

@@ -173,14 +173,17 @@ async fn two_runners_never_exceed_max_running(db: Db) {
         .unwrap();
     let gauge = Gauge::default();
     let start = || {
-        Runner::builder(db.clone(), Workers::new().register(SharedWorker(gauge.clone())))
-            .queue("default", 10)
-            .configure(|c| {
-                fast(c);
-                c.poll_interval = Duration::from_millis(20);
-            })
-            .start()
-            .unwrap()
+        Runner::builder(
+            db.clone(),
+            Workers::new().register(SharedWorker(gauge.clone())),
+        )
+        .queue("default", 10)
+        .configure(|c| {
+            fast(c);
+            c.poll_interval = Duration::from_millis(20);
+        })
+        .start()
+        .unwrap()
     };
     let (a, b) = (start(), start());
     let (mut events_a, mut events_b) = (a.subscribe(), b.subscribe());
@@ -259,7 +262,11 @@ impl Worker for ReportWorker {
         self.proceed.notified().await;
         match job.set_result("x".repeat(2048)) {
             Err(JobValueError::TooLarge { size, max: 1024 }) if size > 2048 => {}
-            other => return Err(JobError::discard(format!("expected TooLarge, got {other:?}"))),
+            other => {
+                return Err(JobError::discard(format!(
+                    "expected TooLarge, got {other:?}"
+                )))
+            }
         }
         job.set_progress(json!({"percent": 100}))?;
         job.set_result(json!({"rows": 42}))?;
@@ -294,7 +301,11 @@ async fn progress_and_result_are_visible_through_the_client(db: Db) {
             assert_eq!(row.state, JobState::Running);
             break;
         }
-        assert!(Instant::now() < deadline, "progress not visible: {:?}", row.progress);
+        assert!(
+            Instant::now() < deadline,
+            "progress not visible: {:?}",
+            row.progress
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     proceed.notify_one();

@@ -39,8 +39,7 @@ impl Client {
         if let Some(Some(rate)) = params.rate_limit {
             if rate.max == 0 || rate.period.is_zero() {
                 return Err(Error::Config(
-                    "a rate limit needs at least 1 start per period and a period above zero"
-                        .into(),
+                    "a rate limit needs at least 1 start per period and a period above zero".into(),
                 ));
             }
         }

@@ -53,13 +53,25 @@ pub(crate) async fn run(shared: Arc<Shared>, row: JobRow, mut slot: Slot) {
         shared.config.max_result_bytes,
     );
     let mut started = Instant::now();
-    let (outcome, _kind_permit) = match admission::admit(&shared, &row, worker.as_deref(), &mut slot, &stop).await {
-        Admission::Hold(outcome) => (outcome, None),
-        Admission::Run(permit) => {
-            started = Instant::now();
-            (attempt(&shared, &row, worker.as_deref(), context.clone(), &stop, &span).await, permit)
-        }
-    };
+    let (outcome, _kind_permit) =
+        match admission::admit(&shared, &row, worker.as_deref(), &mut slot, &stop).await {
+            Admission::Hold(outcome) => (outcome, None),
+            Admission::Run(permit) => {
+                started = Instant::now();
+                (
+                    attempt(
+                        &shared,
+                        &row,
+                        worker.as_deref(),
+                        context.clone(),
+                        &stop,
+                        &span,
+                    )
+                    .await,
+                    permit,
+                )
+            }
+        };
     let outcome = outcome.instrument_outcome(&span);
     let duration = started.elapsed();
     let result = context.finish().await;
@@ -116,7 +128,8 @@ async fn attempt(
                     _ = sleep_or_forever(timeout) => Ended::TimedOut(timeout.unwrap_or_default()),
                     _ = stop.cancelled() => Ended::Interrupted,
                 };
-                let backoff = StoredBackoff::from_metadata(&row.metadata).unwrap_or_else(|| worker.backoff());
+                let backoff =
+                    StoredBackoff::from_metadata(&row.metadata).unwrap_or_else(|| worker.backoff());
                 outcome(row, ended, &backoff)
             }
         },
