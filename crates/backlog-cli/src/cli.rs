@@ -2,7 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{bench, database, demo, enqueue, jobs, migrate};
+use crate::{bench, database, demo, enqueue, jobs, migrate, queues};
 
 /// Backlog: a durable background-job queue on SQLite or PostgreSQL.
 #[derive(Debug, Parser)]
@@ -42,6 +42,8 @@ pub enum Command {
     Enqueue(enqueue::EnqueueArgs),
     /// List, show, cancel or retry jobs.
     Jobs(jobs::JobsArgs),
+    /// List queues, pause and resume them, set their cluster-wide limits.
+    Queues(queues::QueuesArgs),
     /// Measure enqueue rate, throughput and latency on this machine.
     Bench(bench::BenchArgs),
 }
@@ -52,6 +54,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => demo::run(args).await,
         Command::Enqueue(args) => enqueue::run(args).await,
         Command::Jobs(args) => jobs::run(args).await,
+        Command::Queues(args) => queues::run(args).await,
         Command::Bench(args) => bench::run(args).await,
     }
 }

@@ -10,6 +10,7 @@ mod enqueue;
 mod jobs;
 mod migrate;
 mod percentiles;
+mod queues;
 
 use clap::Parser;
 

@@ -179,6 +179,7 @@ pub async fn retry_revives_finalized_jobs(db: Db) {
                 failure: Failure::error("gave up"),
             },
             duration: Duration::ZERO,
+            result: None,
         }],
     })
     .await

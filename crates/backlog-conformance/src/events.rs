@@ -13,7 +13,9 @@ async fn next_available(rx: &mut Receiver<Event>) -> String {
         loop {
             match rx.recv().await {
                 Ok(Event::JobAvailable { queue }) => return queue,
-                Ok(Event::Resync | Event::CancelRequested { .. }) => continue,
+                Ok(Event::Resync | Event::CancelRequested { .. } | Event::QueueResumed { .. }) => {
+                    continue
+                }
                 Err(e) => panic!("subscription failed: {e}"),
             }
         }

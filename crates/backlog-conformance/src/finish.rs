@@ -19,6 +19,7 @@ fn finish(row: &JobRow, outcome: JobOutcome) -> JobFinish {
         attempt: row.attempt,
         outcome,
         duration: Duration::from_micros(1_500),
+        result: None,
     }
 }
 
@@ -175,6 +176,7 @@ pub async fn is_fenced_on_state_and_attempt(db: Db) {
         attempt: 0,
         outcome: JobOutcome::Completed,
         duration: Duration::ZERO,
+        result: None,
     };
     assert!(
         finish_many(&db, vec![not_running]).await.is_empty(),

@@ -24,6 +24,7 @@ pub mod cancel_unique;
 pub mod events;
 pub mod fetch;
 pub mod finish;
+pub mod flow;
 pub mod insert;
 pub mod maintenance;
 pub mod retention;
@@ -81,6 +82,12 @@ macro_rules! suite {
             cancel_one_checks_kind_and_state, cancel_requests_running_jobs,
             cancel_and_retry_by_filter, unique_skip_and_states, unique_replace,
             fingerprint_filter
+        ]);
+        $crate::suite!(@module flow: [
+            pause_stops_fetch_and_resume_restores,
+            max_running_never_exceeded_by_concurrent_fetchers, queue_rate_limit_applies_at_fetch,
+            rate_limit_take_accounts_tokens, result_and_progress_are_stored_and_fenced,
+            queue_list_reports_settings_and_counts
         ]);
         $crate::suite!(@module events: [
             insert_wakes_subscribers, schedule_wakes_subscribers

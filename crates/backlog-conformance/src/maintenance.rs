@@ -87,6 +87,7 @@ pub async fn schedule_promotes_due_jobs(db: Db) {
                 delay: Duration::from_secs(30),
             },
             duration: Duration::ZERO,
+            result: None,
         }],
     })
     .await
@@ -182,6 +183,7 @@ pub async fn delete_finalized_respects_cutoffs(db: Db) {
             attempt: row.attempt,
             outcome,
             duration: Duration::ZERO,
+            result: None,
         })
         .collect();
     db.job_finish_many(JobFinishManyParams { jobs })

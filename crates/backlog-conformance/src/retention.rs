@@ -77,6 +77,7 @@ async fn finalize(db: &Db, rows: &[JobRow], outcomes: Vec<JobOutcome>) {
             attempt: row.attempt,
             outcome,
             duration: Duration::ZERO,
+            result: None,
         })
         .collect();
     db.job_finish_many(JobFinishManyParams { jobs })

@@ -1,4 +1,7 @@
--- $1 queue, $2 max, $3 worker id, $4 lease in microseconds, $5 now (NULL = database clock).
+-- $1 queue, $2 max, $3 worker id, $4 lease in microseconds, $5 now (NULL = database clock),
+-- $6 limited: false on the fast path, which claims nothing when the queue has a settings row
+-- that pauses or limits it (a one-time primary-key probe of backlog_queue); true when the
+-- caller holds that row's lock and computed $2 from the limits (see storage_queue.rs).
 -- `available` alone means runnable: jobs only enter it once due (insert, job_schedule, retry),
 -- so there is no scheduled_at filter. With one, a job promoted by job_schedule with a `now`
 -- ahead of the database clock could not be fetched. The walk is then an ordered scan of the
@@ -8,6 +11,14 @@ WITH locked AS (
     FROM backlog_job
     WHERE state = 'available'
       AND queue = $1::text
+      AND ($6::boolean OR NOT EXISTS (
+        SELECT 1
+        FROM backlog_queue AS settings
+        WHERE settings.name = $1::text
+          AND (settings.paused_at IS NOT NULL
+            OR settings.max_running IS NOT NULL
+            OR settings.rate_max IS NOT NULL)
+      ))
     ORDER BY priority DESC, scheduled_at, id
     LIMIT $2::bigint
     FOR UPDATE SKIP LOCKED

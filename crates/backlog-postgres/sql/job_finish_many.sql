@@ -1,12 +1,12 @@
 -- One row per ended attempt: $1 id, $2 attempt (fence), $3 new state, $4 delay in microseconds
 -- (retry and snooze), $5 error message (NULL: nothing appended), $6 panicked, $7 duration in
--- microseconds. A new state of `scheduled` is a snooze: the attempt is given back.
+-- microseconds, $8 result (NULL keeps the stored one). A new state of `scheduled` is a snooze: the attempt is given back.
 WITH input AS (
     SELECT *
     FROM unnest(
         $1::bigint[], $2::integer[], $3::text[], $4::bigint[], $5::text[], $6::boolean[],
-        $7::bigint[]
-    ) AS t (id, attempt, state, delay_us, message, panicked, duration_us)
+        $7::bigint[], $8::jsonb[]
+    ) AS t (id, attempt, state, delay_us, message, panicked, duration_us, result)
 ),
 -- Lock in id order so that concurrent batches cannot deadlock.
 locked AS (
@@ -37,7 +37,8 @@ finished AS (
                 'panicked', input.panicked
             ))
         END,
-        attempt_durations_us = array_append(job.attempt_durations_us, input.duration_us)
+        attempt_durations_us = array_append(job.attempt_durations_us, input.duration_us),
+        result = coalesce(input.result, job.result)
     FROM input, locked
     WHERE job.id = input.id
       AND locked.id = input.id

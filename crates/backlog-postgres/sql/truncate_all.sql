@@ -1,1 +1,1 @@
-TRUNCATE backlog_job, backlog_job_archive RESTART IDENTITY
+TRUNCATE backlog_job, backlog_job_archive, backlog_queue, backlog_rate_limit RESTART IDENTITY

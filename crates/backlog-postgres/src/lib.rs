@@ -48,7 +48,8 @@
 //! # Wake-ups
 //!
 //! Inserting or scheduling available jobs sends `NOTIFY backlog_insert_<schema>` with the queue
-//! name as payload, from the same statement. [`Storage::event_subscribe`](backlog_storage::Storage::event_subscribe)
+//! name as payload, from the same statement; resuming a paused queue sends `resumed:<queue>`
+//! (queue names cannot contain `:`). [`Storage::event_subscribe`](backlog_storage::Storage::event_subscribe)
 //! starts one background task with a dedicated connection that `LISTEN`s and forwards the
 //! notifications; it stops when the last clone of the [`PgStorage`] is dropped.
 //!
@@ -61,6 +62,7 @@ mod error;
 mod insert;
 mod listener;
 mod migrate;
+mod queue;
 mod row;
 mod storage;
 pub mod testing;

@@ -123,12 +123,18 @@ async fn run(
     }
 }
 
-/// Decodes a payload: `cancel:<id>,<id>...` for cancellation requests (queue names cannot
-/// contain `:`), otherwise the name of a queue that got available jobs.
+/// Decodes a payload: `cancel:<id>,<id>...` for cancellation requests, `resumed:<queue>` for a
+/// resumed queue, else the bare name of a queue that got available jobs (queue names cannot
+/// contain `:`).
 fn event(payload: &str) -> Event {
-    match payload.strip_prefix("cancel:") {
-        Some(ids) => Event::CancelRequested {
+    if let Some(ids) = payload.strip_prefix("cancel:") {
+        return Event::CancelRequested {
             ids: ids.split(',').filter_map(|id| id.parse().ok()).collect(),
+        };
+    }
+    match payload.strip_prefix("resumed:") {
+        Some(queue) => Event::QueueResumed {
+            queue: queue.to_owned(),
         },
         None => Event::JobAvailable {
             queue: payload.to_owned(),

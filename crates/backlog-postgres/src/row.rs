@@ -48,6 +48,8 @@ pub(crate) fn job_row(row: &Row) -> Result<JobRow, Error> {
         rescue_count: row.try_get("rescue_count").map_err(error::decode)?,
         cancel_requested_at: row.try_get("cancel_requested_at").map_err(error::decode)?,
         fingerprint: row.try_get("fingerprint").map_err(error::decode)?,
+        result: row.try_get("result").map_err(error::decode)?,
+        progress: row.try_get("progress").map_err(error::decode)?,
     })
 }
 

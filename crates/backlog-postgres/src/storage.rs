@@ -8,8 +8,10 @@ use backlog_storage::{
     DedupedBatch, Error, Event, JobCancelManyResult, JobCancelParams, JobCancelResult,
     JobDeleteFinalizedParams, JobFetchAvailableParams, JobFilter, JobFinishManyParams,
     JobHeartbeatManyParams, JobHeartbeatResult, JobIdsParams, JobInsertManyParams, JobInsertResult,
-    JobListParams, JobOutcome, JobRescueParams, JobScheduleParams, MigrationRunParams,
-    MigrationStatus, QueueCount, StateCount, Storage, CANCELLABLE_STATES, RETRYABLE_STATES,
+    JobListParams, JobOutcome, JobProgressSetParams, JobRescueParams, JobScheduleParams,
+    MigrationRunParams, MigrationStatus, QueueCount, QueueInfo, QueuePauseParams,
+    QueueUpdateParams, RateLimitTake, RateLimitTakeParams, StateCount, Storage, CANCELLABLE_STATES,
+    RETRYABLE_STATES,
 };
 use backlog_types::{JobId, JobRow};
 use chrono::{DateTime, Utc};
@@ -38,7 +40,7 @@ impl PgStorage {
 }
 
 /// A duration in whole microseconds, saturating.
-fn micros(duration: Duration) -> i64 {
+pub(crate) fn micros(duration: Duration) -> i64 {
     i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
 }
 
@@ -102,19 +104,7 @@ impl Storage for PgStorage {
         if params.max == 0 {
             return Ok(Vec::new());
         }
-        let rows = self
-            .query(
-                include_str!("../sql/job_fetch_available.sql"),
-                &[
-                    &params.queue,
-                    &i64::from(params.max),
-                    &params.worker_id,
-                    &micros(params.lease),
-                    &params.now,
-                ],
-            )
-            .await?;
-        row::job_rows(&rows)
+        self.fetch(&params).await
     }
 
     async fn job_finish_many(&self, params: JobFinishManyParams) -> Result<Vec<JobId>, Error> {
@@ -129,6 +119,7 @@ impl Storage for PgStorage {
         let mut messages: Vec<Option<String>> = Vec::with_capacity(n);
         let mut panicked = Vec::with_capacity(n);
         let mut durations = Vec::with_capacity(n);
+        let mut results: Vec<Option<serde_json::Value>> = Vec::with_capacity(n);
         for job in params.jobs {
             let (state, delay, failure) = match job.outcome {
                 JobOutcome::Completed => ("completed", None, None),
@@ -144,12 +135,14 @@ impl Storage for PgStorage {
             panicked.push(failure.as_ref().is_some_and(|f| f.panicked));
             messages.push(failure.map(|f| f.message));
             durations.push(micros(job.duration));
+            results.push(job.result);
         }
         let rows = self
             .query(
                 include_str!("../sql/job_finish_many.sql"),
                 &[
                     &job_ids, &attempts, &states, &delays, &messages, &panicked, &durations,
+                    &results,
                 ],
             )
             .await?;
@@ -404,6 +397,54 @@ impl Storage for PgStorage {
         let mut deleted = ids(&rows)?;
         deleted.sort_unstable();
         Ok(deleted)
+    }
+
+    async fn job_progress_set(&self, params: JobProgressSetParams) -> Result<bool, Error> {
+        let changed = self
+            .execute(
+                include_str!("../sql/job_progress_set.sql"),
+                &[&params.id, &params.attempt, &params.progress],
+            )
+            .await?;
+        Ok(changed > 0)
+    }
+
+    async fn queue_pause(&self, params: QueuePauseParams) -> Result<(), Error> {
+        self.execute(
+            include_str!("../sql/queue_pause.sql"),
+            &[&params.queue, &params.now],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn queue_resume(&self, params: QueuePauseParams) -> Result<bool, Error> {
+        let rows = self
+            .query(
+                include_str!("../sql/queue_resume.sql"),
+                &[&params.queue, &params.now, &self.notify_channel()],
+            )
+            .await?;
+        Ok(!rows.is_empty())
+    }
+
+    async fn queue_update(&self, params: QueueUpdateParams) -> Result<QueueInfo, Error> {
+        self.queue_update_impl(&params).await?;
+        self.queue_get_impl(&params.queue)
+            .await?
+            .ok_or_else(|| error::decode(NoRow))
+    }
+
+    async fn queue_get(&self, queue: &str) -> Result<Option<QueueInfo>, Error> {
+        self.queue_get_impl(queue).await
+    }
+
+    async fn queue_list(&self) -> Result<Vec<QueueInfo>, Error> {
+        self.queue_list_impl().await
+    }
+
+    async fn rate_limit_take(&self, params: RateLimitTakeParams) -> Result<RateLimitTake, Error> {
+        self.rate_limit_take_impl(&params).await
     }
 
     async fn event_subscribe(&self) -> Result<broadcast::Receiver<Event>, Error> {

@@ -8,7 +8,9 @@ SELECT id, queue, kind, state, created_at, finalized_at, :now, json_object(
     'scheduled_at', scheduled_at, 'created_at', created_at, 'attempted_at', attempted_at,
     'finalized_at', finalized_at, 'attempted_by', json(attempted_by), 'errors', json(errors),
     'attempt_durations_us', json(attempt_durations_us), 'tags', json(tags),
-    'metadata', json(metadata), 'rescue_count', rescue_count
+    'metadata', json(metadata), 'rescue_count', rescue_count,
+    'cancel_requested_at', cancel_requested_at, 'fingerprint', fingerprint,
+    'result', json(result), 'progress', json(progress)
 )
 FROM backlog_job
 WHERE id = :id

@@ -1,6 +1,7 @@
 -- Executed once per finished attempt, fenced on (state = 'running', attempt). :message is NULL
 -- for outcomes that record no error (completed, snoozed); :attempt_change is -1 for a snooze,
--- which gives the attempt back.
+-- which gives the attempt back. :result
+-- (JSON text) NULL keeps the stored result.
 UPDATE backlog_job
 SET state = :state,
     attempt = attempt + :attempt_change,
@@ -14,5 +15,6 @@ SET state = :state,
             json_object('attempt', attempt, 'at', :now, 'message', :message, 'panicked', json(:panicked))
         )
     END,
-    attempt_durations_us = json_insert(attempt_durations_us, '$[#]', :duration_us)
+    attempt_durations_us = json_insert(attempt_durations_us, '$[#]', :duration_us),
+    result = coalesce(:result, result)
 WHERE id = :id AND state = 'running' AND attempt = :attempt

@@ -1,3 +1,5 @@
 DELETE FROM backlog_job;
 DELETE FROM sqlite_sequence WHERE name = 'backlog_job';
 DELETE FROM backlog_job_archive;
+DELETE FROM backlog_queue;
+DELETE FROM backlog_rate_limit;

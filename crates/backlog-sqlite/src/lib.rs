@@ -47,6 +47,7 @@
 mod cancel;
 mod connection;
 mod error;
+mod flow;
 mod migrate;
 mod notify;
 mod queries;

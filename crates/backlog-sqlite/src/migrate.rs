@@ -27,6 +27,12 @@ pub static MIGRATIONS: &[Migration] = &[
         down: include_str!("../migrations/002_cancel_unique.down.sql"),
     },
     Migration {
+        version: 4,
+        name: "queues_results",
+        up: include_str!("../migrations/004_queues_results.up.sql"),
+        down: include_str!("../migrations/004_queues_results.down.sql"),
+    },
+    Migration {
         version: 5,
         name: "retention",
         up: include_str!("../migrations/005_retention.up.sql"),

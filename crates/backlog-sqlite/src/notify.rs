@@ -67,4 +67,12 @@ impl Notifier {
             let _ = self.channel.send(Event::CancelRequested { ids });
         }
     }
+
+    /// Tells subscribers that `queue` was resumed.
+    pub(crate) fn queue_resumed(&self, queue: &str) {
+        // No subscriber is not an error.
+        let _ = self.channel.send(Event::QueueResumed {
+            queue: queue.to_owned(),
+        });
+    }
 }

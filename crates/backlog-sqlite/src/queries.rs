@@ -235,6 +235,7 @@ pub(crate) fn job_finish_many(
                 ":message": failure.map(|f| f.message.as_str()),
                 ":panicked": if failure.is_some_and(|f| f.panicked) { "true" } else { "false" },
                 ":duration_us": time::micros(job.duration),
+                ":result": job.result.as_ref().map(|r| r.to_string()),
             })
             .map_err(from_sqlite)?;
         if changed > 0 {

@@ -43,6 +43,8 @@ pub(crate) fn job_row(row: &Row<'_>) -> Result<JobRow, Error> {
         rescue_count: get(row, "rescue_count")?,
         cancel_requested_at: optional_timestamp(row, "cancel_requested_at")?,
         fingerprint: get(row, "fingerprint")?,
+        result: optional_json(row, "result")?,
+        progress: optional_json(row, "progress")?,
     })
 }
 
@@ -55,12 +57,21 @@ fn json<T: DeserializeOwned>(row: &Row<'_>, column: &str) -> Result<T, Error> {
     serde_json::from_str(&text).map_err(|e| decode(column, e))
 }
 
-fn timestamp(row: &Row<'_>, column: &str) -> Result<DateTime<Utc>, Error> {
+fn optional_json<T: DeserializeOwned>(row: &Row<'_>, column: &str) -> Result<Option<T>, Error> {
+    let text: Option<String> = get(row, column)?;
+    text.map(|t| serde_json::from_str(&t).map_err(|e| decode(column, e)))
+        .transpose()
+}
+
+pub(crate) fn timestamp(row: &Row<'_>, column: &str) -> Result<DateTime<Utc>, Error> {
     let text: String = get(row, column)?;
     time::decode(column, &text)
 }
 
-fn optional_timestamp(row: &Row<'_>, column: &str) -> Result<Option<DateTime<Utc>>, Error> {
+pub(crate) fn optional_timestamp(
+    row: &Row<'_>,
+    column: &str,
+) -> Result<Option<DateTime<Utc>>, Error> {
     let text: Option<String> = get(row, column)?;
     text.map(|t| time::decode(column, &t)).transpose()
 }

@@ -7,15 +7,16 @@ use backlog_storage::{
     DedupedBatch, Error, Event, JobCancelManyResult, JobCancelParams, JobCancelResult,
     JobDeleteFinalizedParams, JobFetchAvailableParams, JobFilter, JobFinishManyParams,
     JobHeartbeatManyParams, JobHeartbeatResult, JobIdsParams, JobInsertManyParams, JobInsertResult,
-    JobListParams, JobRescueParams, JobScheduleParams, MigrationRunParams, MigrationStatus,
-    QueueCount, StateCount, Storage, CANCELLABLE_STATES, RETRYABLE_STATES,
+    JobListParams, JobProgressSetParams, JobRescueParams, JobScheduleParams, MigrationRunParams,
+    MigrationStatus, QueueCount, QueueInfo, QueuePauseParams, QueueUpdateParams, RateLimitTake,
+    RateLimitTakeParams, StateCount, Storage, CANCELLABLE_STATES, RETRYABLE_STATES,
 };
 use backlog_types::{JobId, JobRow};
 use chrono::{DateTime, Utc};
 use tokio::sync::broadcast;
 
 use crate::error::from_sqlite;
-use crate::{cancel, migrate, queries, sql, time, SqliteStorage};
+use crate::{cancel, flow, migrate, queries, sql, time, SqliteStorage};
 
 #[async_trait]
 impl Storage for SqliteStorage {
@@ -60,7 +61,7 @@ impl Storage for SqliteStorage {
         if params.max == 0 {
             return Ok(Vec::new());
         }
-        self.write(move |tx| queries::job_fetch_available(tx, &params))
+        self.write(move |tx| flow::job_fetch_available(tx, &params))
             .await
     }
 
@@ -194,6 +195,59 @@ impl Storage for SqliteStorage {
         }
         self.write(move |tx| queries::job_purge_many(tx, &params.ids))
             .await
+    }
+
+    async fn job_progress_set(&self, params: JobProgressSetParams) -> Result<bool, Error> {
+        let progress = params.progress.to_string();
+        self.write(move |tx| {
+            tx.prepare_cached(sql::JOB_PROGRESS_SET)
+                .and_then(|mut s| {
+                    s.execute(rusqlite::named_params! {
+                        ":id": params.id,
+                        ":attempt": params.attempt,
+                        ":progress": progress,
+                    })
+                })
+                .map(|changed| changed > 0)
+                .map_err(from_sqlite)
+        })
+        .await
+    }
+
+    async fn queue_pause(&self, params: QueuePauseParams) -> Result<(), Error> {
+        self.write(move |tx| flow::queue_pause(tx, &params)).await
+    }
+
+    async fn queue_resume(&self, params: QueuePauseParams) -> Result<bool, Error> {
+        let queue = params.queue.clone();
+        let resumed = self
+            .write(move |tx| flow::queue_resume(tx, &params))
+            .await?;
+        if resumed {
+            self.notifier().queue_resumed(&queue);
+        }
+        Ok(resumed)
+    }
+
+    async fn queue_update(&self, params: QueueUpdateParams) -> Result<QueueInfo, Error> {
+        self.write(move |tx| flow::queue_update(tx, &params)).await
+    }
+
+    async fn queue_get(&self, queue: &str) -> Result<Option<QueueInfo>, Error> {
+        let queue = queue.to_owned();
+        self.read(move |conn| flow::queue_get(conn, &queue)).await
+    }
+
+    async fn queue_list(&self) -> Result<Vec<QueueInfo>, Error> {
+        self.read(flow::queue_list).await
+    }
+
+    async fn rate_limit_take(&self, params: RateLimitTakeParams) -> Result<RateLimitTake, Error> {
+        self.write(move |tx| {
+            let now = params.now.unwrap_or_else(time::now);
+            flow::rate_limit_take(tx, &params.key, params.limit, params.want, now)
+        })
+        .await
     }
 
     async fn event_subscribe(&self) -> Result<broadcast::Receiver<Event>, Error> {

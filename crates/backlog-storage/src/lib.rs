@@ -22,6 +22,7 @@ mod cancel;
 mod error;
 mod migration;
 mod params;
+mod queue;
 mod unique;
 
 use async_trait::async_trait;
@@ -32,6 +33,7 @@ pub use cancel::*;
 pub use error::{Error, ErrorKind};
 pub use migration::{Migration, MigrationDirection, MigrationStatus};
 pub use params::*;
+pub use queue::*;
 pub use unique::*;
 
 /// A database that stores Backlog's jobs.
@@ -70,6 +72,11 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Atomically claims up to `max` available jobs of one queue for a worker: they become
     /// `running` with `attempt + 1` and a lease. No job is ever returned to two callers.
+    ///
+    /// The queue's settings apply atomically: a paused queue returns nothing; with
+    /// `max_running`, at most `max_running` minus the jobs of the queue already running are
+    /// claimed, even with many concurrent fetchers in many processes; with a rate limit, each
+    /// claimed job spends a token of the bucket `queue:<name>`.
     async fn job_fetch_available(
         &self,
         params: JobFetchAvailableParams,
@@ -140,6 +147,32 @@ pub trait Storage: Send + Sync + 'static {
 
     /// One archived job by id, as it was when the cleaner archived it.
     async fn job_archive_get(&self, id: JobId) -> Result<Option<JobRow>, Error>;
+
+    /// Records a running job's progress, fenced: applies only while the job is `running` at
+    /// `attempt`. Returns whether it applied.
+    async fn job_progress_set(&self, params: JobProgressSetParams) -> Result<bool, Error>;
+
+    /// Pauses a queue (creating its settings row if needed): fetches from it return nothing
+    /// until it is resumed. Jobs already running are not affected. Idempotent: pausing a paused
+    /// queue keeps its original `paused_at`.
+    async fn queue_pause(&self, params: QueuePauseParams) -> Result<(), Error>;
+
+    /// Resumes a paused queue and sends [`Event::QueueResumed`] so that workers fetch at once.
+    /// Returns whether the queue was paused.
+    async fn queue_resume(&self, params: QueuePauseParams) -> Result<bool, Error>;
+
+    /// Changes a queue's cluster-wide limits (creating its settings row if needed).
+    async fn queue_update(&self, params: QueueUpdateParams) -> Result<QueueInfo, Error>;
+
+    /// One queue's settings and counts; `None` if it has neither settings nor jobs.
+    async fn queue_get(&self, queue: &str) -> Result<Option<QueueInfo>, Error>;
+
+    /// Every queue that has settings or jobs, by name.
+    async fn queue_list(&self) -> Result<Vec<QueueInfo>, Error>;
+
+    /// Takes up to `want` tokens from a rate-limit bucket, refilled by the time elapsed since
+    /// its last use. Serialized per bucket across processes.
+    async fn rate_limit_take(&self, params: RateLimitTakeParams) -> Result<RateLimitTake, Error>;
 
     /// Subscribes to the backend's wake-up signals: queues that got available jobs. A backend
     /// that loses its listening connection sends [`Event::Resync`] when it is back, so that

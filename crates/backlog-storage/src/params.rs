@@ -145,6 +145,9 @@ pub struct JobFinish {
     pub outcome: JobOutcome,
     /// How long the attempt ran.
     pub duration: Duration,
+    /// A result to store with the outcome (`None` keeps the stored one). The runtime enforces
+    /// its size cap before it gets here.
+    pub result: Option<serde_json::Value>,
 }
 
 /// Parameters of [`Storage::job_finish_many`](crate::Storage::job_finish_many).
@@ -280,5 +283,10 @@ pub enum Event {
     CancelRequested {
         /// The jobs.
         ids: Vec<JobId>,
+    },
+    /// A paused queue was resumed: its workers should fetch at once.
+    QueueResumed {
+        /// The queue.
+        queue: String,
     },
 }

@@ -73,4 +73,11 @@ pub struct JobRow {
     /// A searchable identifier given at enqueue; not unique.
     #[serde(default)]
     pub fingerprint: Option<String>,
+    /// The value the job's code recorded with its outcome (`Job::set_result`), if any.
+    #[serde(default)]
+    pub result: Option<serde_json::Value>,
+    /// The latest progress the job's code reported (`Job::set_progress`), if any: any JSON
+    /// value, by convention `{"percent": 40, "message": "..."}`.
+    #[serde(default)]
+    pub progress: Option<serde_json::Value>,
 }

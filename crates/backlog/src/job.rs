@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::context::{JobContext, JobValueError};
 use crate::{Backoff, UniqueOpts};
 
 /// The arguments of one kind of job. The kind names the worker that runs it.
@@ -197,6 +198,8 @@ pub struct Job<A> {
     pub metadata: serde_json::Value,
     /// Fired when cancellation of this job is requested while it runs.
     cancellation: CancellationToken,
+    /// Where results and progress go.
+    pub(crate) context: JobContext,
 }
 
 impl<A> Job<A> {
@@ -224,7 +227,37 @@ impl<A> Job<A> {
         self.cancellation.is_cancelled()
     }
 
-    pub(crate) fn from_row(row: &JobRow, args: A, cancellation: CancellationToken) -> Job<A> {
+    /// Records the job's result, stored with the attempt's outcome (in the same write) and
+    /// readable through [`Client::job_get`](crate::Client::job_get) as
+    /// [`JobRow::result`]. Calling it again replaces the value. A failed attempt's result is
+    /// stored too.
+    ///
+    /// # Errors
+    ///
+    /// [`JobValueError::TooLarge`] when the serialized value exceeds the runner's
+    /// `max_result_bytes` (default 64 KiB): nothing is stored.
+    pub fn set_result(&self, value: impl Serialize) -> Result<(), JobValueError> {
+        self.context.set_result(value)
+    }
+
+    /// Reports progress, any JSON value (by convention `{"percent": 40, "message": "..."}`),
+    /// readable through [`Client::job_get`](crate::Client::job_get) as [`JobRow::progress`]
+    /// while the job runs and after.
+    ///
+    /// Cheap to call often: writes happen in the background, at most one per
+    /// [`PROGRESS_INTERVAL`](crate::PROGRESS_INTERVAL) per job, the last value winning, and the
+    /// latest value is written before the outcome. Each write is fenced: it is dropped once this
+    /// attempt no longer holds the job.
+    pub fn set_progress(&self, value: impl Serialize) -> Result<(), JobValueError> {
+        self.context.set_progress(value)
+    }
+
+    pub(crate) fn from_row(
+        row: &JobRow,
+        args: A,
+        cancellation: CancellationToken,
+        context: JobContext,
+    ) -> Job<A> {
         Job {
             args,
             id: row.id,
@@ -238,6 +271,7 @@ impl<A> Job<A> {
             tags: row.tags.clone(),
             metadata: row.metadata.clone(),
             cancellation,
+            context,
         }
     }
 }

@@ -53,11 +53,13 @@
 
 mod backoff;
 mod client;
+mod context;
 mod error;
 mod job;
 pub mod maintenance;
 mod registry;
 mod runtime;
+pub mod telemetry;
 mod unique;
 mod worker;
 
@@ -67,6 +69,7 @@ pub use client::PgClient;
 #[cfg(feature = "sqlite")]
 pub use client::SqliteClient;
 pub use client::{Client, ClientConfig};
+pub use context::{JobValueError, PROGRESS_INTERVAL};
 pub use error::{CancelError, EnqueueError, Error};
 pub use job::{InsertOpts, Job, JobArgs};
 pub use registry::Workers;
@@ -78,7 +81,7 @@ pub use worker::{JobError, Worker};
 
 pub use backlog_storage::{
     self as storage, JobCancelManyResult, JobFilter, JobInsertResult as InsertOutcome,
-    JobListParams, OnConflict, Storage,
+    JobListParams, OnConflict, QueueInfo, QueueUpdateParams, RateLimit, Storage,
 };
 pub use backlog_types::{AttemptError, JobId, JobRow, JobState, Priority, QueueName};
 

@@ -6,9 +6,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use backlog_storage::RateLimit;
 use backlog_types::JobRow;
 use tokio_util::sync::CancellationToken;
 
+use crate::context::JobContext;
 use crate::{Backoff, Job, JobArgs, JobError, Worker};
 
 pub(crate) type JobFuture = Pin<Box<dyn Future<Output = Result<(), JobError>> + Send>>;
@@ -20,9 +22,12 @@ pub(crate) trait ErasedWorker: Send + Sync {
         &self,
         row: &JobRow,
         cancellation: CancellationToken,
+        context: JobContext,
     ) -> Result<JobFuture, serde_json::Error>;
     fn backoff(&self) -> Backoff;
     fn timeout(&self) -> Option<Duration>;
+    fn max_concurrent(&self) -> Option<usize>;
+    fn rate_limit(&self) -> Option<RateLimit>;
 }
 
 struct Typed<W>(Arc<W>);
@@ -32,9 +37,10 @@ impl<W: Worker> ErasedWorker for Typed<W> {
         &self,
         row: &JobRow,
         cancellation: CancellationToken,
+        context: JobContext,
     ) -> Result<JobFuture, serde_json::Error> {
         let args = <W::Args as serde::Deserialize>::deserialize(&row.args)?;
-        let job = Job::from_row(row, args, cancellation);
+        let job = Job::from_row(row, args, cancellation, context);
         let worker = self.0.clone();
         Ok(Box::pin(async move { worker.work(job).await }))
     }
@@ -45,6 +51,14 @@ impl<W: Worker> ErasedWorker for Typed<W> {
 
     fn timeout(&self) -> Option<Duration> {
         self.0.timeout()
+    }
+
+    fn max_concurrent(&self) -> Option<usize> {
+        self.0.max_concurrent()
+    }
+
+    fn rate_limit(&self) -> Option<RateLimit> {
+        self.0.rate_limit()
     }
 }
 
@@ -90,6 +104,11 @@ impl Workers {
         let mut kinds: Vec<_> = self.by_kind.keys().copied().collect();
         kinds.sort_unstable();
         kinds
+    }
+
+    /// Each registered kind with its worker.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&'static str, &Arc<dyn ErasedWorker>)> {
+        self.by_kind.iter().map(|(kind, worker)| (*kind, worker))
     }
 
     pub(crate) fn get(&self, kind: &str) -> Option<&Arc<dyn ErasedWorker>> {

@@ -3,6 +3,8 @@
 use std::future::Future;
 use std::time::Duration;
 
+use backlog_storage::RateLimit;
+
 use crate::{Backoff, Job, JobArgs};
 
 /// Runs jobs of one kind. A worker is shared by all of its kind's concurrent jobs, so it can
@@ -47,6 +49,23 @@ pub trait Worker: Send + Sync + 'static {
 
     /// How long one attempt may run before it is stopped and counted as failed.
     fn timeout(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Most jobs of this kind running at once in one runner (process), whatever their queues.
+    /// A fetched job whose kind is at its limit hands its queue slot back and waits for a
+    /// kind permit, so other kinds keep running; when as many jobs of the kind are already
+    /// waiting as the limit allows to run, it is snoozed back to the queue (1 s, no attempt
+    /// spent) instead, so that one busy kind cannot hoard claimed jobs. Default: no limit.
+    fn max_concurrent(&self) -> Option<usize> {
+        None
+    }
+
+    /// Most jobs of this kind started per period across every process sharing the database
+    /// (a token bucket `kind:<kind>` in the database). Checked when a job starts: a job over
+    /// the limit is snoozed until the next token, without spending an attempt. Each start of
+    /// a rate-limited kind costs one extra database round trip. Default: no limit.
+    fn rate_limit(&self) -> Option<RateLimit> {
         None
     }
 }

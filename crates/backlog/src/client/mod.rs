@@ -3,6 +3,7 @@
 mod cancel;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod queues;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
@@ -278,10 +279,14 @@ impl Client {
         &self,
         jobs: Vec<JobInsert>,
     ) -> Result<Vec<JobInsertResult>, EnqueueError> {
-        Ok(self
+        // Counted before the insert (the jobs move into it), recorded only if it succeeds.
+        let counts = crate::telemetry::enqueue_counts(&jobs);
+        let ids = self
             .storage
             .job_insert_many(JobInsertManyParams { jobs })
-            .await?)
+            .await?;
+        crate::telemetry::enqueued(counts);
+        Ok(ids)
     }
 
     /// One job by id.

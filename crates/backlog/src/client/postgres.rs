@@ -52,10 +52,12 @@ impl PgClient {
         C: tokio_postgres::GenericClient + Sync,
     {
         let job = self.client.prepare(&args, opts)?;
+        let counts = crate::telemetry::enqueue_counts(std::slice::from_ref(&job));
         let ids = self
             .pg
             .job_insert_many_tx(tx, JobInsertManyParams { jobs: vec![job] })
             .await?;
+        crate::telemetry::enqueued(counts);
         Ok(ids[0].id)
     }
 
@@ -68,10 +70,13 @@ impl PgClient {
     where
         C: tokio_postgres::GenericClient + Sync,
     {
-        Ok(self
+        let counts = crate::telemetry::enqueue_counts(&jobs);
+        let ids = self
             .pg
             .job_insert_many_tx(tx, JobInsertManyParams { jobs })
-            .await?)
+            .await?;
+        crate::telemetry::enqueued(counts);
+        Ok(ids)
     }
 
     /// The PostgreSQL storage.

@@ -49,9 +49,11 @@ impl SqliteClient {
         opts: InsertOpts,
     ) -> Result<JobId, EnqueueError> {
         let job = self.client.prepare(&args, opts)?;
+        let counts = crate::telemetry::enqueue_counts(std::slice::from_ref(&job));
         let ids = self
             .sqlite
             .job_insert_many_tx(tx, JobInsertManyParams { jobs: vec![job] })?;
+        crate::telemetry::enqueued(counts);
         Ok(ids[0].id)
     }
 

@@ -24,6 +24,7 @@ pub(crate) async fn run(
             .await
         {
             Ok(ids) if !ids.is_empty() => {
+                crate::telemetry::rescued(ids.len());
                 tracing::warn!(jobs = ?ids, "rescued jobs whose worker stopped heartbeating");
                 if ids.len() >= config.batch as usize {
                     continue;

@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{JobEvent, Shared};
+use crate::telemetry;
 
 /// One attempt's outcome, with what the event needs.
 pub(crate) struct Completion {
@@ -85,6 +86,9 @@ async fn flush(shared: &Shared, batch: &mut Vec<Completion>, stop: &Cancellation
             hint_scheduler = true;
         }
         shared.stats.record(state);
+        if let Some(state) = state {
+            telemetry::finished(&c.queue, &c.kind, state, c.finish.duration);
+        }
         if shared.events.receiver_count() > 0 {
             let _ = shared.events.send(JobEvent {
                 id: c.finish.id,

@@ -10,10 +10,15 @@ use backlog_types::JobRow;
 use futures_util::FutureExt;
 use tracing::Instrument;
 
+use tokio_util::sync::CancellationToken;
+
+use super::admission::{self, Admission};
 use super::completer::Completion;
 use super::producer::Slot;
 use super::Shared;
 use crate::backoff::StoredBackoff;
+use crate::context::JobContext;
+use crate::registry::ErasedWorker;
 use crate::worker::ErrorAction;
 use crate::Backoff;
 
@@ -28,7 +33,7 @@ enum Ended {
     Cancelled(String),
 }
 
-pub(crate) async fn run(shared: Arc<Shared>, row: JobRow, slot: Slot) {
+pub(crate) async fn run(shared: Arc<Shared>, row: JobRow, mut slot: Slot) {
     let span = tracing::info_span!(
         "backlog.job",
         job.id = row.id,
@@ -36,7 +41,6 @@ pub(crate) async fn run(shared: Arc<Shared>, row: JobRow, slot: Slot) {
         job.queue = %row.queue,
         job.attempt = row.attempt,
     );
-    let started = Instant::now();
     let (stop, cancel) = shared
         .held
         .lock()
@@ -46,18 +50,92 @@ pub(crate) async fn run(shared: Arc<Shared>, row: JobRow, slot: Slot) {
                 .map(|h| (h.stop.clone(), h.cancel.clone()))
         })
         .unwrap_or_default();
-    let grace = shared.config.cancel_grace;
+    let signals = Signals {
+        stop,
+        cancel,
+        grace: shared.config.cancel_grace,
+    };
     let worker = shared.workers.get(&row.kind).cloned();
-    let outcome = match &worker {
+    let context = JobContext::new(
+        shared.storage.clone(),
+        row.id,
+        row.attempt,
+        shared.config.max_result_bytes,
+    );
+    let mut started = Instant::now();
+    let (outcome, _kind_permit) =
+        match admission::admit(&shared, &row, worker.as_deref(), &mut slot, &signals.stop).await {
+            Admission::Hold(outcome) => (outcome, None),
+            Admission::Run(permit) => {
+                started = Instant::now();
+                (
+                    attempt(
+                        &shared,
+                        &row,
+                        worker.as_deref(),
+                        context.clone(),
+                        &signals,
+                        &span,
+                    )
+                    .await,
+                    permit,
+                )
+            }
+        };
+    let outcome = outcome.instrument_outcome(&span);
+    let duration = started.elapsed();
+    let result = context.finish().await;
+    let completion = Completion {
+        finish: JobFinish {
+            id: row.id,
+            attempt: row.attempt,
+            outcome,
+            duration,
+            result,
+        },
+        kind: row.kind,
+        queue: row.queue,
+    };
+    // The channel only closes after every job task has ended, so this cannot fail.
+    let _ = shared.completions.send(completion).await;
+    drop(slot);
+}
+
+/// What can stop an attempt from outside.
+struct Signals {
+    /// Shutdown deadline passed or lease lost: hand the job back.
+    stop: CancellationToken,
+    /// Cancellation of the job was requested.
+    cancel: CancellationToken,
+    /// How long a job may ignore a cancellation request before it is dropped.
+    grace: Duration,
+}
+
+/// Runs the attempt and maps how it ended to the outcome to store.
+async fn attempt(
+    shared: &Shared,
+    row: &JobRow,
+    worker: Option<&dyn ErasedWorker>,
+    context: JobContext,
+    signals: &Signals,
+    span: &tracing::Span,
+) -> JobOutcome {
+    let Signals {
+        stop,
+        cancel,
+        grace,
+    } = signals;
+    let grace = *grace;
+    match worker {
         None => {
             let known = shared.workers.kinds().join(", ");
             let failure = Failure::error(format!(
                 "unknown job kind `{}`: no worker is registered for it in this process (registered: {known})",
                 row.kind
             ));
-            retry_or_discard(&row, failure, &Backoff::default())
+            retry_or_discard(row, failure, &Backoff::default())
         }
-        Some(worker) => match worker.start(&row, cancel.clone()) {
+        Some(worker) => match worker.start(row, signals.cancel.clone(), context) {
             Err(error) => JobOutcome::Discard {
                 failure: Failure::error(format!(
                     "args do not decode as job kind `{}`: {error}; fix the args and retry the job",
@@ -65,7 +143,8 @@ pub(crate) async fn run(shared: Arc<Shared>, row: JobRow, slot: Slot) {
                 )),
             },
             Ok(future) => {
-                let timeout = crate::job::timeout_from_metadata(&row.metadata).or_else(|| worker.timeout());
+                let timeout =
+                    crate::job::timeout_from_metadata(&row.metadata).or_else(|| worker.timeout());
                 let attempt = AssertUnwindSafe(future.instrument(span.clone())).catch_unwind();
                 let ended = tokio::select! {
                     result = attempt => match result {
@@ -75,31 +154,17 @@ pub(crate) async fn run(shared: Arc<Shared>, row: JobRow, slot: Slot) {
                     },
                     _ = sleep_or_forever(timeout) => Ended::TimedOut(timeout.unwrap_or_default()),
                     _ = stop.cancelled() => Ended::Interrupted,
-                    _ = ignored_cancel(&cancel, grace) => Ended::Cancelled(format!(
+                    _ = ignored_cancel(cancel, grace) => Ended::Cancelled(format!(
                         "cancelled while running; the job did not stop within {grace:?} and was dropped"
                     )),
                 };
-                let ended = after_cancel_request(ended, cancel.is_cancelled());
-                let backoff = StoredBackoff::from_metadata(&row.metadata).unwrap_or_else(|| worker.backoff());
-                outcome(&row, ended, &backoff)
+                let ended = after_cancel_request(ended, signals.cancel.is_cancelled());
+                let backoff =
+                    StoredBackoff::from_metadata(&row.metadata).unwrap_or_else(|| worker.backoff());
+                outcome(row, ended, &backoff)
             }
         },
     }
-    .instrument_outcome(&span);
-    let duration = started.elapsed();
-    let completion = Completion {
-        finish: JobFinish {
-            id: row.id,
-            attempt: row.attempt,
-            outcome,
-            duration,
-        },
-        kind: row.kind,
-        queue: row.queue,
-    };
-    // The channel only closes after every job task has ended, so this cannot fail.
-    let _ = shared.completions.send(completion).await;
-    drop(slot);
 }
 
 /// Completes `grace` after cancellation was requested: the job ignored the request.

@@ -7,7 +7,9 @@
 //! leases of running jobs; the **Scheduler** and
 //! **Rescuer** keep scheduled and stalled jobs moving.
 
+mod admission;
 mod completer;
+mod depth;
 mod events;
 mod executor;
 mod heartbeater;
@@ -83,6 +85,13 @@ pub struct RunnerConfig {
     /// ([`Job::cancelled`](crate::Job::cancelled) fired) before its future is dropped. Either
     /// way the attempt ends `cancelled`. Default 5 s.
     pub cancel_grace: Duration,
+    /// Largest serialized result a job may record with
+    /// [`Job::set_result`](crate::Job::set_result). Default 64 KiB.
+    pub max_result_bytes: usize,
+    /// How often the `backlog_queue_depth` gauges are refreshed (one count of jobs per queue and
+    /// state: a scan of the job table, so not too often), by runners with `maintenance` on.
+    /// `None` turns it off. Default 30 s.
+    pub queue_depth_interval: Option<Duration>,
 }
 
 impl Default for RunnerConfig {
@@ -97,6 +106,8 @@ impl Default for RunnerConfig {
             maintenance: true,
             maintenance_config: MaintenanceConfig::default(),
             cancel_grace: Duration::from_secs(5),
+            max_result_bytes: 64 * 1024,
+            queue_depth_interval: Some(Duration::from_secs(30)),
         }
     }
 }
@@ -215,6 +226,8 @@ pub(crate) struct Shared {
     pub(crate) abort: CancellationToken,
     pub(crate) jobs: TaskTracker,
     pub(crate) global_limit: Option<Arc<Semaphore>>,
+    /// Per-kind concurrency limits of this process.
+    pub(crate) kind_limits: HashMap<&'static str, admission::KindLimit>,
     pub(crate) scheduler_hint: Arc<Notify>,
     /// Asks the heartbeater to beat now (cancellation signals may have been missed).
     pub(crate) heartbeat_now: Arc<Notify>,
@@ -260,9 +273,11 @@ impl Runner {
     ) -> Runner {
         let (completions, completions_rx) = mpsc::channel(config.complete_batch.max(1) * 4);
         let (events, _) = broadcast::channel(4096);
+        let kind_limits = admission::kind_limits(&workers);
         let shared = Arc::new(Shared {
             storage,
             workers,
+            kind_limits,
             global_limit: config
                 .max_workers_total
                 .map(|n| Arc::new(Semaphore::new(n.max(1)))),
@@ -308,6 +323,9 @@ impl Runner {
                 shared.scheduler_hint.clone(),
                 shared.shutdown.clone(),
             ));
+            if let Some(interval) = shared.config.queue_depth_interval {
+                background.push(tokio::spawn(depth::run(shared.clone(), interval)));
+            }
         }
         tracing::info!(worker_id = %shared.config.worker_id, backend = shared.storage.backend_name(), "backlog runner started");
         Runner {

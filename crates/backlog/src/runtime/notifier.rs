@@ -41,7 +41,7 @@ pub(crate) async fn run(shared: Arc<Shared>, wakers: HashMap<String, Arc<Notify>
                 e = rx.recv() => e,
             };
             match event {
-                Ok(Event::JobAvailable { queue }) => {
+                Ok(Event::JobAvailable { queue } | Event::QueueResumed { queue }) => {
                     if let Some(waker) = wakers.get(&queue) {
                         waker.notify_one();
                     }

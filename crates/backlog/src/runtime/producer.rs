@@ -8,11 +8,32 @@ use backlog_storage::JobFetchAvailableParams;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::{executor, Held, QueueConfig, Shared};
+use crate::telemetry;
 
 /// The permits one job holds while it runs: its queue's, and the process-wide one if set.
 pub(crate) struct Slot {
-    _queue: OwnedSemaphorePermit,
-    _global: Option<OwnedSemaphorePermit>,
+    queue: Option<OwnedSemaphorePermit>,
+    global: Option<OwnedSemaphorePermit>,
+    queue_limit: Arc<Semaphore>,
+}
+
+impl Slot {
+    /// Gives the permits back while the job waits for something else (its kind's permit).
+    pub(crate) fn release(&mut self) {
+        self.queue = None;
+        self.global = None;
+    }
+
+    /// Takes the permits again after [`Slot::release`].
+    pub(crate) async fn reacquire(&mut self, global: Option<&Arc<Semaphore>>) {
+        // Semaphores that are never closed cannot fail to acquire.
+        if self.queue.is_none() {
+            self.queue = self.queue_limit.clone().acquire_owned().await.ok();
+        }
+        if let (None, Some(global)) = (&self.global, global) {
+            self.global = global.clone().acquire_owned().await.ok();
+        }
+    }
 }
 
 pub(crate) async fn run(
@@ -75,6 +96,7 @@ pub(crate) async fn run(
             .stats
             .fetched
             .fetch_add(rows.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        rows.iter().for_each(telemetry::started);
         if let Ok(mut held) = shared.held.lock() {
             for row in &rows {
                 held.insert(
@@ -94,8 +116,9 @@ pub(crate) async fn run(
             };
             let global_permit = global_permits.as_mut().and_then(|g| g.split(1));
             let slot = Slot {
-                _queue: queue_permit,
-                _global: global_permit,
+                queue: Some(queue_permit),
+                global: global_permit,
+                queue_limit: limit.clone(),
             };
             shared.jobs.spawn(executor::run(shared.clone(), row, slot));
         }

@@ -198,6 +198,7 @@ async fn cancel_and_complete_race_has_one_winner(db: Db) {
                 attempt: 1,
                 outcome,
                 duration: Duration::ZERO,
+                result: None,
             }],
         };
         let (a, b, c) = tokio::join!(

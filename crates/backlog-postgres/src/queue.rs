@@ -1,0 +1,266 @@
+//! Flow control on PostgreSQL: fetching from queues with settings (pause, `max_running`, rate
+//! limit), queue administration and rate-limit buckets.
+//!
+//! # How a fetch honours the queue's settings
+//!
+//! The ordinary fetch statement (`job_fetch_available.sql`) claims nothing when the queue has a
+//! settings row that pauses or limits it; queues without one pay a primary-key probe and no
+//! extra round trip. Only when that fetch comes back empty does [`PgStorage::fetch_limited`]
+//! run, in one transaction:
+//!
+//! 1. lock the queue's settings row `FOR UPDATE` (no row with a setting: nothing to do; paused:
+//!    nothing to claim), so limited fetches of one queue take turns across processes;
+//! 2. count the queue's running jobs, in a new statement: under READ COMMITTED it sees every
+//!    claim committed by the previous lock holder, which a single statement could not (its
+//!    snapshot predates the lock wait);
+//! 3. take rate-limit tokens for the remaining room;
+//! 4. claim at most that many, and give back the tokens of jobs that were not there.
+//!
+//! So `max_running` is never exceeded, whatever the number of fetchers and processes.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use backlog_storage::{
+    Error, JobFetchAvailableParams, QueueInfo, QueueUpdateParams, RateLimit, RateLimitTake,
+    RateLimitTakeParams,
+};
+use backlog_types::{JobRow, JobState};
+use deadpool_postgres::GenericClient;
+use tokio_postgres::types::Json;
+use tokio_postgres::Row;
+
+use crate::storage::micros;
+use crate::{error, row, PgStorage};
+
+const FETCH: &str = include_str!("../sql/job_fetch_available.sql");
+const LOCK: &str = include_str!("../sql/job_fetch_available_lock.sql");
+const RUNNING: &str = include_str!("../sql/job_fetch_available_running.sql");
+const REFUND: &str = include_str!("../sql/job_fetch_available_refund.sql");
+const TAKE: &str = include_str!("../sql/rate_limit_take.sql");
+const QUEUE_GET: &str = include_str!("../sql/queue_get.sql");
+const QUEUE_LIST: &str = include_str!("../sql/queue_list.sql");
+const QUEUE_UPDATE: &str = include_str!("../sql/queue_update.sql");
+
+/// The bucket key of a queue's rate limit.
+pub(crate) fn queue_bucket(queue: &str) -> String {
+    format!("queue:{queue}")
+}
+
+impl PgStorage {
+    /// The fetch: fast path first, the limited path when it found nothing.
+    pub(crate) async fn fetch(
+        &self,
+        params: &JobFetchAvailableParams,
+    ) -> Result<Vec<JobRow>, Error> {
+        let client = self.client().await?;
+        let rows = claim(&client, params, i64::from(params.max), false).await?;
+        if !rows.is_empty() {
+            return Ok(rows);
+        }
+        drop(client);
+        self.fetch_limited(params).await
+    }
+
+    /// The limited path (see the module docs).
+    async fn fetch_limited(&self, params: &JobFetchAvailableParams) -> Result<Vec<JobRow>, Error> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(error::pg)?;
+        let lock = tx.prepare_cached(LOCK).await.map_err(error::pg)?;
+        let settings = tx
+            .query_opt(&lock, &[&params.queue])
+            .await
+            .map_err(error::pg)?;
+        let Some(settings) = settings else {
+            // No setting limits the queue: the fast path's empty answer stands.
+            tx.commit().await.map_err(error::pg)?;
+            return Ok(Vec::new());
+        };
+        let paused: bool = settings.try_get("paused").map_err(error::decode)?;
+        if paused {
+            tx.commit().await.map_err(error::pg)?;
+            return Ok(Vec::new());
+        }
+        let max_running: Option<i32> = settings.try_get("max_running").map_err(error::decode)?;
+        let mut room = i64::from(params.max);
+        if let Some(max_running) = max_running {
+            let statement = tx.prepare_cached(RUNNING).await.map_err(error::pg)?;
+            let running: i64 = tx
+                .query_one(&statement, &[&params.queue])
+                .await
+                .map_err(error::pg)?
+                .try_get("count")
+                .map_err(error::decode)?;
+            room = room.min(i64::from(max_running) - running);
+        }
+        let rate = rate_limit(&settings)?;
+        let mut granted = room;
+        if let (Some(limit), true) = (rate, room > 0) {
+            let want = u32::try_from(room).unwrap_or(u32::MAX);
+            let take = take(&tx, &queue_bucket(&params.queue), limit, want, params).await?;
+            granted = i64::from(take.granted);
+        }
+        let rows = if granted > 0 {
+            claim(&tx, params, granted, true).await?
+        } else {
+            Vec::new()
+        };
+        let unused = granted - rows.len() as i64;
+        if rate.is_some() && unused > 0 {
+            let statement = tx.prepare_cached(REFUND).await.map_err(error::pg)?;
+            let unused = i32::try_from(unused).unwrap_or(i32::MAX);
+            tx.execute(&statement, &[&queue_bucket(&params.queue), &unused])
+                .await
+                .map_err(error::pg)?;
+        }
+        tx.commit().await.map_err(error::pg)?;
+        Ok(rows)
+    }
+
+    pub(crate) async fn rate_limit_take_impl(
+        &self,
+        params: &RateLimitTakeParams,
+    ) -> Result<RateLimitTake, Error> {
+        let client = self.client().await?;
+        let now = params.now;
+        take_at(&client, &params.key, params.limit, params.want, now).await
+    }
+
+    pub(crate) async fn queue_update_impl(&self, params: &QueueUpdateParams) -> Result<(), Error> {
+        let max_running = params
+            .max_running
+            .flatten()
+            .map(|n| i32::try_from(n).unwrap_or(i32::MAX));
+        let rate = params.rate_limit.flatten();
+        let rate_max = rate.map(|r| i32::try_from(r.max).unwrap_or(i32::MAX));
+        let rate_period = rate.map(|r| micros(r.period).max(1));
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(QUEUE_UPDATE)
+            .await
+            .map_err(error::pg)?;
+        client
+            .execute(
+                &statement,
+                &[
+                    &params.queue,
+                    &params.max_running.is_some(),
+                    &max_running,
+                    &params.rate_limit.is_some(),
+                    &rate_max,
+                    &rate_period,
+                ],
+            )
+            .await
+            .map_err(error::pg)?;
+        Ok(())
+    }
+
+    pub(crate) async fn queue_get_impl(&self, queue: &str) -> Result<Option<QueueInfo>, Error> {
+        let client = self.client().await?;
+        let statement = client.prepare_cached(QUEUE_GET).await.map_err(error::pg)?;
+        let rows = client
+            .query(&statement, &[&queue])
+            .await
+            .map_err(error::pg)?;
+        rows.first().map(queue_info).transpose()
+    }
+
+    pub(crate) async fn queue_list_impl(&self) -> Result<Vec<QueueInfo>, Error> {
+        let client = self.client().await?;
+        let statement = client.prepare_cached(QUEUE_LIST).await.map_err(error::pg)?;
+        let rows = client.query(&statement, &[]).await.map_err(error::pg)?;
+        rows.iter().map(queue_info).collect()
+    }
+}
+
+/// Runs the claim statement on `client` for at most `max` jobs.
+async fn claim<C: GenericClient + Sync>(
+    client: &C,
+    params: &JobFetchAvailableParams,
+    max: i64,
+    limited: bool,
+) -> Result<Vec<JobRow>, Error> {
+    let statement = client.prepare_cached(FETCH).await.map_err(error::pg)?;
+    let rows = client
+        .query(
+            &statement,
+            &[
+                &params.queue,
+                &max,
+                &params.worker_id,
+                &micros(params.lease),
+                &params.now,
+                &limited,
+            ],
+        )
+        .await
+        .map_err(error::pg)?;
+    row::job_rows(&rows)
+}
+
+async fn take<C: GenericClient + Sync>(
+    client: &C,
+    key: &str,
+    limit: RateLimit,
+    want: u32,
+    params: &JobFetchAvailableParams,
+) -> Result<RateLimitTake, Error> {
+    take_at(client, key, limit, want, params.now).await
+}
+
+async fn take_at<C: GenericClient + Sync>(
+    client: &C,
+    key: &str,
+    limit: RateLimit,
+    want: u32,
+    now: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<RateLimitTake, Error> {
+    let statement = client.prepare_cached(TAKE).await.map_err(error::pg)?;
+    let max = i32::try_from(limit.max).unwrap_or(i32::MAX);
+    let want = i32::try_from(want).unwrap_or(i32::MAX);
+    let row = client
+        .query_one(
+            &statement,
+            &[&key, &max, &micros(limit.period).max(1), &want, &now],
+        )
+        .await
+        .map_err(error::pg)?;
+    let granted: i32 = row.try_get("granted").map_err(error::decode)?;
+    let tokens: f64 = row.try_get("tokens").map_err(error::decode)?;
+    Ok(RateLimitTake {
+        granted: u32::try_from(granted).unwrap_or(0),
+        tokens_left: tokens,
+        retry_after: limit.wait_for_token(tokens),
+    })
+}
+
+fn rate_limit(row: &Row) -> Result<Option<RateLimit>, Error> {
+    let max: Option<i32> = row.try_get("rate_max").map_err(error::decode)?;
+    let period: Option<i64> = row.try_get("rate_period_us").map_err(error::decode)?;
+    Ok(match (max, period) {
+        (Some(max), Some(period)) => Some(RateLimit {
+            max: u32::try_from(max).unwrap_or(0),
+            period: Duration::from_micros(u64::try_from(period).unwrap_or(0)),
+        }),
+        _ => None,
+    })
+}
+
+fn queue_info(row: &Row) -> Result<QueueInfo, Error> {
+    let counts: Json<BTreeMap<String, i64>> = row.try_get("counts").map_err(error::decode)?;
+    let mut by_state = BTreeMap::new();
+    for (state, count) in counts.0 {
+        let state: JobState = state.parse().map_err(error::decode)?;
+        by_state.insert(state, count.unsigned_abs());
+    }
+    let max_running: Option<i32> = row.try_get("max_running").map_err(error::decode)?;
+    Ok(QueueInfo {
+        name: row.try_get("name").map_err(error::decode)?,
+        paused_at: row.try_get("paused_at").map_err(error::decode)?,
+        max_running: max_running.map(|n| n.unsigned_abs()),
+        rate_limit: rate_limit(row)?,
+        updated_at: row.try_get("updated_at").map_err(error::decode)?,
+        counts: by_state,
+    })
+}

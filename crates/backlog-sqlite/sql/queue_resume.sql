@@ -1,0 +1,4 @@
+UPDATE backlog_queue
+SET paused_at = NULL,
+    updated_at = :now
+WHERE name = :queue AND paused_at IS NOT NULL

@@ -1,0 +1,252 @@
+//! Flow control on SQLite: fetching from queues with settings (pause, `max_running`, rate
+//! limit), queue administration and rate-limit buckets.
+//!
+//! Everything that writes runs on the single writer thread, inside its transaction, so a fetch
+//! reads the queue's settings, counts its running jobs, takes tokens and claims without any
+//! other writer in between: the limits hold across every connection and process using the
+//! file. A queue without a settings row costs one primary-key lookup per fetch.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use backlog_storage::{
+    Error, JobFetchAvailableParams, QueueInfo, QueuePauseParams, QueueUpdateParams, RateLimit,
+    RateLimitTake,
+};
+use backlog_types::{JobRow, JobState};
+use chrono::{DateTime, Utc};
+use rusqlite::{named_params, Connection, OptionalExtension, Row};
+
+use crate::error::{decode, from_sqlite};
+use crate::row::optional_timestamp;
+use crate::{queries, sql, time};
+
+/// The bucket key of a queue's rate limit.
+fn queue_bucket(queue: &str) -> String {
+    format!("queue:{queue}")
+}
+
+/// A queue's settings as the fetch needs them.
+struct Settings {
+    paused: bool,
+    max_running: Option<i64>,
+    rate: Option<RateLimit>,
+}
+
+/// Claims jobs as [`queries::job_fetch_available`] does, within the queue's settings.
+pub(crate) fn job_fetch_available(
+    conn: &Connection,
+    params: &JobFetchAvailableParams,
+) -> Result<Vec<JobRow>, Error> {
+    let settings = conn
+        .prepare_cached(sql::JOB_FETCH_AVAILABLE_SETTINGS)
+        .and_then(|mut s| {
+            s.query_row(named_params! { ":queue": params.queue }, |row| {
+                Ok(Settings {
+                    paused: row.get(0)?,
+                    max_running: row.get(1)?,
+                    rate: rate_limit(row.get(2)?, row.get(3)?),
+                })
+            })
+            .optional()
+        })
+        .map_err(from_sqlite)?;
+    let Some(settings) = settings else {
+        return queries::job_fetch_available(conn, params);
+    };
+    if settings.paused {
+        return Ok(Vec::new());
+    }
+    let mut room = i64::from(params.max);
+    if let Some(max_running) = settings.max_running {
+        let running: i64 = conn
+            .prepare_cached(sql::JOB_FETCH_AVAILABLE_RUNNING)
+            .and_then(|mut s| s.query_row(named_params! { ":queue": params.queue }, |r| r.get(0)))
+            .map_err(from_sqlite)?;
+        room = room.min(max_running - running);
+    }
+    if room <= 0 {
+        return Ok(Vec::new());
+    }
+    let now = params.now.unwrap_or_else(time::now);
+    let key = queue_bucket(&params.queue);
+    let granted = match settings.rate {
+        None => room,
+        Some(limit) => {
+            let want = u32::try_from(room).unwrap_or(u32::MAX);
+            i64::from(rate_limit_take(conn, &key, limit, want, now)?.granted)
+        }
+    };
+    if granted <= 0 {
+        return Ok(Vec::new());
+    }
+    let limited = JobFetchAvailableParams {
+        max: u32::try_from(granted).unwrap_or(u32::MAX),
+        ..params.clone()
+    };
+    let rows = queries::job_fetch_available(conn, &limited)?;
+    let unused = granted - rows.len() as i64;
+    if settings.rate.is_some() && unused > 0 {
+        conn.prepare_cached(sql::JOB_FETCH_AVAILABLE_REFUND)
+            .and_then(|mut s| s.execute(named_params! { ":key": key, ":tokens": unused }))
+            .map_err(from_sqlite)?;
+    }
+    Ok(rows)
+}
+
+/// Takes up to `want` tokens from the bucket `key`, created full on first use.
+pub(crate) fn rate_limit_take(
+    conn: &Connection,
+    key: &str,
+    limit: RateLimit,
+    want: u32,
+    now: DateTime<Utc>,
+) -> Result<RateLimitTake, Error> {
+    let stored: Option<(f64, String)> = conn
+        .prepare_cached(sql::RATE_LIMIT_GET)
+        .and_then(|mut s| {
+            s.query_row(named_params! { ":key": key }, |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()
+        })
+        .map_err(from_sqlite)?;
+    let (available, refilled_at) = match stored {
+        None => (f64::from(limit.max), now),
+        Some((tokens, at)) => {
+            let at = time::decode("refilled_at", &at)?;
+            // An explicit `now` before the last refill refills nothing and keeps refilled_at.
+            let elapsed = (now - at).to_std().unwrap_or(Duration::ZERO);
+            (limit.refill(tokens, elapsed), at.max(now))
+        }
+    };
+    let granted = f64::from(want).min(available.floor()).max(0.0);
+    let tokens = available - granted;
+    conn.prepare_cached(sql::RATE_LIMIT_TAKE)
+        .and_then(|mut s| {
+            s.execute(named_params! {
+                ":key": key,
+                ":max": limit.max,
+                ":period_us": time::micros(limit.period).max(1),
+                ":tokens": tokens,
+                ":refilled_at": time::encode(refilled_at),
+            })
+        })
+        .map_err(from_sqlite)?;
+    Ok(RateLimitTake {
+        // `granted` is a whole number between 0 and `want`.
+        granted: granted as u32,
+        tokens_left: tokens,
+        retry_after: limit.wait_for_token(tokens),
+    })
+}
+
+/// Pauses a queue.
+pub(crate) fn queue_pause(conn: &Connection, params: &QueuePauseParams) -> Result<(), Error> {
+    let now = time::encode(params.now.unwrap_or_else(time::now));
+    conn.prepare_cached(sql::QUEUE_PAUSE)
+        .and_then(|mut s| s.execute(named_params! { ":queue": params.queue, ":now": now }))
+        .map_err(from_sqlite)?;
+    Ok(())
+}
+
+/// Resumes a queue; whether it was paused.
+pub(crate) fn queue_resume(conn: &Connection, params: &QueuePauseParams) -> Result<bool, Error> {
+    let now = time::encode(params.now.unwrap_or_else(time::now));
+    let changed = conn
+        .prepare_cached(sql::QUEUE_RESUME)
+        .and_then(|mut s| s.execute(named_params! { ":queue": params.queue, ":now": now }))
+        .map_err(from_sqlite)?;
+    Ok(changed > 0)
+}
+
+/// Changes a queue's limits and returns its settings and counts.
+pub(crate) fn queue_update(
+    conn: &Connection,
+    params: &QueueUpdateParams,
+) -> Result<QueueInfo, Error> {
+    let rate = params.rate_limit.flatten();
+    conn.prepare_cached(sql::QUEUE_UPDATE)
+        .and_then(|mut s| {
+            s.execute(named_params! {
+                ":queue": params.queue,
+                ":set_max_running": params.max_running.is_some(),
+                ":max_running": params.max_running.flatten(),
+                ":set_rate": params.rate_limit.is_some(),
+                ":rate_max": rate.map(|r| r.max),
+                ":rate_period_us": rate.map(|r| time::micros(r.period).max(1)),
+                ":now": time::encode(time::now()),
+            })
+        })
+        .map_err(from_sqlite)?;
+    queue_get(conn, &params.queue)?
+        .ok_or_else(|| decode("queue", MissingQueue(params.queue.clone())))
+}
+
+/// One queue's settings and counts.
+pub(crate) fn queue_get(conn: &Connection, queue: &str) -> Result<Option<QueueInfo>, Error> {
+    let mut statement = conn.prepare_cached(sql::QUEUE_GET).map_err(from_sqlite)?;
+    let mut rows = statement
+        .query(named_params! { ":queue": queue })
+        .map_err(from_sqlite)?;
+    rows.next()
+        .map_err(from_sqlite)?
+        .map(queue_info)
+        .transpose()
+}
+
+/// Every queue with settings or jobs.
+pub(crate) fn queue_list(conn: &Connection) -> Result<Vec<QueueInfo>, Error> {
+    let mut statement = conn.prepare_cached(sql::QUEUE_LIST).map_err(from_sqlite)?;
+    let mut rows = statement.query([]).map_err(from_sqlite)?;
+    let mut queues = Vec::new();
+    while let Some(row) = rows.next().map_err(from_sqlite)? {
+        queues.push(queue_info(row)?);
+    }
+    Ok(queues)
+}
+
+fn rate_limit(max: Option<i64>, period_us: Option<i64>) -> Option<RateLimit> {
+    match (max, period_us) {
+        (Some(max), Some(period)) => Some(RateLimit {
+            max: u32::try_from(max).unwrap_or(u32::MAX),
+            period: Duration::from_micros(period.unsigned_abs()),
+        }),
+        _ => None,
+    }
+}
+
+fn queue_info(row: &Row<'_>) -> Result<QueueInfo, Error> {
+    let counts: String = row.get("counts").map_err(from_sqlite)?;
+    let counts: BTreeMap<String, u64> =
+        serde_json::from_str(&counts).map_err(|e| decode("counts", e))?;
+    let mut by_state = BTreeMap::new();
+    for (state, count) in counts {
+        let state: JobState = state.parse().map_err(|e| decode("state", e))?;
+        by_state.insert(state, count);
+    }
+    let max_running: Option<i64> = row.get("max_running").map_err(from_sqlite)?;
+    Ok(QueueInfo {
+        name: row.get("name").map_err(from_sqlite)?,
+        paused_at: optional_timestamp(row, "paused_at")?,
+        max_running: max_running.map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
+        rate_limit: rate_limit(
+            row.get("rate_max").map_err(from_sqlite)?,
+            row.get("rate_period_us").map_err(from_sqlite)?,
+        ),
+        updated_at: optional_timestamp(row, "updated_at")?,
+        counts: by_state,
+    })
+}
+
+/// The queue written by `queue_update` could not be read back.
+#[derive(Debug)]
+struct MissingQueue(String);
+
+impl std::fmt::Display for MissingQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "queue `{}` vanished right after its update", self.0)
+    }
+}
+
+impl std::error::Error for MissingQueue {}
