@@ -20,10 +20,12 @@ use std::sync::Arc;
 use backlog_storage::Storage;
 
 pub mod admin;
+pub mod cron;
 pub mod events;
 pub mod fetch;
 pub mod finish;
 pub mod insert;
+pub mod leader;
 pub mod maintenance;
 mod support;
 
@@ -71,6 +73,13 @@ macro_rules! suite {
             get_missing_is_none, list_filters_and_paginates, count_by_state,
             cancel_only_waiting_jobs, retry_revives_finalized_jobs, truncate_all,
             migrations_are_applied, now_is_close_to_local_clock
+        ]);
+        $crate::suite!(@module leader: [
+            elect_once_until_expiry, reelect_extends_only_the_holder, resign_frees_and_signals
+        ]);
+        $crate::suite!(@module cron: [
+            upsert_list_delete, tick_is_compare_and_set, concurrent_ticks_insert_one_job,
+            changes_wake_subscribers
         ]);
         $crate::suite!(@module events: [
             insert_wakes_subscribers, schedule_wakes_subscribers

@@ -1,1 +1,1 @@
-TRUNCATE backlog_job RESTART IDENTITY
+TRUNCATE backlog_job, backlog_leader, backlog_cron RESTART IDENTITY

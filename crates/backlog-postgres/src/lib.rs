@@ -59,6 +59,7 @@
 
 mod error;
 mod insert;
+mod leader_cron;
 mod listener;
 mod migrate;
 mod row;

@@ -8,6 +8,7 @@ use futures_util::stream::{self, StreamExt};
 use tokio::sync::{broadcast, watch};
 use tokio_postgres::{AsyncMessage, NoTls};
 
+use crate::leader_cron::{CRON_CHANGED, LEADER_RESIGNED_PREFIX};
 use crate::{error, PgStorage};
 
 /// Events buffered per subscriber before a slow one starts lagging.
@@ -94,9 +95,7 @@ async fn run(
             message = listening.messages.next() => match message {
                 Some(Ok(AsyncMessage::Notification(notification))) => {
                     // No subscriber is not an error: nobody is waiting right now.
-                    let _ = sender.send(Event::JobAvailable {
-                        queue: notification.payload().to_owned(),
-                    });
+                    let _ = sender.send(event_of(notification.payload()));
                 }
                 Some(Ok(_)) => {}
                 lost => {
@@ -112,6 +111,22 @@ async fn run(
                     let _ = sender.send(Event::Resync);
                 }
             },
+        }
+    }
+}
+
+/// Decodes a notification payload: a queue name (insert wake-ups), or one of the `!`-prefixed
+/// control payloads (`!` never starts a queue name).
+fn event_of(payload: &str) -> Event {
+    if let Some(name) = payload.strip_prefix(LEADER_RESIGNED_PREFIX) {
+        Event::LeaderResigned {
+            name: name.to_owned(),
+        }
+    } else if payload == CRON_CHANGED {
+        Event::CronChanged
+    } else {
+        Event::JobAvailable {
+            queue: payload.to_owned(),
         }
     }
 }

@@ -9,12 +9,20 @@ use chrono::{DateTime, Utc};
 use crate::{error, PgStorage};
 
 /// The PostgreSQL migrations, in order. Version numbers match the SQLite backend's.
-pub static MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    up: include_str!("../migrations/001_init.up.sql"),
-    down: include_str!("../migrations/001_init.down.sql"),
-}];
+pub static MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        up: include_str!("../migrations/001_init.up.sql"),
+        down: include_str!("../migrations/001_init.down.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "leader_cron",
+        up: include_str!("../migrations/003_leader_cron.up.sql"),
+        down: include_str!("../migrations/003_leader_cron.down.sql"),
+    },
+];
 
 const LOCK: &str = include_str!("../sql/migration_lock.sql");
 const TABLE_CREATE: &str = include_str!("../sql/migration_table_create.sql");

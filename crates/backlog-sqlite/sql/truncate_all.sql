@@ -1,2 +1,4 @@
 DELETE FROM backlog_job;
 DELETE FROM sqlite_sequence WHERE name = 'backlog_job';
+DELETE FROM backlog_leader;
+DELETE FROM backlog_cron;

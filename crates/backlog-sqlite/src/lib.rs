@@ -46,6 +46,7 @@
 
 mod connection;
 mod error;
+mod leader_cron;
 mod migrate;
 mod notify;
 mod queries;

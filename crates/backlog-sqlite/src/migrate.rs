@@ -13,12 +13,20 @@ use crate::error::from_sqlite;
 use crate::{sql, time};
 
 /// The SQLite migrations, numbered like the PostgreSQL backend's.
-pub static MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    up: include_str!("../migrations/001_init.up.sql"),
-    down: include_str!("../migrations/001_init.down.sql"),
-}];
+pub static MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        up: include_str!("../migrations/001_init.up.sql"),
+        down: include_str!("../migrations/001_init.down.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "leader_cron",
+        up: include_str!("../migrations/003_leader_cron.up.sql"),
+        down: include_str!("../migrations/003_leader_cron.down.sql"),
+    },
+];
 
 /// Every known migration with the time it was applied, if it was.
 pub(crate) fn list(conn: &Connection) -> Result<Vec<MigrationStatus>, Error> {

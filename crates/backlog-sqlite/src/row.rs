@@ -43,21 +43,21 @@ pub(crate) fn job_row(row: &Row<'_>) -> Result<JobRow, Error> {
     })
 }
 
-fn get<T: rusqlite::types::FromSql>(row: &Row<'_>, column: &str) -> Result<T, Error> {
+pub(crate) fn get<T: rusqlite::types::FromSql>(row: &Row<'_>, column: &str) -> Result<T, Error> {
     row.get(column).map_err(from_sqlite)
 }
 
-fn json<T: DeserializeOwned>(row: &Row<'_>, column: &str) -> Result<T, Error> {
+pub(crate) fn json<T: DeserializeOwned>(row: &Row<'_>, column: &str) -> Result<T, Error> {
     let text: String = get(row, column)?;
     serde_json::from_str(&text).map_err(|e| decode(column, e))
 }
 
-fn timestamp(row: &Row<'_>, column: &str) -> Result<DateTime<Utc>, Error> {
+pub(crate) fn timestamp(row: &Row<'_>, column: &str) -> Result<DateTime<Utc>, Error> {
     let text: String = get(row, column)?;
     time::decode(column, &text)
 }
 
-fn optional_timestamp(row: &Row<'_>, column: &str) -> Result<Option<DateTime<Utc>>, Error> {
+pub(crate) fn optional_timestamp(row: &Row<'_>, column: &str) -> Result<Option<DateTime<Utc>>, Error> {
     let text: Option<String> = get(row, column)?;
     text.map(|t| time::decode(column, &t)).transpose()
 }

@@ -29,5 +29,13 @@ sql! {
     JOB_CANCEL_MANY => "job_cancel_many.sql",
     JOB_RETRY_MANY => "job_retry_many.sql",
     JOB_DELETE_FINALIZED => "job_delete_finalized.sql",
+    LEADER_ATTEMPT_ELECT => "leader_attempt_elect.sql",
+    LEADER_ATTEMPT_REELECT => "leader_attempt_reelect.sql",
+    LEADER_RESIGN => "leader_resign.sql",
+    LEADER_GET => "leader_get.sql",
+    CRON_UPSERT => "cron_upsert.sql",
+    CRON_DELETE => "cron_delete.sql",
+    CRON_LIST => "cron_list.sql",
+    CRON_TICK => "cron_tick.sql",
     TRUNCATE_ALL => "truncate_all.sql",
 }
