@@ -49,4 +49,7 @@ pub enum Error {
     /// The database refused or could not be reached.
     #[error(transparent)]
     Storage(#[from] backlog_storage::Error),
+    /// A periodic job schedule is invalid.
+    #[error(transparent)]
+    Schedule(#[from] crate::cron::ScheduleError),
 }

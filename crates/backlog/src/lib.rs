@@ -53,6 +53,7 @@
 
 mod backoff;
 mod client;
+pub mod cron;
 mod error;
 mod job;
 pub mod maintenance;

@@ -46,6 +46,8 @@ pub(crate) async fn run(shared: Arc<Shared>, wakers: HashMap<String, Arc<Notify>
                     }
                 }
                 Ok(Event::Resync) | Err(RecvError::Lagged(_)) => wake_all(),
+                // Leadership and schedules concern the maintenance services, not producers.
+                Ok(Event::LeaderResigned { .. } | Event::CronChanged) => {}
                 Err(RecvError::Closed) => break,
             }
         }
