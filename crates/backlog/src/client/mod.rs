@@ -1,5 +1,6 @@
 //! The [`Client`]: enqueue jobs, read them back, cancel and retry them.
 
+mod cron;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "sqlite")]

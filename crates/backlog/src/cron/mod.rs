@@ -157,9 +157,3 @@ impl CronSchedule {
         self
     }
 }
-
-/// Parses a stored time zone name.
-pub(crate) fn parse_timezone(name: &str) -> Result<Tz, ScheduleError> {
-    name.parse()
-        .map_err(|_| ScheduleError::UnknownTimeZone(name.to_owned()))
-}
