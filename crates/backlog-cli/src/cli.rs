@@ -2,7 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{bench, database, demo, enqueue, jobs, migrate};
+use crate::{bench, cron, database, demo, enqueue, jobs, migrate};
 
 /// Backlog: a durable background-job queue on SQLite or PostgreSQL.
 #[derive(Debug, Parser)]
@@ -43,6 +43,8 @@ pub enum Command {
     Jobs(jobs::JobsArgs),
     /// Measure enqueue rate, throughput and latency on this machine.
     Bench(bench::BenchArgs),
+    /// List, set or remove periodic job schedules (cron expressions or intervals).
+    Cron(cron::CronArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -52,6 +54,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Enqueue(args) => enqueue::run(args).await,
         Command::Jobs(args) => jobs::run(args).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::Cron(args) => cron::run(args).await,
     }
 }
 
