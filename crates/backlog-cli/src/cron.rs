@@ -83,7 +83,8 @@ fn parse_priority(s: &str) -> Result<Priority, String> {
 }
 
 fn parse_missed(s: &str) -> Result<MissedPolicy, String> {
-    s.parse().map_err(|e: backlog::storage::UnknownMissedPolicy| e.to_string())
+    s.parse()
+        .map_err(|e: backlog::storage::UnknownMissedPolicy| e.to_string())
 }
 
 pub async fn run(args: CronArgs) -> anyhow::Result<()> {

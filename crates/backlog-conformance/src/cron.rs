@@ -4,8 +4,7 @@
 use std::time::Duration;
 
 use backlog_storage::{
-    CronDefinition, CronTickParams, CronUpsertParams, Event, JobInsert, JobListParams,
-    MissedPolicy,
+    CronDefinition, CronTickParams, CronUpsertParams, Event, JobInsert, JobListParams, MissedPolicy,
 };
 use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::json;

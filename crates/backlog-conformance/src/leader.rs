@@ -34,7 +34,10 @@ pub async fn elect_once_until_expiry(db: Db) {
     assert!(!db.leader_attempt_elect(params("b", t0)).await.unwrap());
     let held = db.leader_get("maintenance").await.unwrap().expect("held");
     assert_eq!(held.leader_id, "a");
-    assert_eq!(held.expires_at - held.elected_at, chrono::Duration::seconds(10));
+    assert_eq!(
+        held.expires_at - held.elected_at,
+        chrono::Duration::seconds(10)
+    );
 
     // Still held one second before expiry, even for a re-election by the holder itself.
     let later = t0 + chrono::Duration::seconds(9);

@@ -36,7 +36,10 @@ impl PgStorage {
         Ok(!rows.is_empty())
     }
 
-    pub(crate) async fn leader_resign_impl(&self, params: LeaderResignParams) -> Result<bool, Error> {
+    pub(crate) async fn leader_resign_impl(
+        &self,
+        params: LeaderResignParams,
+    ) -> Result<bool, Error> {
         let rows = self
             .query(
                 include_str!("../sql/leader_resign.sql"),
@@ -62,7 +65,10 @@ impl PgStorage {
             .transpose()
     }
 
-    pub(crate) async fn cron_upsert_impl(&self, params: CronUpsertParams) -> Result<CronRow, Error> {
+    pub(crate) async fn cron_upsert_impl(
+        &self,
+        params: CronUpsertParams,
+    ) -> Result<CronRow, Error> {
         let d = &params.definition;
         let rows = self
             .query(

@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use backlog_storage::{
-    CronRow, CronTickParams, CronUpsertParams, Error, Event, Leader, LeaderElectParams,
-    LeaderResignParams, JobDeleteFinalizedParams, JobFetchAvailableParams, JobFinishManyParams,
-    JobHeartbeatManyParams, JobHeartbeatResult, JobIdsParams, JobInsertManyParams, JobListParams,
-    JobOutcome, JobRescueParams, JobScheduleParams, MigrationRunParams, MigrationStatus,
-    QueueCount, StateCount, Storage,
+    CronRow, CronTickParams, CronUpsertParams, Error, Event, JobDeleteFinalizedParams,
+    JobFetchAvailableParams, JobFinishManyParams, JobHeartbeatManyParams, JobHeartbeatResult,
+    JobIdsParams, JobInsertManyParams, JobListParams, JobOutcome, JobRescueParams,
+    JobScheduleParams, Leader, LeaderElectParams, LeaderResignParams, MigrationRunParams,
+    MigrationStatus, QueueCount, StateCount, Storage,
 };
 use backlog_types::{JobId, JobRow};
 use chrono::{DateTime, Utc};
@@ -23,7 +23,11 @@ use crate::{error, PgStorage};
 
 impl PgStorage {
     /// Runs one statement on a pooled connection, prepared once per connection.
-    pub(crate) async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, Error> {
+    pub(crate) async fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, Error> {
         let client = self.client().await?;
         let statement = client.prepare_cached(sql).await.map_err(error::pg)?;
         client.query(&statement, params).await.map_err(error::pg)

@@ -57,7 +57,10 @@ pub(crate) fn timestamp(row: &Row<'_>, column: &str) -> Result<DateTime<Utc>, Er
     time::decode(column, &text)
 }
 
-pub(crate) fn optional_timestamp(row: &Row<'_>, column: &str) -> Result<Option<DateTime<Utc>>, Error> {
+pub(crate) fn optional_timestamp(
+    row: &Row<'_>,
+    column: &str,
+) -> Result<Option<DateTime<Utc>>, Error> {
     let text: Option<String> = get(row, column)?;
     text.map(|t| time::decode(column, &t)).transpose()
 }

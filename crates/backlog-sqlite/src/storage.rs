@@ -4,10 +4,10 @@
 
 use async_trait::async_trait;
 use backlog_storage::{
-    CronRow, CronTickParams, CronUpsertParams, Error, Event, Leader, LeaderElectParams,
-    LeaderResignParams, JobDeleteFinalizedParams, JobFetchAvailableParams, JobFinishManyParams,
-    JobHeartbeatManyParams, JobHeartbeatResult, JobIdsParams, JobInsertManyParams, JobListParams,
-    JobRescueParams, JobScheduleParams, MigrationRunParams, MigrationStatus, QueueCount,
+    CronRow, CronTickParams, CronUpsertParams, Error, Event, JobDeleteFinalizedParams,
+    JobFetchAvailableParams, JobFinishManyParams, JobHeartbeatManyParams, JobHeartbeatResult,
+    JobIdsParams, JobInsertManyParams, JobListParams, JobRescueParams, JobScheduleParams, Leader,
+    LeaderElectParams, LeaderResignParams, MigrationRunParams, MigrationStatus, QueueCount,
     StateCount, Storage,
 };
 use backlog_types::{JobId, JobRow};

@@ -39,9 +39,7 @@ impl Client {
         let job = self
             .prepare_raw(&schedule.kind, schedule.args.clone(), opts)
             .map_err(ScheduleError::Job)?;
-        let next_run_at = schedule
-            .schedule
-            .next_after(now, now, schedule.timezone)?;
+        let next_run_at = schedule.schedule.next_after(now, now, schedule.timezone)?;
         let row = self
             .storage
             .cron_upsert(CronUpsertParams {

@@ -105,7 +105,9 @@ mod tests {
     use super::*;
 
     fn at(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     const GRACE: Duration = Duration::from_secs(60);
@@ -162,7 +164,9 @@ mod tests {
         assert_eq!(every.to_string(), "@every 1m30s");
         let anchor = at("2030-01-01T00:00:00Z");
         assert_eq!(
-            every.next_after(at("2030-01-01T00:03:00Z"), anchor, Tz::UTC).unwrap(),
+            every
+                .next_after(at("2030-01-01T00:03:00Z"), anchor, Tz::UTC)
+                .unwrap(),
             at("2030-01-01T00:04:30Z")
         );
         assert_eq!(
@@ -182,15 +186,26 @@ mod tests {
         let s: Schedule = "0 * * * * *".parse().unwrap();
         let t = at("2030-01-01T00:01:00Z");
         let now = t + chrono::Duration::seconds(2);
-        for policy in [MissedPolicy::Skip, MissedPolicy::RunOnce, MissedPolicy::CatchUp] {
+        for policy in [
+            MissedPolicy::Skip,
+            MissedPolicy::RunOnce,
+            MissedPolicy::CatchUp,
+        ] {
             let p = plan(&s, Tz::UTC, policy, t, now, GRACE).unwrap().unwrap();
             assert_eq!(p.ticks, vec![t], "{policy}");
             assert_eq!(p.next, at("2030-01-01T00:02:00Z"));
             assert_eq!(p.skipped, 0);
         }
         assert_eq!(
-            plan(&s, Tz::UTC, MissedPolicy::Skip, t, t - chrono::Duration::seconds(1), GRACE)
-                .unwrap(),
+            plan(
+                &s,
+                Tz::UTC,
+                MissedPolicy::Skip,
+                t,
+                t - chrono::Duration::seconds(1),
+                GRACE
+            )
+            .unwrap(),
             None
         );
     }
@@ -208,9 +223,16 @@ mod tests {
         assert_eq!(skip.ticks, vec![at("2030-01-01T00:11:00Z")]);
         assert_eq!(skip.skipped, 10);
         let late = at("2030-01-01T00:11:59Z");
-        let strict = plan(&s, Tz::UTC, MissedPolicy::Skip, expected, late, Duration::from_secs(5))
-            .unwrap()
-            .unwrap();
+        let strict = plan(
+            &s,
+            Tz::UTC,
+            MissedPolicy::Skip,
+            expected,
+            late,
+            Duration::from_secs(5),
+        )
+        .unwrap()
+        .unwrap();
         assert!(strict.ticks.is_empty());
         assert_eq!(strict.next, at("2030-01-01T00:12:00Z"));
         let once = plan(&s, Tz::UTC, MissedPolicy::RunOnce, expected, now, GRACE)

@@ -122,7 +122,9 @@ impl Schedule {
                 let step = delta(*interval);
                 let steps = (at - anchor).num_microseconds().unwrap_or(i64::MAX)
                     / step.num_microseconds().unwrap_or(i64::MAX).max(1);
-                Ok(Some(anchor + step * i32::try_from(steps).unwrap_or(i32::MAX)))
+                Ok(Some(
+                    anchor + step * i32::try_from(steps).unwrap_or(i32::MAX),
+                ))
             }
         }
     }
@@ -199,10 +201,14 @@ pub fn parse_duration(text: &str) -> Result<Duration, ScheduleError> {
         return Err(invalid());
     }
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(invalid)?;
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .ok_or_else(invalid)?;
         let number: u64 = rest[..digits].parse().map_err(|_| invalid())?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit = match &rest[..unit_len] {
             "ms" => Duration::from_millis(1),
             "s" => Duration::from_secs(1),

@@ -100,7 +100,14 @@ impl CronEnqueuer {
             .timezone
             .parse()
             .map_err(|_| ScheduleError::UnknownTimeZone(d.timezone.clone()))?;
-        let Some(plan) = cron::plan(&schedule, tz, d.missed_policy, row.next_run_at, now, self.grace)?
+        let Some(plan) = cron::plan(
+            &schedule,
+            tz,
+            d.missed_policy,
+            row.next_run_at,
+            now,
+            self.grace,
+        )?
         else {
             return Ok((None, row.next_run_at));
         };

@@ -1,9 +1,9 @@
-//! Maintenance services that keep jobs moving: the [`Scheduler`](scheduler) makes due
-//! `scheduled` and `retryable` jobs available, the [`Rescuer`](rescuer) returns jobs whose
+//! Maintenance services that keep jobs moving: the Scheduler makes due
+//! `scheduled` and `retryable` jobs available, the Rescuer returns jobs whose
 //! worker stopped heartbeating, the [`CronEnqueuer`] enqueues periodic jobs.
 //!
 //! They run on one process at a time among all those sharing the database: the leader, elected
-//! by the [`Elector`](elector) through a lease in the database. Each service is still
+//! by the Elector through a lease in the database. Each service is still
 //! idempotent and races safely with copies of itself (every write skips rows another process
 //! holds, ticks are compare-and-set), so the short overlap possible around a leader change is
 //! harmless.
@@ -70,7 +70,11 @@ pub(crate) fn spawn(
             hint,
             shutdown.clone(),
         )),
-        tokio::spawn(rescuer::run(storage.clone(), config.clone(), shutdown.clone())),
+        tokio::spawn(rescuer::run(
+            storage.clone(),
+            config.clone(),
+            shutdown.clone(),
+        )),
         tokio::spawn(cron_enqueuer::run(storage, config, shutdown)),
     ]
 }

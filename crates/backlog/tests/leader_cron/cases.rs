@@ -79,19 +79,30 @@ async fn wait_for_one_leader(runners: &[Runner]) -> usize {
 pub async fn exactly_one_leader_and_prompt_hand_over(db: Db) {
     let mut runners = vec![runner(&db, "runner-a", true), runner(&db, "runner-b", true)];
     let leader = wait_for_one_leader(&runners).await;
-    let lease = db.leader_get(MAINTENANCE_LEASE).await.unwrap().expect("lease");
+    let lease = db
+        .leader_get(MAINTENANCE_LEASE)
+        .await
+        .unwrap()
+        .expect("lease");
     assert_eq!(lease.leader_id, runners[leader].worker_id());
 
     let follower_id = runners[1 - leader].worker_id().to_owned();
     let mut follower = runners[1 - leader].leadership();
     let started = Instant::now();
-    runners.remove(leader).shutdown(Duration::from_secs(5)).await;
+    runners
+        .remove(leader)
+        .shutdown(Duration::from_secs(5))
+        .await;
     tokio::time::timeout(Duration::from_secs(5), follower.wait_for(|leads| *leads))
         .await
         .expect("the follower takes over well before the 30 s lease expires")
         .expect("leadership channel open");
     assert!(started.elapsed() < Duration::from_secs(5));
-    let lease = db.leader_get(MAINTENANCE_LEASE).await.unwrap().expect("lease");
+    let lease = db
+        .leader_get(MAINTENANCE_LEASE)
+        .await
+        .unwrap()
+        .expect("lease");
     assert_eq!(lease.leader_id, follower_id);
     runners.remove(0).shutdown(Duration::from_secs(5)).await;
     assert!(db.leader_get(MAINTENANCE_LEASE).await.unwrap().is_none());
@@ -145,7 +156,10 @@ pub async fn cron_one_job_per_tick_across_runners_and_leader_change(db: Db) {
         cron_jobs(&db, "pulse").await.len() >= 2
     })
     .await;
-    runners.remove(leader).shutdown(Duration::from_secs(5)).await;
+    runners
+        .remove(leader)
+        .shutdown(Duration::from_secs(5))
+        .await;
     let before = cron_jobs(&db, "pulse").await.len();
     wait_for_one_leader(&runners).await;
     wait_until(Duration::from_secs(10), "three more ticks", || async {
@@ -171,15 +185,22 @@ pub async fn cron_one_job_per_tick_across_runners_and_leader_change(db: Db) {
 }
 
 fn at(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+    DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 pub async fn enqueuer_follows_the_clock_it_is_given(db: Db) {
     let client = Client::from_arc(db.clone());
     let t0 = at("2030-06-01T12:00:30Z");
-    let schedule = CronSchedule::new("minutely", "noop", json!({}), "0 * * * * *".parse().unwrap())
-        .timezone("Europe/Paris")
-        .unwrap();
+    let schedule = CronSchedule::new(
+        "minutely",
+        "noop",
+        json!({}),
+        "0 * * * * *".parse().unwrap(),
+    )
+    .timezone("Europe/Paris")
+    .unwrap();
     let row = client.cron_upsert_at(schedule, t0).await.unwrap();
     assert_eq!(row.next_run_at, at("2030-06-01T12:01:00Z"));
     assert_eq!(row.definition.timezone, "Europe/Paris");
@@ -204,10 +225,15 @@ pub async fn enqueuer_follows_the_clock_it_is_given(db: Db) {
     assert_eq!(listed[0].last_run_at, Some(at("2030-06-01T12:01:00Z")));
 
     // Disabled: nothing, even when due.
-    let disabled = CronSchedule::new("minutely", "noop", json!({}), "0 * * * * *".parse().unwrap())
-        .timezone("Europe/Paris")
-        .unwrap()
-        .enabled(false);
+    let disabled = CronSchedule::new(
+        "minutely",
+        "noop",
+        json!({}),
+        "0 * * * * *".parse().unwrap(),
+    )
+    .timezone("Europe/Paris")
+    .unwrap()
+    .enabled(false);
     client.cron_upsert_at(disabled, t1).await.unwrap();
     let t2 = at("2030-06-01T12:02:01Z");
     assert!(enqueuer.enqueue_due(t2).await.unwrap().enqueued.is_empty());
@@ -236,16 +262,28 @@ pub async fn missed_tick_policies(db: Db) {
     let once = cron_jobs(&db, "once").await;
     assert_eq!(once.len(), 1);
     assert_eq!(once[0].scheduled_at, at("2030-01-01T00:10:00Z"));
-    let caught: Vec<DateTime<Utc>> = cron_jobs(&db, "catch-up").await.iter().map(tick_of).collect();
+    let caught: Vec<DateTime<Utc>> = cron_jobs(&db, "catch-up")
+        .await
+        .iter()
+        .map(tick_of)
+        .collect();
     assert_eq!(caught.len(), 10);
     assert_eq!(caught[0], at("2030-01-01T00:01:00Z"));
     assert_eq!(caught[9], at("2030-01-01T00:10:00Z"));
     // All three continue with the next future tick.
     for row in client.cron_list().await.unwrap() {
-        assert_eq!(row.next_run_at, at("2030-01-01T00:11:00Z"), "{}", row.definition.name);
+        assert_eq!(
+            row.next_run_at,
+            at("2030-01-01T00:11:00Z"),
+            "{}",
+            row.definition.name
+        );
     }
     // Back on time: every policy runs the tick.
-    enqueuer.enqueue_due(at("2030-01-01T00:11:01Z")).await.unwrap();
+    enqueuer
+        .enqueue_due(at("2030-01-01T00:11:01Z"))
+        .await
+        .unwrap();
     assert_eq!(cron_jobs(&db, "skip").await.len(), 1);
     assert_eq!(cron_jobs(&db, "once").await.len(), 2);
     assert_eq!(cron_jobs(&db, "catch-up").await.len(), 11);
@@ -256,7 +294,10 @@ pub async fn changed_schedule_recomputes_next_run(db: Db) {
     let t0 = at("2030-01-01T00:00:30Z");
     let hourly: Schedule = "0 0 * * * *".parse().unwrap();
     let row = client
-        .cron_upsert_at(CronSchedule::new("s", "noop", json!({}), hourly.clone()), t0)
+        .cron_upsert_at(
+            CronSchedule::new("s", "noop", json!({}), hourly.clone()),
+            t0,
+        )
         .await
         .unwrap();
     assert_eq!(row.next_run_at, at("2030-01-01T01:00:00Z"));
@@ -290,13 +331,20 @@ pub async fn changed_schedule_recomputes_next_run(db: Db) {
         .unwrap();
     assert_eq!(row.next_run_at, at("2030-01-02T00:00:00Z"));
     // Invalid input is refused before anything is stored.
-    let bad = CronSchedule::new("bad", "no spaces allowed", json!({}), "@every 1m".parse().unwrap());
+    let bad = CronSchedule::new(
+        "bad",
+        "no spaces allowed",
+        json!({}),
+        "@every 1m".parse().unwrap(),
+    );
     assert!(matches!(
         client.cron_upsert_at(bad, t1).await,
         Err(backlog::Error::Schedule(_))
     ));
-    assert!(CronSchedule::new("tz", "noop", json!({}), "@every 1m".parse().unwrap())
-        .timezone("Mars/Olympus")
-        .is_err());
+    assert!(
+        CronSchedule::new("tz", "noop", json!({}), "@every 1m".parse().unwrap())
+            .timezone("Mars/Olympus")
+            .is_err()
+    );
     assert_eq!(client.cron_list().await.unwrap().len(), 1);
 }
