@@ -2,7 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{bench, database, demo, enqueue, jobs, migrate, queues};
+use crate::{bench, cron, database, demo, enqueue, jobs, migrate, queues};
 
 /// Backlog: a durable background-job queue on SQLite or PostgreSQL.
 #[derive(Debug, Parser)]
@@ -46,6 +46,8 @@ pub enum Command {
     Queues(queues::QueuesArgs),
     /// Measure enqueue rate, throughput and latency on this machine.
     Bench(bench::BenchArgs),
+    /// List, set or remove periodic job schedules (cron expressions or intervals).
+    Cron(cron::CronArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -56,6 +58,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Jobs(args) => jobs::run(args).await,
         Command::Queues(args) => queues::run(args).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::Cron(args) => cron::run(args).await,
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod bench;
 mod cli;
+mod cron;
 mod database;
 mod demo;
 mod enqueue;

@@ -13,9 +13,7 @@ async fn next_available(rx: &mut Receiver<Event>) -> String {
         loop {
             match rx.recv().await {
                 Ok(Event::JobAvailable { queue }) => return queue,
-                Ok(Event::Resync | Event::CancelRequested { .. } | Event::QueueResumed { .. }) => {
-                    continue
-                }
+                Ok(_) => continue,
                 Err(e) => panic!("subscription failed: {e}"),
             }
         }

@@ -21,11 +21,13 @@ use backlog_storage::Storage;
 
 pub mod admin;
 pub mod cancel_unique;
+pub mod cron;
 pub mod events;
 pub mod fetch;
 pub mod finish;
 pub mod flow;
 pub mod insert;
+pub mod leader;
 pub mod maintenance;
 pub mod retention;
 mod support;
@@ -88,6 +90,13 @@ macro_rules! suite {
             max_running_never_exceeded_by_concurrent_fetchers, queue_rate_limit_applies_at_fetch,
             rate_limit_take_accounts_tokens, result_and_progress_are_stored_and_fenced,
             queue_list_reports_settings_and_counts
+        ]);
+        $crate::suite!(@module leader: [
+            elect_once_until_expiry, reelect_extends_only_the_holder, resign_frees_and_signals
+        ]);
+        $crate::suite!(@module cron: [
+            upsert_list_delete, tick_is_compare_and_set, concurrent_ticks_insert_one_job,
+            changes_wake_subscribers
         ]);
         $crate::suite!(@module events: [
             insert_wakes_subscribers, schedule_wakes_subscribers

@@ -1,1 +1,2 @@
-TRUNCATE backlog_job, backlog_job_archive, backlog_queue, backlog_rate_limit RESTART IDENTITY
+TRUNCATE backlog_job, backlog_job_archive, backlog_queue, backlog_rate_limit, backlog_leader,
+    backlog_cron RESTART IDENTITY

@@ -60,6 +60,7 @@
 
 mod error;
 mod insert;
+mod leader_cron;
 mod listener;
 mod migrate;
 mod queue;

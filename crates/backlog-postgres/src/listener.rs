@@ -10,6 +10,7 @@ use futures_util::stream::{self, StreamExt};
 use tokio::sync::{broadcast, watch};
 use tokio_postgres::{AsyncMessage, NoTls};
 
+use crate::leader_cron::{CRON_CHANGED, LEADER_RESIGNED_PREFIX};
 use crate::{error, PgStorage};
 
 /// Events buffered per subscriber before a slow one starts lagging.
@@ -103,7 +104,7 @@ async fn run(
                         continue;
                     }
                     // No subscriber is not an error: nobody is waiting right now.
-                    let _ = sender.send(event(notification.payload()));
+                    let _ = sender.send(event_of(notification.payload()));
                 }
                 Some(Ok(_)) => {}
                 lost => {
@@ -123,22 +124,28 @@ async fn run(
     }
 }
 
-/// Decodes a payload: `cancel:<id>,<id>...` for cancellation requests, `resumed:<queue>` for a
-/// resumed queue, else the bare name of a queue that got available jobs (queue names cannot
-/// contain `:`).
-fn event(payload: &str) -> Event {
-    if let Some(ids) = payload.strip_prefix("cancel:") {
-        return Event::CancelRequested {
+/// Decodes a notification payload: a queue name (insert wake-ups), `cancel:<id>,<id>...`
+/// (cancellation requests), `resumed:<queue>` (a resumed queue), or one of the `!`-prefixed
+/// control payloads. Queue names contain neither `:` nor `!`, so the forms cannot collide.
+fn event_of(payload: &str) -> Event {
+    if let Some(name) = payload.strip_prefix(LEADER_RESIGNED_PREFIX) {
+        Event::LeaderResigned {
+            name: name.to_owned(),
+        }
+    } else if payload == CRON_CHANGED {
+        Event::CronChanged
+    } else if let Some(ids) = payload.strip_prefix("cancel:") {
+        Event::CancelRequested {
             ids: ids.split(',').filter_map(|id| id.parse().ok()).collect(),
-        };
-    }
-    match payload.strip_prefix("resumed:") {
-        Some(queue) => Event::QueueResumed {
+        }
+    } else if let Some(queue) = payload.strip_prefix("resumed:") {
+        Event::QueueResumed {
             queue: queue.to_owned(),
-        },
-        None => Event::JobAvailable {
+        }
+    } else {
+        Event::JobAvailable {
             queue: payload.to_owned(),
-        },
+        }
     }
 }
 
@@ -175,14 +182,27 @@ mod tests {
     #[test]
     fn payloads() {
         assert_eq!(
-            event("emails"),
+            event_of("emails"),
             Event::JobAvailable {
                 queue: "emails".into()
             }
         );
         assert_eq!(
-            event("cancel:4,7"),
+            event_of("cancel:4,7"),
             Event::CancelRequested { ids: vec![4, 7] }
         );
+        assert_eq!(
+            event_of("resumed:emails"),
+            Event::QueueResumed {
+                queue: "emails".into()
+            }
+        );
+        assert_eq!(
+            event_of(&format!("{LEADER_RESIGNED_PREFIX}maintenance")),
+            Event::LeaderResigned {
+                name: "maintenance".into()
+            }
+        );
+        assert_eq!(event_of(CRON_CHANGED), Event::CronChanged);
     }
 }

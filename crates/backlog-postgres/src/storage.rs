@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use backlog_storage::{
-    DedupedBatch, Error, Event, JobCancelManyResult, JobCancelParams, JobCancelResult,
-    JobDeleteFinalizedParams, JobFetchAvailableParams, JobFilter, JobFinishManyParams,
-    JobHeartbeatManyParams, JobHeartbeatResult, JobIdsParams, JobInsertManyParams, JobInsertResult,
-    JobListParams, JobOutcome, JobProgressSetParams, JobRescueParams, JobScheduleParams,
+    CronRow, CronTickParams, CronUpsertParams, DedupedBatch, Error, Event, JobCancelManyResult,
+    JobCancelParams, JobCancelResult, JobDeleteFinalizedParams, JobFetchAvailableParams, JobFilter,
+    JobFinishManyParams, JobHeartbeatManyParams, JobHeartbeatResult, JobIdsParams,
+    JobInsertManyParams, JobInsertResult, JobListParams, JobOutcome, JobProgressSetParams,
+    JobRescueParams, JobScheduleParams, Leader, LeaderElectParams, LeaderResignParams,
     MigrationRunParams, MigrationStatus, QueueCount, QueueInfo, QueuePauseParams,
     QueueUpdateParams, RateLimitTake, RateLimitTakeParams, StateCount, Storage, CANCELLABLE_STATES,
     RETRYABLE_STATES,
@@ -25,7 +26,11 @@ use crate::{error, PgStorage};
 
 impl PgStorage {
     /// Runs one statement on a pooled connection, prepared once per connection.
-    async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, Error> {
+    pub(crate) async fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, Error> {
         let client = self.client().await?;
         let statement = client.prepare_cached(sql).await.map_err(error::pg)?;
         client.query(&statement, params).await.map_err(error::pg)
@@ -449,6 +454,40 @@ impl Storage for PgStorage {
 
     async fn event_subscribe(&self) -> Result<broadcast::Receiver<Event>, Error> {
         self.subscribe().await
+    }
+
+    async fn leader_attempt_elect(&self, params: LeaderElectParams) -> Result<bool, Error> {
+        self.leader_elect_impl(include_str!("../sql/leader_attempt_elect.sql"), params)
+            .await
+    }
+
+    async fn leader_attempt_reelect(&self, params: LeaderElectParams) -> Result<bool, Error> {
+        self.leader_elect_impl(include_str!("../sql/leader_attempt_reelect.sql"), params)
+            .await
+    }
+
+    async fn leader_resign(&self, params: LeaderResignParams) -> Result<bool, Error> {
+        self.leader_resign_impl(params).await
+    }
+
+    async fn leader_get(&self, name: &str) -> Result<Option<Leader>, Error> {
+        self.leader_get_impl(name).await
+    }
+
+    async fn cron_upsert(&self, params: CronUpsertParams) -> Result<CronRow, Error> {
+        self.cron_upsert_impl(params).await
+    }
+
+    async fn cron_delete(&self, name: &str) -> Result<bool, Error> {
+        self.cron_delete_impl(name).await
+    }
+
+    async fn cron_list(&self) -> Result<Vec<CronRow>, Error> {
+        self.cron_list_impl().await
+    }
+
+    async fn cron_tick(&self, params: CronTickParams) -> Result<Option<Vec<JobId>>, Error> {
+        self.cron_tick_impl(params).await
     }
 
     async fn truncate_all(&self) -> Result<(), Error> {

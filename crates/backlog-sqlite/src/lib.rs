@@ -48,6 +48,7 @@ mod cancel;
 mod connection;
 mod error;
 mod flow;
+mod leader_cron;
 mod migrate;
 mod notify;
 mod queries;

@@ -27,6 +27,12 @@ pub static MIGRATIONS: &[Migration] = &[
         down: include_str!("../migrations/002_cancel_unique.down.sql"),
     },
     Migration {
+        version: 3,
+        name: "leader_cron",
+        up: include_str!("../migrations/003_leader_cron.up.sql"),
+        down: include_str!("../migrations/003_leader_cron.down.sql"),
+    },
+    Migration {
         version: 4,
         name: "queues_results",
         up: include_str!("../migrations/004_queues_results.up.sql"),

@@ -75,4 +75,16 @@ impl Notifier {
             queue: queue.to_owned(),
         });
     }
+
+    /// Tells subscribers that the lease `name` was given up.
+    pub(crate) fn leader_resigned(&self, name: &str) {
+        let _ = self.channel.send(Event::LeaderResigned {
+            name: name.to_owned(),
+        });
+    }
+
+    /// Tells subscribers that a periodic job schedule changed.
+    pub(crate) fn cron_changed(&self) {
+        let _ = self.channel.send(Event::CronChanged);
+    }
 }

@@ -48,11 +48,11 @@ pub(crate) fn job_row(row: &Row<'_>) -> Result<JobRow, Error> {
     })
 }
 
-fn get<T: rusqlite::types::FromSql>(row: &Row<'_>, column: &str) -> Result<T, Error> {
+pub(crate) fn get<T: rusqlite::types::FromSql>(row: &Row<'_>, column: &str) -> Result<T, Error> {
     row.get(column).map_err(from_sqlite)
 }
 
-fn json<T: DeserializeOwned>(row: &Row<'_>, column: &str) -> Result<T, Error> {
+pub(crate) fn json<T: DeserializeOwned>(row: &Row<'_>, column: &str) -> Result<T, Error> {
     let text: String = get(row, column)?;
     serde_json::from_str(&text).map_err(|e| decode(column, e))
 }

@@ -4,10 +4,11 @@
 
 use async_trait::async_trait;
 use backlog_storage::{
-    DedupedBatch, Error, Event, JobCancelManyResult, JobCancelParams, JobCancelResult,
-    JobDeleteFinalizedParams, JobFetchAvailableParams, JobFilter, JobFinishManyParams,
-    JobHeartbeatManyParams, JobHeartbeatResult, JobIdsParams, JobInsertManyParams, JobInsertResult,
-    JobListParams, JobProgressSetParams, JobRescueParams, JobScheduleParams, MigrationRunParams,
+    CronRow, CronTickParams, CronUpsertParams, DedupedBatch, Error, Event, JobCancelManyResult,
+    JobCancelParams, JobCancelResult, JobDeleteFinalizedParams, JobFetchAvailableParams, JobFilter,
+    JobFinishManyParams, JobHeartbeatManyParams, JobHeartbeatResult, JobIdsParams,
+    JobInsertManyParams, JobInsertResult, JobListParams, JobProgressSetParams, JobRescueParams,
+    JobScheduleParams, Leader, LeaderElectParams, LeaderResignParams, MigrationRunParams,
     MigrationStatus, QueueCount, QueueInfo, QueuePauseParams, QueueUpdateParams, RateLimitTake,
     RateLimitTakeParams, StateCount, Storage, CANCELLABLE_STATES, RETRYABLE_STATES,
 };
@@ -16,7 +17,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::broadcast;
 
 use crate::error::from_sqlite;
-use crate::{cancel, flow, migrate, queries, sql, time, SqliteStorage};
+use crate::{cancel, flow, leader_cron, migrate, queries, sql, time, SqliteStorage};
 
 #[async_trait]
 impl Storage for SqliteStorage {
@@ -252,6 +253,82 @@ impl Storage for SqliteStorage {
 
     async fn event_subscribe(&self) -> Result<broadcast::Receiver<Event>, Error> {
         Ok(self.notifier().subscribe())
+    }
+
+    async fn leader_attempt_elect(&self, params: LeaderElectParams) -> Result<bool, Error> {
+        self.write(move |tx| {
+            let now = params.now.unwrap_or_else(time::now);
+            leader_cron::leader_elect(tx, sql::LEADER_ATTEMPT_ELECT, &params, now)
+        })
+        .await
+    }
+
+    async fn leader_attempt_reelect(&self, params: LeaderElectParams) -> Result<bool, Error> {
+        self.write(move |tx| {
+            let now = params.now.unwrap_or_else(time::now);
+            leader_cron::leader_reelect(tx, &params, now)
+        })
+        .await
+    }
+
+    async fn leader_resign(&self, params: LeaderResignParams) -> Result<bool, Error> {
+        let name = params.name.clone();
+        let resigned = self
+            .write(move |tx| leader_cron::leader_resign(tx, &params))
+            .await?;
+        if resigned {
+            self.notifier().leader_resigned(&name);
+        }
+        Ok(resigned)
+    }
+
+    async fn leader_get(&self, name: &str) -> Result<Option<Leader>, Error> {
+        let name = name.to_owned();
+        self.read(move |conn| leader_cron::leader_get(conn, &name))
+            .await
+    }
+
+    async fn cron_upsert(&self, params: CronUpsertParams) -> Result<CronRow, Error> {
+        let row = self
+            .write(move |tx| {
+                let now = params.now.unwrap_or_else(time::now);
+                leader_cron::cron_upsert(tx, &params, now)
+            })
+            .await?;
+        self.notifier().cron_changed();
+        Ok(row)
+    }
+
+    async fn cron_delete(&self, name: &str) -> Result<bool, Error> {
+        let name = name.to_owned();
+        let deleted = self
+            .write(move |tx| leader_cron::cron_delete(tx, &name))
+            .await?;
+        if deleted {
+            self.notifier().cron_changed();
+        }
+        Ok(deleted)
+    }
+
+    async fn cron_list(&self) -> Result<Vec<CronRow>, Error> {
+        self.read(leader_cron::cron_list).await
+    }
+
+    async fn cron_tick(&self, mut params: CronTickParams) -> Result<Option<Vec<JobId>>, Error> {
+        let jobs = std::mem::take(&mut params.jobs);
+        let batch = (!jobs.is_empty()).then(|| queries::InsertBatch::new(jobs, time::now()));
+        let queues = batch
+            .as_ref()
+            .map(|b| b.available.clone())
+            .unwrap_or_default();
+        let ids = self
+            .write(move |tx| leader_cron::cron_tick(tx, &params, batch.as_ref()))
+            .await?;
+        if ids.is_some() {
+            self.notifier()
+                .job_available(queues.iter().map(String::as_str));
+        }
+        Ok(ids)
     }
 
     async fn truncate_all(&self) -> Result<(), Error> {

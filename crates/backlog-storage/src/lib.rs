@@ -19,7 +19,9 @@
 //! ```
 
 mod cancel;
+mod cron;
 mod error;
+mod leader;
 mod migration;
 mod params;
 mod queue;
@@ -30,7 +32,11 @@ use backlog_types::{JobId, JobRow};
 use chrono::{DateTime, Utc};
 
 pub use cancel::*;
+pub use cron::{
+    CronDefinition, CronRow, CronTickParams, CronUpsertParams, MissedPolicy, UnknownMissedPolicy,
+};
 pub use error::{Error, ErrorKind};
+pub use leader::{Leader, LeaderElectParams, LeaderResignParams};
 pub use migration::{Migration, MigrationDirection, MigrationStatus};
 pub use params::*;
 pub use queue::*;
@@ -178,6 +184,38 @@ pub trait Storage: Send + Sync + 'static {
     /// that loses its listening connection sends [`Event::Resync`] when it is back, so that
     /// subscribers poll once.
     async fn event_subscribe(&self) -> Result<tokio::sync::broadcast::Receiver<Event>, Error>;
+
+    /// Takes the lease `params.name` for `params.leader_id` if nobody holds it, its holder let it
+    /// expire, or the caller already holds it (then it is extended). Returns whether the caller
+    /// is the leader.
+    async fn leader_attempt_elect(&self, params: LeaderElectParams) -> Result<bool, Error>;
+
+    /// Extends the lease if the caller still holds it (even if it expired meanwhile, as long as
+    /// nobody else took it). Returns whether the caller is still the leader.
+    async fn leader_attempt_reelect(&self, params: LeaderElectParams) -> Result<bool, Error>;
+
+    /// Gives the lease up if the caller holds it, and then sends
+    /// [`Event::LeaderResigned`] so that another process takes over at once. Returns whether
+    /// the caller held it.
+    async fn leader_resign(&self, params: LeaderResignParams) -> Result<bool, Error>;
+
+    /// The lease's current holder, expired or not.
+    async fn leader_get(&self, name: &str) -> Result<Option<Leader>, Error>;
+
+    /// Creates or replaces a periodic job schedule, and sends [`Event::CronChanged`].
+    async fn cron_upsert(&self, params: CronUpsertParams) -> Result<CronRow, Error>;
+
+    /// Deletes a schedule, returning whether it existed; sends [`Event::CronChanged`].
+    async fn cron_delete(&self, name: &str) -> Result<bool, Error>;
+
+    /// Every schedule, by name.
+    async fn cron_list(&self) -> Result<Vec<CronRow>, Error>;
+
+    /// Handles one tick of a schedule in one transaction: if its `next_run_at` still equals
+    /// `params.expected` (and it is enabled), moves it to `params.next_run_at` and inserts
+    /// `params.jobs`, returning their ids; otherwise (another process handled the tick, or the
+    /// schedule changed) changes nothing and returns `None`.
+    async fn cron_tick(&self, params: CronTickParams) -> Result<Option<Vec<JobId>>, Error>;
 
     /// Deletes every row of every Backlog table. For tests and benchmarks only.
     async fn truncate_all(&self) -> Result<(), Error>;

@@ -289,4 +289,12 @@ pub enum Event {
         /// The queue.
         queue: String,
     },
+    /// The holder of a leader lease resigned: followers should try to take it now rather than
+    /// wait for it to expire.
+    LeaderResigned {
+        /// The lease's name.
+        name: String,
+    },
+    /// A periodic job schedule was added, changed or removed.
+    CronChanged,
 }

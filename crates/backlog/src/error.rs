@@ -49,6 +49,9 @@ pub enum Error {
     /// The database refused or could not be reached.
     #[error(transparent)]
     Storage(#[from] backlog_storage::Error),
+    /// A periodic job schedule is invalid.
+    #[error(transparent)]
+    Schedule(#[from] crate::cron::ScheduleError),
 }
 
 /// Why [`Client::job_cancel`](crate::Client::job_cancel) or

@@ -54,6 +54,7 @@
 mod backoff;
 mod client;
 mod context;
+pub mod cron;
 mod error;
 mod job;
 pub mod maintenance;

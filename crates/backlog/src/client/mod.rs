@@ -1,6 +1,7 @@
 //! The [`Client`]: enqueue jobs, read them back, cancel and retry them.
 
 mod cancel;
+mod cron;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod queues;

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use backlog_storage::Storage;
 use backlog_types::{JobId, QueueName};
-use tokio::sync::{broadcast, mpsc, Notify, Semaphore};
+use tokio::sync::{broadcast, mpsc, watch, Notify, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -76,8 +76,9 @@ pub struct RunnerConfig {
     pub fetch_cooldown: Duration,
     /// Most outcomes written per completer batch. Default 1,000.
     pub complete_batch: usize,
-    /// Whether this runner also runs the maintenance services (scheduler, rescuer).
-    /// Default true.
+    /// Whether this runner takes part in the leader election for the maintenance services
+    /// (scheduler, rescuer, cron enqueuer), which run on the elected leader only. Runners with
+    /// `false` never lead. Default true.
     pub maintenance: bool,
     /// Maintenance settings.
     pub maintenance_config: MaintenanceConfig,
@@ -195,6 +196,11 @@ impl RunnerBuilder {
                 return Err(Error::Config(format!("queue `{name}` is configured twice")));
             }
         }
+        if config.maintenance_config.leader_ttl < Duration::from_millis(300) {
+            return Err(Error::Config(
+                "maintenance_config.leader_ttl must be at least 300 ms".into(),
+            ));
+        }
         if config.lease < Duration::from_millis(300) {
             return Err(Error::Config("lease must be at least 300 ms".into()));
         }
@@ -252,6 +258,9 @@ pub struct Runner {
     completer_stop: CancellationToken,
     background: Vec<JoinHandle<()>>,
     background_stop: CancellationToken,
+    /// Resigns leadership at shutdown, so it is awaited rather than aborted.
+    elector: Option<JoinHandle<()>>,
+    leader: watch::Receiver<bool>,
 }
 
 impl Runner {
@@ -316,13 +325,23 @@ impl Runner {
             )));
         }
         background.push(tokio::spawn(notifier::run(shared.clone(), wakers)));
+        let (leader_tx, leader) = watch::channel(false);
+        let mut elector = None;
         if shared.config.maintenance {
-            background.extend(maintenance::spawn(
+            elector = Some(tokio::spawn(maintenance::run_elector(
+                shared.storage.clone(),
+                shared.config.worker_id.clone(),
+                shared.config.maintenance_config.leader_ttl,
+                leader_tx,
+                shared.shutdown.clone(),
+            )));
+            background.push(tokio::spawn(maintenance::supervise(
                 shared.storage.clone(),
                 shared.config.maintenance_config.clone(),
                 shared.scheduler_hint.clone(),
+                leader.clone(),
                 shared.shutdown.clone(),
-            ));
+            )));
             if let Some(interval) = shared.config.queue_depth_interval {
                 background.push(tokio::spawn(depth::run(shared.clone(), interval)));
             }
@@ -335,7 +354,20 @@ impl Runner {
             completer_stop,
             background,
             background_stop,
+            elector,
+            leader,
         }
+    }
+
+    /// Whether this runner is currently the leader, running the maintenance services.
+    pub fn is_leader(&self) -> bool {
+        *self.leader.borrow()
+    }
+
+    /// Follows this runner's leadership: `true` while it leads. Await
+    /// [`changed`](watch::Receiver::changed) to be told of elections and step-downs.
+    pub fn leadership(&self) -> watch::Receiver<bool> {
+        self.leader.clone()
     }
 
     /// Receives an event for every attempt whose outcome was recorded. Slow receivers miss
@@ -367,8 +399,14 @@ impl Runner {
             completer_stop,
             background,
             background_stop,
+            elector,
+            leader: _,
         } = self;
         shared.shutdown.cancel();
+        // Resign first, so another process takes over maintenance while our jobs finish.
+        if let Some(elector) = elector {
+            let _ = elector.await;
+        }
         for producer in producers {
             let _ = producer.await;
         }

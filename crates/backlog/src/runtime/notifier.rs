@@ -55,6 +55,8 @@ pub(crate) async fn run(shared: Arc<Shared>, wakers: HashMap<String, Arc<Notify>
                     // heartbeat's answer carries them.
                     shared.heartbeat_now.notify_one();
                 }
+                // Leadership and schedules concern the maintenance services, not producers.
+                Ok(Event::LeaderResigned { .. } | Event::CronChanged) => {}
                 Err(RecvError::Closed) => break,
             }
         }

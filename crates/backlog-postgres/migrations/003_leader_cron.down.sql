@@ -1,0 +1,2 @@
+DROP TABLE backlog_cron;
+DROP TABLE backlog_leader;

@@ -1,0 +1,3 @@
+SELECT *
+FROM backlog_cron
+ORDER BY name

@@ -1,0 +1,1 @@
+DELETE FROM backlog_cron WHERE name = :name

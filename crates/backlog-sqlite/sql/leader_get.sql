@@ -1,0 +1,3 @@
+SELECT name, leader_id, elected_at, expires_at
+FROM backlog_leader
+WHERE name = :name
