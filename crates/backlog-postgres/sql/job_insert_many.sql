@@ -4,8 +4,10 @@
 -- $13 fingerprints. The batch holds each unique key at most once (folded by the caller).
 -- $14 notify from this statement (the transactional enqueue: delivered on commit). The pooled
 -- insert passes false and wakes workers after committing (src/wakeup.rs explains why).
+-- Each row draws its id up front, so results map back to input rows with an O(n) join on the
+-- id (a window-numbered join of the two lists went quadratic under a generic plan).
 WITH input AS (
-    SELECT *
+    SELECT t.*, nextval('backlog_job_id_seq') AS new_id
     FROM unnest(
         $1::text[], $2::text[], $3::jsonb[], $4::smallint[], $5::integer[],
         $6::timestamptz[], $7::jsonb[], $8::jsonb[], $10::bytea[], $11::smallint[],
@@ -18,10 +20,12 @@ WITH input AS (
 ),
 inserted AS (
     INSERT INTO backlog_job (
-        state, queue, kind, args, priority, max_attempts, scheduled_at, tags, metadata,
+        id, state, queue, kind, args, priority, max_attempts, scheduled_at, tags, metadata,
         unique_key, unique_states, fingerprint
     )
+    OVERRIDING SYSTEM VALUE
     SELECT
+        new_id,
         CASE WHEN coalesce(scheduled_at, now()) > now()
             THEN 'scheduled'::backlog_job_state
             ELSE 'available'::backlog_job_state
@@ -74,25 +78,21 @@ notified AS (
     FROM (SELECT DISTINCT queue FROM inserted WHERE state = 'available') AS queues
     WHERE $14::boolean
 ),
--- Back to input order: keyed rows by their key; rows without a key got their ids in input order.
-keyed AS (
-    SELECT input.ord, inserted.id, inserted.duplicate, inserted.queue,
-        inserted.state = 'available' AS available
-    FROM inserted
-    JOIN input ON input.unique_key = inserted.unique_key
-),
-plain AS (
-    SELECT i.ord, r.id, false AS duplicate, r.queue, r.available
-    FROM (
-        SELECT ord, row_number() OVER (ORDER BY ord) AS n FROM input WHERE unique_key IS NULL
-    ) AS i
-    JOIN (
-        SELECT id, queue, state = 'available' AS available, row_number() OVER (ORDER BY id) AS n
-        FROM inserted
-        WHERE unique_key IS NULL
-    ) AS r USING (n)
+-- Back to input order. A row without a unique key was inserted with its own id; a keyed row
+-- maps to the inserted or existing job holding its key (keys are unique within a batch).
+results AS (
+    SELECT input.ord,
+        coalesce(by_key.id, by_id.id) AS id,
+        coalesce(by_key.duplicate, false) AS duplicate,
+        coalesce(by_key.queue, by_id.queue) AS queue,
+        coalesce(by_key.state, by_id.state) = 'available' AS available
+    FROM input
+    LEFT JOIN inserted AS by_id
+        ON input.unique_key IS NULL AND by_id.id = input.new_id
+    LEFT JOIN inserted AS by_key
+        ON input.unique_key IS NOT NULL AND by_key.unique_key = input.unique_key
 )
 SELECT id, duplicate, queue, available
-FROM (SELECT * FROM keyed UNION ALL SELECT * FROM plain) AS results
+FROM results
 WHERE (SELECT count(*) FROM notified) >= 0
 ORDER BY ord

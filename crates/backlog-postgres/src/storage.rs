@@ -83,12 +83,33 @@ impl Storage for PgStorage {
             return Ok(Vec::new());
         }
         let mut batch = DedupedBatch::new(params.jobs);
-        let arrays = InsertArrays::new(
-            std::mem::take(&mut batch.jobs),
-            self.notify_channel(),
-            false,
-        );
-        let rows = self.query(insert::SQL, &arrays.params()).await?;
+        let rows = match batch.jobs.as_slice() {
+            [job] if job.unique.is_none() => {
+                self.query(
+                    include_str!("../sql/job_insert_one.sql"),
+                    &[
+                        &job.queue,
+                        &job.kind,
+                        &job.args,
+                        &job.priority,
+                        &job.max_attempts,
+                        &job.scheduled_at,
+                        &job.tags,
+                        &job.metadata,
+                        &job.fingerprint,
+                    ],
+                )
+                .await?
+            }
+            _ => {
+                let arrays = InsertArrays::new(
+                    std::mem::take(&mut batch.jobs),
+                    self.notify_channel(),
+                    false,
+                );
+                self.query(insert::SQL, &arrays.params()).await?
+            }
+        };
         let mut queues: Vec<String> = Vec::new();
         for row in &rows {
             if row.try_get::<_, bool>("available").map_err(error::decode)? {

@@ -217,6 +217,15 @@ impl SqliteStorage {
         self.inner.writer.run(work).await
     }
 
+    /// Like `write`, for claims and lease renewals, which need not survive a power loss.
+    async fn write_relaxed<F, R>(&self, work: F) -> Result<R, Error>
+    where
+        F: FnOnce(&Transaction<'_>) -> Result<R, Error> + Send + 'static,
+        R: Send + 'static,
+    {
+        self.inner.writer.run_relaxed(work).await
+    }
+
     /// Runs `read` on a pooled read connection.
     async fn read<F, R>(&self, read: F) -> Result<R, Error>
     where

@@ -62,7 +62,8 @@ impl Storage for SqliteStorage {
         if params.max == 0 {
             return Ok(Vec::new());
         }
-        self.write(move |tx| flow::job_fetch_available(tx, &params))
+        // A claim is a lease, not data: see Writer::run_relaxed.
+        self.write_relaxed(move |tx| flow::job_fetch_available(tx, &params))
             .await
     }
 
@@ -81,7 +82,7 @@ impl Storage for SqliteStorage {
         if params.jobs.is_empty() {
             return Ok(JobHeartbeatResult::default());
         }
-        self.write(move |tx| {
+        self.write_relaxed(move |tx| {
             let lease_expires_at = time::add(time::now(), params.lease);
             queries::job_heartbeat_many(tx, &params.jobs, &lease_expires_at)
         })

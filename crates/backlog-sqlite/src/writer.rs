@@ -39,9 +39,12 @@ trait Request: Send {
     fn execute(&mut self, tx: &Transaction<'_>) -> bool;
     /// Sends the result once the batch is over; `batch` is the outcome of the COMMIT.
     fn reply(self: Box<Self>, batch: Result<(), &Error>);
+    /// Whether the commit must reach the disk before the caller is answered.
+    fn durable(&self) -> bool;
 }
 
 struct Pending<F, R> {
+    durable: bool,
     work: Option<F>,
     outcome: Option<Result<R, Error>>,
     reply: oneshot::Sender<Result<R, Error>>,
@@ -92,6 +95,10 @@ where
         // The caller may have given up waiting; nothing to do then.
         let _ = self.reply.send(result);
     }
+
+    fn durable(&self) -> bool {
+        self.durable
+    }
 }
 
 /// The handle to the writer thread.
@@ -120,8 +127,28 @@ impl Writer {
         })
     }
 
-    /// Runs `work` in the writer's next transaction and returns its result once committed.
+    /// Runs `work` in the writer's next transaction and returns its result once committed
+    /// durably (at the configured `synchronous` level).
     pub(crate) async fn run<F, R>(&self, work: F) -> Result<R, Error>
+    where
+        F: FnOnce(&Transaction<'_>) -> Result<R, Error> + Send + 'static,
+        R: Send + 'static,
+    {
+        self.submit(work, true).await
+    }
+
+    /// Like [`Writer::run`] for writes that need not survive a power loss (claims and lease
+    /// renewals: losing one just makes the job available again). A batch made only of such
+    /// writes commits without syncing the WAL; the next durable commit syncs it anyway.
+    pub(crate) async fn run_relaxed<F, R>(&self, work: F) -> Result<R, Error>
+    where
+        F: FnOnce(&Transaction<'_>) -> Result<R, Error> + Send + 'static,
+        R: Send + 'static,
+    {
+        self.submit(work, false).await
+    }
+
+    async fn submit<F, R>(&self, work: F, durable: bool) -> Result<R, Error>
     where
         F: FnOnce(&Transaction<'_>) -> Result<R, Error> + Send + 'static,
         R: Send + 'static,
@@ -134,6 +161,7 @@ impl Writer {
             .ok_or_else(writer_stopped)?;
         let (reply, receiver) = oneshot::channel();
         let request = Pending {
+            durable,
             work: Some(work),
             outcome: None,
             reply,
@@ -173,6 +201,12 @@ impl Writer {
 /// The thread's loop: one batch per iteration until every sender is gone.
 fn run(mut conn: Connection, mut receiver: mpsc::Receiver<Box<dyn Request>>) {
     let mut batch: Vec<Box<dyn Request>> = Vec::with_capacity(MAX_BATCH);
+    // `synchronous` as configured: 2 is FULL. Only then do relaxed batches have a lower level
+    // (NORMAL: in WAL mode, no sync at commit) to switch to.
+    let configured: i64 = conn
+        .pragma_query_value(None, "synchronous", |row| row.get(0))
+        .unwrap_or(2);
+    let mut relaxed = false;
     while let Some(first) = receiver.blocking_recv() {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -181,7 +215,23 @@ fn run(mut conn: Connection, mut receiver: mpsc::Receiver<Box<dyn Request>>) {
                 Err(_) => break,
             }
         }
-        let outcome = commit_batch(&mut conn, &mut batch);
+        let want_relaxed = configured == 2 && !batch.iter().any(|r| r.durable());
+        if want_relaxed != relaxed {
+            let level = if want_relaxed { "NORMAL" } else { "FULL" };
+            // If switching fails, the level stays as it was: at worst a relaxed batch is
+            // synced, never a durable one left unsynced (FULL is restored before any).
+            if conn.pragma_update(None, "synchronous", level).is_ok() {
+                relaxed = want_relaxed;
+            }
+        }
+        let outcome = if relaxed && batch.iter().any(|r| r.durable()) {
+            Err(Error::new(
+                ErrorKind::Database,
+                "could not restore synchronous=FULL",
+            ))
+        } else {
+            commit_batch(&mut conn, &mut batch)
+        };
         for request in batch.drain(..) {
             request.reply(outcome.as_ref().map(|_| ()));
         }
@@ -226,6 +276,7 @@ mod tests {
                 .map_err(from_sqlite)
         };
         let request = Pending {
+            durable: true,
             work: Some(work),
             outcome: None,
             reply,
@@ -264,6 +315,7 @@ mod tests {
             .unwrap();
         let (reply, mut panicked) = oneshot::channel::<Result<(), Error>>();
         let boom = Pending {
+            durable: true,
             work: Some(|_: &Transaction<'_>| -> Result<(), Error> { panic!("boom") }),
             outcome: None,
             reply,

@@ -35,6 +35,15 @@ pub(crate) async fn run(bench: &Bench) -> anyhow::Result<Vec<Row>> {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         runner.shutdown(Duration::from_secs(5)).await;
+        if let Ok(path) = std::env::var("BENCH_DUMP") {
+            let l = worker
+                .latencies
+                .lock()
+                .map(|l| l.clone())
+                .unwrap_or_default();
+            let text: Vec<String> = l.iter().map(|d| format!("{}", d.as_micros())).collect();
+            let _ = std::fs::write(path, text.join("\n"));
+        }
         let samples = Samples::new(
             worker
                 .latencies

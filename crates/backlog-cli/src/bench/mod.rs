@@ -139,6 +139,7 @@ impl Bench {
                 .queue("bench", queue)
                 .configure(|c| {
                     c.maintenance_config.schedule_interval = Duration::from_secs(5);
+                    c.maintenance = std::env::var("BENCH_NO_MAINT").is_err();
                 })
                 .start()?,
         )
