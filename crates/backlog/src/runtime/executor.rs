@@ -126,6 +126,7 @@ async fn attempt(
         grace,
     } = signals;
     let grace = *grace;
+    let job_token = cancel.child_token();
     match worker {
         None => {
             let known = shared.workers.kinds().join(", ");
@@ -135,7 +136,9 @@ async fn attempt(
             ));
             retry_or_discard(row, failure, &Backoff::default())
         }
-        Some(worker) => match worker.start(row, signals.cancel.clone(), context) {
+        // The job's own token fires on a cancellation request (its parent) and on a timeout
+        // (itself only, so a timeout is not mistaken for a cancellation request).
+        Some(worker) => match worker.start(row, job_token.clone(), context) {
             Err(error) => JobOutcome::Discard {
                 failure: Failure::error(format!(
                     "args do not decode as job kind `{}`: {error}; fix the args and retry the job",
@@ -146,17 +149,28 @@ async fn attempt(
                 let timeout =
                     crate::job::timeout_from_metadata(&row.metadata).or_else(|| worker.timeout());
                 let attempt = AssertUnwindSafe(future.instrument(span.clone())).catch_unwind();
-                let ended = tokio::select! {
-                    result = attempt => match result {
+                tokio::pin!(attempt);
+                let first = tokio::select! {
+                    result = &mut attempt => Some(match result {
                         Ok(Ok(())) => Ended::Ok,
                         Ok(Err(error)) => Ended::Failed(error),
                         Err(panic) => Ended::Panicked(panic_message(panic)),
-                    },
-                    _ = sleep_or_forever(timeout) => Ended::TimedOut(timeout.unwrap_or_default()),
-                    _ = stop.cancelled() => Ended::Interrupted,
-                    _ = ignored_cancel(cancel, grace) => Ended::Cancelled(format!(
+                    }),
+                    _ = sleep_or_forever(timeout) => None,
+                    _ = stop.cancelled() => Some(Ended::Interrupted),
+                    _ = ignored_cancel(cancel, grace) => Some(Ended::Cancelled(format!(
                         "cancelled while running; the job did not stop within {grace:?} and was dropped"
-                    )),
+                    ))),
+                };
+                let ended = match first {
+                    Some(ended) => ended,
+                    None => {
+                        // Timed out: fire the job's token so its code can stop cleanly, give
+                        // it the grace period, then fail the attempt whatever it returns.
+                        job_token.cancel();
+                        let _ = tokio::time::timeout(grace, &mut attempt).await;
+                        Ended::TimedOut(timeout.unwrap_or_default())
+                    }
                 };
                 let ended = after_cancel_request(ended, signals.cancel.is_cancelled());
                 let backoff =

@@ -403,10 +403,11 @@ pub async fn timeout_fails_the_attempt(db: Db) {
     };
     let runner = runner(&db, worker, 2);
     let mut events = runner.subscribe();
+    let started = Instant::now();
     let id = client
         .enqueue_with(
             Task {
-                action: Action::Hang,
+                action: Action::UntilCancelled,
                 ..Task::ok()
             },
             InsertOpts::new().max_attempts(1),
@@ -414,6 +415,12 @@ pub async fn timeout_fails_the_attempt(db: Db) {
         .await
         .unwrap();
     let event = wait_for(&mut events, id, JobState::Discarded).await;
+    // The job stops on its token, well before the 5 s grace a job that ignored it would get.
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
     runner.shutdown(Duration::from_secs(5)).await;
     assert!(event.error.unwrap().contains("timed out after 100ms"));
 }

@@ -109,7 +109,7 @@ pub async fn per_job_timeout_overrides_the_kind(db: Db) {
     let id = client
         .enqueue_with(
             Task {
-                action: Action::Hang,
+                action: Action::UntilCancelled,
                 ..Task::ok()
             },
             InsertOpts::new()

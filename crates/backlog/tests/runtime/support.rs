@@ -86,6 +86,8 @@ pub enum Action {
     Cancel,
     SnoozeOnce,
     Hang,
+    /// Runs until its cancellation token fires, then returns an error saying so.
+    UntilCancelled,
 }
 
 impl Task {
@@ -120,7 +122,7 @@ impl backlog::Worker for TaskWorker {
         let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
         self.peak.fetch_max(now, Ordering::SeqCst);
         let _guard = Decrement(self.running.clone());
-        let args = job.args;
+        let args = job.args.clone();
         if args.work_ms > 0 {
             tokio::time::sleep(Duration::from_millis(args.work_ms)).await;
         }
@@ -155,6 +157,10 @@ impl backlog::Worker for TaskWorker {
             Action::Hang => {
                 std::future::pending::<()>().await;
                 Ok(())
+            }
+            Action::UntilCancelled => {
+                job.cancelled().await;
+                Err(JobError::retry("saw the cancellation token"))
             }
         }
     }
