@@ -250,3 +250,33 @@ pub async fn fingerprint_filter(db: Db) {
         Some("order-7")
     );
 }
+
+/// The read-only poll lists exactly the running jobs with a cancellation request.
+pub async fn cancel_requested_poll(db: Db) {
+    insert(&db, vec![job("q", "k"), job("q", "k")]).await;
+    let rows = fetch(&db, "q", 2).await;
+    let waiting = insert_one(&db, job("other", "k")).await;
+    let ids = vec![rows[0].id, rows[1].id, waiting, 77_777];
+    let none = db
+        .job_cancel_requested(backlog_storage::JobIdsParams { ids: ids.clone() })
+        .await
+        .unwrap();
+    assert!(none.is_empty(), "{none:?}");
+    db.job_cancel(backlog_storage::JobCancelParams {
+        id: rows[1].id,
+        kind: None,
+        request_running: true,
+    })
+    .await
+    .unwrap();
+    let requested = db
+        .job_cancel_requested(backlog_storage::JobIdsParams { ids })
+        .await
+        .unwrap();
+    assert_eq!(requested, vec![rows[1].id]);
+    assert!(db
+        .job_cancel_requested(backlog_storage::JobIdsParams::default())
+        .await
+        .unwrap()
+        .is_empty());
+}

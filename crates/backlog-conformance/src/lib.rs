@@ -83,7 +83,7 @@ macro_rules! suite {
         $crate::suite!(@module cancel_unique: [
             cancel_one_checks_kind_and_state, cancel_requests_running_jobs,
             cancel_and_retry_by_filter, unique_skip_and_states, unique_replace,
-            fingerprint_filter
+            fingerprint_filter, cancel_requested_poll
         ]);
         $crate::suite!(@module flow: [
             pause_stops_fetch_and_resume_restores,

@@ -413,6 +413,19 @@ impl Storage for PgStorage {
         })
     }
 
+    async fn job_cancel_requested(&self, params: JobIdsParams) -> Result<Vec<JobId>, Error> {
+        if params.ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = self
+            .query(
+                include_str!("../sql/job_cancel_requested.sql"),
+                &[&params.ids],
+            )
+            .await?;
+        ids(&rows)
+    }
+
     async fn job_purge_many(&self, params: JobIdsParams) -> Result<Vec<JobId>, Error> {
         if params.ids.is_empty() {
             return Ok(Vec::new());

@@ -38,6 +38,7 @@ sql! {
     JOB_DELETE_ONE => "job_delete_one.sql",
     JOB_PURGE_MANY => "job_purge_many.sql",
     JOB_ARCHIVE_GET => "job_archive_get.sql",
+    JOB_CANCEL_REQUESTED => "job_cancel_requested.sql",
     LEADER_ATTEMPT_ELECT => "leader_attempt_elect.sql",
     LEADER_ATTEMPT_REELECT => "leader_attempt_reelect.sql",
     LEADER_RESIGN => "leader_resign.sql",

@@ -191,6 +191,22 @@ impl Storage for SqliteStorage {
             .await
     }
 
+    async fn job_cancel_requested(&self, params: JobIdsParams) -> Result<Vec<JobId>, Error> {
+        if params.ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = serde_json::Value::from(params.ids).to_string();
+        self.read(move |conn| {
+            conn.prepare_cached(sql::JOB_CANCEL_REQUESTED)
+                .and_then(|mut s| {
+                    s.query_map(rusqlite::named_params! { ":ids": ids }, |row| row.get(0))?
+                        .collect()
+                })
+                .map_err(from_sqlite)
+        })
+        .await
+    }
+
     async fn job_purge_many(&self, params: JobIdsParams) -> Result<Vec<JobId>, Error> {
         if params.ids.is_empty() {
             return Ok(Vec::new());

@@ -134,6 +134,10 @@ pub trait Storage: Send + Sync + 'static {
     /// (states default to [`CANCELLABLE_STATES`]), in one transaction.
     async fn job_cancel_by_filter(&self, filter: JobFilter) -> Result<JobCancelManyResult, Error>;
 
+    /// Of the given jobs, those still `running` whose cancellation was requested. A read-only
+    /// poll: the fallback for backends (SQLite across processes) with no cross-process signal.
+    async fn job_cancel_requested(&self, params: JobIdsParams) -> Result<Vec<JobId>, Error>;
+
     /// Like [`Storage::job_retry_many`] for the jobs matching a filter (states default to
     /// [`RETRYABLE_STATES`]); returns the ids retried, ascending.
     async fn job_retry_by_filter(&self, filter: JobFilter) -> Result<Vec<JobId>, Error>;

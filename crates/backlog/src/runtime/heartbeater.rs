@@ -9,7 +9,8 @@
 //! detectable instead. A signal is only lost when the listener reconnects (`Resync`) or a
 //! subscriber lags (`Lagged`); the notifier then asks for an immediate heartbeat
 //! (`heartbeat_now`). What remains is a cancel written by another process on SQLite, which has
-//! no cross-process signal: it is seen at the next regular heartbeat (a third of the lease).
+//! no cross-process signal: [`poll_cancellations`] covers it with a cheap read every second
+//! (`RunnerConfig::cancel_poll_interval`) while this process holds jobs.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,6 +68,43 @@ pub(crate) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
                     _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                 }
             }
+        }
+    }
+}
+
+/// Reads, every `every`, which of the held jobs have a cancellation request, and fires their
+/// tokens. Read-only and skipped while nothing is held.
+pub(crate) async fn poll_cancellations(
+    shared: Arc<Shared>,
+    every: Duration,
+    stop: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        let ids: Vec<i64> = match shared.held.lock() {
+            Ok(held) => held
+                .iter()
+                .filter(|(_, h)| !h.cancel.is_cancelled())
+                .map(|(id, _)| *id)
+                .collect(),
+            Err(_) => return,
+        };
+        if ids.is_empty() {
+            continue;
+        }
+        match shared
+            .storage
+            .job_cancel_requested(backlog_storage::JobIdsParams { ids })
+            .await
+        {
+            Ok(requested) if !requested.is_empty() => {
+                shared.request_cancel(&requested);
+            }
+            Ok(_) => {}
+            Err(error) => tracing::debug!(%error, "could not poll cancellation requests"),
         }
     }
 }

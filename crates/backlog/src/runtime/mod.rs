@@ -86,6 +86,11 @@ pub struct RunnerConfig {
     /// ([`Job::cancelled`](crate::Job::cancelled) fired) before its future is dropped. Either
     /// way the attempt ends `cancelled`. Default 5 s.
     pub cancel_grace: Duration,
+    /// How often the runner polls the database for cancellation requests of the jobs it holds
+    /// (one read, only while it holds jobs). Requests normally arrive at once through the
+    /// wake-up path; this covers the case with no cross-process signal (SQLite, cancelled from
+    /// another process) within a second. `None` leaves it to the heartbeat. Default 1 s.
+    pub cancel_poll_interval: Option<Duration>,
     /// Largest serialized result a job may record with
     /// [`Job::set_result`](crate::Job::set_result). Default 64 KiB.
     pub max_result_bytes: usize,
@@ -107,6 +112,7 @@ impl Default for RunnerConfig {
             maintenance: true,
             maintenance_config: MaintenanceConfig::default(),
             cancel_grace: Duration::from_secs(5),
+            cancel_poll_interval: Some(Duration::from_secs(1)),
             max_result_bytes: 64 * 1024,
             queue_depth_interval: Some(Duration::from_secs(30)),
         }
@@ -312,6 +318,13 @@ impl Runner {
             shared.clone(),
             background_stop.clone(),
         ))];
+        if let Some(every) = shared.config.cancel_poll_interval {
+            background.push(tokio::spawn(heartbeater::poll_cancellations(
+                shared.clone(),
+                every,
+                background_stop.clone(),
+            )));
+        }
         let mut wakers = HashMap::new();
         let mut producers = Vec::new();
         for (name, queue) in queues {

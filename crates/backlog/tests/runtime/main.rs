@@ -56,4 +56,5 @@ on_both_backends!(
 );
 
 mod cancellation;
+mod cross_process;
 mod transactions;
