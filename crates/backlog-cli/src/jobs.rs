@@ -41,7 +41,7 @@ enum Action {
     Show { id: JobId },
     /// Cancel jobs by id and/or filter: waiting jobs are cancelled at once; running jobs get a
     /// cancellation request that their worker sees within a second (same process or
-    /// PostgreSQL) or at its next heartbeat, and their attempt ends `cancelled`.
+    /// PostgreSQL; polled every second otherwise), and their attempt ends `cancelled`.
     ///
     /// Give ids, a filter, or both (every criterion must match), e.g.
     /// `backlog jobs cancel --queue emails --kind send_email --state scheduled`.
