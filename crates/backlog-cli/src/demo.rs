@@ -266,7 +266,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     bar.finish();
     runner.shutdown(Duration::from_secs(10)).await;
 
-    summary(&db, &url, total, elapsed, &latencies).await
+    let target = if url.starts_with("postgres") {
+        format!("{url} --schema {}", args.schema)
+    } else {
+        url.clone()
+    };
+    summary(&db, &target, total, elapsed, &latencies).await
 }
 
 async fn enqueue_mix(client: &Client, jobs: usize) -> anyhow::Result<usize> {
