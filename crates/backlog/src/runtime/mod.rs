@@ -327,6 +327,7 @@ impl Runner {
         }
         let mut wakers = HashMap::new();
         let mut producers = Vec::new();
+        let (ready_tx, ready) = watch::channel(false);
         for (name, queue) in queues {
             let wake = Arc::new(Notify::new());
             wakers.insert(name.clone(), wake.clone());
@@ -335,9 +336,14 @@ impl Runner {
                 name,
                 queue,
                 wake,
+                ready.clone(),
             )));
         }
-        background.push(tokio::spawn(notifier::run(shared.clone(), wakers)));
+        background.push(tokio::spawn(notifier::run(
+            shared.clone(),
+            wakers,
+            ready_tx,
+        )));
         let (leader_tx, leader) = watch::channel(false);
         let mut elector = None;
         if shared.config.maintenance {

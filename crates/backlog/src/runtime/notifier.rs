@@ -14,7 +14,15 @@ use super::Shared;
 /// passes cancellation requests to the jobs they name.
 /// If the subscription fails (database down), producers keep polling and the subscription is
 /// retried with backoff.
-pub(crate) async fn run(shared: Arc<Shared>, wakers: HashMap<String, Arc<Notify>>) {
+///
+/// `ready` turns true once the first subscription attempt is over: producers wait for it before
+/// their first fetch, so a job inserted after that fetch always finds a subscriber to wake (one
+/// inserted before is found by the fetch itself).
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    wakers: HashMap<String, Arc<Notify>>,
+    ready: tokio::sync::watch::Sender<bool>,
+) {
     let wake_all = || wakers.values().for_each(|w| w.notify_one());
     let mut backoff = Duration::from_millis(100);
     loop {
@@ -22,8 +30,16 @@ pub(crate) async fn run(shared: Arc<Shared>, wakers: HashMap<String, Arc<Notify>
             _ = shared.shutdown.cancelled() => return,
             s = shared.storage.event_subscribe() => s,
         };
+        let resubscribed = *ready.borrow();
+        ready.send_replace(true);
         let mut rx = match subscribed {
-            Ok(rx) => rx,
+            Ok(rx) => {
+                if resubscribed {
+                    // Signals sent while unsubscribed are lost: everyone fetches once.
+                    wake_all();
+                }
+                rx
+            }
             Err(error) => {
                 tracing::warn!(%error, "could not subscribe to wake-ups; polling meanwhile");
                 tokio::select! {

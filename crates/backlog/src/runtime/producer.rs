@@ -41,7 +41,13 @@ pub(crate) async fn run(
     queue: String,
     config: QueueConfig,
     wake: Arc<Notify>,
+    mut ready: tokio::sync::watch::Receiver<bool>,
 ) {
+    // Subscribed to wake-ups before the first fetch: see notifier::run.
+    tokio::select! {
+        _ = shared.shutdown.cancelled() => return,
+        _ = ready.wait_for(|ready| *ready) => {}
+    }
     let limit = Arc::new(Semaphore::new(config.max_workers));
     let want = config
         .fetch_batch
