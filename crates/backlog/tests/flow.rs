@@ -188,20 +188,21 @@ async fn two_runners_never_exceed_max_running(db: Db) {
     let (a, b) = (start(), start());
     let (mut events_a, mut events_b) = (a.subscribe(), b.subscribe());
     client.enqueue_many((0..40).map(|_| Shared)).await.unwrap();
-    let count = |events: &mut broadcast::Receiver<JobEvent>| {
-        let mut n = 0;
-        while let Ok(e) = events.try_recv() {
-            n += usize::from(e.state == Some(JobState::Completed));
-        }
-        n
+    let completed = |e: Result<JobEvent, broadcast::error::RecvError>| {
+        usize::from(matches!(e, Ok(e) if e.state == Some(JobState::Completed)))
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
     let mut done = 0;
-    while done < 40 {
-        assert!(Instant::now() < deadline, "only {done} of 40 jobs done");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        done += count(&mut events_a) + count(&mut events_b);
-    }
+    let all_done = async {
+        while done < 40 {
+            done += tokio::select! {
+                e = events_a.recv() => completed(e),
+                e = events_b.recv() => completed(e),
+            };
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), all_done)
+        .await
+        .expect("not all 40 jobs done within 30 s");
     a.shutdown(Duration::from_secs(5)).await;
     b.shutdown(Duration::from_secs(5)).await;
     let peak = gauge.peak.load(Ordering::SeqCst);

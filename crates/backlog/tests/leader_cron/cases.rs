@@ -56,24 +56,25 @@ where
     }
 }
 
-async fn leaders(runners: &[Runner]) -> Vec<usize> {
-    (0..runners.len())
-        .filter(|&i| runners[i].is_leader())
-        .collect()
-}
-
 async fn wait_for_one_leader(runners: &[Runner]) -> usize {
-    let limit = Duration::from_secs(10);
-    let start = Instant::now();
-    loop {
-        let found = leaders(runners).await;
-        assert!(found.len() <= 1, "two leaders at once: {found:?}");
-        if let [one] = found[..] {
-            return one;
+    // Woken by the runners' leadership signals, not by polling.
+    let mut signals: Vec<_> = runners.iter().map(Runner::leadership).collect();
+    let wait = async {
+        loop {
+            let found: Vec<usize> = (0..signals.len())
+                .filter(|&i| *signals[i].borrow_and_update())
+                .collect();
+            assert!(found.len() <= 1, "two leaders at once: {found:?}");
+            if let [one] = found[..] {
+                return one;
+            }
+            let changes = signals.iter_mut().map(|s| Box::pin(s.changed()));
+            let _ = futures_util::future::select_all(changes).await;
         }
-        assert!(start.elapsed() < limit, "no leader within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    };
+    tokio::time::timeout(Duration::from_secs(10), wait)
+        .await
+        .expect("no leader within 10 s")
 }
 
 pub async fn exactly_one_leader_and_prompt_hand_over(db: Db) {
