@@ -188,8 +188,9 @@ pub async fn retry_revives_finalized_jobs(db: Db) {
     fetch(&db, "other", 1).await;
 
     let retried = db
-        .job_retry_many(JobIdsParams {
+        .job_retry_by_filter(backlog_storage::JobFilter {
             ids: vec![row.id, running],
+            ..Default::default()
         })
         .await
         .unwrap();

@@ -1,5 +1,5 @@
 -- $1 ids (empty: any), $2 queue (NULL: any), $3 kind (NULL: any), $4 states (never running or
--- available), $5 notification channel. Same change as job_retry_many.sql.
+-- available), $5 notification channel. A job that used all its attempts gets one more.
 WITH target AS (
     SELECT id
     FROM backlog_job

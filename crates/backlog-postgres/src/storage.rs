@@ -362,19 +362,6 @@ impl Storage for PgStorage {
         ids(&rows)
     }
 
-    async fn job_retry_many(&self, params: JobIdsParams) -> Result<Vec<JobId>, Error> {
-        if params.ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let rows = self
-            .query(
-                include_str!("../sql/job_retry_many.sql"),
-                &[&params.ids, &self.notify_channel()],
-            )
-            .await?;
-        ids(&rows)
-    }
-
     async fn job_delete_finalized(&self, params: JobDeleteFinalizedParams) -> Result<u64, Error> {
         let rows = self
             .query(

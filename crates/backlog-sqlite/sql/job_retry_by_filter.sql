@@ -1,5 +1,5 @@
 -- :ids is a JSON array of ids or NULL for any; :states a JSON array of states (never running or
--- available). Same change as job_retry_many.sql.
+-- available). A job that used all its attempts gets one more.
 UPDATE backlog_job
 SET state = 'available',
     scheduled_at = :now,

@@ -408,34 +408,6 @@ pub(crate) fn job_cancel_many(
     Ok(cancelled)
 }
 
-/// Makes jobs available again; returns the ids retried (ascending) and the queues woken.
-pub(crate) fn job_retry_many(
-    conn: &Connection,
-    ids: &[JobId],
-    now: DateTime<Utc>,
-) -> Result<(Vec<JobId>, Vec<String>), Error> {
-    let now = time::encode(now);
-    let mut statement = conn
-        .prepare_cached(sql::JOB_RETRY_MANY)
-        .map_err(from_sqlite)?;
-    let mut retried = Vec::new();
-    let mut queues: Vec<String> = Vec::new();
-    for &id in ids {
-        let queue: Option<String> = statement
-            .query_row(named_params! { ":id": id, ":now": now }, |row| row.get(0))
-            .optional()
-            .map_err(from_sqlite)?;
-        if let Some(queue) = queue {
-            retried.push(id);
-            if !queues.contains(&queue) {
-                queues.push(queue);
-            }
-        }
-    }
-    retried.sort_unstable();
-    Ok((retried, queues))
-}
-
 /// Deletes finalized jobs past their cutoff; returns how many.
 pub(crate) fn job_delete_finalized(
     conn: &Connection,

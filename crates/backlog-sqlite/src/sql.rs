@@ -32,7 +32,6 @@ sql! {
     JOB_COUNT_BY_STATE => "job_count_by_state.sql",
     JOB_CANCEL_MANY_BEFORE => "job_cancel_many_before.sql",
     JOB_CANCEL_MANY => "job_cancel_many.sql",
-    JOB_RETRY_MANY => "job_retry_many.sql",
     JOB_DELETE_FINALIZED => "job_delete_finalized.sql",
     JOB_ARCHIVE_ONE => "job_archive_one.sql",
     JOB_DELETE_ONE => "job_delete_one.sql",

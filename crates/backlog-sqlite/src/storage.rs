@@ -169,18 +169,6 @@ impl Storage for SqliteStorage {
         Ok(ids)
     }
 
-    async fn job_retry_many(&self, params: JobIdsParams) -> Result<Vec<JobId>, Error> {
-        if params.ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let (ids, queues) = self
-            .write(move |tx| queries::job_retry_many(tx, &params.ids, time::now()))
-            .await?;
-        self.notifier()
-            .job_available(queues.iter().map(String::as_str));
-        Ok(ids)
-    }
-
     async fn job_delete_finalized(&self, params: JobDeleteFinalizedParams) -> Result<u64, Error> {
         self.write(move |tx| queries::job_delete_finalized(tx, &params))
             .await

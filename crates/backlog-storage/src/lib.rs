@@ -138,14 +138,11 @@ pub trait Storage: Send + Sync + 'static {
     /// poll: the fallback for backends (SQLite across processes) with no cross-process signal.
     async fn job_cancel_requested(&self, params: JobIdsParams) -> Result<Vec<JobId>, Error>;
 
-    /// Like [`Storage::job_retry_many`] for the jobs matching a filter (states default to
-    /// [`RETRYABLE_STATES`]); returns the ids retried, ascending.
+    /// Makes the finalized or waiting jobs matching a filter (by ids, queue, kind; states
+    /// default to [`RETRYABLE_STATES`]) `available` again at once, keeping their history.
+    /// Discarded jobs get one more attempt if they had used all of theirs. Running and available
+    /// jobs are left alone. Returns the ids retried, ascending.
     async fn job_retry_by_filter(&self, filter: JobFilter) -> Result<Vec<JobId>, Error>;
-
-    /// Makes finalized or waiting jobs `available` again at once, keeping their history.
-    /// Discarded jobs get one more attempt if they had used all of theirs. Running jobs are left
-    /// alone. Returns the ids retried.
-    async fn job_retry_many(&self, params: JobIdsParams) -> Result<Vec<JobId>, Error>;
 
     /// Deletes (and optionally archives) finalized jobs older than each state's cutoff,
     /// oldest first, returning how many were deleted. Used by the cleaner.

@@ -336,7 +336,14 @@ impl Client {
     /// Makes finished or waiting jobs run again now (a discarded job gets one more attempt);
     /// returns the ids retried.
     pub async fn job_retry_many(&self, ids: Vec<JobId>) -> Result<Vec<JobId>, Error> {
-        Ok(self.storage.job_retry_many(JobIdsParams { ids }).await?)
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let filter = backlog_storage::JobFilter {
+            ids,
+            ..Default::default()
+        };
+        Ok(self.storage.job_retry_by_filter(filter).await?)
     }
 }
 

@@ -43,17 +43,18 @@ fn runner(db: &Db, id: &str, maintenance: bool) -> Runner {
         .expect("runner starts")
 }
 
-/// Polls `condition` every 20 ms until it holds, failing after `limit`.
-async fn wait_until<F, Fut>(limit: Duration, what: &str, mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !condition().await {
-        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+/// Waits until schedule `name` has produced at least `n` jobs: re-counts on every wake-up the
+/// database sends (each tick's insert sends one), failing after 10 s.
+async fn wait_for_ticks(db: &Db, name: &str, n: usize, what: &str) {
+    let mut events = db.event_subscribe().await.unwrap();
+    let wait = async {
+        while cron_jobs(db, name).await.len() < n {
+            let _ = events.recv().await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), wait)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: not within 10 s"));
 }
 
 async fn wait_for_one_leader(runners: &[Runner]) -> usize {
@@ -153,20 +154,14 @@ pub async fn cron_one_job_per_tick_across_runners_and_leader_change(db: Db) {
         .map(|id| runner(&db, id, true))
         .collect();
     let leader = wait_for_one_leader(&runners).await;
-    wait_until(Duration::from_secs(10), "two ticks", || async {
-        cron_jobs(&db, "pulse").await.len() >= 2
-    })
-    .await;
+    wait_for_ticks(&db, "pulse", 2, "two ticks").await;
     runners
         .remove(leader)
         .shutdown(Duration::from_secs(5))
         .await;
     let before = cron_jobs(&db, "pulse").await.len();
     wait_for_one_leader(&runners).await;
-    wait_until(Duration::from_secs(10), "three more ticks", || async {
-        cron_jobs(&db, "pulse").await.len() >= before + 3
-    })
-    .await;
+    wait_for_ticks(&db, "pulse", before + 3, "three more ticks").await;
     for runner in runners {
         runner.shutdown(Duration::from_secs(5)).await;
     }
