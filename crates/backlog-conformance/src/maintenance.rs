@@ -9,7 +9,9 @@ use backlog_storage::{
 use backlog_types::JobState;
 use chrono::Utc;
 
-use crate::support::{assert_close, fetch, fetch_params, get, insert, insert_one, job, Db};
+use crate::support::{
+    assert_close, fetch, fetch_params, finalize, get, insert, insert_one, job, Db,
+};
 
 /// A heartbeat pushes the lease forward; jobs the worker lost are reported.
 pub async fn heartbeat_renews_lease_and_reports_lost(db: Db) {
@@ -175,20 +177,7 @@ pub async fn delete_finalized_respects_cutoffs(db: Db) {
             failure: Failure::error("y"),
         },
     ];
-    let jobs = rows
-        .iter()
-        .zip(outcomes)
-        .map(|(row, outcome)| JobFinish {
-            id: row.id,
-            attempt: row.attempt,
-            outcome,
-            duration: Duration::ZERO,
-            result: None,
-        })
-        .collect();
-    db.job_finish_many(JobFinishManyParams { jobs })
-        .await
-        .unwrap();
+    finalize(&db, &rows, outcomes.to_vec()).await;
     let waiting = insert_one(&db, job("q", "k")).await;
 
     let past = Utc::now() - chrono::Duration::hours(1);

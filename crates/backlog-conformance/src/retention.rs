@@ -4,13 +4,13 @@
 use std::time::Duration;
 
 use backlog_storage::{
-    Failure, JobDeleteFinalizedParams, JobFetchAvailableParams, JobFinish, JobFinishManyParams,
-    JobIdsParams, JobOutcome, JobRescueParams,
+    Failure, JobDeleteFinalizedParams, JobFetchAvailableParams, JobIdsParams, JobOutcome,
+    JobRescueParams,
 };
 use backlog_types::{JobRow, JobState};
 use chrono::Utc;
 
-use crate::support::{fetch, get, insert, insert_one, job, Db};
+use crate::support::{fetch, finalize, get, insert, insert_one, job, Db};
 
 async fn claim_with_short_lease(db: &Db, queue: &str) -> JobRow {
     db.job_fetch_available(JobFetchAvailableParams {
@@ -66,23 +66,6 @@ pub async fn rescue_discards_poison_jobs(db: Db) {
         25,
         "attempts were left: discarded as poison"
     );
-}
-
-async fn finalize(db: &Db, rows: &[JobRow], outcomes: Vec<JobOutcome>) {
-    let jobs = rows
-        .iter()
-        .zip(outcomes)
-        .map(|(row, outcome)| JobFinish {
-            id: row.id,
-            attempt: row.attempt,
-            outcome,
-            duration: Duration::ZERO,
-            result: None,
-        })
-        .collect();
-    db.job_finish_many(JobFinishManyParams { jobs })
-        .await
-        .unwrap();
 }
 
 /// With `archive`, deleted jobs are kept whole in the archive and read back as they were.

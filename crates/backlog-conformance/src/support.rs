@@ -3,7 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use backlog_storage::{JobFetchAvailableParams, JobInsert, JobInsertManyParams, Storage};
+use backlog_storage::{
+    JobFetchAvailableParams, JobFinish, JobFinishManyParams, JobInsert, JobInsertManyParams,
+    JobOutcome, Storage,
+};
 use backlog_types::{JobId, JobRow};
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -57,4 +60,22 @@ pub(crate) fn assert_close(a: DateTime<Utc>, b: DateTime<Utc>, tolerance: Durati
         diff <= tolerance,
         "{what}: {a} and {b} differ by {diff:?} (> {tolerance:?})"
     );
+}
+
+/// Ends the attempts of `rows` with `outcomes`, pairwise, in one batch.
+pub(crate) async fn finalize(db: &Db, rows: &[JobRow], outcomes: Vec<JobOutcome>) {
+    let jobs = rows
+        .iter()
+        .zip(outcomes)
+        .map(|(row, outcome)| JobFinish {
+            id: row.id,
+            attempt: row.attempt,
+            outcome,
+            duration: Duration::ZERO,
+            result: None,
+        })
+        .collect();
+    db.job_finish_many(JobFinishManyParams { jobs })
+        .await
+        .unwrap();
 }
