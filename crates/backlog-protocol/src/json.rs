@@ -1,0 +1,120 @@
+//! Job arguments, metadata, results and progress travel as JSON values encoded in CBOR: the
+//! database stores them as JSON, so the protocol accepts exactly the JSON data model and
+//! refuses the rest (byte strings, tags, non-text map keys, NaN and infinities, integers
+//! beyond 64 bits) with an error instead of storing something other than what was sent.
+
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde::Deserializer;
+use serde_json::{Map, Number, Value};
+
+/// `deserialize_with` for a JSON value.
+pub(crate) fn value<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Value, D::Error> {
+    deserializer.deserialize_any(JsonVisitor)
+}
+
+/// `deserialize_with` for an optional JSON value (absent or CBOR `null` is `None`).
+pub(crate) fn option<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Value>, D::Error> {
+    match deserializer.deserialize_any(JsonVisitor)? {
+        Value::Null => Ok(None),
+        other => Ok(Some(other)),
+    }
+}
+
+struct JsonVisitor;
+
+impl<'de> DeserializeSeed<'de> for JsonVisitor {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(JsonVisitor)
+    }
+}
+
+impl<'de> Visitor<'de> for JsonVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value (null, bool, 64-bit integer, finite float, text, array, map with text keys)")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(JsonVisitor)
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        Number::from_f64(v)
+            .map(Value::Number)
+            .ok_or_else(|| E::custom("NaN and infinities are not JSON numbers"))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(JsonVisitor)? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<TextKey>()? {
+            let value = map.next_value_seed(JsonVisitor)?;
+            object.insert(key.0, value);
+        }
+        Ok(Value::Object(object))
+    }
+}
+
+/// A map key that must be text, as in JSON.
+struct TextKey(String);
+
+impl<'de> serde::Deserialize<'de> for TextKey {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = TextKey;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a text map key")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<TextKey, E> {
+                Ok(TextKey(v.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<TextKey, E> {
+                Ok(TextKey(v))
+            }
+        }
+        deserializer.deserialize_string(KeyVisitor)
+    }
+}
