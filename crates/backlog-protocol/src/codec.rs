@@ -281,10 +281,10 @@ fn check(message: &Message) -> Result<(), DecodeError> {
                 }
             }
         }
-        Message::Request(request) => {
-            if request.request_id.is_empty() || request.request_id.len() > MAX_ID_BYTES {
-                return invalid(MessageType::Request, "request_id must be 1 to 128 bytes");
-            }
+        Message::Request(request)
+            if request.request_id.is_empty() || request.request_id.len() > MAX_ID_BYTES =>
+        {
+            return invalid(MessageType::Request, "request_id must be 1 to 128 bytes");
         }
         Message::Failed(failed) => match failed.action {
             FailAction::Snooze if failed.delay_ms.is_none() => {
