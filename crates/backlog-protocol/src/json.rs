@@ -6,7 +6,8 @@
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
-use serde::Deserializer;
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Deserializer, Serialize, Serializer};
 use serde_json::{Map, Number, Value};
 
 /// `deserialize_with` for a JSON value.
@@ -116,5 +117,49 @@ impl<'de> serde::Deserialize<'de> for TextKey {
             }
         }
         deserializer.deserialize_string(KeyVisitor)
+    }
+}
+
+/// `serialize_with` for a JSON value: object keys in byte order at every level, whatever
+/// order the map keeps (serde_json keeps insertion order when a dependency enables its
+/// `preserve_order` feature), so that encoding is deterministic.
+pub(crate) fn serialize<S: Serializer>(value: &Value, serializer: S) -> Result<S::Ok, S::Error> {
+    Sorted(value).serialize(serializer)
+}
+
+/// `serialize_with` for an optional JSON value (skipped when `None`).
+pub(crate) fn serialize_option<S: Serializer>(
+    value: &Option<Value>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(value) => Sorted(value).serialize(serializer),
+        None => serializer.serialize_none(),
+    }
+}
+
+struct Sorted<'a>(&'a Value);
+
+impl Serialize for Sorted<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Value::Array(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(&Sorted(item))?;
+                }
+                seq.end()
+            }
+            Value::Object(object) => {
+                let mut entries: Vec<(&String, &Value)> = object.iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+                let mut map = serializer.serialize_map(Some(entries.len()))?;
+                for (key, value) in entries {
+                    map.serialize_entry(key, &Sorted(value))?;
+                }
+                map.end()
+            }
+            other => other.serialize(serializer),
+        }
     }
 }

@@ -27,6 +27,7 @@ pub struct Completed {
     /// A value to store with the job (its result).
     #[serde(
         default,
+        serialize_with = "json::serialize_option",
         deserialize_with = "json::option",
         skip_serializing_if = "Option::is_none"
     )]

@@ -29,7 +29,7 @@ pub struct JobSpec {
     /// The job kind, which picks the worker.
     pub kind: String,
     /// The arguments: any JSON value.
-    #[serde(deserialize_with = "json::value")]
+    #[serde(serialize_with = "json::serialize", deserialize_with = "json::value")]
     pub args: serde_json::Value,
     /// The queue.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -66,6 +66,7 @@ pub struct JobSpec {
     /// A JSON object of the producer's own.
     #[serde(
         default,
+        serialize_with = "json::serialize_option",
         deserialize_with = "json::option",
         skip_serializing_if = "Option::is_none"
     )]
@@ -278,35 +279,44 @@ mod priority_wire {
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Option<Priority>, D::Error> {
-        deserializer.deserialize_any(PriorityVisitor).map(Some)
+        deserializer.deserialize_any(PriorityVisitor)
     }
 
+    /// `null` is an absent priority, as for every optional field.
     struct PriorityVisitor;
 
     impl Visitor<'_> for PriorityVisitor {
-        type Value = Priority;
+        type Value = Option<Priority>;
 
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.write_str("an integer from -32768 to 32767, or \"high\", \"normal\" or \"low\"")
         }
 
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Priority, E> {
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
             i16::try_from(v)
-                .map(Priority)
+                .map(|p| Some(Priority(p)))
                 .map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
         }
 
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Priority, E> {
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
             i16::try_from(v)
-                .map(Priority)
+                .map(|p| Some(Priority(p)))
                 .map_err(|_| E::invalid_value(de::Unexpected::Unsigned(v), &self))
         }
 
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<Priority, E> {
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
             match v {
-                "high" => Ok(Priority::HIGH),
-                "normal" => Ok(Priority::NORMAL),
-                "low" => Ok(Priority::LOW),
+                "high" => Ok(Some(Priority::HIGH)),
+                "normal" => Ok(Some(Priority::NORMAL)),
+                "low" => Ok(Some(Priority::LOW)),
                 _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
             }
         }

@@ -21,7 +21,7 @@ pub struct Order {
     /// The queue it was claimed from.
     pub queue: String,
     /// The arguments.
-    #[serde(deserialize_with = "json::value")]
+    #[serde(serialize_with = "json::serialize", deserialize_with = "json::value")]
     pub args: serde_json::Value,
     /// This attempt's number (1 for the first run).
     pub attempt: i32,
@@ -43,6 +43,7 @@ pub struct Order {
     /// The producer's metadata.
     #[serde(
         default,
+        serialize_with = "json::serialize_option",
         deserialize_with = "json::option",
         skip_serializing_if = "Option::is_none"
     )]
@@ -119,7 +120,7 @@ pub struct Progress {
     /// The execution's token.
     pub lease: LeaseToken,
     /// Any JSON value; by convention `{"percent": 40, "message": "..."}`.
-    #[serde(deserialize_with = "json::value")]
+    #[serde(serialize_with = "json::serialize", deserialize_with = "json::value")]
     pub progress: serde_json::Value,
 }
 

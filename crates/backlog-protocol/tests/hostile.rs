@@ -263,6 +263,30 @@ fn nesting_beyond_the_limit_is_too_deep_in_args_maps_and_tags() {
     );
 }
 
+#[test]
+fn depth_limit_counts_the_message_map() {
+    // The message map is level 1, `progress` holds the rest: 32 levels pass, 33 do not (the
+    // Python client's test checks the same boundary).
+    let nested = |levels: usize| {
+        let mut value = json!(1);
+        for _ in 0..levels {
+            value = json!([value]);
+        }
+        encode(&Message::Progress(Progress {
+            job_id: 1,
+            lease: LeaseToken([0; 16]),
+            progress: value,
+        }))
+        .unwrap()
+    };
+    let limits = Limits {
+        max_depth: 32,
+        ..Limits::default()
+    };
+    assert!(decode(&nested(31), &limits).is_ok());
+    assert_eq!(decode(&nested(32), &limits).unwrap_err().code(), ErrorCode::TooDeep);
+}
+
 /// A sample with one field replaced by `value` (CBOR), decoded.
 fn with_field(sample: &str, field: &str, value: ciborium::Value) -> Result<Message, DecodeError> {
     let message = samples::samples()
