@@ -139,3 +139,21 @@ messages! {
     /// The session ends.
     Goodbye(Goodbye) => Both,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_directions_follow_the_spec() {
+        assert_eq!(MessageType::ALL.len(), 17);
+        for &ty in MessageType::ALL {
+            assert_eq!(MessageType::from_name(ty.as_str()), Some(ty));
+        }
+        assert_eq!(MessageType::from_name("hello"), None, "names are case-sensitive");
+        assert_eq!(MessageType::Error.as_str(), "Error");
+        assert_eq!(MessageType::Order.direction(), Direction::ToClient);
+        assert_eq!(MessageType::Completed.direction(), Direction::ToServer);
+        assert_eq!(MessageType::Goodbye.direction(), Direction::Both);
+    }
+}
