@@ -174,3 +174,12 @@ def test_encode_refuses_values_out_of_range():
         encode(Completed(job_id=2**63, lease=bytes(16), duration_us=0))
     with pytest.raises(EncodeError):
         encode(Completed(job_id=1, lease=bytes(15), duration_us=0))
+
+
+def test_encoding_refuses_json_deeper_than_any_receiver_accepts():
+    deep = 1
+    for _ in range(129):
+        deep = [deep]
+    with pytest.raises(EncodeError, match="deeper than 128"):
+        encode(Progress(job_id=1, lease=bytes(16), progress=deep))
+    encode(Progress(job_id=1, lease=bytes(16), progress=deep[0]))

@@ -49,7 +49,10 @@ bytes16! {
     /// write about that execution (heartbeat, extension, progress, release, outcome) carries it.
     /// Random, 128 bits, never reused; on the wire a CBOR byte string of exactly 16 bytes.
     ///
-    /// Displayed as 32 lowercase hex digits.
+    /// Displayed as 32 lowercase hex digits. This is the wire form of the lease token the
+    /// storage layer draws for every claim: it converts from and to the 16 bytes
+    /// (`From<[u8; 16]>`, [`LeaseToken::as_bytes`]), and keeps its own type because the wire
+    /// wants a byte string where JSON and logs want text.
     LeaseToken
 }
 

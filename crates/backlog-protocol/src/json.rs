@@ -123,30 +123,41 @@ impl<'de> serde::Deserialize<'de> for TextKey {
 /// `serialize_with` for a JSON value: object keys in byte order at every level, whatever
 /// order the map keeps (serde_json keeps insertion order when a dependency enables its
 /// `preserve_order` feature), so that encoding is deterministic.
+///
+/// A value nested deeper than [`DEFAULT_MAX_DEPTH`](crate::DEFAULT_MAX_DEPTH) is refused: a
+/// receiver would refuse the message, and refusing here also bounds the encoder's recursion.
 pub(crate) fn serialize<S: Serializer>(value: &Value, serializer: S) -> Result<S::Ok, S::Error> {
-    Sorted(value).serialize(serializer)
+    Sorted(value, 0).serialize(serializer)
 }
 
-/// `serialize_with` for an optional JSON value (skipped when `None`).
+/// `serialize_with` for an optional JSON value (skipped when `None`), as [`serialize`].
 pub(crate) fn serialize_option<S: Serializer>(
     value: &Option<Value>,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
     match value {
-        Some(value) => Sorted(value).serialize(serializer),
+        Some(value) => Sorted(value, 0).serialize(serializer),
         None => serializer.serialize_none(),
     }
 }
 
-struct Sorted<'a>(&'a Value);
+/// A JSON value and its nesting depth.
+struct Sorted<'a>(&'a Value, usize);
 
 impl Serialize for Sorted<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let depth = self.1 + 1;
+        if depth > crate::DEFAULT_MAX_DEPTH && (self.0.is_array() || self.0.is_object()) {
+            return Err(serde::ser::Error::custom(format!(
+                "a JSON value nests deeper than {} levels",
+                crate::DEFAULT_MAX_DEPTH
+            )));
+        }
         match self.0 {
             Value::Array(items) => {
                 let mut seq = serializer.serialize_seq(Some(items.len()))?;
                 for item in items {
-                    seq.serialize_element(&Sorted(item))?;
+                    seq.serialize_element(&Sorted(item, depth))?;
                 }
                 seq.end()
             }
@@ -155,7 +166,7 @@ impl Serialize for Sorted<'_> {
                 entries.sort_by(|a, b| a.0.cmp(b.0));
                 let mut map = serializer.serialize_map(Some(entries.len()))?;
                 for (key, value) in entries {
-                    map.serialize_entry(key, &Sorted(value))?;
+                    map.serialize_entry(key, &Sorted(value, depth))?;
                 }
                 map.end()
             }

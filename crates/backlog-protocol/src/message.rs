@@ -150,7 +150,11 @@ mod tests {
         for &ty in MessageType::ALL {
             assert_eq!(MessageType::from_name(ty.as_str()), Some(ty));
         }
-        assert_eq!(MessageType::from_name("hello"), None, "names are case-sensitive");
+        assert_eq!(
+            MessageType::from_name("hello"),
+            None,
+            "names are case-sensitive"
+        );
         assert_eq!(MessageType::Error.as_str(), "Error");
         assert_eq!(MessageType::Order.direction(), Direction::ToClient);
         assert_eq!(MessageType::Completed.direction(), Direction::ToServer);

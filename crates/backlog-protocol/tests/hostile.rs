@@ -284,7 +284,10 @@ fn depth_limit_counts_the_message_map() {
         ..Limits::default()
     };
     assert!(decode(&nested(31), &limits).is_ok());
-    assert_eq!(decode(&nested(32), &limits).unwrap_err().code(), ErrorCode::TooDeep);
+    assert_eq!(
+        decode(&nested(32), &limits).unwrap_err().code(),
+        ErrorCode::TooDeep
+    );
 }
 
 /// A sample with one field replaced by `value` (CBOR), decoded.
@@ -401,4 +404,26 @@ fn unknown_fields_are_ignored_for_forward_compatibility() {
     let mut bytes = Vec::new();
     ciborium::into_writer(&map, &mut bytes).unwrap();
     assert_eq!(decode(&bytes, &Limits::default()).unwrap(), message);
+}
+
+#[test]
+fn encoding_refuses_json_deeper_than_any_receiver_accepts() {
+    let mut deep = json!(1);
+    for _ in 0..100_000 {
+        deep = serde_json::Value::Array(vec![deep]);
+    }
+    let message = Message::Progress(Progress {
+        job_id: 1,
+        lease: LeaseToken([0; 16]),
+        progress: deep,
+    });
+    let err = encode(&message).unwrap_err();
+    assert!(err.to_string().contains("deeper than 128"), "{err}");
+    // serde_json's own drop of a 100,000-level value recurses; unwind it iteratively.
+    let Message::Progress(Progress { mut progress, .. }) = message else {
+        unreachable!()
+    };
+    while let serde_json::Value::Array(mut items) = progress {
+        progress = items.pop().unwrap_or_default();
+    }
 }

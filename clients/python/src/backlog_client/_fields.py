@@ -153,11 +153,18 @@ class Float:
         return b"\xfb" + struct.pack(">d", x)
 
 
+#: Deepest JSON value an encoder writes (a receiver would refuse deeper messages anyway).
+MAX_JSON_DEPTH = 128
+
+
 class _Json(Kind):
     """Any JSON value, as the database stores it: null, bool, 64-bit integers, finite floats,
     text, arrays and maps with text keys."""
 
     def decode(self, value: Any, path: str) -> Any:
+        return self._check(value, path, 0)
+
+    def _check(self, value: Any, path: str, depth: int) -> Any:
         if value is None or isinstance(value, (bool, str)):
             return value
         if isinstance(value, int):
@@ -168,14 +175,16 @@ class _Json(Kind):
             if not math.isfinite(value):
                 raise FieldError(path, "NaN and infinities are not JSON numbers")
             return value
+        if isinstance(value, (list, dict)) and depth >= MAX_JSON_DEPTH:
+            raise FieldError(path, f"a JSON value nests deeper than {MAX_JSON_DEPTH} levels")
         if isinstance(value, list):
-            return [self.decode(v, f"{path}[{i}]") for i, v in enumerate(value)]
+            return [self._check(v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value)]
         if isinstance(value, dict):
             out = {}
             for k, v in value.items():
                 if not isinstance(k, str):
                     raise FieldError(path, f"map keys must be text, got {type(k).__name__}")
-                out[k] = self.decode(v, f"{path}.{k}")
+                out[k] = self._check(v, f"{path}.{k}", depth + 1)
             return out
         raise FieldError(path, f"{type(value).__name__} is not a JSON value")
 
