@@ -15,6 +15,7 @@ mod executor;
 mod heartbeater;
 mod notifier;
 mod producer;
+mod registration;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -325,6 +326,15 @@ impl Runner {
                 background_stop.clone(),
             )));
         }
+        let sizes: Vec<(String, usize)> = queues
+            .iter()
+            .map(|(q, c)| (q.clone(), c.max_workers))
+            .collect();
+        background.push(tokio::spawn(registration::run(
+            shared.clone(),
+            registration::report(&shared, &sizes),
+            background_stop.clone(),
+        )));
         let mut wakers = HashMap::new();
         let mut producers = Vec::new();
         let (ready_tx, ready) = watch::channel(false);
@@ -449,6 +459,7 @@ impl Runner {
             task.abort();
             let _ = task.await;
         }
+        registration::leave(&shared).await;
         tracing::info!(worker_id = %shared.config.worker_id, "backlog runner stopped");
     }
 }
