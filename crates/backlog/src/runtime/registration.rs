@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use backlog_storage::WorkerHeartbeatParams;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
@@ -57,6 +58,7 @@ fn host_name() -> String {
 pub(crate) async fn run(
     shared: Arc<Shared>,
     report: WorkerHeartbeatParams,
+    registered: watch::Sender<bool>,
     stop: CancellationToken,
 ) {
     let every = shared.config.lease / 3;
@@ -66,8 +68,13 @@ pub(crate) async fn run(
             in_flight: u32::try_from(in_flight).unwrap_or(u32::MAX),
             ..report.clone()
         };
-        if let Err(error) = shared.storage.worker_heartbeat(params).await {
-            tracing::debug!(%error, "worker registration failed; retrying next heartbeat");
+        match shared.storage.worker_heartbeat(params).await {
+            Ok(()) => {
+                registered.send_if_modified(|r| !std::mem::replace(r, true));
+            }
+            Err(error) => {
+                tracing::debug!(%error, "worker registration failed; retrying next heartbeat");
+            }
         }
         tokio::select! {
             _ = stop.cancelled() => return,
