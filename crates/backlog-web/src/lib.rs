@@ -33,6 +33,7 @@
 mod api;
 mod assets;
 mod auth;
+mod cache;
 mod error;
 mod filter;
 mod options;

@@ -1,17 +1,14 @@
-//! What every handler shares: the client, the options, and the cached counts.
+//! What every handler shares: the client, the options, and the cached scans.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use backlog::Client;
-use backlog_storage::StateCount;
+use backlog_storage::{JobThroughputParams, QueueInfo, StateCount, ThroughputBucket};
 use backlog_types::JobRow;
-use tokio::sync::Mutex;
+use chrono::{DateTime, Utc};
 
+use crate::cache::Cached;
 use crate::{ApiError, WebOptions};
-
-/// Counts and when they were read.
-type CachedCounts = (Instant, Vec<StateCount>);
 
 /// Shared state of the router.
 #[derive(Clone)]
@@ -20,7 +17,10 @@ pub(crate) struct AppState {
     pub(crate) options: Arc<WebOptions>,
     /// The normalized mount prefix, for links.
     pub(crate) base: Arc<str>,
-    counts: Arc<Mutex<Option<CachedCounts>>>,
+    counts: Cached<Vec<StateCount>>,
+    queues: Cached<Vec<QueueInfo>>,
+    history_hour: Cached<Vec<ThroughputBucket>>,
+    history_day: Cached<Vec<ThroughputBucket>>,
 }
 
 impl AppState {
@@ -29,28 +29,70 @@ impl AppState {
             client,
             options: Arc::new(options),
             base: base.into(),
-            counts: Arc::new(Mutex::new(None)),
+            counts: Cached::default(),
+            queues: Cached::default(),
+            history_hour: Cached::default(),
+            history_day: Cached::default(),
         }
     }
 
-    /// Jobs per queue and state, at most `count_cache` old: one `GROUP BY` over the job table
-    /// per period however many pages and scrapes ask (the lock makes concurrent callers share
-    /// one query).
+    /// Jobs per queue and state (cached, see [`crate::cache`]).
     pub(crate) async fn counts(&self) -> Result<Vec<StateCount>, ApiError> {
-        let mut cached = self.counts.lock().await;
-        if let Some((at, counts)) = cached.as_ref() {
-            if at.elapsed() < self.options.count_cache {
-                return Ok(counts.clone());
-            }
-        }
-        let counts = self.client.storage().job_count_by_state().await?;
-        *cached = Some((Instant::now(), counts.clone()));
-        Ok(counts)
+        let storage = self.client.storage().clone();
+        self.counts
+            .get(self.options.count_cache, move || async move {
+                Ok(storage.job_count_by_state().await?)
+            })
+            .await
     }
 
-    /// Forgets the cached counts (after an action).
+    /// Every queue with settings and counts (cached).
+    pub(crate) async fn queues(&self) -> Result<Vec<QueueInfo>, ApiError> {
+        let storage = self.client.storage().clone();
+        self.queues
+            .get(self.options.count_cache, move || async move {
+                Ok(storage.queue_list().await?)
+            })
+            .await
+    }
+
+    /// Rereads the queue list now (after a pause, resume or limit change).
+    pub(crate) async fn refresh_queues(&self) -> Result<(), ApiError> {
+        let storage = self.client.storage().clone();
+        self.queues
+            .refresh(move || async move { Ok(storage.queue_list().await?) })
+            .await
+            .map(drop)
+    }
+
+    /// Finalized jobs per minute since `since` (cached per range, refreshed at most every
+    /// few seconds).
+    pub(crate) async fn throughput(
+        &self,
+        day: bool,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<ThroughputBucket>, ApiError> {
+        let storage = self.client.storage().clone();
+        let cache = if day {
+            &self.history_day
+        } else {
+            &self.history_hour
+        };
+        cache
+            .get(self.options.count_cache, move || async move {
+                Ok(storage
+                    .job_throughput(JobThroughputParams { since })
+                    .await?)
+            })
+            .await
+    }
+
+    /// Marks the counts stale after an action.
     pub(crate) async fn invalidate(&self) {
-        *self.counts.lock().await = None;
+        self.counts.expire().await;
+        self.queues.expire().await;
+        self.history_hour.expire().await;
+        self.history_day.expire().await;
     }
 
     /// Applies the redaction hook.

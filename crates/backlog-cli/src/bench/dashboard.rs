@@ -1,7 +1,9 @@
 //! `backlog bench --scenario dashboard`: how fast the dashboard's and API's reads answer on a
 //! big table (`--jobs`, e.g. 1,000,000): counts, lists with filters, a JSON-path search, the
 //! queue table, the overview and its history. Requests go through the real router in-process
-//! (no network), with the count cache off so every request pays for its queries.
+//! (no network) with the default options: the first request of each kind pays for the scans
+//! (reported as "first"), later ones are served from the stale-while-revalidate caches while a
+//! background refresh runs (the median).
 
 use std::time::{Duration, Instant};
 
@@ -78,7 +80,6 @@ pub(crate) async fn run(bench: &Bench) -> anyhow::Result<Vec<Row>> {
         started.elapsed().as_secs_f64()
     );
     let options = WebOptions {
-        count_cache: Duration::ZERO,
         metrics: Some(
             metrics_exporter_prometheus::PrometheusBuilder::new()
                 .build_recorder()
@@ -89,6 +90,21 @@ pub(crate) async fn run(bench: &Bench) -> anyhow::Result<Vec<Row>> {
     let app = backlog_web::router(client, options)?;
     let deep = (jobs as i64 - 5_000).max(1).to_string();
     let mut rows = Vec::new();
+    // What the caches hide: the scans themselves.
+    let storage = bench.db.storage.clone();
+    let t = Instant::now();
+    storage.job_count_by_state().await?;
+    let count_scan = t.elapsed();
+    let t = Instant::now();
+    storage.queue_list().await?;
+    rows.push(Row {
+        name: "dashboard: count scans (uncached)".into(),
+        value: ms(count_scan),
+        detail: format!(
+            "job_count_by_state; queue_list {}; {jobs} jobs",
+            ms(t.elapsed())
+        ),
+    });
     for (name, uri) in REQUESTS {
         let uri = uri.replace("__DEEP__", &deep);
         let mut times = Vec::with_capacity(ROUNDS + 1);

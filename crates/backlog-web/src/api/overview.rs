@@ -6,7 +6,7 @@ use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use backlog_storage::{JobThroughputParams, WorkerListParams};
+use backlog_storage::WorkerListParams;
 use backlog_types::JobState;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde::{Deserialize, Serialize};
@@ -50,11 +50,8 @@ pub(crate) async fn history(state: &AppState, range: &str) -> Result<Vec<Point>,
     };
     let now = Utc::now();
     let start: DateTime<Utc> = (now - span).duration_trunc(step).unwrap_or(now - span);
-    let buckets = state
-        .client
-        .storage()
-        .job_throughput(JobThroughputParams { since: start })
-        .await?;
+    // The cached buckets may start a little before `start`; older ones are dropped below.
+    let buckets = state.throughput(range == "day", start).await?;
     let mut points: BTreeMap<DateTime<Utc>, Point> = BTreeMap::new();
     let mut t = start;
     while t <= now {
@@ -67,7 +64,7 @@ pub(crate) async fn history(state: &AppState, range: &str) -> Result<Vec<Point>,
         );
         t += step;
     }
-    for b in buckets {
+    for b in buckets.into_iter().filter(|b| b.minute >= start) {
         let key = b.minute.duration_trunc(step).unwrap_or(b.minute);
         let point = points.entry(key).or_insert_with(|| Point {
             at: key.to_rfc3339(),

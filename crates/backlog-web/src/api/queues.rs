@@ -31,7 +31,7 @@ pub(crate) struct QueueView {
 /// Every queue with its settings, counts and latency.
 pub(crate) async fn views(state: &AppState) -> Result<Vec<QueueView>, ApiError> {
     let storage = state.client.storage();
-    let queues = storage.queue_list().await?;
+    let queues = state.queues().await?;
     let latency = storage.queue_latency().await?;
     let now = Utc::now();
     Ok(queues
@@ -83,6 +83,7 @@ pub(crate) async fn pause_resume(
             )))
         }
     };
+    state.refresh_queues().await?;
     tracing::info!(who = %who.name, action = %action, queue = %name, "backlog web: queue action");
     Ok(Json(
         json!({"queue": name, "action": action, "changed": changed}),
@@ -149,6 +150,7 @@ pub(crate) async fn limits(
             rate_limit,
         })
         .await?;
+    state.refresh_queues().await?;
     tracing::info!(who = %who.name, action = "limits", queue = %name, max_running = ?info.max_running, rate_limit = ?info.rate_limit, "backlog web: queue action");
     Ok(Json(json!({
         "queue": name,
