@@ -64,6 +64,16 @@ impl ApiError {
     }
 }
 
+impl From<backlog::EnqueueError> for ApiError {
+    /// The database's failures are server errors; everything else is the caller's input.
+    fn from(e: backlog::EnqueueError) -> Self {
+        match e {
+            backlog::EnqueueError::Storage(e) => ApiError::Storage(e),
+            other => ApiError::BadRequest(other.to_string()),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();

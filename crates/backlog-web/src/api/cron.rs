@@ -154,8 +154,7 @@ pub(crate) async fn action(
             let id = state
                 .client
                 .enqueue_raw(&d.kind, d.args.clone(), opts)
-                .await
-                .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+                .await?;
             state.invalidate().await;
             json!({"job_id": id})
         }

@@ -274,11 +274,7 @@ pub(crate) async fn enqueue(
     } else {
         body.args
     };
-    let id = state
-        .client
-        .enqueue_raw(&body.kind, args, opts)
-        .await
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let id = state.client.enqueue_raw(&body.kind, args, opts).await?;
     state.invalidate().await;
     tracing::info!(who = %who.name, action = "enqueue", kind = %body.kind, job = id, "backlog web: job action");
     Ok(Json(json!({"id": id})))
