@@ -102,6 +102,26 @@
     });
   }
 
+  const enqueueForm = document.getElementById("enqueue-form");
+  if (enqueueForm) {
+    enqueueForm.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const f = new FormData(enqueueForm);
+      let args;
+      try {
+        args = JSON.parse(f.get("args") || "{}");
+      } catch (e) {
+        return say("Args must be JSON: " + e.message, true);
+      }
+      const body = { kind: f.get("kind"), args: args };
+      if (f.get("queue")) body.queue = f.get("queue");
+      if (f.get("priority")) body.priority = Number(f.get("priority"));
+      call("POST", base + "/api/jobs", body)
+        .then((r) => { window.location.href = base + "/jobs/" + r.id; })
+        .catch((e) => say(e.message, true));
+    });
+  }
+
   // The chart: stacked bars of completed / discarded / cancelled per bucket.
   const chart = document.getElementById("chart");
   function draw(points) {

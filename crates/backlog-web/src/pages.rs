@@ -154,6 +154,7 @@ struct JobsPage {
     f_after: String,
     f_search: String,
     filter_query: String,
+    enqueue: bool,
     error: Option<String>,
     jobs: Vec<JobLine>,
     next: Option<String>,
@@ -258,6 +259,7 @@ pub(crate) async fn jobs_page(
         f_search: value("search"),
         current_state,
         filter_query,
+        enqueue: state.options.enqueue,
         error,
         jobs: jobs
             .into_iter()

@@ -38,6 +38,21 @@ pub async fn every_page_renders(db: Db) {
     assert!(get(&app, "/cron").await.body.contains("No periodic jobs."));
     assert_eq!(get(&app, "/jobs/999999999").await.status, 404);
     assert_eq!(get(&app, "/nowhere").await.status, 404);
+    assert!(
+        !get(&app, "/jobs").await.body.contains("enqueue-form"),
+        "enqueue is off by default"
+    );
+    let with_enqueue = crate::support::app(
+        &db,
+        WebOptions {
+            enqueue: true,
+            ..WebOptions::default()
+        },
+    );
+    assert!(get(&with_enqueue, "/jobs")
+        .await
+        .body
+        .contains("enqueue-form"));
     let js = get(&app, "/assets/app.js").await;
     assert!(js.headers["content-type"]
         .to_str()
