@@ -2,7 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{bench, cron, database, demo, enqueue, jobs, migrate, queues};
+use crate::{bench, cron, database, demo, enqueue, jobs, migrate, queues, serve};
 
 /// Backlog: a durable background-job queue on SQLite or PostgreSQL.
 #[derive(Debug, Parser)]
@@ -48,6 +48,8 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// List, set or remove periodic job schedules (cron expressions or intervals).
     Cron(cron::CronArgs),
+    /// Serve the HTTP API, web dashboard and Prometheus metrics, and run the maintenance services.
+    Serve(serve::ServeArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -59,6 +61,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Queues(args) => queues::run(args).await,
         Command::Bench(args) => bench::run(args).await,
         Command::Cron(args) => cron::run(args).await,
+        Command::Serve(args) => serve::run(args).await,
     }
 }
 

@@ -27,6 +27,12 @@ pub struct DemoArgs {
     /// How many jobs to enqueue.
     #[arg(long, default_value_t = 5_000)]
     jobs: usize,
+    /// After the run, serve the dashboard on the demo's database until Ctrl-C.
+    #[arg(long)]
+    serve: bool,
+    /// The dashboard's address with --serve.
+    #[arg(long, default_value = crate::serve::DEFAULT_HTTP)]
+    http: std::net::SocketAddr,
 }
 
 /// Latencies measured by the demo workers: due time to start, first attempts only.
@@ -271,7 +277,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     } else {
         url.clone()
     };
-    summary(&db, &target, total, elapsed, &latencies).await
+    summary(&db, &target, total, elapsed, &latencies).await?;
+    crate::serve::after_demo(&db, &target, args.serve, args.http).await
 }
 
 async fn enqueue_mix(client: &Client, jobs: usize) -> anyhow::Result<usize> {

@@ -12,6 +12,7 @@ mod jobs;
 mod migrate;
 mod percentiles;
 mod queues;
+mod serve;
 
 use clap::Parser;
 

@@ -36,6 +36,7 @@ fn every_command_has_help() {
         vec!["jobs", "--help"],
         vec!["jobs", "list", "--help"],
         vec!["bench", "--help"],
+        vec!["serve", "--help"],
     ] {
         let out = backlog(&args);
         assert!(out.status.success(), "{args:?}: {}", stderr(&out));

@@ -22,6 +22,7 @@ use backlog_storage::Storage;
 pub mod admin;
 pub mod cancel_unique;
 pub mod cron;
+pub mod dashboard;
 pub mod events;
 pub mod fetch;
 pub mod finish;
@@ -97,6 +98,10 @@ macro_rules! suite {
         $crate::suite!(@module cron: [
             upsert_list_delete, tick_is_compare_and_set, concurrent_ticks_insert_one_job,
             changes_wake_subscribers
+        ]);
+        $crate::suite!(@module dashboard: [
+            search_filters_and_paginates, throughput_counts_finalized_jobs,
+            queue_latency_reports_oldest_available, workers_register_refresh_and_leave
         ]);
         $crate::suite!(@module events: [
             insert_wakes_subscribers, schedule_wakes_subscribers

@@ -58,6 +58,7 @@
 //! [`PgStorage::job_insert_many_tx`] inserts jobs inside the caller's own transaction, so a job
 //! exists if and only if the caller's transaction commits (and the wake-up is sent on commit).
 
+mod dashboard;
 mod error;
 mod insert;
 mod leader_cron;

@@ -9,10 +9,11 @@ use backlog_storage::{
     JobCancelParams, JobCancelResult, JobDeleteFinalizedParams, JobFetchAvailableParams, JobFilter,
     JobFinishManyParams, JobHeartbeatManyParams, JobHeartbeatResult, JobIdsParams,
     JobInsertManyParams, JobInsertResult, JobListParams, JobOutcome, JobProgressSetParams,
-    JobRescueParams, JobScheduleParams, Leader, LeaderElectParams, LeaderResignParams,
-    MigrationRunParams, MigrationStatus, QueueCount, QueueInfo, QueuePauseParams,
-    QueueUpdateParams, RateLimitTake, RateLimitTakeParams, StateCount, Storage, CANCELLABLE_STATES,
-    RETRYABLE_STATES,
+    JobRescueParams, JobScheduleParams, JobSearchParams, JobThroughputParams, Leader,
+    LeaderElectParams, LeaderResignParams, MigrationRunParams, MigrationStatus, QueueCount,
+    QueueInfo, QueueLatency, QueuePauseParams, QueueUpdateParams, RateLimitTake,
+    RateLimitTakeParams, StateCount, Storage, ThroughputBucket, WorkerHeartbeatParams,
+    WorkerListParams, WorkerRow, CANCELLABLE_STATES, RETRYABLE_STATES,
 };
 use backlog_types::{JobId, JobRow};
 use chrono::{DateTime, Utc};
@@ -515,6 +516,33 @@ impl Storage for PgStorage {
         self.execute(include_str!("../sql/truncate_all.sql"), &[])
             .await
             .map(drop)
+    }
+
+    async fn job_search(&self, params: JobSearchParams) -> Result<Vec<JobRow>, Error> {
+        self.job_search_impl(params).await
+    }
+
+    async fn job_throughput(
+        &self,
+        params: JobThroughputParams,
+    ) -> Result<Vec<ThroughputBucket>, Error> {
+        self.job_throughput_impl(params).await
+    }
+
+    async fn queue_latency(&self) -> Result<Vec<QueueLatency>, Error> {
+        self.queue_latency_impl().await
+    }
+
+    async fn worker_heartbeat(&self, params: WorkerHeartbeatParams) -> Result<(), Error> {
+        self.worker_heartbeat_impl(params).await
+    }
+
+    async fn worker_list(&self, params: WorkerListParams) -> Result<Vec<WorkerRow>, Error> {
+        self.worker_list_impl(params).await
+    }
+
+    async fn worker_delete(&self, id: &str) -> Result<bool, Error> {
+        self.worker_delete_impl(id).await
     }
 }
 

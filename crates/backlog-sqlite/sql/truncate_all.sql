@@ -5,3 +5,4 @@ DELETE FROM backlog_queue;
 DELETE FROM backlog_rate_limit;
 DELETE FROM backlog_leader;
 DELETE FROM backlog_cron;
+DELETE FROM backlog_worker;

@@ -46,6 +46,7 @@
 
 mod cancel;
 mod connection;
+mod dashboard;
 mod error;
 mod flow;
 mod leader_cron;

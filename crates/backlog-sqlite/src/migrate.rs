@@ -44,6 +44,12 @@ pub static MIGRATIONS: &[Migration] = &[
         up: include_str!("../migrations/005_retention.up.sql"),
         down: include_str!("../migrations/005_retention.down.sql"),
     },
+    Migration {
+        version: 7,
+        name: "web",
+        up: include_str!("../migrations/007_web.up.sql"),
+        down: include_str!("../migrations/007_web.down.sql"),
+    },
 ];
 
 /// Every known migration with the time it was applied, if it was.

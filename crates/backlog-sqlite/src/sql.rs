@@ -58,4 +58,10 @@ sql! {
     QUEUE_UPDATE => "queue_update.sql",
     QUEUE_LIST => "queue_list.sql",
     QUEUE_GET => "queue_get.sql",
+    JOB_SEARCH => "job_search.sql",
+    JOB_THROUGHPUT => "job_throughput.sql",
+    QUEUE_LATENCY => "queue_latency.sql",
+    WORKER_HEARTBEAT => "worker_heartbeat.sql",
+    WORKER_LIST => "worker_list.sql",
+    WORKER_DELETE => "worker_delete.sql",
 }

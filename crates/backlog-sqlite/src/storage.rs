@@ -8,16 +8,18 @@ use backlog_storage::{
     JobCancelParams, JobCancelResult, JobDeleteFinalizedParams, JobFetchAvailableParams, JobFilter,
     JobFinishManyParams, JobHeartbeatManyParams, JobHeartbeatResult, JobIdsParams,
     JobInsertManyParams, JobInsertResult, JobListParams, JobProgressSetParams, JobRescueParams,
-    JobScheduleParams, Leader, LeaderElectParams, LeaderResignParams, MigrationRunParams,
-    MigrationStatus, QueueCount, QueueInfo, QueuePauseParams, QueueUpdateParams, RateLimitTake,
-    RateLimitTakeParams, StateCount, Storage, CANCELLABLE_STATES, RETRYABLE_STATES,
+    JobScheduleParams, JobSearchParams, JobThroughputParams, Leader, LeaderElectParams,
+    LeaderResignParams, MigrationRunParams, MigrationStatus, QueueCount, QueueInfo, QueueLatency,
+    QueuePauseParams, QueueUpdateParams, RateLimitTake, RateLimitTakeParams, StateCount, Storage,
+    ThroughputBucket, WorkerHeartbeatParams, WorkerListParams, WorkerRow, CANCELLABLE_STATES,
+    RETRYABLE_STATES,
 };
 use backlog_types::{JobId, JobRow};
 use chrono::{DateTime, Utc};
 use tokio::sync::broadcast;
 
 use crate::error::from_sqlite;
-use crate::{cancel, flow, leader_cron, migrate, queries, sql, time, SqliteStorage};
+use crate::{cancel, dashboard, flow, leader_cron, migrate, queries, sql, time, SqliteStorage};
 
 #[async_trait]
 impl Storage for SqliteStorage {
@@ -338,6 +340,40 @@ impl Storage for SqliteStorage {
 
     async fn truncate_all(&self) -> Result<(), Error> {
         self.write(|tx| tx.execute_batch(sql::TRUNCATE_ALL).map_err(from_sqlite))
+            .await
+    }
+
+    async fn job_search(&self, params: JobSearchParams) -> Result<Vec<JobRow>, Error> {
+        self.read(move |conn| dashboard::job_search(conn, &params))
+            .await
+    }
+
+    async fn job_throughput(
+        &self,
+        params: JobThroughputParams,
+    ) -> Result<Vec<ThroughputBucket>, Error> {
+        self.read(move |conn| dashboard::job_throughput(conn, &params))
+            .await
+    }
+
+    async fn queue_latency(&self) -> Result<Vec<QueueLatency>, Error> {
+        self.read(dashboard::queue_latency).await
+    }
+
+    async fn worker_heartbeat(&self, params: WorkerHeartbeatParams) -> Result<(), Error> {
+        let now = params.now.unwrap_or_else(time::now);
+        self.write(move |tx| dashboard::worker_heartbeat(tx, &params, now))
+            .await
+    }
+
+    async fn worker_list(&self, params: WorkerListParams) -> Result<Vec<WorkerRow>, Error> {
+        self.read(move |conn| dashboard::worker_list(conn, &params))
+            .await
+    }
+
+    async fn worker_delete(&self, id: &str) -> Result<bool, Error> {
+        let id = id.to_owned();
+        self.write(move |tx| dashboard::worker_delete(tx, &id))
             .await
     }
 }

@@ -20,6 +20,7 @@
 
 mod cancel;
 mod cron;
+mod dashboard;
 mod error;
 mod leader;
 mod migration;
@@ -35,6 +36,7 @@ pub use cancel::*;
 pub use cron::{
     CronDefinition, CronRow, CronTickParams, CronUpsertParams, MissedPolicy, UnknownMissedPolicy,
 };
+pub use dashboard::*;
 pub use error::{Error, ErrorKind};
 pub use leader::{Leader, LeaderElectParams, LeaderResignParams};
 pub use migration::{Migration, MigrationDirection, MigrationStatus};
@@ -220,4 +222,29 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Deletes every row of every Backlog table. For tests and benchmarks only.
     async fn truncate_all(&self) -> Result<(), Error>;
+
+    /// Jobs matching a search (ids, states, queues, kinds, priority, tags, fingerprint, creation
+    /// time, a value at a JSON path of args or metadata), newest first, keyset-paginated. The
+    /// HTTP API's job list.
+    async fn job_search(&self, params: JobSearchParams) -> Result<Vec<JobRow>, Error>;
+
+    /// Jobs finalized per minute and final state since `params.since`, oldest minute first.
+    /// Served by the index on `finalized_at`; history reaches back as far as the cleaner keeps
+    /// finalized jobs.
+    async fn job_throughput(
+        &self,
+        params: JobThroughputParams,
+    ) -> Result<Vec<ThroughputBucket>, Error>;
+
+    /// Per queue with available jobs, the oldest one's `scheduled_at`, by queue name.
+    async fn queue_latency(&self) -> Result<Vec<QueueLatency>, Error>;
+
+    /// Registers a worker process or refreshes its report and heartbeat time.
+    async fn worker_heartbeat(&self, params: WorkerHeartbeatParams) -> Result<(), Error>;
+
+    /// Workers heard from since `params.seen_since`, by id.
+    async fn worker_list(&self, params: WorkerListParams) -> Result<Vec<WorkerRow>, Error>;
+
+    /// Removes a worker's registration (at its clean shutdown); returns whether it existed.
+    async fn worker_delete(&self, id: &str) -> Result<bool, Error>;
 }

@@ -1,6 +1,7 @@
 //! `backlog bench`: enqueue rates, drain throughput, steady state and latency, on either
 //! backend, printed as a table. Every number in `docs/benchmarks.md` comes from here.
 
+mod dashboard;
 mod latency;
 mod scenarios;
 
@@ -71,6 +72,8 @@ pub enum Scenario {
     Steady,
     /// Enqueue-to-start latency at steady offered loads.
     Latency,
+    /// Dashboard and API reads on a table of --jobs jobs (not in the default set).
+    Dashboard,
 }
 
 /// The benchmark's job: carries its enqueue time so the worker can measure latency.
@@ -197,6 +200,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             Scenario::Drain => scenarios::drain(&bench).await?,
             Scenario::Steady => scenarios::steady(&bench).await?,
             Scenario::Latency => latency::run(&bench).await?,
+            Scenario::Dashboard => dashboard::run(&bench).await?,
         };
         eprintln!("  done in {:.1} s", started.elapsed().as_secs_f64());
         rows.append(&mut result);

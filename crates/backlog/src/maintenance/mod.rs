@@ -15,6 +15,7 @@ mod cron_enqueuer;
 mod elector;
 mod rescuer;
 mod scheduler;
+mod standalone;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 pub use cron_enqueuer::{CronEnqueuer, CronPass};
 pub(crate) use elector::run as run_elector;
 pub use elector::MAINTENANCE_LEASE;
+pub use standalone::Maintainer;
 
 /// Settings of the maintenance services.
 #[derive(Debug, Clone)]

@@ -15,6 +15,7 @@ mod executor;
 mod heartbeater;
 mod notifier;
 mod producer;
+mod registration;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -267,6 +268,7 @@ pub struct Runner {
     /// Resigns leadership at shutdown, so it is awaited rather than aborted.
     elector: Option<JoinHandle<()>>,
     leader: watch::Receiver<bool>,
+    registered: watch::Receiver<bool>,
 }
 
 impl Runner {
@@ -325,6 +327,17 @@ impl Runner {
                 background_stop.clone(),
             )));
         }
+        let sizes: Vec<(String, usize)> = queues
+            .iter()
+            .map(|(q, c)| (q.clone(), c.max_workers))
+            .collect();
+        let (registered_tx, registered) = watch::channel(false);
+        background.push(tokio::spawn(registration::run(
+            shared.clone(),
+            registration::report(&shared, &sizes),
+            registered_tx,
+            background_stop.clone(),
+        )));
         let mut wakers = HashMap::new();
         let mut producers = Vec::new();
         let (ready_tx, ready) = watch::channel(false);
@@ -375,6 +388,7 @@ impl Runner {
             background_stop,
             elector,
             leader,
+            registered,
         }
     }
 
@@ -387,6 +401,12 @@ impl Runner {
     /// [`changed`](watch::Receiver::changed) to be told of elections and step-downs.
     pub fn leadership(&self) -> watch::Receiver<bool> {
         self.leader.clone()
+    }
+
+    /// Follows this runner's registration in the database's worker list (what the dashboard's
+    /// Workers page shows): `true` once its first report was written.
+    pub fn registration(&self) -> watch::Receiver<bool> {
+        self.registered.clone()
     }
 
     /// Receives an event for every attempt whose outcome was recorded. Slow receivers miss
@@ -420,6 +440,7 @@ impl Runner {
             background_stop,
             elector,
             leader: _,
+            registered: _,
         } = self;
         shared.shutdown.cancel();
         // Resign first, so another process takes over maintenance while our jobs finish.
@@ -449,6 +470,7 @@ impl Runner {
             task.abort();
             let _ = task.await;
         }
+        registration::leave(&shared).await;
         tracing::info!(worker_id = %shared.config.worker_id, "backlog runner stopped");
     }
 }

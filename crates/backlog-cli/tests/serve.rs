@@ -1,0 +1,98 @@
+//! `backlog serve` end to end: refuses an exposed address without authentication, serves the
+//! API on a temporary SQLite file, and stops gracefully on SIGTERM.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+
+fn backlog() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_backlog"));
+    c.env_remove("BACKLOG_DATABASE_URL")
+        .env_remove("BACKLOG_WEB_PASSWORD")
+        .env_remove("BACKLOG_HTTP");
+    c
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    reply
+}
+
+#[test]
+fn exposed_address_without_password_is_refused() {
+    let out = backlog()
+        .args([
+            "serve",
+            "--http",
+            "0.0.0.0:0",
+            "--database",
+            "sqlite:///nonexistent/x.db",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("without authentication") && err.contains("--password"),
+        "{err}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn serves_and_stops_on_sigterm() {
+    let dir = std::env::temp_dir().join(format!("backlog-serve-test-{}", fastrand::u64(..)));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join("jobs.sqlite3").display());
+    let mut child = backlog()
+        .args([
+            "serve",
+            "--migrate",
+            "--http",
+            "127.0.0.1:0",
+            "--database",
+            &url,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // The server prints its address once it listens.
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("the server printed its address")
+            .unwrap();
+        if let Some(rest) = line.strip_prefix("Dashboard: http://") {
+            break rest.split('/').next().unwrap().to_owned();
+        }
+    };
+    let ready = http_get(&addr, "/health/ready");
+    assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
+    let page = http_get(&addr, "/");
+    assert!(page.contains("content-security-policy"), "{page}");
+    let metrics = http_get(&addr, "/metrics");
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(
+        rest.iter().any(|l| l == "Backlog server stopped"),
+        "{rest:?}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -1,0 +1,1 @@
+DELETE FROM backlog_worker WHERE id = $1 RETURNING id

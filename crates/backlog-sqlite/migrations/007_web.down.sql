@@ -1,0 +1,2 @@
+DROP INDEX backlog_job_available_age;
+DROP TABLE backlog_worker;

@@ -1,0 +1,1 @@
+DELETE FROM backlog_worker WHERE id = :id
