@@ -23,6 +23,7 @@ pub mod admin;
 pub mod cancel_unique;
 pub mod cron;
 pub mod events;
+pub mod fencing;
 pub mod fetch;
 pub mod finish;
 pub mod flow;
@@ -65,7 +66,7 @@ macro_rules! suite {
         ]);
         $crate::suite!(@module finish: [
             completed, retry_records_error_and_delay, discard_and_cancel_are_final,
-            snooze_does_not_spend_an_attempt, is_fenced_on_state_and_attempt, empty_batch_is_a_no_op,
+            snooze_does_not_spend_an_attempt, is_fenced_on_state_and_token, empty_batch_is_a_no_op,
             mixed_batch
         ]);
         $crate::suite!(@module maintenance: [
@@ -97,6 +98,11 @@ macro_rules! suite {
         $crate::suite!(@module cron: [
             upsert_list_delete, tick_is_compare_and_set, concurrent_ticks_insert_one_job,
             changes_wake_subscribers
+        ]);
+        $crate::suite!(@module fencing: [
+            every_claim_draws_a_new_token, lost_claim_fences_the_older_holder,
+            rescue_fences_the_stalled_holder, heartbeat_after_own_outcome_is_not_a_loss,
+            rescued_job_keeps_its_place
         ]);
         $crate::suite!(@module events: [
             insert_wakes_subscribers, schedule_wakes_subscribers

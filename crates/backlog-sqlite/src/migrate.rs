@@ -44,6 +44,12 @@ pub static MIGRATIONS: &[Migration] = &[
         up: include_str!("../migrations/005_retention.up.sql"),
         down: include_str!("../migrations/005_retention.down.sql"),
     },
+    Migration {
+        version: 6,
+        name: "fencing",
+        up: include_str!("../migrations/006_fencing.up.sql"),
+        down: include_str!("../migrations/006_fencing.down.sql"),
+    },
 ];
 
 /// Every known migration with the time it was applied, if it was.

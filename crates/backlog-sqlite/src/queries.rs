@@ -8,7 +8,7 @@ use backlog_storage::{
     Error, JobDeleteFinalizedParams, JobFetchAvailableParams, JobFinish, JobHeartbeatResult,
     JobInsert, JobInsertResult, JobListParams, JobOutcome, OnConflict, QueueCount, StateCount,
 };
-use backlog_types::{JobId, JobRow, JobState};
+use backlog_types::{JobId, JobRow, JobState, LeaseToken};
 use chrono::{DateTime, Utc};
 use rusqlite::{named_params, Connection, OptionalExtension};
 
@@ -191,8 +191,8 @@ pub(crate) fn job_fetch_available(
     Ok(jobs)
 }
 
-/// Records each outcome if the job is still running at that attempt; returns the ids applied,
-/// ascending.
+/// Records each outcome if the job still runs under that lease token; returns the ids applied,
+/// by this call or before by the same execution (a retried write), ascending.
 pub(crate) fn job_finish_many(
     conn: &Connection,
     jobs: &[JobFinish],
@@ -226,7 +226,7 @@ pub(crate) fn job_finish_many(
         let changed = statement
             .execute(named_params! {
                 ":id": job.id,
-                ":attempt": job.attempt,
+                ":lease_token": job.lease_token.as_bytes().as_slice(),
                 ":state": state.as_str(),
                 ":attempt_change": attempt_change,
                 ":scheduled_at": scheduled_at,
@@ -238,7 +238,7 @@ pub(crate) fn job_finish_many(
                 ":result": job.result.as_ref().map(|r| r.to_string()),
             })
             .map_err(from_sqlite)?;
-        if changed > 0 {
+        if changed > 0 || already_applied(conn, job)? {
             applied.push(job.id);
         }
     }
@@ -246,23 +246,37 @@ pub(crate) fn job_finish_many(
     Ok(applied)
 }
 
-/// Renews leases; returns the ids no longer running at the given attempt, and the held ones
-/// whose cancellation was requested.
+/// Whether `job`'s execution already recorded its outcome (the job left `running` under its
+/// token).
+fn already_applied(conn: &Connection, job: &JobFinish) -> Result<bool, Error> {
+    conn.prepare_cached(sql::JOB_FINISH_MANY_APPLIED)
+        .and_then(|mut s| {
+            s.query_row(
+                named_params! { ":id": job.id, ":lease_token": job.lease_token.as_bytes().as_slice() },
+                |row| row.get(0),
+            )
+        })
+        .map_err(from_sqlite)
+}
+
+/// Renews leases; returns the ids no longer held under the given lease tokens, and the held
+/// ones whose cancellation was requested.
 pub(crate) fn job_heartbeat_many(
     conn: &Connection,
-    jobs: &[(JobId, i32)],
+    jobs: &[(JobId, LeaseToken)],
     lease_expires_at: &str,
 ) -> Result<JobHeartbeatResult, Error> {
     let mut statement = conn
         .prepare_cached(sql::JOB_HEARTBEAT_MANY)
         .map_err(from_sqlite)?;
     let mut result = JobHeartbeatResult::default();
-    for &(id, attempt) in jobs {
+    for (id, token) in jobs {
+        let id = *id;
         let cancel_requested: Option<bool> = statement
             .query_row(
                 named_params! {
                     ":id": id,
-                    ":attempt": attempt,
+                    ":lease_token": token.as_bytes().as_slice(),
                     ":lease_expires_at": lease_expires_at,
                 },
                 |row| row.get(0),

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use backlog_types::{JobId, JobState};
+use backlog_types::{JobId, JobState, LeaseToken};
 use chrono::{DateTime, Utc};
 
 use crate::{MigrationDirection, UniqueInsert};
@@ -139,8 +139,8 @@ impl Failure {
 pub struct JobFinish {
     /// The job.
     pub id: JobId,
-    /// The attempt that ended; the write is fenced on it.
-    pub attempt: i32,
+    /// The execution that ended (the token of its claim); the write is fenced on it.
+    pub lease_token: LeaseToken,
     /// What happened.
     pub outcome: JobOutcome,
     /// How long the attempt ran.
@@ -160,8 +160,8 @@ pub struct JobFinishManyParams {
 /// Parameters of [`Storage::job_heartbeat_many`](crate::Storage::job_heartbeat_many).
 #[derive(Debug, Clone)]
 pub struct JobHeartbeatManyParams {
-    /// `(id, attempt)` of each running job to renew.
-    pub jobs: Vec<(JobId, i32)>,
+    /// `(id, lease token)` of each running job to renew.
+    pub jobs: Vec<(JobId, LeaseToken)>,
     /// The new lease, counted from now.
     pub lease: Duration,
 }
@@ -169,7 +169,9 @@ pub struct JobHeartbeatManyParams {
 /// Result of [`Storage::job_heartbeat_many`](crate::Storage::job_heartbeat_many).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JobHeartbeatResult {
-    /// Jobs this worker no longer holds (rescued, cancelled or finished elsewhere).
+    /// Jobs this execution no longer holds: rescued, or claimed again by another execution
+    /// (after a lost claim). A job whose outcome this same execution already recorded (its
+    /// completion raced the heartbeat) is not lost and is not listed.
     pub lost: Vec<JobId>,
     /// Jobs still held whose cancellation was requested: the fallback when the wake-up
     /// ([`Event::CancelRequested`]) was missed.
