@@ -188,3 +188,30 @@ pub async fn rescued_job_keeps_its_place(db: Db) {
     let next = fetch(&db, "q", 1).await.remove(0);
     assert_eq!(next.id, early, "rescued job first, not job {later}");
 }
+
+/// An attempt handed back with no delay (interrupted by shutdown or a lost lease, or never
+/// started) keeps its place too; a real backoff moves the job back.
+pub async fn zero_delay_keeps_its_place(db: Db) {
+    let early = insert_one(&db, job("q", "k")).await;
+    let claimed = fetch(&db, "q", 1).await.remove(0);
+    let later = insert_one(&db, job("q", "k")).await;
+    let interrupted = JobOutcome::Retry {
+        failure: backlog_storage::Failure::error("interrupted"),
+        delay: Duration::ZERO,
+    };
+    assert_eq!(
+        finish(&db, early, token(&claimed), interrupted).await,
+        vec![early]
+    );
+    assert_eq!(get(&db, early).await.scheduled_at, claimed.scheduled_at);
+    promote(&db).await;
+    let next = fetch(&db, "q", 1).await.remove(0);
+    assert_eq!(next.id, early, "handed-back job first, not job {later}");
+
+    let backoff = JobOutcome::Retry {
+        failure: backlog_storage::Failure::error("failed"),
+        delay: Duration::from_secs(1),
+    };
+    finish(&db, early, token(&next), backoff).await;
+    assert!(get(&db, early).await.scheduled_at > claimed.scheduled_at);
+}

@@ -1,7 +1,9 @@
 -- One row per ended execution: $1 id, $2 lease token (fence), $3 new state, $4 delay in microseconds
 -- (retry and snooze), $5 error message (NULL: nothing appended), $6 panicked, $7 duration in
 -- microseconds, $8 result (NULL keeps the stored one). A new state of `scheduled` is a snooze:
--- the attempt is given back. An entry applies only while the job runs under its token; an
+-- the attempt is given back. A zero delay keeps scheduled_at: the job is due at once and keeps
+-- its place in the run order (an interrupted or handed-back job does not queue behind newer
+-- ones). An entry applies only while the job runs under its token; an
 -- entry whose job already left `running` under the same token was applied before (a retried
 -- write) and is returned without being applied again.
 WITH input AS (
@@ -26,7 +28,7 @@ finished AS (
     SET state = input.state::backlog_job_state,
         attempt = CASE WHEN input.state = 'scheduled' THEN job.attempt - 1 ELSE job.attempt END,
         scheduled_at = CASE
-            WHEN input.delay_us IS NULL THEN job.scheduled_at
+            WHEN input.delay_us IS NULL OR input.delay_us = 0 THEN job.scheduled_at
             ELSE now() + input.delay_us * interval '1 microsecond'
         END,
         finalized_at = CASE

@@ -3,6 +3,7 @@
 //! `storage.rs` only decides which connection runs them and sends the wake-ups.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use backlog_storage::{
     Error, JobDeleteFinalizedParams, JobFetchAvailableParams, JobFinish, JobHeartbeatResult,
@@ -208,20 +209,16 @@ pub(crate) fn job_finish_many(
             JobOutcome::Completed => (JobState::Completed, None, true, None, 0),
             JobOutcome::Retry { failure, delay } => (
                 JobState::Retryable,
-                Some(time::add(now, *delay)),
+                due_after(now, *delay),
                 false,
                 Some(failure),
                 0,
             ),
             JobOutcome::Discard { failure } => (JobState::Discarded, None, true, Some(failure), 0),
             JobOutcome::Cancel { failure } => (JobState::Cancelled, None, true, Some(failure), 0),
-            JobOutcome::Snooze { delay } => (
-                JobState::Scheduled,
-                Some(time::add(now, *delay)),
-                false,
-                None,
-                -1,
-            ),
+            JobOutcome::Snooze { delay } => {
+                (JobState::Scheduled, due_after(now, *delay), false, None, -1)
+            }
         };
         let changed = statement
             .execute(named_params! {
@@ -244,6 +241,12 @@ pub(crate) fn job_finish_many(
     }
     applied.sort_unstable();
     Ok(applied)
+}
+
+/// The new `scheduled_at` of a job retried or snoozed for `delay`: `None` (kept, so the job keeps
+/// its place in the run order) for a zero delay.
+fn due_after(now: DateTime<Utc>, delay: Duration) -> Option<String> {
+    (!delay.is_zero()).then(|| time::add(now, delay))
 }
 
 /// Whether `job`'s execution already recorded its outcome (the job left `running` under its

@@ -91,7 +91,9 @@ pub struct JobFetchAvailableParams {
 pub enum JobOutcome {
     /// Succeeded: `completed`.
     Completed,
-    /// Failed and will run again after `delay`: `retryable`.
+    /// Failed and will run again after `delay`: `retryable`. A zero delay keeps the job's
+    /// `scheduled_at`: it is due at once and keeps its place in the run order (how the runtime
+    /// hands back an attempt interrupted by shutdown or a lost lease).
     Retry {
         /// The failure, appended to the job's errors.
         failure: Failure,
@@ -108,7 +110,8 @@ pub enum JobOutcome {
         /// Why, appended to the job's errors.
         failure: Failure,
     },
-    /// Run again after `delay` without spending an attempt: `scheduled`.
+    /// Run again after `delay` without spending an attempt: `scheduled`. A zero delay keeps the
+    /// job's `scheduled_at` (and its place in the run order), as for [`JobOutcome::Retry`].
     Snooze {
         /// How long to wait.
         delay: Duration,
