@@ -215,3 +215,24 @@ pub async fn zero_delay_keeps_its_place(db: Db) {
     finish(&db, early, token(&next), backoff).await;
     assert!(get(&db, early).await.scheduled_at > claimed.scheduled_at);
 }
+
+/// `run_after` is counted on the database's clock at insert, in single and bulk inserts.
+pub async fn run_after_counts_on_the_database_clock(db: Db) {
+    let mut single = job("q", "k");
+    single.run_after = Some(Duration::from_secs(3600));
+    let before = db.now().await.unwrap();
+    let one = insert_one(&db, single.clone()).await;
+    let many = crate::support::insert(&db, vec![single, job("q", "k")]).await;
+    let after = db.now().await.unwrap();
+    for id in [one, many[0]] {
+        let row = get(&db, id).await;
+        assert_eq!(row.state, JobState::Scheduled);
+        let hour = chrono::Duration::hours(1);
+        assert!(
+            row.scheduled_at >= before + hour && row.scheduled_at <= after + hour,
+            "{} not an hour after the insert ({before} .. {after})",
+            row.scheduled_at
+        );
+    }
+    assert_eq!(get(&db, many[1]).await.state, JobState::Available);
+}

@@ -102,7 +102,8 @@ macro_rules! suite {
         $crate::suite!(@module fencing: [
             every_claim_draws_a_new_token, lost_claim_fences_the_older_holder,
             rescue_fences_the_stalled_holder, heartbeat_after_own_outcome_is_not_a_loss,
-            rescued_job_keeps_its_place, zero_delay_keeps_its_place
+            rescued_job_keeps_its_place, zero_delay_keeps_its_place,
+            run_after_counts_on_the_database_clock
         ]);
         $crate::suite!(@module events: [
             insert_wakes_subscribers, schedule_wakes_subscribers

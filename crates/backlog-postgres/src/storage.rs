@@ -97,6 +97,7 @@ impl Storage for PgStorage {
                         &job.tags,
                         &job.metadata,
                         &job.fingerprint,
+                        &job.run_after.map(micros),
                     ],
                 )
                 .await?

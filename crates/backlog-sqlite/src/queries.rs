@@ -50,7 +50,17 @@ impl InsertBatch {
         let jobs = jobs
             .into_iter()
             .map(|job| {
-                let (state, scheduled_at) = match job.scheduled_at {
+                // The writer's clock is the database's: every process writing the file runs on
+                // this host.
+                let at = job.scheduled_at.or_else(|| {
+                    job.run_after
+                        .and_then(|d| chrono::TimeDelta::from_std(d).ok())
+                        .map(|d| {
+                            now.checked_add_signed(d)
+                                .unwrap_or(DateTime::<Utc>::MAX_UTC)
+                        })
+                });
+                let (state, scheduled_at) = match at {
                     Some(at) if at > now => (JobState::Scheduled, time::encode(at)),
                     Some(at) => (JobState::Available, time::encode(at)),
                     None => (JobState::Available, now_text.clone()),

@@ -30,8 +30,12 @@ pub struct JobInsert {
     pub priority: i16,
     /// Attempts allowed, at least 1.
     pub max_attempts: i32,
-    /// When to run; `None` means now (database clock).
+    /// When to run; `None` means now (database clock), or `run_after` from now.
     pub scheduled_at: Option<DateTime<Utc>>,
+    /// With no `scheduled_at`: run this long after the insert, counted on the database's clock
+    /// (PostgreSQL's `now()`, the SQLite writer's clock), so a client with a skewed clock still
+    /// schedules correctly.
+    pub run_after: Option<Duration>,
     /// Labels.
     pub tags: Vec<String>,
     /// A JSON object of the user's own.
@@ -56,6 +60,7 @@ impl JobInsert {
             priority: 0,
             max_attempts: 25,
             scheduled_at: None,
+            run_after: None,
             tags: Vec::new(),
             metadata: serde_json::Value::Object(Default::default()),
             unique: None,
