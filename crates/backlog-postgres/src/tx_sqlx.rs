@@ -95,6 +95,8 @@ fn sqlx_error(err: sqlx::Error) -> Error {
             .map(|code| error::kind_of(&SqlState::from_code(&code)))
             .unwrap_or(ErrorKind::Database),
         sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => ErrorKind::Decode,
+        // The connection broke with the statement in flight.
+        sqlx::Error::Io(_) => ErrorKind::OutcomeUnknown,
         _ => ErrorKind::Unavailable,
     };
     let message = match &err {
