@@ -52,6 +52,10 @@ pub(crate) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
         match result {
             Ok(result) if !result.lost.is_empty() => {
                 tracing::warn!(jobs = ?result.lost, "lost the lease of running jobs; stopping them");
+                shared.stats.leases_lost.fetch_add(
+                    result.lost.len() as u64,
+                    std::sync::atomic::Ordering::Relaxed,
+                );
                 if let Ok(held) = shared.held.lock() {
                     for id in &result.lost {
                         if let Some(h) = held.get(id) {
