@@ -220,7 +220,8 @@ pub async fn rate_limit_take_accounts_tokens(db: Db) {
     assert_eq!(take(10, 100.0).await.granted, 3, "capped at max");
 }
 
-/// Progress is fenced on the running attempt; the result is written with the finish.
+/// Progress is fenced on the running execution (its lease token); the result is written with
+/// the finish.
 pub async fn result_and_progress_are_stored_and_fenced(db: Db) {
     insert_one(&db, job("q", "k")).await;
     let row = fetch(&db, "q", 1).await.remove(0);
