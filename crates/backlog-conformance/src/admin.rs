@@ -174,7 +174,7 @@ pub async fn retry_revives_finalized_jobs(db: Db) {
     db.job_finish_many(JobFinishManyParams {
         jobs: vec![JobFinish {
             id: row.id,
-            attempt: row.attempt,
+            lease_token: crate::support::token(&row),
             outcome: JobOutcome::Discard {
                 failure: Failure::error("gave up"),
             },

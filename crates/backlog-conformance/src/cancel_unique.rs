@@ -64,6 +64,7 @@ pub async fn cancel_requests_running_jobs(db: Db) {
     let mut rx = db.event_subscribe().await.unwrap();
     let id = insert_one(&db, job("q", "k")).await;
     let running = fetch(&db, "q", 1).await;
+    let held = crate::support::token(&running[0]);
     assert_eq!(running[0].id, id);
     let result = db.job_cancel(params(id, None, false)).await.unwrap();
     assert!(matches!(result, JobCancelResult::Running(_)), "{result:?}");
@@ -90,7 +91,7 @@ pub async fn cancel_requests_running_jobs(db: Db) {
     assert_eq!(ids, vec![id]);
     let beat = db
         .job_heartbeat_many(JobHeartbeatManyParams {
-            jobs: vec![(id, 1)],
+            jobs: vec![(id, held)],
             lease: Duration::from_secs(60),
         })
         .await

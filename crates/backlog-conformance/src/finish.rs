@@ -6,7 +6,7 @@ use backlog_storage::{Failure, JobFinish, JobFinishManyParams, JobOutcome};
 use backlog_types::{JobRow, JobState};
 use chrono::Utc;
 
-use crate::support::{assert_close, fetch, get, insert, insert_one, job, Db};
+use crate::support::{assert_close, fetch, get, insert, insert_one, job, token, Db, STRANGER};
 
 async fn running(db: &Db) -> JobRow {
     insert_one(db, job("q", "k")).await;
@@ -16,7 +16,7 @@ async fn running(db: &Db) -> JobRow {
 fn finish(row: &JobRow, outcome: JobOutcome) -> JobFinish {
     JobFinish {
         id: row.id,
-        attempt: row.attempt,
+        lease_token: token(row),
         outcome,
         duration: Duration::from_micros(1_500),
         result: None,
@@ -143,14 +143,15 @@ pub async fn snooze_does_not_spend_an_attempt(db: Db) {
     );
 }
 
-/// Only the holder of the current attempt of a running job can finish it, and only once.
-pub async fn is_fenced_on_state_and_attempt(db: Db) {
+/// Only the execution holding a running job (its lease token) can finish it, and only once: a
+/// retried write of the same outcome is reported applied without being applied again.
+pub async fn is_fenced_on_state_and_token(db: Db) {
     let row = running(&db).await;
     let mut stale = finish(&row, JobOutcome::Completed);
-    stale.attempt = row.attempt + 1;
+    stale.lease_token = STRANGER;
     assert!(
         finish_many(&db, vec![stale]).await.is_empty(),
-        "wrong attempt"
+        "wrong token"
     );
     assert_eq!(get(&db, row.id).await.state, JobState::Running);
 
@@ -164,16 +165,20 @@ pub async fn is_fenced_on_state_and_attempt(db: Db) {
             failure: Failure::error("late"),
         },
     );
-    assert!(
-        finish_many(&db, vec![again]).await.is_empty(),
-        "already finished"
+    assert_eq!(
+        finish_many(&db, vec![again]).await,
+        vec![row.id],
+        "a retried write of the same execution is already applied"
     );
-    assert_eq!(get(&db, row.id).await.state, JobState::Completed);
+    let done = get(&db, row.id).await;
+    assert_eq!(done.state, JobState::Completed, "not applied twice");
+    assert!(done.errors.is_empty(), "not applied twice");
+    assert_eq!(done.attempt_durations_us.len(), 1, "not applied twice");
 
     let waiting = insert_one(&db, job("other", "k")).await;
     let not_running = JobFinish {
         id: waiting,
-        attempt: 0,
+        lease_token: STRANGER,
         outcome: JobOutcome::Completed,
         duration: Duration::ZERO,
         result: None,

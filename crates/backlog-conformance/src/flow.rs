@@ -9,11 +9,11 @@ use backlog_storage::{
     Event, JobFetchAvailableParams, JobFinish, JobFinishManyParams, JobOutcome,
     JobProgressSetParams, QueuePauseParams, QueueUpdateParams, RateLimit, RateLimitTakeParams,
 };
-use backlog_types::JobState;
+use backlog_types::{JobState, LeaseToken};
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::json;
 
-use crate::support::{fetch, fetch_params, get, insert, insert_one, job, Db};
+use crate::support::{fetch, fetch_params, get, insert, insert_one, job, token, Db, STRANGER};
 
 fn pause(queue: &str) -> QueuePauseParams {
     QueuePauseParams {
@@ -22,11 +22,15 @@ fn pause(queue: &str) -> QueuePauseParams {
     }
 }
 
-fn completed(id: i64, attempt: i32, result: Option<serde_json::Value>) -> JobFinishManyParams {
+fn completed(
+    id: i64,
+    lease_token: LeaseToken,
+    result: Option<serde_json::Value>,
+) -> JobFinishManyParams {
     JobFinishManyParams {
         jobs: vec![JobFinish {
             id,
-            attempt,
+            lease_token,
             outcome: JobOutcome::Completed,
             duration: Duration::ZERO,
             result,
@@ -110,7 +114,7 @@ pub async fn max_running_never_exceeded_by_concurrent_fetchers(db: Db) {
                     // Counted out before the database hears of it, so the counter never
                     // exceeds the real number of running jobs.
                     running.fetch_sub(1, Ordering::SeqCst);
-                    db.job_finish_many(completed(row.id, row.attempt, None))
+                    db.job_finish_many(completed(row.id, token(&row), None))
                         .await
                         .unwrap();
                     done.fetch_add(1, Ordering::SeqCst);
@@ -216,35 +220,36 @@ pub async fn rate_limit_take_accounts_tokens(db: Db) {
     assert_eq!(take(10, 100.0).await.granted, 3, "capped at max");
 }
 
-/// Progress is fenced on the running attempt; the result is written with the finish.
+/// Progress is fenced on the running execution (its lease token); the result is written with
+/// the finish.
 pub async fn result_and_progress_are_stored_and_fenced(db: Db) {
     insert_one(&db, job("q", "k")).await;
     let row = fetch(&db, "q", 1).await.remove(0);
     assert_eq!((row.result.clone(), row.progress.clone()), (None, None));
-    let progress = |attempt: i32, value: serde_json::Value| JobProgressSetParams {
+    let progress = |lease_token: LeaseToken, value: serde_json::Value| JobProgressSetParams {
         id: row.id,
-        attempt,
+        lease_token,
         progress: value,
     };
     let forty = json!({"percent": 40, "message": "resizing"});
     assert!(db
-        .job_progress_set(progress(row.attempt, forty.clone()))
+        .job_progress_set(progress(token(&row), forty.clone()))
         .await
         .unwrap());
     assert!(!db
-        .job_progress_set(progress(row.attempt + 1, json!(1)))
+        .job_progress_set(progress(STRANGER, json!(1)))
         .await
         .unwrap());
     assert_eq!(get(&db, row.id).await.progress, Some(forty.clone()));
 
     let result = json!({"thumbnails": ["a.png", "b.png"], "bytes": 1234});
     let applied = db
-        .job_finish_many(completed(row.id, row.attempt, Some(result.clone())))
+        .job_finish_many(completed(row.id, token(&row), Some(result.clone())))
         .await
         .unwrap();
     assert_eq!(applied, vec![row.id]);
     assert!(
-        !db.job_progress_set(progress(row.attempt, json!(99)))
+        !db.job_progress_set(progress(token(&row), json!(99)))
             .await
             .unwrap(),
         "progress after the finish"

@@ -24,6 +24,7 @@ pub mod cancel_unique;
 pub mod cron;
 pub mod dashboard;
 pub mod events;
+pub mod fencing;
 pub mod fetch;
 pub mod finish;
 pub mod flow;
@@ -66,7 +67,7 @@ macro_rules! suite {
         ]);
         $crate::suite!(@module finish: [
             completed, retry_records_error_and_delay, discard_and_cancel_are_final,
-            snooze_does_not_spend_an_attempt, is_fenced_on_state_and_attempt, empty_batch_is_a_no_op,
+            snooze_does_not_spend_an_attempt, is_fenced_on_state_and_token, empty_batch_is_a_no_op,
             mixed_batch
         ]);
         $crate::suite!(@module maintenance: [
@@ -102,6 +103,12 @@ macro_rules! suite {
         $crate::suite!(@module dashboard: [
             search_filters_and_paginates, throughput_counts_finalized_jobs,
             queue_latency_reports_oldest_available, workers_register_refresh_and_leave
+        ]);
+        $crate::suite!(@module fencing: [
+            every_claim_draws_a_new_token, lost_claim_fences_the_older_holder,
+            rescue_fences_the_stalled_holder, heartbeat_after_own_outcome_is_not_a_loss,
+            rescued_job_keeps_its_place, zero_delay_keeps_its_place,
+            run_after_counts_on_the_database_clock
         ]);
         $crate::suite!(@module events: [
             insert_wakes_subscribers, schedule_wakes_subscribers

@@ -10,7 +10,7 @@ use backlog_types::JobState;
 use chrono::Utc;
 
 use crate::support::{
-    assert_close, fetch, fetch_params, finalize, get, insert, insert_one, job, Db,
+    assert_close, fetch, fetch_params, finalize, get, insert, insert_one, job, token, Db, STRANGER,
 };
 
 /// A heartbeat pushes the lease forward; jobs the worker lost are reported.
@@ -20,7 +20,7 @@ pub async fn heartbeat_renews_lease_and_reports_lost(db: Db) {
     let (a, b) = (&rows[0], &rows[1]);
     let result = db
         .job_heartbeat_many(JobHeartbeatManyParams {
-            jobs: vec![(a.id, a.attempt), (b.id, b.attempt + 1), (999_999, 1)],
+            jobs: vec![(a.id, token(a)), (b.id, STRANGER), (999_999, STRANGER)],
             lease: Duration::from_secs(600),
         })
         .await
@@ -83,7 +83,7 @@ pub async fn schedule_promotes_due_jobs(db: Db) {
     db.job_finish_many(JobFinishManyParams {
         jobs: vec![JobFinish {
             id: row.id,
-            attempt: row.attempt,
+            lease_token: token(&row),
             outcome: JobOutcome::Retry {
                 failure: Failure::error("x"),
                 delay: Duration::from_secs(30),

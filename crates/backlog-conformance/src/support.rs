@@ -7,7 +7,7 @@ use backlog_storage::{
     JobFetchAvailableParams, JobFinish, JobFinishManyParams, JobInsert, JobInsertManyParams,
     JobOutcome, Storage,
 };
-use backlog_types::{JobId, JobRow};
+use backlog_types::{JobId, JobRow, LeaseToken};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
@@ -53,6 +53,15 @@ pub(crate) async fn get(db: &Db, id: JobId) -> JobRow {
     db.job_get(id).await.expect("get").expect("job exists")
 }
 
+/// The lease token of a claimed row.
+pub(crate) fn token(row: &JobRow) -> LeaseToken {
+    row.lease_token
+        .expect("a claimed job carries a lease token")
+}
+
+/// A token no claim drew (tokens are random; this one is fixed).
+pub(crate) const STRANGER: LeaseToken = LeaseToken::from_bytes([0xee; 16]);
+
 /// Asserts two instants are within `tolerance` of each other.
 pub(crate) fn assert_close(a: DateTime<Utc>, b: DateTime<Utc>, tolerance: Duration, what: &str) {
     let diff = (a - b).abs().to_std().expect("non-negative");
@@ -69,7 +78,7 @@ pub(crate) async fn finalize(db: &Db, rows: &[JobRow], outcomes: Vec<JobOutcome>
         .zip(outcomes)
         .map(|(row, outcome)| JobFinish {
             id: row.id,
-            attempt: row.attempt,
+            lease_token: token(row),
             outcome,
             duration: Duration::ZERO,
             result: None,

@@ -10,7 +10,8 @@
 -- The claim commits asynchronously (synchronous_commit off for this transaction only): a
 -- claim is a lease, not data. If the server crashes before the claim reaches disk, the job is
 -- simply available again, as if it had been rescued, and the worker's fenced completion is
--- rejected. Not waiting for that flush takes one fsync off the enqueue-to-start path; enqueues
+-- rejected: each claim draws a random lease token (never a sequence value, which a crash can
+-- hand out again) and every later write of the execution must present it. Not waiting for that flush takes one fsync off the enqueue-to-start path; enqueues
 -- and outcomes still commit durably (and flush any earlier claim records with them).
 WITH relaxed AS (
     SELECT set_config('synchronous_commit', 'off', true)
@@ -38,7 +39,8 @@ claimed AS (
         attempt = job.attempt + 1,
         attempted_at = coalesce($5::timestamptz, now()),
         attempted_by = array_append(job.attempted_by, $3::text),
-        lease_expires_at = coalesce($5::timestamptz, now()) + $4::bigint * interval '1 microsecond'
+        lease_expires_at = coalesce($5::timestamptz, now()) + $4::bigint * interval '1 microsecond',
+        lease_token = uuid_send(gen_random_uuid())
     FROM locked
     WHERE job.id = locked.id
     RETURNING job.*

@@ -1,16 +1,23 @@
--- One row per ended attempt: $1 id, $2 attempt (fence), $3 new state, $4 delay in microseconds
+-- One row per ended execution: $1 id, $2 lease token (fence), $3 new state, $4 delay in microseconds
 -- (retry and snooze), $5 error message (NULL: nothing appended), $6 panicked, $7 duration in
--- microseconds, $8 result (NULL keeps the stored one). A new state of `scheduled` is a snooze: the attempt is given back.
+-- microseconds, $8 result (NULL keeps the stored one). A new state of `scheduled` is a snooze:
+-- the attempt is given back. A zero delay keeps scheduled_at: the job is due at once and keeps
+-- its place in the run order (an interrupted or handed-back job does not queue behind newer
+-- ones). An entry applies only while the job runs under its token; an
+-- entry whose job already left `running` under the same token was applied before (a retried
+-- write) and is returned without being applied again.
 WITH input AS (
     SELECT *
     FROM unnest(
-        $1::bigint[], $2::integer[], $3::text[], $4::bigint[], $5::text[], $6::boolean[],
+        $1::bigint[], $2::bytea[], $3::text[], $4::bigint[], $5::text[], $6::boolean[],
         $7::bigint[], $8::jsonb[]
-    ) AS t (id, attempt, state, delay_us, message, panicked, duration_us, result)
+    ) AS t (id, lease_token, state, delay_us, message, panicked, duration_us, result)
 ),
 -- Lock in id order so that concurrent batches cannot deadlock.
+-- FOR UPDATE returns each row's latest committed version, so `already` sees a concurrent
+-- write of the same execution that committed while this statement waited for the lock.
 locked AS (
-    SELECT job.id
+    SELECT job.id, job.state, job.lease_token
     FROM backlog_job AS job
     WHERE job.id IN (SELECT id FROM input)
     ORDER BY job.id
@@ -21,7 +28,7 @@ finished AS (
     SET state = input.state::backlog_job_state,
         attempt = CASE WHEN input.state = 'scheduled' THEN job.attempt - 1 ELSE job.attempt END,
         scheduled_at = CASE
-            WHEN input.delay_us IS NULL THEN job.scheduled_at
+            WHEN input.delay_us IS NULL OR input.delay_us = 0 THEN job.scheduled_at
             ELSE now() + input.delay_us * interval '1 microsecond'
         END,
         finalized_at = CASE
@@ -43,7 +50,17 @@ finished AS (
     WHERE job.id = input.id
       AND locked.id = input.id
       AND job.state = 'running'
-      AND job.attempt = input.attempt
+      AND job.lease_token = input.lease_token
     RETURNING job.id
+),
+already AS (
+    SELECT locked.id
+    FROM locked
+    JOIN input ON input.id = locked.id
+    WHERE locked.state <> 'running'
+      AND locked.lease_token = input.lease_token
 )
-SELECT id FROM finished ORDER BY id
+SELECT id FROM finished
+UNION ALL
+SELECT id FROM already
+ORDER BY id

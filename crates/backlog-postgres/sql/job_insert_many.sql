@@ -4,6 +4,7 @@
 -- $13 fingerprints. The batch holds each unique key at most once (folded by the caller).
 -- $14 notify from this statement (the transactional enqueue: delivered on commit). The pooled
 -- insert passes false and wakes workers after committing (src/wakeup.rs explains why).
+-- $15 run after, in microseconds on the database clock (used when scheduled_at is NULL).
 -- Each row draws its id up front, so results map back to input rows with an O(n) join on the
 -- id (a window-numbered join of the two lists went quadratic under a generic plan).
 WITH input AS (
@@ -11,11 +12,11 @@ WITH input AS (
     FROM unnest(
         $1::text[], $2::text[], $3::jsonb[], $4::smallint[], $5::integer[],
         $6::timestamptz[], $7::jsonb[], $8::jsonb[], $10::bytea[], $11::smallint[],
-        $12::boolean[], $13::text[]
+        $12::boolean[], $13::text[], $15::bigint[]
     ) WITH ORDINALITY
         AS t (
             queue, kind, args, priority, max_attempts, scheduled_at, tags, metadata,
-            unique_key, unique_states, replace, fingerprint, ord
+            unique_key, unique_states, replace, fingerprint, run_after_us, ord
         )
 ),
 inserted AS (
@@ -26,11 +27,13 @@ inserted AS (
     OVERRIDING SYSTEM VALUE
     SELECT
         new_id,
-        CASE WHEN coalesce(scheduled_at, now()) > now()
+        CASE WHEN coalesce(scheduled_at, now() + run_after_us * interval '1 microsecond', now())
+                > now()
             THEN 'scheduled'::backlog_job_state
             ELSE 'available'::backlog_job_state
         END,
-        queue, kind, args, priority, max_attempts, coalesce(scheduled_at, now()),
+        queue, kind, args, priority, max_attempts,
+        coalesce(scheduled_at, now() + run_after_us * interval '1 microsecond', now()),
         -- Most jobs have no tags: skip the per-row subquery for them.
         CASE WHEN tags = '[]'::jsonb THEN '{}'::text[]
             ELSE ARRAY(SELECT jsonb_array_elements_text(tags))

@@ -1,5 +1,6 @@
 -- $1 now (NULL = database clock), $2 max, $3 poison threshold (0 = off).
--- A rescued job runs again at once (retryable, due now), unless its attempts are used up or it
+-- A rescued job runs again at once (retryable, keeping its scheduled_at so that it keeps its
+-- place in the run order instead of queueing behind every job enqueued since), unless its attempts are used up or it
 -- has now been rescued $3 times: then it is a poison job that keeps killing or stalling its
 -- worker, and it is discarded with that reason instead of being retried forever.
 WITH expired AS (
@@ -27,11 +28,8 @@ rescued AS (
         finalized_at = CASE
             WHEN judged.poison OR judged.exhausted THEN coalesce($1::timestamptz, now())
         END,
-        scheduled_at = CASE
-            WHEN judged.poison OR judged.exhausted THEN job.scheduled_at
-            ELSE coalesce($1::timestamptz, now())
-        END,
         lease_expires_at = NULL,
+        lease_token = NULL,
         rescue_count = job.rescue_count + 1,
         errors = job.errors || jsonb_build_array(jsonb_build_object(
             'attempt', job.attempt,

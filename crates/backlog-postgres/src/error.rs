@@ -5,11 +5,17 @@ use backlog_storage::{Error, ErrorKind};
 use deadpool_postgres::PoolError;
 use tokio_postgres::error::SqlState;
 
-/// Classifies a `tokio-postgres` error.
+/// Classifies a `tokio-postgres` error from a statement sent on an open connection.
 pub(crate) fn pg(err: tokio_postgres::Error) -> Error {
     let Some(db) = err.as_db_error() else {
-        // No server error: the connection could not be opened, broke or was closed.
-        return Error::new(ErrorKind::Unavailable, "PostgreSQL connection failed").with_source(err);
+        // No server error: the connection broke or was closed while the statement was in
+        // flight. A statement commits on its own (autocommit), so it may have committed with
+        // only the reply lost.
+        return Error::new(
+            ErrorKind::OutcomeUnknown,
+            "the PostgreSQL connection broke before the reply arrived; the statement may or may not have committed",
+        )
+        .with_source(err);
     };
     let code = db.code().clone();
     let message = db.message().to_owned();
@@ -26,6 +32,10 @@ pub(crate) fn pg(err: tokio_postgres::Error) -> Error {
 /// Classifies a pool error; errors opening a connection are classified like driver errors.
 pub(crate) fn pool(err: PoolError) -> Error {
     match err {
+        // Opening a connection: nothing was sent yet.
+        PoolError::Backend(err) if err.as_db_error().is_none() => {
+            Error::new(ErrorKind::Unavailable, "PostgreSQL connection failed").with_source(err)
+        }
         PoolError::Backend(err) => pg(err),
         other => Error::new(
             ErrorKind::Unavailable,

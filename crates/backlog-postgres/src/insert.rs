@@ -8,7 +8,7 @@ use tokio_postgres::types::{ToSql, Type};
 /// The SQL of `job_insert_many`, also run by the transactional variants.
 pub(crate) const SQL: &str = include_str!("../sql/job_insert_many.sql");
 
-/// One array per column, in the order of the statement's parameters `$1`..`$14`.
+/// One array per column, in the order of the statement's parameters `$1`..`$15`.
 pub(crate) struct InsertArrays {
     queues: Vec<String>,
     kinds: Vec<String>,
@@ -24,10 +24,11 @@ pub(crate) struct InsertArrays {
     replace: Vec<bool>,
     fingerprints: Vec<Option<String>>,
     notify: bool,
+    run_after_us: Vec<Option<i64>>,
 }
 
 /// The statement's parameter types, for `query_typed` (no prepare round trip).
-pub(crate) const TYPES: [Type; 14] = [
+pub(crate) const TYPES: [Type; 15] = [
     Type::TEXT_ARRAY,
     Type::TEXT_ARRAY,
     Type::JSONB_ARRAY,
@@ -42,6 +43,7 @@ pub(crate) const TYPES: [Type; 14] = [
     Type::BOOL_ARRAY,
     Type::TEXT_ARRAY,
     Type::BOOL,
+    Type::INT8_ARRAY,
 ];
 
 impl InsertArrays {
@@ -63,6 +65,7 @@ impl InsertArrays {
             replace: Vec::with_capacity(n),
             fingerprints: Vec::with_capacity(n),
             notify,
+            run_after_us: Vec::with_capacity(n),
         };
         for job in jobs {
             arrays.queues.push(job.queue);
@@ -71,6 +74,9 @@ impl InsertArrays {
             arrays.priorities.push(job.priority);
             arrays.max_attempts.push(job.max_attempts);
             arrays.scheduled_at.push(job.scheduled_at);
+            arrays
+                .run_after_us
+                .push(job.run_after.map(crate::storage::micros));
             arrays.tags.push(job.tags.into());
             arrays.metadata.push(job.metadata);
             arrays.replace.push(
@@ -87,8 +93,8 @@ impl InsertArrays {
         arrays
     }
 
-    /// The parameters `$1`..`$14`.
-    pub(crate) fn params(&self) -> [&(dyn ToSql + Sync); 14] {
+    /// The parameters `$1`..`$15`.
+    pub(crate) fn params(&self) -> [&(dyn ToSql + Sync); 15] {
         [
             &self.queues,
             &self.kinds,
@@ -104,6 +110,7 @@ impl InsertArrays {
             &self.replace,
             &self.fingerprints,
             &self.notify,
+            &self.run_after_us,
         ]
     }
 

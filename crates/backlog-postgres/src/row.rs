@@ -3,7 +3,7 @@
 use std::error::Error as StdError;
 
 use backlog_storage::Error;
-use backlog_types::{AttemptError, JobRow, JobState};
+use backlog_types::{AttemptError, JobRow, JobState, LeaseToken};
 use tokio_postgres::types::{FromSql, Json, Kind, Type};
 use tokio_postgres::Row;
 
@@ -26,6 +26,7 @@ impl<'a> FromSql<'a> for PgJobState {
 pub(crate) fn job_row(row: &Row) -> Result<JobRow, Error> {
     let errors: Json<Vec<AttemptError>> = row.try_get("errors").map_err(error::decode)?;
     let state: PgJobState = row.try_get("state").map_err(error::decode)?;
+    let lease_token: Option<&[u8]> = row.try_get("lease_token").map_err(error::decode)?;
     Ok(JobRow {
         id: row.try_get("id").map_err(error::decode)?,
         state: state.0,
@@ -50,6 +51,10 @@ pub(crate) fn job_row(row: &Row) -> Result<JobRow, Error> {
         fingerprint: row.try_get("fingerprint").map_err(error::decode)?,
         result: row.try_get("result").map_err(error::decode)?,
         progress: row.try_get("progress").map_err(error::decode)?,
+        lease_token: lease_token
+            .map(LeaseToken::try_from)
+            .transpose()
+            .map_err(error::decode)?,
     })
 }
 

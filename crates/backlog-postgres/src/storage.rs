@@ -98,6 +98,7 @@ impl Storage for PgStorage {
                         &job.tags,
                         &job.metadata,
                         &job.fingerprint,
+                        &job.run_after.map(micros),
                     ],
                 )
                 .await?
@@ -140,7 +141,7 @@ impl Storage for PgStorage {
         }
         let n = params.jobs.len();
         let mut job_ids = Vec::with_capacity(n);
-        let mut attempts = Vec::with_capacity(n);
+        let mut tokens: Vec<Vec<u8>> = Vec::with_capacity(n);
         let mut states = Vec::with_capacity(n);
         let mut delays: Vec<Option<i64>> = Vec::with_capacity(n);
         let mut messages: Vec<Option<String>> = Vec::with_capacity(n);
@@ -156,7 +157,7 @@ impl Storage for PgStorage {
                 JobOutcome::Snooze { delay } => ("scheduled", Some(delay), None),
             };
             job_ids.push(job.id);
-            attempts.push(job.attempt);
+            tokens.push(job.lease_token.as_bytes().to_vec());
             states.push(state);
             delays.push(delay.map(micros));
             panicked.push(failure.as_ref().is_some_and(|f| f.panicked));
@@ -168,8 +169,7 @@ impl Storage for PgStorage {
             .query(
                 include_str!("../sql/job_finish_many.sql"),
                 &[
-                    &job_ids, &attempts, &states, &delays, &messages, &panicked, &durations,
-                    &results,
+                    &job_ids, &tokens, &states, &delays, &messages, &panicked, &durations, &results,
                 ],
             )
             .await?;
@@ -183,11 +183,15 @@ impl Storage for PgStorage {
         if params.jobs.is_empty() {
             return Ok(JobHeartbeatResult::default());
         }
-        let (job_ids, attempts): (Vec<JobId>, Vec<i32>) = params.jobs.into_iter().unzip();
+        let (job_ids, tokens): (Vec<JobId>, Vec<Vec<u8>>) = params
+            .jobs
+            .into_iter()
+            .map(|(id, token)| (id, token.as_bytes().to_vec()))
+            .unzip();
         let rows = self
             .query(
                 include_str!("../sql/job_heartbeat_many.sql"),
-                &[&job_ids, &attempts, &micros(params.lease)],
+                &[&job_ids, &tokens, &micros(params.lease)],
             )
             .await?;
         let mut result = JobHeartbeatResult::default();
@@ -430,7 +434,11 @@ impl Storage for PgStorage {
         let changed = self
             .execute(
                 include_str!("../sql/job_progress_set.sql"),
-                &[&params.id, &params.attempt, &params.progress],
+                &[
+                    &params.id,
+                    &params.lease_token.as_bytes().as_slice(),
+                    &params.progress,
+                ],
             )
             .await?;
         Ok(changed > 0)

@@ -35,7 +35,9 @@ pub(crate) async fn insert(
     let mut unique_states: Vec<Option<i16>> = Vec::with_capacity(n);
     let mut replace = Vec::with_capacity(n);
     let mut fingerprints: Vec<Option<String>> = Vec::with_capacity(n);
+    let mut run_after_us: Vec<Option<i64>> = Vec::with_capacity(n);
     for job in jobs {
+        run_after_us.push(job.run_after.map(crate::storage::micros));
         queues.push(job.queue);
         kinds.push(job.kind);
         args.push(job.args);
@@ -73,6 +75,7 @@ pub(crate) async fn insert(
         .bind(replace)
         .bind(fingerprints)
         .bind(true)
+        .bind(run_after_us)
         .fetch_all(&mut *conn)
         .await;
     let leave = sqlx::query(LEAVE).execute(&mut *conn).await;
@@ -92,6 +95,8 @@ fn sqlx_error(err: sqlx::Error) -> Error {
             .map(|code| error::kind_of(&SqlState::from_code(&code)))
             .unwrap_or(ErrorKind::Database),
         sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => ErrorKind::Decode,
+        // The connection broke with the statement in flight.
+        sqlx::Error::Io(_) => ErrorKind::OutcomeUnknown,
         _ => ErrorKind::Unavailable,
     };
     let message = match &err {

@@ -10,7 +10,8 @@ SELECT id, queue, kind, state, created_at, finalized_at, :now, json_object(
     'attempt_durations_us', json(attempt_durations_us), 'tags', json(tags),
     'metadata', json(metadata), 'rescue_count', rescue_count,
     'cancel_requested_at', cancel_requested_at, 'fingerprint', fingerprint,
-    'result', json(result), 'progress', json(progress)
+    'result', json(result), 'progress', json(progress),
+    'lease_token', CASE WHEN lease_token IS NOT NULL THEN lower(hex(lease_token)) END
 )
 FROM backlog_job
 WHERE id = :id

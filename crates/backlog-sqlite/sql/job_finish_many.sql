@@ -1,4 +1,4 @@
--- Executed once per finished attempt, fenced on (state = 'running', attempt). :message is NULL
+-- Executed once per finished execution, fenced on (state = 'running', lease_token). :message is NULL
 -- for outcomes that record no error (completed, snoozed); :attempt_change is -1 for a snooze,
 -- which gives the attempt back. :result
 -- (JSON text) NULL keeps the stored result.
@@ -17,4 +17,4 @@ SET state = :state,
     END,
     attempt_durations_us = json_insert(attempt_durations_us, '$[#]', :duration_us),
     result = coalesce(:result, result)
-WHERE id = :id AND state = 'running' AND attempt = :attempt
+WHERE id = :id AND state = 'running' AND lease_token = :lease_token

@@ -1,4 +1,4 @@
--- Fenced on (state = 'running', attempt).
+-- Fenced on (state = 'running', lease_token).
 UPDATE backlog_job
 SET progress = :progress
-WHERE id = :id AND state = 'running' AND attempt = :attempt
+WHERE id = :id AND state = 'running' AND lease_token = :lease_token

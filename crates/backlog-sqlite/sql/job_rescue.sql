@@ -1,4 +1,5 @@
--- Running jobs whose lease ran out: retry them at once, or discard them when their attempts are
+-- Running jobs whose lease ran out: retry them at once, keeping their scheduled_at (and so their
+-- place in the run order), or discard them when their attempts are
 -- used up or when they have now been rescued :poison times (poison jobs that keep killing or
 -- stalling their worker; :poison = 0 turns the check off).
 UPDATE backlog_job
@@ -10,11 +11,8 @@ SET state = CASE
         WHEN attempt >= max_attempts OR (:poison > 0 AND rescue_count + 1 >= :poison)
         THEN :now ELSE NULL
     END,
-    scheduled_at = CASE
-        WHEN attempt >= max_attempts OR (:poison > 0 AND rescue_count + 1 >= :poison)
-        THEN scheduled_at ELSE :now
-    END,
     lease_expires_at = NULL,
+    lease_token = NULL,
     rescue_count = rescue_count + 1,
     errors = json_insert(
         errors, '$[#]',

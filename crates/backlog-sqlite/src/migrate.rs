@@ -45,6 +45,12 @@ pub static MIGRATIONS: &[Migration] = &[
         down: include_str!("../migrations/005_retention.down.sql"),
     },
     Migration {
+        version: 6,
+        name: "fencing",
+        up: include_str!("../migrations/006_fencing.up.sql"),
+        down: include_str!("../migrations/006_fencing.down.sql"),
+    },
+    Migration {
         version: 7,
         name: "web",
         up: include_str!("../migrations/007_web.up.sql"),

@@ -3,12 +3,13 @@
 //! `storage.rs` only decides which connection runs them and sends the wake-ups.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use backlog_storage::{
     Error, JobDeleteFinalizedParams, JobFetchAvailableParams, JobFinish, JobHeartbeatResult,
     JobInsert, JobInsertResult, JobListParams, JobOutcome, OnConflict, QueueCount, StateCount,
 };
-use backlog_types::{JobId, JobRow, JobState};
+use backlog_types::{JobId, JobRow, JobState, LeaseToken};
 use chrono::{DateTime, Utc};
 use rusqlite::{named_params, Connection, OptionalExtension};
 
@@ -49,7 +50,17 @@ impl InsertBatch {
         let jobs = jobs
             .into_iter()
             .map(|job| {
-                let (state, scheduled_at) = match job.scheduled_at {
+                // The writer's clock is the database's: every process writing the file runs on
+                // this host.
+                let at = job.scheduled_at.or_else(|| {
+                    job.run_after
+                        .and_then(|d| chrono::TimeDelta::from_std(d).ok())
+                        .map(|d| {
+                            now.checked_add_signed(d)
+                                .unwrap_or(DateTime::<Utc>::MAX_UTC)
+                        })
+                });
+                let (state, scheduled_at) = match at {
                     Some(at) if at > now => (JobState::Scheduled, time::encode(at)),
                     Some(at) => (JobState::Available, time::encode(at)),
                     None => (JobState::Available, now_text.clone()),
@@ -191,8 +202,8 @@ pub(crate) fn job_fetch_available(
     Ok(jobs)
 }
 
-/// Records each outcome if the job is still running at that attempt; returns the ids applied,
-/// ascending.
+/// Records each outcome if the job still runs under that lease token; returns the ids applied,
+/// by this call or before by the same execution (a retried write), ascending.
 pub(crate) fn job_finish_many(
     conn: &Connection,
     jobs: &[JobFinish],
@@ -208,25 +219,21 @@ pub(crate) fn job_finish_many(
             JobOutcome::Completed => (JobState::Completed, None, true, None, 0),
             JobOutcome::Retry { failure, delay } => (
                 JobState::Retryable,
-                Some(time::add(now, *delay)),
+                due_after(now, *delay),
                 false,
                 Some(failure),
                 0,
             ),
             JobOutcome::Discard { failure } => (JobState::Discarded, None, true, Some(failure), 0),
             JobOutcome::Cancel { failure } => (JobState::Cancelled, None, true, Some(failure), 0),
-            JobOutcome::Snooze { delay } => (
-                JobState::Scheduled,
-                Some(time::add(now, *delay)),
-                false,
-                None,
-                -1,
-            ),
+            JobOutcome::Snooze { delay } => {
+                (JobState::Scheduled, due_after(now, *delay), false, None, -1)
+            }
         };
         let changed = statement
             .execute(named_params! {
                 ":id": job.id,
-                ":attempt": job.attempt,
+                ":lease_token": job.lease_token.as_bytes().as_slice(),
                 ":state": state.as_str(),
                 ":attempt_change": attempt_change,
                 ":scheduled_at": scheduled_at,
@@ -238,7 +245,7 @@ pub(crate) fn job_finish_many(
                 ":result": job.result.as_ref().map(|r| r.to_string()),
             })
             .map_err(from_sqlite)?;
-        if changed > 0 {
+        if changed > 0 || already_applied(conn, job)? {
             applied.push(job.id);
         }
     }
@@ -246,23 +253,43 @@ pub(crate) fn job_finish_many(
     Ok(applied)
 }
 
-/// Renews leases; returns the ids no longer running at the given attempt, and the held ones
-/// whose cancellation was requested.
+/// The new `scheduled_at` of a job retried or snoozed for `delay`: `None` (kept, so the job keeps
+/// its place in the run order) for a zero delay.
+fn due_after(now: DateTime<Utc>, delay: Duration) -> Option<String> {
+    (!delay.is_zero()).then(|| time::add(now, delay))
+}
+
+/// Whether `job`'s execution already recorded its outcome (the job left `running` under its
+/// token).
+fn already_applied(conn: &Connection, job: &JobFinish) -> Result<bool, Error> {
+    conn.prepare_cached(sql::JOB_FINISH_MANY_APPLIED)
+        .and_then(|mut s| {
+            s.query_row(
+                named_params! { ":id": job.id, ":lease_token": job.lease_token.as_bytes().as_slice() },
+                |row| row.get(0),
+            )
+        })
+        .map_err(from_sqlite)
+}
+
+/// Renews leases; returns the ids no longer held under the given lease tokens, and the held
+/// ones whose cancellation was requested.
 pub(crate) fn job_heartbeat_many(
     conn: &Connection,
-    jobs: &[(JobId, i32)],
+    jobs: &[(JobId, LeaseToken)],
     lease_expires_at: &str,
 ) -> Result<JobHeartbeatResult, Error> {
     let mut statement = conn
         .prepare_cached(sql::JOB_HEARTBEAT_MANY)
         .map_err(from_sqlite)?;
     let mut result = JobHeartbeatResult::default();
-    for &(id, attempt) in jobs {
+    for (id, token) in jobs {
+        let id = *id;
         let cancel_requested: Option<bool> = statement
             .query_row(
                 named_params! {
                     ":id": id,
-                    ":attempt": attempt,
+                    ":lease_token": token.as_bytes().as_slice(),
                     ":lease_expires_at": lease_expires_at,
                 },
                 |row| row.get(0),

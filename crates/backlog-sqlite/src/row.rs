@@ -1,7 +1,7 @@
 //! Decoding a `backlog_job` row (`SELECT *` or `RETURNING *`) into a [`JobRow`].
 
 use backlog_storage::Error;
-use backlog_types::{JobRow, JobState};
+use backlog_types::{JobRow, JobState, LeaseToken};
 use chrono::{DateTime, Utc};
 use rusqlite::{Row, Rows};
 use serde::de::DeserializeOwned;
@@ -45,7 +45,15 @@ pub(crate) fn job_row(row: &Row<'_>) -> Result<JobRow, Error> {
         fingerprint: get(row, "fingerprint")?,
         result: optional_json(row, "result")?,
         progress: optional_json(row, "progress")?,
+        lease_token: lease_token(row)?,
     })
+}
+
+fn lease_token(row: &Row<'_>) -> Result<Option<LeaseToken>, Error> {
+    let bytes: Option<Vec<u8>> = get(row, "lease_token")?;
+    bytes
+        .map(|b| LeaseToken::try_from(b.as_slice()).map_err(|e| decode("lease_token", e)))
+        .transpose()
 }
 
 pub(crate) fn get<T: rusqlite::types::FromSql>(row: &Row<'_>, column: &str) -> Result<T, Error> {

@@ -23,6 +23,7 @@ sql! {
     JOB_RETRY_BY_FILTER => "job_retry_by_filter.sql",
     JOB_FETCH_AVAILABLE => "job_fetch_available.sql",
     JOB_FINISH_MANY => "job_finish_many.sql",
+    JOB_FINISH_MANY_APPLIED => "job_finish_many_applied.sql",
     JOB_HEARTBEAT_MANY => "job_heartbeat_many.sql",
     JOB_SCHEDULE => "job_schedule.sql",
     JOB_NEXT_SCHEDULED_AT => "job_next_scheduled_at.sql",

@@ -212,7 +212,7 @@ impl Storage for SqliteStorage {
                 .and_then(|mut s| {
                     s.execute(rusqlite::named_params! {
                         ":id": params.id,
-                        ":attempt": params.attempt,
+                        ":lease_token": params.lease_token.as_bytes().as_slice(),
                         ":progress": progress,
                     })
                 })

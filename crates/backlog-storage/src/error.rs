@@ -16,6 +16,10 @@ pub enum ErrorKind {
     Decode,
     /// Anything else the database reported.
     Database,
+    /// The connection broke after the request was sent and before its reply arrived: a write
+    /// may or may not have committed (a lost reply to a commit). Retry only what is safe to
+    /// apply twice, or make it so (a unique key on enqueue); reads can simply be retried.
+    OutcomeUnknown,
 }
 
 /// An error from a storage backend.

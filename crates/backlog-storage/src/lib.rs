@@ -79,7 +79,9 @@ pub trait Storage: Send + Sync + 'static {
     ) -> Result<Vec<JobInsertResult>, Error>;
 
     /// Atomically claims up to `max` available jobs of one queue for a worker: they become
-    /// `running` with `attempt + 1` and a lease. No job is ever returned to two callers.
+    /// `running` with `attempt + 1`, a lease and a fresh random
+    /// [`lease_token`](backlog_types::JobRow::lease_token) that names this execution. No job is
+    /// ever returned to two callers.
     ///
     /// The queue's settings apply atomically: a paused queue returns nothing; with
     /// `max_running`, at most `max_running` minus the jobs of the queue already running are
@@ -90,12 +92,16 @@ pub trait Storage: Send + Sync + 'static {
         params: JobFetchAvailableParams,
     ) -> Result<Vec<JobRow>, Error>;
 
-    /// Records the outcome of many attempts in one transaction. Each entry applies only if the
-    /// job is still `running` at that attempt (fencing); the ids that applied are returned.
+    /// Records the outcome of many executions in one transaction. Each entry applies only if the
+    /// job is still `running` under that entry's lease token (fencing): a writer whose claim was
+    /// lost, rescued or superseded is refused. Returns, ascending, the ids whose outcome is now
+    /// recorded: applied by this call, or already applied earlier by the same execution (a
+    /// retried write whose first reply was lost), which is not applied twice.
     async fn job_finish_many(&self, params: JobFinishManyParams) -> Result<Vec<JobId>, Error>;
 
-    /// Renews the leases of running jobs. Jobs no longer running at that attempt are returned in
-    /// [`JobHeartbeatResult::lost`]; held jobs whose cancellation was requested in
+    /// Renews the leases of running jobs held under the given lease tokens. Jobs this execution
+    /// no longer holds are returned in [`JobHeartbeatResult::lost`] (not those whose outcome the
+    /// same execution already recorded); held jobs whose cancellation was requested in
     /// [`JobHeartbeatResult::cancel_requested`].
     async fn job_heartbeat_many(
         &self,
@@ -109,9 +115,11 @@ pub trait Storage: Send + Sync + 'static {
     /// The earliest `scheduled_at` among `scheduled` and `retryable` jobs.
     async fn job_next_scheduled_at(&self) -> Result<Option<DateTime<Utc>>, Error>;
 
-    /// Returns `running` jobs whose lease expired to `retryable`, or `discarded` once their
+    /// Returns `running` jobs whose lease expired to `retryable` (due at once, keeping their
+    /// `scheduled_at` and so their place in the run order), or `discarded` once their
     /// attempts are used up or they were rescued `poison_threshold` times (poison jobs); each
-    /// rescue increments `rescue_count` and records an error. Returns the rescued jobs' ids.
+    /// rescue increments `rescue_count`, records an error and clears the lease token, so the
+    /// execution that stopped heartbeating is fenced off. Returns the rescued jobs' ids.
     async fn job_rescue(&self, params: JobRescueParams) -> Result<Vec<JobId>, Error>;
 
     /// One job by id.
@@ -157,8 +165,8 @@ pub trait Storage: Send + Sync + 'static {
     /// One archived job by id, as it was when the cleaner archived it.
     async fn job_archive_get(&self, id: JobId) -> Result<Option<JobRow>, Error>;
 
-    /// Records a running job's progress, fenced: applies only while the job is `running` at
-    /// `attempt`. Returns whether it applied.
+    /// Records a running job's progress, fenced: applies only while the job is `running` under
+    /// `lease_token`. Returns whether it applied.
     async fn job_progress_set(&self, params: JobProgressSetParams) -> Result<bool, Error>;
 
     /// Pauses a queue (creating its settings row if needed): fetches from it return nothing

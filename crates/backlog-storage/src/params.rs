@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use backlog_types::{JobId, JobState};
+use backlog_types::{JobId, JobState, LeaseToken};
 use chrono::{DateTime, Utc};
 
 use crate::{MigrationDirection, UniqueInsert};
@@ -30,8 +30,12 @@ pub struct JobInsert {
     pub priority: i16,
     /// Attempts allowed, at least 1.
     pub max_attempts: i32,
-    /// When to run; `None` means now (database clock).
+    /// When to run; `None` means now (database clock), or `run_after` from now.
     pub scheduled_at: Option<DateTime<Utc>>,
+    /// With no `scheduled_at`: run this long after the insert, counted on the database's clock
+    /// (PostgreSQL's `now()`, the SQLite writer's clock), so a client with a skewed clock still
+    /// schedules correctly.
+    pub run_after: Option<Duration>,
     /// Labels.
     pub tags: Vec<String>,
     /// A JSON object of the user's own.
@@ -56,6 +60,7 @@ impl JobInsert {
             priority: 0,
             max_attempts: 25,
             scheduled_at: None,
+            run_after: None,
             tags: Vec::new(),
             metadata: serde_json::Value::Object(Default::default()),
             unique: None,
@@ -91,7 +96,9 @@ pub struct JobFetchAvailableParams {
 pub enum JobOutcome {
     /// Succeeded: `completed`.
     Completed,
-    /// Failed and will run again after `delay`: `retryable`.
+    /// Failed and will run again after `delay`: `retryable`. A zero delay keeps the job's
+    /// `scheduled_at`: it is due at once and keeps its place in the run order (how the runtime
+    /// hands back an attempt interrupted by shutdown or a lost lease).
     Retry {
         /// The failure, appended to the job's errors.
         failure: Failure,
@@ -108,7 +115,8 @@ pub enum JobOutcome {
         /// Why, appended to the job's errors.
         failure: Failure,
     },
-    /// Run again after `delay` without spending an attempt: `scheduled`.
+    /// Run again after `delay` without spending an attempt: `scheduled`. A zero delay keeps the
+    /// job's `scheduled_at` (and its place in the run order), as for [`JobOutcome::Retry`].
     Snooze {
         /// How long to wait.
         delay: Duration,
@@ -139,8 +147,8 @@ impl Failure {
 pub struct JobFinish {
     /// The job.
     pub id: JobId,
-    /// The attempt that ended; the write is fenced on it.
-    pub attempt: i32,
+    /// The execution that ended (the token of its claim); the write is fenced on it.
+    pub lease_token: LeaseToken,
     /// What happened.
     pub outcome: JobOutcome,
     /// How long the attempt ran.
@@ -160,8 +168,8 @@ pub struct JobFinishManyParams {
 /// Parameters of [`Storage::job_heartbeat_many`](crate::Storage::job_heartbeat_many).
 #[derive(Debug, Clone)]
 pub struct JobHeartbeatManyParams {
-    /// `(id, attempt)` of each running job to renew.
-    pub jobs: Vec<(JobId, i32)>,
+    /// `(id, lease token)` of each running job to renew.
+    pub jobs: Vec<(JobId, LeaseToken)>,
     /// The new lease, counted from now.
     pub lease: Duration,
 }
@@ -169,7 +177,9 @@ pub struct JobHeartbeatManyParams {
 /// Result of [`Storage::job_heartbeat_many`](crate::Storage::job_heartbeat_many).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JobHeartbeatResult {
-    /// Jobs this worker no longer holds (rescued, cancelled or finished elsewhere).
+    /// Jobs this execution no longer holds: rescued, or claimed again by another execution
+    /// (after a lost claim). A job whose outcome this same execution already recorded (its
+    /// completion raced the heartbeat) is not lost and is not listed.
     pub lost: Vec<JobId>,
     /// Jobs still held whose cancellation was requested: the fallback when the wake-up
     /// ([`Event::CancelRequested`]) was missed.

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use backlog_types::{JobId, JobState};
+use backlog_types::{JobId, JobState, LeaseToken};
 use chrono::{DateTime, Utc};
 
 /// A rate limit: at most `max` starts per `period`, as a token bucket that holds up to `max`
@@ -123,8 +123,8 @@ pub struct RateLimitTake {
 pub struct JobProgressSetParams {
     /// The job.
     pub id: JobId,
-    /// The attempt reporting progress; the write is fenced on it.
-    pub attempt: i32,
+    /// The execution reporting progress (from its claim); the write is fenced on it.
+    pub lease_token: LeaseToken,
     /// The progress, any JSON value.
     pub progress: serde_json::Value,
 }

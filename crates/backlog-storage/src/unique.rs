@@ -71,6 +71,7 @@ impl DedupedBatch {
                         let first = &mut kept[index];
                         first.args = job.args;
                         first.scheduled_at = job.scheduled_at;
+                        first.run_after = job.run_after;
                     }
                     map.push((index, true));
                 }

@@ -1,7 +1,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::JobState;
+use crate::{JobState, LeaseToken};
 
 /// A job's identifier, assigned by the database in insertion order.
 pub type JobId = i64;
@@ -80,4 +80,10 @@ pub struct JobRow {
     /// value, by convention `{"percent": 40, "message": "..."}`.
     #[serde(default)]
     pub progress: Option<serde_json::Value>,
+    /// The token of the latest claim: while `running`, the execution that holds the job; once
+    /// that execution's outcome is recorded, kept so that a retried write of it is recognised
+    /// as already applied. Cleared when a rescue takes the job from its holder. `None` before
+    /// the first claim.
+    #[serde(default)]
+    pub lease_token: Option<LeaseToken>,
 }

@@ -15,11 +15,13 @@
 //! ```
 
 mod job;
+mod lease;
 mod name;
 mod priority;
 mod state;
 
 pub use job::{AttemptError, JobId, JobRow};
+pub use lease::{InvalidLeaseToken, LeaseToken};
 pub use name::{validate_kind, InvalidName, QueueName, MAX_KIND_LEN, MAX_QUEUE_LEN};
 pub use priority::Priority;
 pub use state::{JobState, UnknownState};

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use backlog_storage::{JobProgressSetParams, Storage};
-use backlog_types::JobId;
+use backlog_types::{JobId, LeaseToken};
 use serde::Serialize;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -54,7 +54,7 @@ impl std::fmt::Debug for JobContext {
 struct Inner {
     storage: Arc<dyn Storage>,
     id: JobId,
-    attempt: i32,
+    lease_token: LeaseToken,
     max_result_bytes: usize,
     result: Mutex<Option<serde_json::Value>>,
     progress: Mutex<Option<ProgressWriter>>,
@@ -72,14 +72,14 @@ impl JobContext {
     pub(crate) fn new(
         storage: Arc<dyn Storage>,
         id: JobId,
-        attempt: i32,
+        lease_token: LeaseToken,
         max_result_bytes: usize,
     ) -> JobContext {
         JobContext {
             inner: Some(Arc::new(Inner {
                 storage,
                 id,
-                attempt,
+                lease_token,
                 max_result_bytes,
                 result: Mutex::new(None),
                 progress: Mutex::new(None),
@@ -170,7 +170,7 @@ async fn write_progress(
         if let Some(progress) = value {
             let params = JobProgressSetParams {
                 id: inner.id,
-                attempt: inner.attempt,
+                lease_token: inner.lease_token,
                 progress,
             };
             match inner.storage.job_progress_set(params).await {

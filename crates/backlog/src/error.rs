@@ -2,7 +2,8 @@
 
 use backlog_types::{InvalidName, JobId, JobState};
 
-/// Why a job could not be enqueued. Nothing was inserted when this is returned.
+/// Why a job could not be enqueued. Nothing was inserted when this is returned, except with
+/// [`EnqueueError::OutcomeUnknown`], where that is not known.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum EnqueueError {
@@ -34,8 +35,24 @@ pub enum EnqueueError {
     #[error("invalid option: {0}")]
     InvalidOption(String),
     /// The database refused or could not be reached; see [`backlog_storage::Error::kind`].
+    /// Nothing was inserted.
     #[error("could not enqueue: {0}")]
-    Storage(#[from] backlog_storage::Error),
+    Storage(backlog_storage::Error),
+    /// The connection broke after the insert was sent and before its reply arrived
+    /// ([`ErrorKind::OutcomeUnknown`](backlog_storage::ErrorKind::OutcomeUnknown)): the jobs
+    /// may or may not have been inserted.
+    #[error("enqueue outcome unknown: the connection broke before the database replied, so the job may or may not have been inserted; enqueue it with a unique key (UniqueOpts) to retry safely, or look it up before retrying ({0})")]
+    OutcomeUnknown(backlog_storage::Error),
+}
+
+impl From<backlog_storage::Error> for EnqueueError {
+    fn from(error: backlog_storage::Error) -> EnqueueError {
+        if error.kind() == backlog_storage::ErrorKind::OutcomeUnknown {
+            EnqueueError::OutcomeUnknown(error)
+        } else {
+            EnqueueError::Storage(error)
+        }
+    }
 }
 
 /// An error from a [`Runner`](crate::Runner) or a [`Client`](crate::Client) call other than
@@ -95,4 +112,29 @@ pub enum CancelError {
     /// The database refused or could not be reached.
     #[error(transparent)]
     Storage(#[from] backlog_storage::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use backlog_storage::ErrorKind;
+
+    use super::*;
+
+    #[test]
+    fn a_broken_reply_is_an_unknown_outcome_not_a_failure() {
+        let lost = backlog_storage::Error::new(ErrorKind::OutcomeUnknown, "connection closed");
+        let error = EnqueueError::from(lost);
+        assert!(
+            matches!(error, EnqueueError::OutcomeUnknown(_)),
+            "{error:?}"
+        );
+        assert!(error
+            .to_string()
+            .contains("may or may not have been inserted"));
+        let refused = backlog_storage::Error::new(ErrorKind::Unavailable, "connection refused");
+        assert!(matches!(
+            EnqueueError::from(refused),
+            EnqueueError::Storage(_)
+        ));
+    }
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use backlog_types::{AttemptError, JobId, JobRow, Priority};
+use backlog_types::{AttemptError, JobId, JobRow, LeaseToken, Priority};
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -178,8 +178,12 @@ pub struct Job<A> {
     pub args: A,
     /// The job's id.
     pub id: JobId,
-    /// This attempt's number, starting at 1.
+    /// This attempt's number, starting at 1 (history: two executions can share a number
+    /// after a lost claim; the lease token tells them apart).
     pub attempt: i32,
+    /// The token of the claim that started this execution; every write of the execution
+    /// (outcome, heartbeat, progress, result) is fenced on it.
+    pub lease_token: Option<LeaseToken>,
     /// Attempts allowed.
     pub max_attempts: i32,
     /// The queue it came from.
@@ -262,6 +266,7 @@ impl<A> Job<A> {
             args,
             id: row.id,
             attempt: row.attempt,
+            lease_token: row.lease_token,
             max_attempts: row.max_attempts,
             queue: row.queue.clone(),
             priority: Priority(row.priority),

@@ -84,7 +84,7 @@ pub use backlog_storage::{
     self as storage, JobCancelManyResult, JobFilter, JobInsertResult as InsertOutcome,
     JobListParams, OnConflict, QueueInfo, QueueUpdateParams, RateLimit, Storage,
 };
-pub use backlog_types::{AttemptError, JobId, JobRow, JobState, Priority, QueueName};
+pub use backlog_types::{AttemptError, JobId, JobRow, JobState, LeaseToken, Priority, QueueName};
 
 /// The PostgreSQL backend.
 #[cfg(feature = "postgres")]

@@ -48,7 +48,9 @@ pub struct UniqueOpts {
     /// Default: false.
     pub by_queue: bool,
     /// Adds the time bucket `floor(run time / period)` to the key: at most one job per period.
-    /// The run time is the job's `run_at` (or now). Default: none.
+    /// The run time is the job's `run_at` (or now plus `run_after`), on this process's clock:
+    /// the key is hashed here, so a skewed client clock shifts the bucket boundaries by its
+    /// skew. Default: none.
     pub period: Option<Duration>,
     /// The states in which a job holds its key. Default: available, scheduled, running and
     /// retryable (a finished job no longer blocks a new one).

@@ -96,7 +96,9 @@ pub async fn run_one(db: &Db, queue: &str, outcome: JobOutcome) -> JobId {
     db.job_finish_many(JobFinishManyParams {
         jobs: vec![JobFinish {
             id: job.id,
-            attempt: job.attempt,
+            lease_token: job
+                .lease_token
+                .expect("a claimed job carries a lease token"),
             outcome,
             duration: Duration::from_millis(12),
             result: None,

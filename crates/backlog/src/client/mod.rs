@@ -234,21 +234,28 @@ impl Client {
                 map.insert(TIMEOUT_KEY.to_owned(), ms.into());
             }
         }
-        let scheduled_at = match (opts.run_at, opts.run_after) {
-            (Some(at), _) => Some(at),
+        // `run_after` goes to the database as a delay, counted there on its clock. Only a
+        // unique period's bucket is computed here, on this process's clock (see UniqueOpts).
+        let (scheduled_at, run_after) = match (opts.run_at, opts.run_after) {
+            (Some(at), _) => (Some(at), None),
             (None, Some(delay)) if delay > Duration::ZERO => {
-                let delay = chrono::Duration::from_std(delay).map_err(|_| {
+                chrono::Duration::from_std(delay).map_err(|_| {
                     EnqueueError::InvalidOption(format!("run_after {delay:?} is too far away"))
                 })?;
-                Some(chrono::Utc::now() + delay)
+                (None, Some(delay))
             }
-            _ => None,
+            _ => (None, None),
         };
         let unique = opts
             .unique
             .as_ref()
             .map(|unique| {
-                let run_at = scheduled_at.unwrap_or_else(chrono::Utc::now);
+                let run_at = scheduled_at.unwrap_or_else(|| {
+                    let delay = run_after
+                        .and_then(|d| chrono::Duration::from_std(d).ok())
+                        .unwrap_or_default();
+                    chrono::Utc::now() + delay
+                });
                 unique.to_insert(kind, queue.as_str(), &args, run_at)
             })
             .transpose()
@@ -267,6 +274,7 @@ impl Client {
             priority: opts.priority.unwrap_or(Priority::NORMAL).0,
             max_attempts,
             scheduled_at,
+            run_after,
             tags: opts.tags,
             metadata,
             unique,

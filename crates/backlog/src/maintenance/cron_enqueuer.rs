@@ -124,6 +124,7 @@ impl CronEnqueuer {
                 priority: d.priority,
                 max_attempts: d.max_attempts,
                 scheduled_at: Some(*tick),
+                run_after: None,
                 tags: d.tags.clone(),
                 metadata: json!({ "cron": d.name, "cron_tick": tick }),
                 // Searchable: `backlog jobs list --fingerprint cron:<name>`.

@@ -19,6 +19,8 @@ use crate::telemetry;
 /// One attempt's outcome, with what the event needs.
 pub(crate) struct Completion {
     pub(crate) finish: JobFinish,
+    /// The attempt number, for the event and logs.
+    pub(crate) attempt: i32,
     pub(crate) kind: String,
     pub(crate) queue: String,
 }
@@ -80,7 +82,7 @@ async fn flush(shared: &Shared, batch: &mut Vec<Completion>, stop: &Cancellation
             .contains(&c.finish.id)
             .then(|| target_state(&c.finish.outcome));
         if state.is_none() {
-            tracing::warn!(job.id = c.finish.id, attempt = c.finish.attempt, "outcome rejected: the job is no longer held by this worker (lease expired and rescued, or cancelled)");
+            tracing::warn!(job.id = c.finish.id, attempt = c.attempt, lease_token = %c.finish.lease_token, "outcome rejected: the job is no longer held by this worker (lease expired and rescued, or cancelled)");
         }
         if matches!(state, Some(JobState::Retryable | JobState::Scheduled)) {
             hint_scheduler = true;
@@ -94,7 +96,7 @@ async fn flush(shared: &Shared, batch: &mut Vec<Completion>, stop: &Cancellation
                 id: c.finish.id,
                 kind: c.kind.clone(),
                 queue: c.queue.clone(),
-                attempt: c.finish.attempt,
+                attempt: c.attempt,
                 state,
                 error: failure_message(&c.finish.outcome),
                 duration: c.finish.duration,

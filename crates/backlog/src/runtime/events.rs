@@ -35,6 +35,7 @@ pub struct RunnerStats {
     pub(crate) cancelled: AtomicU64,
     pub(crate) snoozed: AtomicU64,
     pub(crate) fenced: AtomicU64,
+    pub(crate) leases_lost: AtomicU64,
 }
 
 /// A copy of [`RunnerStats`] at one moment.
@@ -54,6 +55,9 @@ pub struct StatsSnapshot {
     pub snoozed: u64,
     /// Outcomes rejected because the job was no longer held.
     pub fenced: u64,
+    /// Running jobs a heartbeat found taken from this process (rescued, or claimed by another
+    /// execution) and stopped. A job whose own outcome was recorded first is not counted.
+    pub leases_lost: u64,
 }
 
 impl StatsSnapshot {
@@ -74,6 +78,7 @@ impl RunnerStats {
             cancelled: get(&self.cancelled),
             snoozed: get(&self.snoozed),
             fenced: get(&self.fenced),
+            leases_lost: get(&self.leases_lost),
         }
     }
 

@@ -41,6 +41,14 @@ pub(crate) async fn run(shared: Arc<Shared>, row: JobRow, mut slot: Slot) {
         job.queue = %row.queue,
         job.attempt = row.attempt,
     );
+    let Some(lease_token) = row.lease_token else {
+        // The producer only spawns claimed rows, which all carry a token.
+        tracing::error!(
+            job.id = row.id,
+            "claimed job has no lease token; leaving it to the rescuer"
+        );
+        return;
+    };
     let (stop, cancel) = shared
         .held
         .lock()
@@ -59,7 +67,7 @@ pub(crate) async fn run(shared: Arc<Shared>, row: JobRow, mut slot: Slot) {
     let context = JobContext::new(
         shared.storage.clone(),
         row.id,
-        row.attempt,
+        lease_token,
         shared.config.max_result_bytes,
     );
     let mut started = Instant::now();
@@ -88,11 +96,12 @@ pub(crate) async fn run(shared: Arc<Shared>, row: JobRow, mut slot: Slot) {
     let completion = Completion {
         finish: JobFinish {
             id: row.id,
-            attempt: row.attempt,
+            lease_token,
             outcome,
             duration,
             result,
         },
+        attempt: row.attempt,
         kind: row.kind,
         queue: row.queue,
     };

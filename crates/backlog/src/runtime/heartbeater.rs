@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backlog_storage::JobHeartbeatManyParams;
+use backlog_types::LeaseToken;
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
@@ -28,8 +29,8 @@ pub(crate) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
             _ = tokio::time::sleep(every) => {}
             _ = shared.heartbeat_now.notified() => {}
         }
-        let jobs: Vec<(i64, i32)> = match shared.held.lock() {
-            Ok(held) => held.iter().map(|(id, h)| (*id, h.attempt)).collect(),
+        let jobs: Vec<(i64, LeaseToken)> = match shared.held.lock() {
+            Ok(held) => held.iter().map(|(id, h)| (*id, h.lease_token)).collect(),
             Err(_) => return,
         };
         if jobs.is_empty() {
@@ -51,6 +52,10 @@ pub(crate) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
         match result {
             Ok(result) if !result.lost.is_empty() => {
                 tracing::warn!(jobs = ?result.lost, "lost the lease of running jobs; stopping them");
+                shared.stats.leases_lost.fetch_add(
+                    result.lost.len() as u64,
+                    std::sync::atomic::Ordering::Relaxed,
+                );
                 if let Ok(held) = shared.held.lock() {
                     for id in &result.lost {
                         if let Some(h) = held.get(id) {

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use backlog_storage::Storage;
-use backlog_types::{JobId, QueueName};
+use backlog_types::{JobId, LeaseToken, QueueName};
 use tokio::sync::{broadcast, mpsc, watch, Notify, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -217,7 +217,8 @@ impl RunnerBuilder {
 
 /// One job currently held by this process.
 pub(crate) struct Held {
-    pub(crate) attempt: i32,
+    /// The execution's lease token, presented by every heartbeat.
+    pub(crate) lease_token: LeaseToken,
     /// Cancelled when the job must stop (lease lost, shutdown deadline).
     pub(crate) stop: CancellationToken,
     /// Cancelled when a user requested the job's cancellation; handed to the job's code.

@@ -102,13 +102,28 @@ pub(crate) async fn run(
             .stats
             .fetched
             .fetch_add(rows.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        // Every claim carries a token; a row without one could not be written back, so it is
+        // left to the rescuer rather than run.
+        let mut rows = rows;
+        rows.retain(|row| {
+            if row.lease_token.is_none() {
+                tracing::error!(
+                    job.id = row.id,
+                    "claimed job has no lease token; leaving it to the rescuer"
+                );
+            }
+            row.lease_token.is_some()
+        });
         rows.iter().for_each(telemetry::started);
         if let Ok(mut held) = shared.held.lock() {
             for row in &rows {
+                let Some(lease_token) = row.lease_token else {
+                    continue;
+                };
                 held.insert(
                     row.id,
                     Held {
-                        attempt: row.attempt,
+                        lease_token,
                         stop: shared.abort.child_token(),
                         cancel: tokio_util::sync::CancellationToken::new(),
                     },

@@ -192,10 +192,11 @@ async fn cancel_and_complete_race_has_one_winner(db: Db) {
             .await
             .unwrap();
         assert_eq!(fetched[0].id, id);
+        let lease_token = fetched[0].lease_token.expect("claimed");
         let finish = |outcome| JobFinishManyParams {
             jobs: vec![JobFinish {
                 id,
-                attempt: 1,
+                lease_token,
                 outcome,
                 duration: Duration::ZERO,
                 result: None,
@@ -208,9 +209,16 @@ async fn cancel_and_complete_race_has_one_winner(db: Db) {
                 failure: backlog::storage::Failure::error("cancelled")
             })),
         );
-        let applied = usize::from(!a.unwrap().is_empty()) + usize::from(!c.unwrap().is_empty());
-        assert_eq!(applied, 1, "exactly one outcome wins");
+        // Both writes come from the same execution: one applies, the other is reported as
+        // already applied (its outcome is recorded) without being applied a second time.
+        assert_eq!(a.unwrap(), vec![id]);
+        assert_eq!(c.unwrap(), vec![id]);
         let row = db.job_get(id).await.unwrap().unwrap();
+        assert_eq!(
+            row.attempt_durations_us.len(),
+            1,
+            "exactly one outcome applied"
+        );
         assert!(matches!(
             row.state,
             JobState::Completed | JobState::Cancelled

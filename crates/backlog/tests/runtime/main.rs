@@ -2,6 +2,8 @@
 //! (a fresh SQLite file, and a fresh PostgreSQL schema).
 
 mod cases;
+mod faulty;
+mod fencing_cases;
 mod retention_cases;
 mod support;
 
@@ -50,6 +52,8 @@ on_both_backends!(
     cases::wakes_on_insert_without_polling,
     cases::records_who_ran_and_how_long,
     cases::per_job_backoff_overrides_the_kind,
+    fencing_cases::retried_outcome_is_already_applied,
+    fencing_cases::heartbeat_racing_an_outcome_is_no_loss,
     retention_cases::cleaner_archives_finished_jobs,
     retention_cases::dead_letters_can_be_listed_retried_and_purged,
     retention_cases::per_job_timeout_overrides_the_kind,

@@ -1,0 +1,1 @@
+ALTER TABLE backlog_job DROP COLUMN lease_token;
