@@ -15,7 +15,11 @@ use backlog_protocol::{
 /// library cannot yet store it (per-job idempotency keys come with the fencing work): until
 /// then a resent request is stored again. The keys to attach are `request_id` for a
 /// one-job request and `request_id/i` for job *i* of a batch (docs/protocol.md).
-pub(crate) async fn handle(client: &Client, request: Request, max_batch: u32) -> Result<Acknowledged, Rejected> {
+pub(crate) async fn handle(
+    client: &Client,
+    request: Request,
+    max_batch: u32,
+) -> Result<Acknowledged, Rejected> {
     let reject = |code, message: String, index: Option<u32>| Rejected {
         request_id: request.request_id.clone(),
         code,
@@ -24,7 +28,11 @@ pub(crate) async fn handle(client: &Client, request: Request, max_batch: u32) ->
         retry_after_ms: None,
     };
     if request.jobs.is_empty() {
-        return Err(reject(RejectCode::Invalid, "a request needs at least one job".into(), None));
+        return Err(reject(
+            RejectCode::Invalid,
+            "a request needs at least one job".into(),
+            None,
+        ));
     }
     if request.jobs.len() > max_batch as usize {
         return Err(reject(
@@ -174,7 +182,9 @@ fn backoff_of(wire: &WireBackoff) -> Result<backlog::Backoff, String> {
             step: Duration::from_millis(*step_ms),
             max: Duration::from_millis(*max_ms),
         },
-        WireBackoff::Fixed { delay_ms } => backlog::Backoff::Fixed(Duration::from_millis(*delay_ms)),
+        WireBackoff::Fixed { delay_ms } => {
+            backlog::Backoff::Fixed(Duration::from_millis(*delay_ms))
+        }
         other => return Err(format!("backoff {other:?} is not supported by this server")),
     })
 }

@@ -159,7 +159,9 @@ impl Server {
             ));
         }
         if config.heartbeat.is_zero() {
-            return Err(ServerError::Config("heartbeat must be longer than zero".into()));
+            return Err(ServerError::Config(
+                "heartbeat must be longer than zero".into(),
+            ));
         }
         let ctx = zmq::Context::new();
         let mut zap = None;
@@ -177,7 +179,10 @@ impl Server {
             }
         };
         let (tx, rx) = tokio::sync::mpsc::channel(1024);
-        let max_frame = config.max_message_bytes.saturating_mul(2).min(i64::MAX as usize) as i64;
+        let max_frame = config
+            .max_message_bytes
+            .saturating_mul(2)
+            .min(i64::MAX as usize) as i64;
         let socket = socket::start(
             &ctx,
             socket::SocketOptions {

@@ -236,7 +236,9 @@ impl State {
             Message::Error(error) => {
                 tracing::info!(code = error.code.as_str(), message = %error.message, "a client reported an error");
             }
-            _ if role == Role::Producer && ty.direction() == backlog_protocol::Direction::ToServer => {
+            _ if role == Role::Producer
+                && ty.direction() == backlog_protocol::Direction::ToServer =>
+            {
                 self.send_error(
                     &peer,
                     ErrorCode::Unexpected,
@@ -273,7 +275,11 @@ impl State {
             Role::Worker if hello.capacity.unwrap_or(0) == 0 => {
                 invalid("a worker's Hello needs a capacity of at least 1")
             }
-            _ if hello.worker_id.as_ref().is_some_and(|w| w.len() > MAX_ID_BYTES) => {
+            _ if hello
+                .worker_id
+                .as_ref()
+                .is_some_and(|w| w.len() > MAX_ID_BYTES) =>
+            {
                 invalid("worker_id is over 128 bytes")
             }
             _ => None,

@@ -75,15 +75,21 @@ pub(crate) fn start(
     inbound: mpsc::Sender<Inbound>,
 ) -> Result<SocketHandle, ServerError> {
     let zmq_err = |what: &'static str| move |source| ServerError::Zmq { what, source };
-    let router = ctx.socket(zmq::ROUTER).map_err(zmq_err("create the ROUTER"))?;
+    let router = ctx
+        .socket(zmq::ROUTER)
+        .map_err(zmq_err("create the ROUTER"))?;
     router
         .set_router_mandatory(true)
         .map_err(zmq_err("set ROUTER_MANDATORY"))?;
     router
         .set_maxmsgsize(options.max_frame_bytes)
         .map_err(zmq_err("set MAXMSGSIZE"))?;
-    router.set_sndhwm(options.hwm).map_err(zmq_err("set SNDHWM"))?;
-    router.set_rcvhwm(options.hwm).map_err(zmq_err("set RCVHWM"))?;
+    router
+        .set_sndhwm(options.hwm)
+        .map_err(zmq_err("set SNDHWM"))?;
+    router
+        .set_rcvhwm(options.hwm)
+        .map_err(zmq_err("set RCVHWM"))?;
     router.set_linger(0).map_err(zmq_err("set LINGER"))?;
     if let Some(secret) = options.curve_secret {
         router
@@ -109,7 +115,8 @@ pub(crate) fn start(
 
     let inproc = format!("inproc://backlog-out-{:016x}", fastrand::u64(..));
     let pull = ctx.socket(zmq::PULL).map_err(zmq_err("create the PULL"))?;
-    pull.bind(&inproc).map_err(zmq_err("bind the inproc PULL"))?;
+    pull.bind(&inproc)
+        .map_err(zmq_err("bind the inproc PULL"))?;
     let push = ctx.socket(zmq::PUSH).map_err(zmq_err("create the PUSH"))?;
     push.set_linger(0).map_err(zmq_err("set LINGER"))?;
     push.connect(&inproc)
@@ -139,7 +146,11 @@ fn run(router: zmq::Socket, pull: zmq::Socket, inbound: mpsc::Sender<Inbound>) {
             }
         }
         let (router_readable, pull_readable) = {
-            let read_router = if pending.is_none() { zmq::POLLIN } else { zmq::PollEvents::empty() };
+            let read_router = if pending.is_none() {
+                zmq::POLLIN
+            } else {
+                zmq::PollEvents::empty()
+            };
             let mut items = [
                 router.as_poll_item(read_router),
                 pull.as_poll_item(zmq::POLLIN),
