@@ -48,6 +48,12 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// List, set or remove periodic job schedules (cron expressions or intervals).
     Cron(cron::CronArgs),
+    /// Serve remote producers over ZeroMQ (`--zmq ENDPOINT`).
+    #[cfg(feature = "server")]
+    Serve(crate::serve_zmq::ServeArgs),
+    /// Print a new CURVE key pair (Z85) for the ZeroMQ server or a client.
+    #[cfg(feature = "server")]
+    Keygen(crate::serve_zmq::KeygenArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -59,6 +65,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Queues(args) => queues::run(args).await,
         Command::Bench(args) => bench::run(args).await,
         Command::Cron(args) => cron::run(args).await,
+        #[cfg(feature = "server")]
+        Command::Serve(args) => crate::serve_zmq::run(args).await,
+        #[cfg(feature = "server")]
+        Command::Keygen(args) => crate::serve_zmq::keygen(args),
     }
 }
 

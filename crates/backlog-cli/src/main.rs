@@ -12,6 +12,8 @@ mod jobs;
 mod migrate;
 mod percentiles;
 mod queues;
+#[cfg(feature = "server")]
+mod serve_zmq;
 
 use clap::Parser;
 

@@ -72,12 +72,20 @@ impl Default for ServerConfig {
 }
 
 /// CURVE settings.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CurveConfig {
-    /// The server's key pair.
-    pub server: CurveKeyPair,
+    /// The server's secret key (its public key is what clients are given).
+    pub server_secret: [u8; 32],
     /// Public keys of the clients allowed to connect (raw 32 bytes).
     pub allowed_clients: Vec<[u8; 32]>,
+}
+
+impl std::fmt::Debug for CurveConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CurveConfig")
+            .field("allowed_clients", &self.allowed_clients.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Callbacks the dispatcher plugs into.
@@ -175,7 +183,7 @@ impl Server {
                     &ctx,
                     curve.allowed_clients.iter().copied().collect(),
                 )?);
-                Some(curve.server.secret)
+                Some(curve.server_secret)
             }
         };
         let (tx, rx) = tokio::sync::mpsc::channel(1024);

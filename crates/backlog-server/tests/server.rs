@@ -422,7 +422,7 @@ async fn curve_admits_only_allowlisted_keys(db: Db) {
         db,
         ServerConfig {
             curve: Some(CurveConfig {
-                server: server_keys.clone(),
+                server_secret: server_keys.secret,
                 allowed_clients: vec![allowed.public],
             }),
             ..config()
