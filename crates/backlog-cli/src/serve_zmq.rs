@@ -40,7 +40,9 @@ impl ZmqArgs {
             }
             Some(secret) => {
                 if self.allow_client.is_empty() {
-                    anyhow::bail!("--curve-secret-key admits only --allow-client keys, and none was given");
+                    anyhow::bail!(
+                        "--curve-secret-key admits only --allow-client keys, and none was given"
+                    );
                 }
                 let allowed = self
                     .allow_client
