@@ -188,3 +188,46 @@ fn backoff_of(wire: &WireBackoff) -> Result<backlog::Backoff, String> {
         other => return Err(format!("backoff {other:?} is not supported by this server")),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> JobSpec {
+        JobSpec::new("k", serde_json::json!({}))
+    }
+
+    #[test]
+    fn contradictory_or_out_of_range_options_say_what_is_wrong() {
+        let mut both = spec();
+        both.run_at_ms = Some(0);
+        both.run_after_ms = Some(1);
+        assert!(insert_opts(&both).unwrap_err().contains("exclude each other"));
+
+        let mut jitter = spec();
+        jitter.backoff = Some(WireBackoff::Exponential {
+            base_ms: 1,
+            max_ms: 2,
+            jitter_permille: 1001,
+        });
+        assert!(insert_opts(&jitter).unwrap_err().contains("jitter_permille"));
+
+        let mut metadata = spec();
+        metadata.metadata = Some(serde_json::json!([1]));
+        assert!(insert_opts(&metadata).unwrap_err().contains("JSON object"));
+
+        let mut far = spec();
+        far.run_at_ms = Some(i64::MAX);
+        assert!(insert_opts(&far).unwrap_err().contains("representable"));
+    }
+
+    #[test]
+    fn username_and_uuid_land_in_the_metadata() {
+        let mut s = spec();
+        s.username = Some("alice".into());
+        let opts = insert_opts(&s).unwrap();
+        let expected = InsertOpts::new().metadata(serde_json::json!({"username": "alice"}));
+        assert_eq!(opts, expected);
+        assert_eq!(insert_opts(&spec()).unwrap(), InsertOpts::new());
+    }
+}
