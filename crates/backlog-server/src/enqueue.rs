@@ -202,7 +202,9 @@ mod tests {
         let mut both = spec();
         both.run_at_ms = Some(0);
         both.run_after_ms = Some(1);
-        assert!(insert_opts(&both).unwrap_err().contains("exclude each other"));
+        assert!(insert_opts(&both)
+            .unwrap_err()
+            .contains("exclude each other"));
 
         let mut jitter = spec();
         jitter.backoff = Some(WireBackoff::Exponential {
@@ -210,7 +212,9 @@ mod tests {
             max_ms: 2,
             jitter_permille: 1001,
         });
-        assert!(insert_opts(&jitter).unwrap_err().contains("jitter_permille"));
+        assert!(insert_opts(&jitter)
+            .unwrap_err()
+            .contains("jitter_permille"));
 
         let mut metadata = spec();
         metadata.metadata = Some(serde_json::json!([1]));
