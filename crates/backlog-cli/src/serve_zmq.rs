@@ -58,11 +58,15 @@ impl ZmqArgs {
         if self.heartbeat_ms == 0 {
             anyhow::bail!("--heartbeat-ms must be at least 1");
         }
+        let heartbeat = Duration::from_millis(self.heartbeat_ms);
+        let defaults = ServerConfig::default();
         Ok(ServerConfig {
             endpoint: endpoint.to_owned(),
-            heartbeat: Duration::from_millis(self.heartbeat_ms),
+            heartbeat,
+            // Leases last at least three heartbeat intervals (docs/protocol.md).
+            lease: defaults.lease.max(heartbeat.saturating_mul(3)),
             curve,
-            ..ServerConfig::default()
+            ..defaults
         })
     }
 }
