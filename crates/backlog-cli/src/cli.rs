@@ -48,8 +48,12 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// List, set or remove periodic job schedules (cron expressions or intervals).
     Cron(cron::CronArgs),
-    /// Serve the HTTP API, web dashboard and Prometheus metrics, and run the maintenance services.
+    /// Serve the HTTP API, web dashboard and Prometheus metrics (and, built with the `server`
+    /// feature, the ZeroMQ server with `--zmq ENDPOINT`), and run the maintenance services.
     Serve(serve::ServeArgs),
+    /// Print a new CURVE key pair (Z85) for the ZeroMQ server or a client.
+    #[cfg(feature = "server")]
+    Keygen(crate::serve_zmq::KeygenArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -62,6 +66,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(args).await,
         Command::Cron(args) => cron::run(args).await,
         Command::Serve(args) => serve::run(args).await,
+        #[cfg(feature = "server")]
+        Command::Keygen(args) => crate::serve_zmq::keygen(args),
     }
 }
 

@@ -13,6 +13,8 @@ mod migrate;
 mod percentiles;
 mod queues;
 mod serve;
+#[cfg(feature = "server")]
+mod serve_zmq;
 
 use clap::Parser;
 

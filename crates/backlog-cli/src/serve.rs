@@ -47,6 +47,10 @@ pub struct ServeArgs {
     /// Apply pending migrations before serving.
     #[arg(long)]
     pub migrate: bool,
+    /// The ZeroMQ server's options (`--zmq ENDPOINT`, CURVE keys).
+    #[cfg(feature = "server")]
+    #[command(flatten)]
+    pub zmq: crate::serve_zmq::ZmqArgs,
 }
 
 /// Web options from the command line, refusing an exposed address without authentication.
@@ -151,7 +155,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         Maintainer::start(db.storage.clone(), id, MaintenanceConfig::default())
     });
     let client = Client::from_arc(db.storage.clone());
+    #[cfg(feature = "server")]
+    let zmq = match &args.zmq.zmq {
+        Some(endpoint) => {
+            let config = args.zmq.config(endpoint)?;
+            Some(crate::serve_zmq::start(client.clone(), config)?)
+        }
+        None => None,
+    };
     let served = serve_http(client, options, args.http, stop_signal()).await;
+    #[cfg(feature = "server")]
+    if let Some(server) = zmq {
+        server.shutdown().await;
+    }
     if let Some(m) = maintainer {
         m.shutdown().await;
     }

@@ -1,9 +1,8 @@
 """Python client for the Backlog job server.
 
-This release holds the wire protocol: a dataclass per message type and the CBOR codec, which
-agree byte for byte with the Rust crate ``backlog-protocol`` (both decode the same golden
-vectors). The producer and worker, which talk to ``backlog serve`` over ZeroMQ, come with the
-server.
+The wire protocol (a dataclass per message type and the CBOR codec, which agree byte for byte
+with the Rust crate ``backlog-protocol``) and ``Producer``, which enqueues jobs on a
+``backlog serve --zmq`` server. The worker comes with the server's dispatch.
 """
 
 from .codec import (
@@ -27,6 +26,7 @@ from .errors import (
     UnknownTypeError,
     UnsupportedVersionError,
 )
+from .producer import Producer, RejectedError, ServerError, TimeoutError
 from .messages import (
     Acknowledged,
     Backoff,
@@ -76,6 +76,10 @@ from .messages import (
 )
 
 __all__ = [
+    "Producer",
+    "RejectedError",
+    "ServerError",
+    "TimeoutError",
     "DEFAULT_MAX_DEPTH",
     "DEFAULT_MAX_MESSAGE_BYTES",
     "MAX_ID_BYTES",

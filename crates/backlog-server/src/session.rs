@@ -1,0 +1,361 @@
+//! Sessions: `Hello`/`Welcome`, liveness, `Goodbye`, and routing each message to its handler.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use backlog::Client;
+use backlog_protocol::{
+    decode, encode, ErrorCode, ErrorReply, Goodbye, HeartbeatAck, Hello, Limits, Message,
+    MessageType, RejectCode, Rejected, Role, Welcome, DEFAULT_MAX_DEPTH, MAX_ID_BYTES,
+};
+use tokio::sync::{mpsc, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use crate::socket::{Inbound, SocketHandle};
+use crate::{ServerConfig, ServerHooks};
+
+/// A session that ended, handed to [`ServerHooks::session_lost`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct LostSession {
+    /// The session's id (as sent in `Welcome`).
+    pub session: String,
+    /// The ZeroMQ routing id of its connection.
+    pub routing_id: Vec<u8>,
+    /// Its role.
+    pub role: Role,
+    /// The worker id from its `Hello`, for workers.
+    pub worker_id: Option<String>,
+    /// Why it ended.
+    pub reason: LostReason,
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LostReason {
+    /// Nothing heard for `missed_heartbeats` heartbeat intervals.
+    Silent,
+    /// The peer said `Goodbye`.
+    Goodbye,
+    /// The same connection sent a new `Hello`.
+    Replaced,
+    /// The server is shutting down.
+    Shutdown,
+}
+
+/// A message the server could not deliver, handed to [`ServerHooks::unroutable`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Unroutable {
+    /// The routing id it was for.
+    pub routing_id: Vec<u8>,
+    /// The message.
+    pub message: Option<Message>,
+    /// Whether the peer is gone (`EHOSTUNREACH`); otherwise its pipe was full (`EAGAIN`).
+    pub peer_gone: bool,
+}
+
+struct Session {
+    id: String,
+    role: Role,
+    worker_id: Option<String>,
+    last_seen: Instant,
+}
+
+struct State {
+    client: Client,
+    config: ServerConfig,
+    hooks: ServerHooks,
+    socket: Arc<SocketHandle>,
+    sessions: HashMap<Vec<u8>, Session>,
+    limits: Limits,
+    inflight: Arc<Semaphore>,
+    server_id: String,
+}
+
+/// The session layer's task: runs until `stop`.
+pub(crate) async fn run(
+    client: Client,
+    config: ServerConfig,
+    hooks: ServerHooks,
+    socket: Arc<SocketHandle>,
+    mut inbound: mpsc::Receiver<Inbound>,
+    stop: CancellationToken,
+) {
+    let mut sweep = tokio::time::interval(config.heartbeat);
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut state = State {
+        limits: Limits {
+            max_message_bytes: config.max_message_bytes,
+            max_depth: DEFAULT_MAX_DEPTH,
+        },
+        inflight: Arc::new(Semaphore::new(config.max_inflight_requests)),
+        server_id: format!("{}-{:08x}", std::process::id(), fastrand::u32(..)),
+        sessions: HashMap::new(),
+        client,
+        config,
+        hooks,
+        socket,
+    };
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = sweep.tick() => state.sweep(),
+            item = inbound.recv() => match item {
+                None => break,
+                Some(Inbound::Frame { peer, payload }) => state.handle(peer, &payload),
+                Some(Inbound::Multipart { peer, frames }) => state.send_error(
+                    &peer,
+                    ErrorCode::Malformed,
+                    format!("a message is one frame, got {frames}"),
+                    None,
+                ),
+                Some(Inbound::Unroutable { peer, payload, error }) => {
+                    let message = decode(&payload, &Limits::default()).ok();
+                    tracing::debug!(%error, "could not deliver a message");
+                    if let Some(hook) = &state.hooks.unroutable {
+                        hook(Unroutable {
+                            routing_id: peer,
+                            message,
+                            peer_gone: error == zmq::Error::EHOSTUNREACH,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    let bye = Message::Goodbye(Goodbye {
+        reason: Some("the server is shutting down".into()),
+        reconnect_ms: Some(state.config.heartbeat.as_millis() as u64),
+    });
+    for (peer, session) in std::mem::take(&mut state.sessions) {
+        state.send(&peer, &bye);
+        state.lost(peer, session, crate::LostReason::Shutdown);
+    }
+}
+
+impl State {
+    fn send(&self, peer: &[u8], message: &Message) {
+        match encode(message) {
+            Ok(bytes) => {
+                if let Err(error) = self.socket.send(peer, &bytes) {
+                    tracing::warn!(%error, "outbound queue full; a reply was dropped");
+                }
+            }
+            Err(error) => tracing::error!(%error, "could not encode a reply"),
+        }
+    }
+
+    fn send_error(&self, peer: &[u8], code: ErrorCode, message: String, re: Option<MessageType>) {
+        self.send(
+            peer,
+            &Message::Error(ErrorReply {
+                code,
+                message,
+                re: re.map(|t| t.as_str().to_owned()),
+                supported_versions: Vec::new(),
+            }),
+        );
+    }
+
+    fn lost(&self, peer: Vec<u8>, session: Session, reason: LostReason) {
+        tracing::debug!(session = %session.id, ?reason, "session ended");
+        if let Some(hook) = &self.hooks.session_lost {
+            hook(LostSession {
+                session: session.id,
+                routing_id: peer,
+                role: session.role,
+                worker_id: session.worker_id,
+                reason,
+            });
+        }
+    }
+
+    fn sweep(&mut self) {
+        let silence = self.config.heartbeat * self.config.missed_heartbeats;
+        let now = Instant::now();
+        let silent: Vec<Vec<u8>> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| now.duration_since(s.last_seen) > silence)
+            .map(|(peer, _)| peer.clone())
+            .collect();
+        for peer in silent {
+            if let Some(session) = self.sessions.remove(&peer) {
+                self.lost(peer, session, LostReason::Silent);
+            }
+        }
+    }
+
+    fn handle(&mut self, peer: Vec<u8>, payload: &[u8]) {
+        if let Some(session) = self.sessions.get_mut(&peer) {
+            session.last_seen = Instant::now();
+        }
+        let message = match decode(payload, &self.limits) {
+            Ok(message) => message,
+            Err(error) => {
+                self.send(&peer, &Message::Error(error.to_reply()));
+                return;
+            }
+        };
+        let ty = message.message_type();
+        if let Message::Hello(hello) = message {
+            self.hello(peer, hello);
+            return;
+        }
+        let Some(session) = self.sessions.get(&peer) else {
+            if !matches!(ty, MessageType::Goodbye | MessageType::Error) {
+                self.send_error(
+                    &peer,
+                    ErrorCode::NoSession,
+                    "no session: send Hello first (or again, after missed heartbeats)".into(),
+                    Some(ty),
+                );
+            }
+            return;
+        };
+        let role = session.role;
+        match message {
+            Message::Request(request) => self.request(peer, request),
+            Message::Heartbeat(_) => self.send(
+                &peer,
+                &Message::HeartbeatAck(HeartbeatAck {
+                    lost: Vec::new(),
+                    cancel: Vec::new(),
+                    command: None,
+                    lease_ms: self.config.lease.as_millis() as u64,
+                }),
+            ),
+            Message::Goodbye(_) => {
+                if let Some(session) = self.sessions.remove(&peer) {
+                    self.lost(peer, session, LostReason::Goodbye);
+                }
+            }
+            Message::Error(error) => {
+                tracing::info!(code = error.code.as_str(), message = %error.message, "a client reported an error");
+            }
+            _ if role == Role::Producer
+                && ty.direction() == backlog_protocol::Direction::ToServer =>
+            {
+                self.send_error(
+                    &peer,
+                    ErrorCode::Unexpected,
+                    format!("a producer's session may not send {}", ty.as_str()),
+                    Some(ty),
+                )
+            }
+            _ if ty.direction() == backlog_protocol::Direction::ToServer => self.send_error(
+                &peer,
+                ErrorCode::Unexpected,
+                format!(
+                    "{} is a worker's message, but this server does not dispatch jobs yet",
+                    ty.as_str()
+                ),
+                Some(ty),
+            ),
+            _ => self.send_error(
+                &peer,
+                ErrorCode::Unexpected,
+                format!("{} is sent by the server, not to it", ty.as_str()),
+                Some(ty),
+            ),
+        }
+    }
+
+    fn hello(&mut self, peer: Vec<u8>, hello: Hello) {
+        let invalid = |why: &str| Some(why.to_owned());
+        let problem = match hello.role {
+            Role::Worker if hello.worker_id.as_deref().is_none_or(str::is_empty) => {
+                invalid("a worker's Hello needs a worker_id")
+            }
+            Role::Worker if hello.kinds.is_empty() => invalid("a worker's Hello needs kinds"),
+            Role::Worker if hello.queues.is_empty() => invalid("a worker's Hello needs queues"),
+            Role::Worker if hello.capacity.unwrap_or(0) == 0 => {
+                invalid("a worker's Hello needs a capacity of at least 1")
+            }
+            _ if hello
+                .worker_id
+                .as_ref()
+                .is_some_and(|w| w.len() > MAX_ID_BYTES) =>
+            {
+                invalid("worker_id is over 128 bytes")
+            }
+            _ => None,
+        };
+        if let Some(problem) = problem {
+            self.send_error(&peer, ErrorCode::Invalid, problem, Some(MessageType::Hello));
+            return;
+        }
+        if !self.sessions.contains_key(&peer) && self.sessions.len() >= self.config.max_sessions {
+            self.send_error(
+                &peer,
+                ErrorCode::Overloaded,
+                format!(
+                    "the server holds its maximum of {} sessions; try again later or another server",
+                    self.config.max_sessions
+                ),
+                Some(MessageType::Hello),
+            );
+            return;
+        }
+        let session = Session {
+            id: format!("{:016x}", fastrand::u64(..)),
+            role: hello.role,
+            worker_id: hello.worker_id.clone(),
+            last_seen: Instant::now(),
+        };
+        let welcome = Welcome {
+            session: session.id.clone(),
+            server_id: self.server_id.clone(),
+            heartbeat_ms: self.config.heartbeat.as_millis() as u64,
+            lease_ms: self.config.lease.as_millis() as u64,
+            max_message_bytes: self.config.max_message_bytes as u64,
+            max_batch: self.config.max_batch,
+            capacity: match hello.role {
+                Role::Worker => hello.capacity,
+                _ => None,
+            },
+            lost: Vec::new(),
+        };
+        if let Some(old) = self.sessions.insert(peer.clone(), session) {
+            self.lost(peer.clone(), old, LostReason::Replaced);
+        }
+        self.send(&peer, &Message::Welcome(welcome));
+    }
+
+    fn request(&self, peer: Vec<u8>, request: backlog_protocol::Request) {
+        let Ok(permit) = self.inflight.clone().try_acquire_owned() else {
+            self.send(
+                &peer,
+                &Message::Rejected(Rejected {
+                    request_id: request.request_id,
+                    code: RejectCode::Overloaded,
+                    message: "too many enqueues in flight; nothing was stored, resend later".into(),
+                    index: None,
+                    retry_after_ms: Some(100),
+                }),
+            );
+            return;
+        };
+        let client = self.client.clone();
+        let socket = self.socket.clone();
+        let max_batch = self.config.max_batch;
+        tokio::spawn(async move {
+            let reply = match crate::enqueue::handle(&client, request, max_batch).await {
+                Ok(ack) => Message::Acknowledged(ack),
+                Err(rejected) => Message::Rejected(rejected),
+            };
+            drop(permit);
+            match encode(&reply) {
+                Ok(bytes) => {
+                    if let Err(error) = socket.send(&peer, &bytes) {
+                        tracing::warn!(%error, "outbound queue full; a reply was dropped");
+                    }
+                }
+                Err(error) => tracing::error!(%error, "could not encode a reply"),
+            }
+        });
+    }
+}

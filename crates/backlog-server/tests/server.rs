@@ -1,0 +1,469 @@
+//! The server in-process on a random port, driven by plain ZeroMQ DEALER clients.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use backlog::{Client, JobState};
+use backlog_protocol::{
+    decode, encode, ErrorCode, Goodbye, Heartbeat, Hello, JobSpec, Limits, Message, Request, Role,
+    Unique,
+};
+use backlog_server::{CurveConfig, CurveKeyPair, LostReason, Server, ServerConfig, ServerHooks};
+
+type Db = Client;
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let storage = backlog::Client::new(
+                        backlog::sqlite::testing::test_storage().await.expect("sqlite"),
+                    );
+                    super::$name(storage).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let storage =
+                        backlog::Client::new(backlog::postgres::testing::test_storage().await);
+                    super::$name(storage).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    hostile_and_early_messages_get_errors_and_the_server_keeps_serving,
+    producer_enqueues_one_and_a_batch_with_every_option,
+    a_flood_of_sessions_is_bounded,
+    two_peers_claiming_one_worker_id_both_get_replies,
+    silent_sessions_are_dropped_and_handed_to_the_hook,
+    curve_admits_only_allowlisted_keys,
+);
+
+fn config() -> ServerConfig {
+    ServerConfig {
+        endpoint: "tcp://127.0.0.1:0".into(),
+        ..ServerConfig::default()
+    }
+}
+
+struct Peer {
+    socket: zmq::Socket,
+    _ctx: zmq::Context,
+}
+
+impl Peer {
+    fn connect(endpoint: &str) -> Peer {
+        Peer::connect_with(endpoint, |_| {})
+    }
+
+    fn connect_with(endpoint: &str, setup: impl FnOnce(&zmq::Socket)) -> Peer {
+        let ctx = zmq::Context::new();
+        let socket = ctx.socket(zmq::DEALER).unwrap();
+        socket.set_linger(0).unwrap();
+        socket.set_rcvtimeo(10_000).unwrap();
+        setup(&socket);
+        socket.connect(endpoint).unwrap();
+        Peer { socket, _ctx: ctx }
+    }
+
+    fn send_raw(&self, bytes: &[u8]) {
+        self.socket.send(bytes, 0).unwrap();
+    }
+
+    fn send(&self, message: Message) {
+        self.send_raw(&encode(&message).unwrap());
+    }
+
+    fn recv(&self) -> Message {
+        let bytes = self.socket.recv_bytes(0).expect("a reply within 10 s");
+        decode(&bytes, &Limits::default()).unwrap()
+    }
+
+    fn error_code(&self) -> ErrorCode {
+        match self.recv() {
+            Message::Error(e) => e.code,
+            other => panic!("expected Error, got {other:?}"),
+        }
+    }
+
+    fn hello(&self, role: Role, worker_id: Option<&str>) -> Message {
+        self.send(hello(role, worker_id));
+        self.recv()
+    }
+}
+
+fn hello(role: Role, worker_id: Option<&str>) -> Message {
+    let worker = role == Role::Worker;
+    Message::Hello(Hello {
+        role,
+        worker_id: worker_id.map(str::to_owned),
+        kinds: if worker { vec!["k".into()] } else { vec![] },
+        queues: if worker {
+            vec!["default".into()]
+        } else {
+            vec![]
+        },
+        capacity: worker.then_some(2),
+        holding: vec![],
+        token: None,
+        library: Some("test".into()),
+    })
+}
+
+fn heartbeat() -> Message {
+    Message::Heartbeat(Heartbeat {
+        held: vec![],
+        capacity: None,
+    })
+}
+
+fn request(id: &str, jobs: Vec<JobSpec>) -> Message {
+    Message::Request(Request {
+        request_id: id.into(),
+        jobs,
+    })
+}
+
+async fn hostile_and_early_messages_get_errors_and_the_server_keeps_serving(db: Db) {
+    let server = Server::start(
+        db,
+        ServerConfig {
+            max_message_bytes: 1024,
+            ..config()
+        },
+        ServerHooks::default(),
+    )
+    .unwrap();
+    let endpoint = server.endpoint().to_owned();
+    tokio::task::spawn_blocking(move || {
+        let peer = Peer::connect(&endpoint);
+        // Before Hello.
+        peer.send(request(
+            "r1",
+            vec![JobSpec::new("k", serde_json::json!({}))],
+        ));
+        assert_eq!(peer.error_code(), ErrorCode::NoSession);
+        peer.send(heartbeat());
+        assert_eq!(peer.error_code(), ErrorCode::NoSession);
+        // Not CBOR, truncated CBOR.
+        peer.send_raw(b"\xff\x00garbage");
+        assert_eq!(peer.error_code(), ErrorCode::Malformed);
+        peer.send_raw(&[0xa1, 0x61]);
+        assert_eq!(peer.error_code(), ErrorCode::Malformed);
+        // {"v": 1, "type": "Nope"}
+        peer.send_raw(b"\xa2\x61v\x01\x64type\x64Nope");
+        assert_eq!(peer.error_code(), ErrorCode::UnknownType);
+        // {"v": 99, "type": "Hello", "role": "producer"}
+        peer.send_raw(b"\xa3\x61v\x18\x63\x64type\x65Hello\x64role\x68producer");
+        match peer.recv() {
+            Message::Error(e) => {
+                assert_eq!(e.code, ErrorCode::UnsupportedVersion);
+                assert_eq!(e.supported_versions, vec![1]);
+            }
+            other => panic!("expected Error, got {other:?}"),
+        }
+        // Two frames.
+        peer.socket
+            .send_multipart([&b"a"[..], &b"b"[..]], 0)
+            .unwrap();
+        assert_eq!(peer.error_code(), ErrorCode::Malformed);
+        // A worker's Hello without kinds.
+        peer.send(Message::Hello(Hello {
+            role: Role::Worker,
+            worker_id: Some("w".into()),
+            kinds: vec![],
+            queues: vec!["default".into()],
+            capacity: Some(1),
+            holding: vec![],
+            token: None,
+            library: None,
+        }));
+        assert_eq!(peer.error_code(), ErrorCode::Invalid);
+        // Over the message limit but under ZeroMQ's cut-off: answered.
+        peer.send_raw(&vec![0u8; 1500]);
+        assert_eq!(peer.error_code(), ErrorCode::TooLarge);
+        // A server message sent to the server.
+        assert!(matches!(
+            peer.hello(Role::Producer, None),
+            Message::Welcome(_)
+        ));
+        peer.send(Message::Goodbye(Goodbye {
+            reason: None,
+            reconnect_ms: None,
+        }));
+        peer.send(heartbeat());
+        assert_eq!(peer.error_code(), ErrorCode::NoSession, "Goodbye ended it");
+
+        // Over ZeroMQ's cut-off: that connection is dropped, others are served.
+        let big = Peer::connect(server_endpoint_of(&peer));
+        big.send_raw(&vec![0u8; 4096]);
+        let other = Peer::connect(server_endpoint_of(&peer));
+        assert!(matches!(
+            other.hello(Role::Producer, None),
+            Message::Welcome(_)
+        ));
+        other.send(heartbeat());
+        assert!(matches!(other.recv(), Message::HeartbeatAck(_)));
+    })
+    .await
+    .unwrap();
+    server.shutdown().await;
+}
+
+fn server_endpoint_of(peer: &Peer) -> &'static str {
+    let endpoint = peer.socket.get_last_endpoint().unwrap().unwrap();
+    Box::leak(endpoint.into_boxed_str())
+}
+
+async fn producer_enqueues_one_and_a_batch_with_every_option(db: Db) {
+    let client = db;
+    let server = Server::start(client.clone(), config(), ServerHooks::default()).unwrap();
+    let endpoint = server.endpoint().to_owned();
+    let (one, batch, rejected) = tokio::task::spawn_blocking(move || {
+        let peer = Peer::connect(&endpoint);
+        assert!(matches!(
+            peer.hello(Role::Producer, None),
+            Message::Welcome(_)
+        ));
+        let mut spec = JobSpec::new("email", serde_json::json!({"to": "a@example.com"}));
+        spec.queue = Some("mail".into());
+        spec.priority = Some(backlog::Priority(7));
+        spec.run_at_ms = Some(4_102_444_800_000); // 2100-01-01
+        spec.max_attempts = Some(3);
+        spec.timeout_ms = Some(60_000);
+        spec.backoff = Some(backlog_protocol::Backoff::Fixed { delay_ms: 500 });
+        spec.unique = Some(Unique {
+            by_args: None,
+            by_queue: Some(true),
+            period_ms: None,
+            states: None,
+            on_conflict: None,
+        });
+        spec.tags = vec!["t1".into(), "t2".into()];
+        spec.metadata = Some(serde_json::json!({"team": "ops"}));
+        spec.fingerprint = Some("fp-1".into());
+        spec.username = Some("alice".into());
+        peer.send(request("one", vec![spec]));
+        let one = match peer.recv() {
+            Message::Acknowledged(ack) => ack,
+            other => panic!("expected Acknowledged, got {other:?}"),
+        };
+        let jobs = (0..3)
+            .map(|i| JobSpec::new("k", serde_json::json!({ "i": i })))
+            .collect();
+        peer.send(request("batch", jobs));
+        let batch = match peer.recv() {
+            Message::Acknowledged(ack) => ack,
+            other => panic!("expected Acknowledged, got {other:?}"),
+        };
+        let mut bad = JobSpec::new("k", serde_json::json!({}));
+        bad.queue = Some("not a queue!".into());
+        peer.send(request(
+            "bad",
+            vec![JobSpec::new("k", serde_json::json!({})), bad],
+        ));
+        let rejected = match peer.recv() {
+            Message::Rejected(r) => r,
+            other => panic!("expected Rejected, got {other:?}"),
+        };
+        (one, batch, rejected)
+    })
+    .await
+    .unwrap();
+    assert_eq!(one.request_id, "one");
+    let row = client
+        .job_get(one.jobs[0].id)
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!(row.kind, "email");
+    assert_eq!(row.queue, "mail");
+    assert_eq!(row.priority, 7);
+    assert_eq!(row.max_attempts, 3);
+    assert_eq!(row.state, JobState::Scheduled);
+    assert_eq!(row.tags, vec!["t1".to_owned(), "t2".to_owned()]);
+    assert_eq!(row.metadata["team"], "ops");
+    assert_eq!(row.metadata["username"], "alice");
+    assert_eq!(row.fingerprint.as_deref(), Some("fp-1"));
+    assert_eq!(row.args["to"], "a@example.com");
+
+    assert_eq!(batch.jobs.len(), 3);
+    for (i, job) in batch.jobs.iter().enumerate() {
+        let row = client.job_get(job.id).await.unwrap().expect("stored");
+        assert_eq!(row.args["i"], i);
+    }
+    assert_eq!(rejected.code, backlog_protocol::RejectCode::Invalid);
+    assert_eq!(rejected.index, Some(1));
+    assert!(rejected.message.contains("queue"), "{}", rejected.message);
+    server.shutdown().await;
+}
+
+async fn a_flood_of_sessions_is_bounded(db: Db) {
+    let server = Server::start(
+        db,
+        ServerConfig {
+            max_sessions: 5,
+            ..config()
+        },
+        ServerHooks::default(),
+    )
+    .unwrap();
+    let endpoint = server.endpoint().to_owned();
+    tokio::task::spawn_blocking(move || {
+        let peers: Vec<Peer> = (0..8).map(|_| Peer::connect(&endpoint)).collect();
+        let mut welcomed = 0;
+        let mut refused = 0;
+        for peer in &peers {
+            match peer.hello(Role::Producer, None) {
+                Message::Welcome(_) => welcomed += 1,
+                Message::Error(e) if e.code == ErrorCode::Overloaded => refused += 1,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!((welcomed, refused), (5, 3));
+        // A session that leaves makes room.
+        peers[0].send(Message::Goodbye(Goodbye {
+            reason: None,
+            reconnect_ms: None,
+        }));
+        // Two connections are not ordered: see the Goodbye handled before the next Hello.
+        peers[0].send(heartbeat());
+        assert_eq!(peers[0].error_code(), ErrorCode::NoSession);
+        assert!(matches!(
+            peers[7].hello(Role::Producer, None),
+            Message::Welcome(_)
+        ));
+    })
+    .await
+    .unwrap();
+    server.shutdown().await;
+}
+
+async fn two_peers_claiming_one_worker_id_both_get_replies(db: Db) {
+    let server = Server::start(db, config(), ServerHooks::default()).unwrap();
+    let endpoint = server.endpoint().to_owned();
+    tokio::task::spawn_blocking(move || {
+        let a = Peer::connect(&endpoint);
+        let b = Peer::connect(&endpoint);
+        let (Message::Welcome(wa), Message::Welcome(wb)) = (
+            a.hello(Role::Worker, Some("same-worker")),
+            b.hello(Role::Worker, Some("same-worker")),
+        ) else {
+            panic!("both get Welcome");
+        };
+        assert_ne!(wa.session, wb.session);
+        a.send(heartbeat());
+        b.send(heartbeat());
+        assert!(matches!(a.recv(), Message::HeartbeatAck(_)));
+        assert!(matches!(b.recv(), Message::HeartbeatAck(_)));
+    })
+    .await
+    .unwrap();
+    server.shutdown().await;
+}
+
+async fn silent_sessions_are_dropped_and_handed_to_the_hook(db: Db) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let hooks = ServerHooks {
+        session_lost: Some(Arc::new(move |lost| {
+            let _ = tx.send(lost);
+        })),
+        unroutable: None,
+    };
+    let server = Server::start(
+        db,
+        ServerConfig {
+            heartbeat: Duration::from_millis(50),
+            missed_heartbeats: 2,
+            ..config()
+        },
+        hooks,
+    )
+    .unwrap();
+    let endpoint = server.endpoint().to_owned();
+    let peer = tokio::task::spawn_blocking(move || {
+        let peer = Peer::connect(&endpoint);
+        assert!(matches!(
+            peer.hello(Role::Worker, Some("w-1")),
+            Message::Welcome(_)
+        ));
+        peer
+    })
+    .await
+    .unwrap();
+    let lost = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("the session is dropped")
+        .unwrap();
+    assert_eq!(lost.reason, LostReason::Silent);
+    assert_eq!(lost.worker_id.as_deref(), Some("w-1"));
+    tokio::task::spawn_blocking(move || {
+        peer.send(heartbeat());
+        assert_eq!(peer.error_code(), ErrorCode::NoSession);
+    })
+    .await
+    .unwrap();
+    server.shutdown().await;
+}
+
+async fn curve_admits_only_allowlisted_keys(db: Db) {
+    let server_keys = CurveKeyPair::generate().unwrap();
+    let allowed = CurveKeyPair::generate().unwrap();
+    let stranger = CurveKeyPair::generate().unwrap();
+    let server = Server::start(
+        db,
+        ServerConfig {
+            curve: Some(CurveConfig {
+                server_secret: server_keys.secret,
+                allowed_clients: vec![allowed.public],
+            }),
+            ..config()
+        },
+        ServerHooks::default(),
+    )
+    .unwrap();
+    let endpoint = server.endpoint().to_owned();
+    tokio::task::spawn_blocking(move || {
+        let curve_peer = |keys: &CurveKeyPair| {
+            let keys = keys.clone();
+            let server_public = server_keys.public;
+            Peer::connect_with(&endpoint, move |s| {
+                s.set_curve_serverkey(&server_public).unwrap();
+                s.set_curve_publickey(&keys.public).unwrap();
+                s.set_curve_secretkey(&keys.secret).unwrap();
+                // Refused peers are expected to hear nothing: wait a bounded time.
+                s.set_rcvtimeo(1_000).unwrap();
+            })
+        };
+        let good = curve_peer(&allowed);
+        assert!(matches!(
+            good.hello(Role::Producer, None),
+            Message::Welcome(_)
+        ));
+        let bad = curve_peer(&stranger);
+        bad.send(hello(Role::Producer, None));
+        assert!(
+            bad.socket.recv_bytes(0).is_err(),
+            "an unknown key gets nothing"
+        );
+        let plain = Peer::connect_with(&endpoint, |s| s.set_rcvtimeo(1_000).unwrap());
+        plain.send(hello(Role::Producer, None));
+        assert!(
+            plain.socket.recv_bytes(0).is_err(),
+            "a plaintext client gets nothing"
+        );
+        good.send(heartbeat());
+        assert!(matches!(good.recv(), Message::HeartbeatAck(_)));
+    })
+    .await
+    .unwrap();
+    server.shutdown().await;
+}
