@@ -33,8 +33,19 @@ async fn storage() -> Arc<dyn Storage> {
 }
 
 #[tokio::test]
-async fn unfinished_counts_per_queue_and_total() {
-    let db = storage().await;
+async fn unfinished_counts_per_queue_and_total_sqlite() {
+    unfinished_counts_per_queue_and_total(storage().await).await;
+}
+
+#[tokio::test]
+async fn unfinished_counts_per_queue_and_total_postgres() {
+    unfinished_counts_per_queue_and_total(Arc::new(
+        backlog::postgres::testing::test_storage().await,
+    ))
+    .await;
+}
+
+async fn unfinished_counts_per_queue_and_total(db: Arc<dyn Storage>) {
     let client = Client::from_arc(db.clone());
     assert_eq!(client.unfinished_counts().await.unwrap().total, 0);
     client.enqueue(Noop).await.unwrap();
