@@ -3,6 +3,7 @@
 mod cancel;
 mod counts;
 mod cron;
+mod many;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod queues;
