@@ -69,7 +69,7 @@ pub use backoff::Backoff;
 pub use client::PgClient;
 #[cfg(feature = "sqlite")]
 pub use client::SqliteClient;
-pub use client::{Client, ClientConfig};
+pub use client::{Client, ClientConfig, UnfinishedCounts};
 pub use context::{JobValueError, PROGRESS_INTERVAL};
 pub use error::{CancelError, EnqueueError, Error};
 pub use job::{InsertOpts, Job, JobArgs};

@@ -1,12 +1,16 @@
 //! The [`Client`]: enqueue jobs, read them back, cancel and retry them.
 
 mod cancel;
+mod counts;
 mod cron;
+mod many;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod queues;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+
+pub use counts::UnfinishedCounts;
 
 use std::sync::Arc;
 use std::time::Duration;

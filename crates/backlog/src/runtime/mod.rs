@@ -16,6 +16,7 @@ mod heartbeater;
 mod notifier;
 mod producer;
 mod registration;
+mod run_until;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -145,8 +146,8 @@ fn default_worker_id() -> String {
 ///     .queue("default", 20)
 ///     .queue("emails", 5)
 ///     .start()?;
-/// // ... on SIGTERM:
-/// runner.shutdown(std::time::Duration::from_secs(30)).await;
+/// // Runs until Ctrl-C or SIGTERM, then gives running jobs 30 s to finish:
+/// runner.run_until_signal(std::time::Duration::from_secs(30)).await;
 /// # Ok(()) }
 /// ```
 pub struct RunnerBuilder {
