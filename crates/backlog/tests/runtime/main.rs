@@ -4,6 +4,7 @@
 mod cases;
 mod faulty;
 mod fencing_cases;
+mod lease_cases;
 mod retention_cases;
 mod support;
 
@@ -57,6 +58,8 @@ on_both_backends!(
     retention_cases::cleaner_archives_finished_jobs,
     retention_cases::dead_letters_can_be_listed_retried_and_purged,
     retention_cases::per_job_timeout_overrides_the_kind,
+    lease_cases::heartbeats_keep_a_long_job_alive,
+    lease_cases::per_kind_rate_limit_spaces_starts,
 );
 
 mod cancellation;
