@@ -217,9 +217,15 @@ pub async fn throughput_counts_finalized_jobs(db: Db) {
 
 /// Each queue with available jobs reports its oldest one.
 pub async fn queue_latency_reports_oldest_available(db: Db) {
+    // The oldest job of queue `a` has the lowest priority: it is not the next to run, and the
+    // latency must still be its age.
     let mut old = job("a", "k");
     old.scheduled_at = Some(Utc::now() - Duration::minutes(10));
-    insert(&db, vec![old, job("a", "k"), job("b", "k")]).await;
+    old.priority = -10;
+    let mut urgent = job("a", "k");
+    urgent.scheduled_at = Some(Utc::now() - Duration::minutes(1));
+    urgent.priority = 10;
+    insert(&db, vec![old, urgent, job("a", "k"), job("b", "k")]).await;
     let mut future = job("c", "k");
     future.scheduled_at = Some(Utc::now() + Duration::hours(1));
     insert(&db, vec![future]).await;

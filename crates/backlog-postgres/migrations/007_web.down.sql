@@ -1,2 +1,1 @@
-DROP INDEX backlog_job_available_age;
 DROP TABLE backlog_worker;

@@ -14,6 +14,3 @@ CREATE TABLE backlog_worker (
     heartbeat_at timestamptz NOT NULL
 );
 
--- The dashboard's per-queue latency: the oldest available job of each queue.
-CREATE INDEX backlog_job_available_age ON backlog_job (queue, scheduled_at)
-    WHERE state = 'available';

@@ -71,10 +71,49 @@ async fn custom_plan_uses_the_fetch_index_after_analyze_on_empty_table() {
     let custom = explain(&client, "force_custom_plan").await;
     println!("custom plan:\n{custom}");
     assert!(custom.contains("backlog_job_fetch"), "{custom}");
+    assert!(!custom.contains("Sort"), "the index gives the order: {custom}");
     assert!(
         custom.contains("'default'"),
         "planned with the value: {custom}"
     );
+
+    client
+        .batch_execute("DEALLOCATE backlog_claim")
+        .await
+        .unwrap();
+}
+
+/// A fresh install: the job table has never been analyzed (autovacuum has not run yet, or a
+/// `TRUNCATE` reset it) and holds a full queue. The claim must still walk the fetch index in
+/// claim order, without sorting the queue: any other index on `(queue, …)` restricted to
+/// available jobs looks as cheap to a planner that guesses one row, and then every claim sorts
+/// every available job of the queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claim_walks_the_fetch_index_without_statistics() {
+    let storage = test_storage().await;
+    let client = storage.pool().get().await.unwrap();
+    let jobs = (0..20_000)
+        .map(|i| JobInsert::new("default", "k", serde_json::json!({ "i": i })))
+        .collect();
+    storage
+        .job_insert_many(JobInsertManyParams { jobs })
+        .await
+        .unwrap();
+    let analyzed: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_stats WHERE tablename = 'backlog_job' \
+             AND schemaname = current_schema()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(analyzed, 0, "the table must have no statistics for this test");
+    client.batch_execute(PREPARE).await.unwrap();
+
+    let custom = explain(&client, "force_custom_plan").await;
+    assert!(custom.contains("backlog_job_fetch"), "{custom}");
+    assert!(!custom.contains("Sort"), "the index gives the order: {custom}");
 
     client
         .batch_execute("DEALLOCATE backlog_claim")
