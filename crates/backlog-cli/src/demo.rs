@@ -21,9 +21,14 @@ pub struct DemoArgs {
     /// Where to run: defaults to a fresh SQLite file in the temp directory.
     #[arg(long, short = 'd', env = "BACKLOG_DEMO_DATABASE_URL")]
     database: Option<String>,
-    /// PostgreSQL schema for the demo's tables (emptied first).
+    /// PostgreSQL schema for the demo's tables (emptied first; refused when it holds anything
+    /// the demo did not create, unless --force).
     #[arg(long, default_value = "backlog_demo")]
     schema: String,
+    /// Empty the database even when it holds jobs, queue settings or cron schedules that the
+    /// demo did not create.
+    #[arg(long)]
+    force: bool,
     /// How many jobs to enqueue.
     #[arg(long, default_value_t = 5_000)]
     jobs: usize,
@@ -214,6 +219,18 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     backlog::migrate_up(&*db.storage)
         .await
         .context("could not migrate the demo database")?;
+    let owned = crate::disposable::Owned {
+        command: "demo",
+        queues: &["media", "emails", "imports", "default"],
+        kinds: &[
+            Thumbnail::KIND,
+            SendEmail::KIND,
+            ImportRow::KIND,
+            DetectFaces::KIND,
+            Webhook::KIND,
+        ],
+    };
+    crate::disposable::ensure(&*db.storage, &owned, &db.describe, args.force).await?;
     db.storage
         .truncate_all()
         .await

@@ -7,6 +7,7 @@ mod cli;
 mod cron;
 mod database;
 mod demo;
+mod disposable;
 mod enqueue;
 mod jobs;
 mod migrate;

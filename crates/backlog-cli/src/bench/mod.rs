@@ -19,12 +19,17 @@ use crate::database::Database;
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Where to run: defaults to a fresh SQLite file in the temp directory. On PostgreSQL the
-    /// tables live in --schema, which is emptied first.
+    /// tables live in --schema, which is emptied first (refused when it holds anything the
+    /// bench did not create, unless --force).
     #[arg(long, short = 'd', env = "BACKLOG_BENCH_DATABASE_URL")]
     database: Option<String>,
     /// PostgreSQL schema for the benchmark's tables.
     #[arg(long, default_value = "backlog_bench")]
     schema: String,
+    /// Empty the database even when it holds jobs, queue settings or cron schedules that the
+    /// bench did not create.
+    #[arg(long)]
+    force: bool,
     /// Which measurements to run (repeatable); all by default.
     #[arg(long = "scenario", value_enum)]
     scenarios: Vec<Scenario>,
@@ -170,6 +175,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     backlog::migrate_up(&*db.storage)
         .await
         .context("could not migrate the benchmark database")?;
+    let owned = crate::disposable::Owned {
+        command: "bench",
+        queues: &["bench", "dash_a", "dash_b", "dash_c"],
+        kinds: &[Noop::KIND, "dash_common", "dash_rare"],
+    };
+    crate::disposable::ensure(&*db.storage, &owned, &db.describe, args.force).await?;
     let scenarios = if args.scenarios.is_empty() {
         vec![
             Scenario::Bulk,
