@@ -56,6 +56,12 @@ pub static MIGRATIONS: &[Migration] = &[
         up: include_str!("../migrations/007_web.up.sql"),
         down: include_str!("../migrations/007_web.down.sql"),
     },
+    Migration {
+        version: 9,
+        name: "idempotency",
+        up: include_str!("../migrations/009_idempotency.up.sql"),
+        down: include_str!("../migrations/009_idempotency.down.sql"),
+    },
 ];
 
 /// Every known migration with the time it was applied, if it was.
