@@ -105,9 +105,11 @@ impl InsertArrays {
             arrays.unique_keys.push(job.unique.map(|u| u.key));
             arrays.fingerprints.push(job.fingerprint);
             if arrays.keyed {
-                arrays
-                    .window_us
-                    .push(job.idempotency.as_ref().map(|i| crate::storage::micros(i.window)));
+                arrays.window_us.push(
+                    job.idempotency
+                        .as_ref()
+                        .map(|i| crate::storage::micros(i.window)),
+                );
                 arrays
                     .key_now
                     .push(job.idempotency.as_ref().and_then(|i| i.now));

@@ -3,16 +3,16 @@
 //! [`crate::queries`].
 
 use async_trait::async_trait;
-use backlog_storage::{IdempotencyPruneParams, 
-    CronRow, CronTickParams, CronUpsertParams, DedupedBatch, Error, Event, JobCancelManyResult,
-    JobCancelParams, JobCancelResult, JobDeleteFinalizedParams, JobFetchAvailableParams, JobFilter,
-    JobFinishManyParams, JobHeartbeatManyParams, JobHeartbeatResult, JobIdsParams,
-    JobInsertManyParams, JobInsertResult, JobListParams, JobProgressSetParams, JobRescueParams,
-    JobScheduleParams, JobSearchParams, JobThroughputParams, Leader, LeaderElectParams,
-    LeaderResignParams, MigrationRunParams, MigrationStatus, QueueCount, QueueInfo, QueueLatency,
-    QueuePauseParams, QueueUpdateParams, RateLimitTake, RateLimitTakeParams, StateCount, Storage,
-    ThroughputBucket, WorkerHeartbeatParams, WorkerListParams, WorkerRow, CANCELLABLE_STATES,
-    RETRYABLE_STATES,
+use backlog_storage::{
+    CronRow, CronTickParams, CronUpsertParams, DedupedBatch, Error, Event, IdempotencyPruneParams,
+    JobCancelManyResult, JobCancelParams, JobCancelResult, JobDeleteFinalizedParams,
+    JobFetchAvailableParams, JobFilter, JobFinishManyParams, JobHeartbeatManyParams,
+    JobHeartbeatResult, JobIdsParams, JobInsertManyParams, JobInsertResult, JobListParams,
+    JobProgressSetParams, JobRescueParams, JobScheduleParams, JobSearchParams, JobThroughputParams,
+    Leader, LeaderElectParams, LeaderResignParams, MigrationRunParams, MigrationStatus, QueueCount,
+    QueueInfo, QueueLatency, QueuePauseParams, QueueUpdateParams, RateLimitTake,
+    RateLimitTakeParams, StateCount, Storage, ThroughputBucket, WorkerHeartbeatParams,
+    WorkerListParams, WorkerRow, CANCELLABLE_STATES, RETRYABLE_STATES,
 };
 use backlog_types::{JobId, JobRow};
 use chrono::{DateTime, Utc};

@@ -112,7 +112,12 @@ mod tests {
     #[test]
     fn validates_keys() {
         assert!(validate_idempotency_key("order-42/charge").is_ok());
-        for bad in ["", "has space", "é", &"k".repeat(IDEMPOTENCY_KEY_MAX_LEN + 1)] {
+        for bad in [
+            "",
+            "has space",
+            "é",
+            &"k".repeat(IDEMPOTENCY_KEY_MAX_LEN + 1),
+        ] {
             let err = validate_idempotency_key(bad).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::InvalidInput, "{bad:?}");
         }

@@ -56,6 +56,7 @@ mod client;
 mod context;
 pub mod cron;
 mod error;
+mod idempotency;
 mod job;
 pub mod maintenance;
 mod registry;
@@ -72,6 +73,7 @@ pub use client::SqliteClient;
 pub use client::{Client, ClientConfig};
 pub use context::{JobValueError, PROGRESS_INTERVAL};
 pub use error::{CancelError, EnqueueError, Error};
+pub use idempotency::new_idempotency_key;
 pub use job::{InsertOpts, Job, JobArgs};
 pub use registry::Workers;
 pub use runtime::{
