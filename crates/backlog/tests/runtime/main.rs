@@ -58,6 +58,7 @@ on_both_backends!(
     retention_cases::cleaner_archives_finished_jobs,
     retention_cases::dead_letters_can_be_listed_retried_and_purged,
     retention_cases::per_job_timeout_overrides_the_kind,
+    retention_cases::cleaner_forgets_expired_idempotency_keys,
 );
 
 mod cancellation;
