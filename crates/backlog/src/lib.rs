@@ -50,6 +50,11 @@
 //! runner.shutdown(Duration::from_secs(30)).await;
 //! # Ok(()) }
 //! ```
+//!
+//! An enqueue that may be retried (after a timeout, or [`EnqueueError::OutcomeUnknown`] when the
+//! connection broke before the database replied) should carry an idempotency key
+//! ([`InsertOpts::idempotency_key`], e.g. from [`new_idempotency_key`]): a retry with the same key
+//! within its window (default 24 hours) returns the first job's id instead of inserting another.
 
 mod backoff;
 mod client;
