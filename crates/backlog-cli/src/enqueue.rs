@@ -32,6 +32,14 @@ pub struct EnqueueArgs {
     /// A tag (repeatable).
     #[arg(long = "tag")]
     tags: Vec<String>,
+    /// An idempotency key (up to 255 bytes of printable ASCII): enqueueing again with the same
+    /// key within its window prints the first job's id and inserts nothing. Retry a failed
+    /// enqueue with the same key.
+    #[arg(long)]
+    idempotency_key: Option<String>,
+    /// How many seconds the idempotency key is remembered (default 86400: 24 hours).
+    #[arg(long, requires = "idempotency_key")]
+    idempotency_window: Option<u64>,
 }
 
 fn parse_priority(s: &str) -> Result<Priority, String> {
@@ -62,9 +70,29 @@ pub async fn run(args: EnqueueArgs) -> anyhow::Result<()> {
     for tag in args.tags {
         opts = opts.tag(tag);
     }
+    if let Some(key) = &args.idempotency_key {
+        opts = opts.idempotency_key(key.clone());
+    }
+    if let Some(secs) = args.idempotency_window {
+        opts = opts.idempotency_window(Duration::from_secs(secs));
+    }
     let db = args.db.open().await?;
     let client = Client::from_arc(db.storage);
-    let id = client.enqueue_raw(&args.kind, json, opts).await?;
-    println!("{id}");
+    let job = client.prepare_raw(&args.kind, json, opts)?;
+    let outcome = client
+        .insert_prepared(vec![job])
+        .await?
+        .into_iter()
+        .next()
+        .context("the insert returned no job")?;
+    if outcome.duplicate {
+        if let Some(key) = &args.idempotency_key {
+            eprintln!(
+                "job {} was already enqueued with idempotency key {key:?}; nothing inserted",
+                outcome.id
+            );
+        }
+    }
+    println!("{}", outcome.id);
     Ok(())
 }

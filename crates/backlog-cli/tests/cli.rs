@@ -203,3 +203,37 @@ fn demo_runs_on_sqlite() {
     }
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn enqueue_with_an_idempotency_key_inserts_once() {
+    let (dir, url) = temp_db();
+    let out = backlog(&["migrate", "--database", &url]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let enqueue = |key: &str| {
+        backlog(&[
+            "enqueue",
+            "charge",
+            "--idempotency-key",
+            key,
+            "--database",
+            &url,
+        ])
+    };
+    let first = enqueue("order-7");
+    assert!(first.status.success(), "{}", stderr(&first));
+    let again = enqueue("order-7");
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(stdout(&again), stdout(&first), "the same job id");
+    assert!(
+        stderr(&again).contains("already enqueued"),
+        "{}",
+        stderr(&again)
+    );
+    let bad = enqueue("has space");
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("printable ASCII"), "{}", stderr(&bad));
+    let out = backlog(&["jobs", "list", "--database", &url]);
+    let table = stdout(&out);
+    assert_eq!(table.matches("charge").count(), 1, "one job: {table}");
+    std::fs::remove_dir_all(dir).ok();
+}

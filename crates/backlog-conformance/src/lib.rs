@@ -28,6 +28,7 @@ pub mod fencing;
 pub mod fetch;
 pub mod finish;
 pub mod flow;
+pub mod idempotency;
 pub mod insert;
 pub mod leader;
 pub mod maintenance;
@@ -112,6 +113,11 @@ macro_rules! suite {
         ]);
         $crate::suite!(@module events: [
             insert_wakes_subscribers, schedule_wakes_subscribers
+        ]);
+        $crate::suite!(@module idempotency: [
+            repeated_key_returns_the_first_job, batch_folds_keys_and_rejects_bad_ones,
+            key_expires_after_its_window, prune_deletes_expired_keys,
+            concurrent_inserts_of_one_key_insert_one_job
         ]);
     };
     (@module $module:ident: [$($name:ident),* $(,)?]) => {

@@ -8,6 +8,9 @@ use tokio_postgres::types::{ToSql, Type};
 /// The SQL of `job_insert_many`, also run by the transactional variants.
 pub(crate) const SQL: &str = include_str!("../sql/job_insert_many.sql");
 
+/// The SQL of `job_insert_many` for a batch where some job has an idempotency key.
+pub(crate) const SQL_IDEMPOTENT: &str = include_str!("../sql/job_insert_many_idempotent.sql");
+
 /// One array per column, in the order of the statement's parameters `$1`..`$15`.
 pub(crate) struct InsertArrays {
     queues: Vec<String>,
@@ -25,10 +28,15 @@ pub(crate) struct InsertArrays {
     fingerprints: Vec<Option<String>>,
     notify: bool,
     run_after_us: Vec<Option<i64>>,
+    /// Whether some job has an idempotency key (then the three arrays below are bound).
+    keyed: bool,
+    idempotency_keys: Vec<Option<String>>,
+    window_us: Vec<Option<i64>>,
+    key_now: Vec<Option<DateTime<Utc>>>,
 }
 
 /// The statement's parameter types, for `query_typed` (no prepare round trip).
-pub(crate) const TYPES: [Type; 15] = [
+pub(crate) const TYPES: [Type; 18] = [
     Type::TEXT_ARRAY,
     Type::TEXT_ARRAY,
     Type::JSONB_ARRAY,
@@ -44,6 +52,9 @@ pub(crate) const TYPES: [Type; 15] = [
     Type::TEXT_ARRAY,
     Type::BOOL,
     Type::INT8_ARRAY,
+    Type::TEXT_ARRAY,
+    Type::INT8_ARRAY,
+    Type::TIMESTAMPTZ_ARRAY,
 ];
 
 impl InsertArrays {
@@ -66,6 +77,10 @@ impl InsertArrays {
             fingerprints: Vec::with_capacity(n),
             notify,
             run_after_us: Vec::with_capacity(n),
+            keyed: jobs.iter().any(|job| job.idempotency.is_some()),
+            idempotency_keys: Vec::new(),
+            window_us: Vec::new(),
+            key_now: Vec::new(),
         };
         for job in jobs {
             arrays.queues.push(job.queue);
@@ -89,13 +104,33 @@ impl InsertArrays {
                 .push(job.unique.as_ref().map(|u| u.states));
             arrays.unique_keys.push(job.unique.map(|u| u.key));
             arrays.fingerprints.push(job.fingerprint);
+            if arrays.keyed {
+                arrays.window_us.push(
+                    job.idempotency
+                        .as_ref()
+                        .map(|i| crate::storage::micros(i.window)),
+                );
+                arrays
+                    .key_now
+                    .push(job.idempotency.as_ref().and_then(|i| i.now));
+                arrays.idempotency_keys.push(job.idempotency.map(|i| i.key));
+            }
         }
         arrays
     }
 
-    /// The parameters `$1`..`$15`.
-    pub(crate) fn params(&self) -> [&(dyn ToSql + Sync); 15] {
-        [
+    /// The statement to run: [`SQL`], or [`SQL_IDEMPOTENT`] if some job has a key.
+    pub(crate) fn sql(&self) -> &'static str {
+        if self.keyed {
+            SQL_IDEMPOTENT
+        } else {
+            SQL
+        }
+    }
+
+    /// The parameters of [`InsertArrays::sql`]: `$1`..`$15`, and `$16`..`$18` if keyed.
+    pub(crate) fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![
             &self.queues,
             &self.kinds,
             &self.args,
@@ -111,7 +146,13 @@ impl InsertArrays {
             &self.fingerprints,
             &self.notify,
             &self.run_after_us,
-        ]
+        ];
+        if self.keyed {
+            params.push(&self.idempotency_keys);
+            params.push(&self.window_us);
+            params.push(&self.key_now);
+        }
+        params
     }
 
     /// The parameters with their types, for `query_typed`.

@@ -52,6 +52,12 @@ pub static MIGRATIONS: &[Migration] = &[
         up: include_str!("../migrations/007_web.up.sql"),
         down: include_str!("../migrations/007_web.down.sql"),
     },
+    Migration {
+        version: 8,
+        name: "idempotency",
+        up: include_str!("../migrations/008_idempotency.up.sql"),
+        down: include_str!("../migrations/008_idempotency.down.sql"),
+    },
 ];
 
 const LOCK: &str = include_str!("../sql/migration_lock.sql");

@@ -5,15 +5,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use backlog_storage::{
-    CronRow, CronTickParams, CronUpsertParams, DedupedBatch, Error, Event, JobCancelManyResult,
-    JobCancelParams, JobCancelResult, JobDeleteFinalizedParams, JobFetchAvailableParams, JobFilter,
-    JobFinishManyParams, JobHeartbeatManyParams, JobHeartbeatResult, JobIdsParams,
-    JobInsertManyParams, JobInsertResult, JobListParams, JobOutcome, JobProgressSetParams,
-    JobRescueParams, JobScheduleParams, JobSearchParams, JobThroughputParams, Leader,
-    LeaderElectParams, LeaderResignParams, MigrationRunParams, MigrationStatus, QueueCount,
-    QueueInfo, QueueLatency, QueuePauseParams, QueueUpdateParams, RateLimitTake,
-    RateLimitTakeParams, StateCount, Storage, ThroughputBucket, WorkerHeartbeatParams,
-    WorkerListParams, WorkerRow, CANCELLABLE_STATES, RETRYABLE_STATES,
+    CronRow, CronTickParams, CronUpsertParams, DedupedBatch, Error, Event, IdempotencyPruneParams,
+    JobCancelManyResult, JobCancelParams, JobCancelResult, JobDeleteFinalizedParams,
+    JobFetchAvailableParams, JobFilter, JobFinishManyParams, JobHeartbeatManyParams,
+    JobHeartbeatResult, JobIdsParams, JobInsertManyParams, JobInsertResult, JobListParams,
+    JobOutcome, JobProgressSetParams, JobRescueParams, JobScheduleParams, JobSearchParams,
+    JobThroughputParams, Leader, LeaderElectParams, LeaderResignParams, MigrationRunParams,
+    MigrationStatus, QueueCount, QueueInfo, QueueLatency, QueuePauseParams, QueueUpdateParams,
+    RateLimitTake, RateLimitTakeParams, StateCount, Storage, ThroughputBucket,
+    WorkerHeartbeatParams, WorkerListParams, WorkerRow, CANCELLABLE_STATES, RETRYABLE_STATES,
 };
 use backlog_types::{JobId, JobRow};
 use chrono::{DateTime, Utc};
@@ -83,9 +83,10 @@ impl Storage for PgStorage {
         if params.jobs.is_empty() {
             return Ok(Vec::new());
         }
+        backlog_storage::check_idempotency(&params.jobs)?;
         let mut batch = DedupedBatch::new(params.jobs);
         let rows = match batch.jobs.as_slice() {
-            [job] if job.unique.is_none() => {
+            [job] if job.unique.is_none() && job.idempotency.is_none() => {
                 self.query(
                     include_str!("../sql/job_insert_one.sql"),
                     &[
@@ -109,7 +110,7 @@ impl Storage for PgStorage {
                     self.notify_channel(),
                     false,
                 );
-                self.query(insert::SQL, &arrays.params()).await?
+                self.query(arrays.sql(), &arrays.params()).await?
             }
         };
         let mut queues: Vec<String> = Vec::new();
@@ -551,6 +552,22 @@ impl Storage for PgStorage {
 
     async fn worker_delete(&self, id: &str) -> Result<bool, Error> {
         self.worker_delete_impl(id).await
+    }
+
+    async fn idempotency_prune(&self, params: IdempotencyPruneParams) -> Result<u64, Error> {
+        let rows = self
+            .query(
+                include_str!("../sql/idempotency_prune.sql"),
+                &[&params.now, &i64::from(params.limit)],
+            )
+            .await?;
+        let deleted: i64 = rows
+            .first()
+            .map(|row| row.try_get(0))
+            .transpose()
+            .map_err(error::decode)?
+            .unwrap_or(0);
+        Ok(deleted.max(0) as u64)
     }
 }
 

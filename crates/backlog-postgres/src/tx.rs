@@ -49,6 +49,7 @@ impl PgStorage {
         if params.jobs.is_empty() {
             return Ok(Vec::new());
         }
+        backlog_storage::check_idempotency(&params.jobs)?;
         let mut batch = DedupedBatch::new(params.jobs);
         let arrays =
             InsertArrays::new(std::mem::take(&mut batch.jobs), self.notify_channel(), true);
@@ -58,7 +59,7 @@ impl PgStorage {
         let enter_params = [(&schema as &(dyn ToSql + Sync), Type::TEXT)];
         let (enter, rows, leave) = tokio::join!(
             client.query_typed(ENTER, &enter_params),
-            client.query_typed(insert::SQL, &typed),
+            client.query_typed(arrays.sql(), &typed),
             client.query_typed(LEAVE, &[]),
         );
         let rows = rows.map_err(error::pg)?;

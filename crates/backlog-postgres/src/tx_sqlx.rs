@@ -20,8 +20,13 @@ pub(crate) async fn insert(
     if params.jobs.is_empty() {
         return Ok(Vec::new());
     }
+    backlog_storage::check_idempotency(&params.jobs)?;
     let mut batch = DedupedBatch::new(params.jobs);
     let jobs = std::mem::take(&mut batch.jobs);
+    let keyed = jobs.iter().any(|job| job.idempotency.is_some());
+    let mut idempotency_keys: Vec<Option<String>> = Vec::new();
+    let mut window_us: Vec<Option<i64>> = Vec::new();
+    let mut key_now: Vec<Option<chrono::DateTime<chrono::Utc>>> = Vec::new();
     let n = jobs.len();
     let mut queues = Vec::with_capacity(n);
     let mut kinds = Vec::with_capacity(n);
@@ -37,6 +42,15 @@ pub(crate) async fn insert(
     let mut fingerprints: Vec<Option<String>> = Vec::with_capacity(n);
     let mut run_after_us: Vec<Option<i64>> = Vec::with_capacity(n);
     for job in jobs {
+        if keyed {
+            window_us.push(
+                job.idempotency
+                    .as_ref()
+                    .map(|i| crate::storage::micros(i.window)),
+            );
+            key_now.push(job.idempotency.as_ref().and_then(|i| i.now));
+            idempotency_keys.push(job.idempotency.map(|i| i.key));
+        }
         run_after_us.push(job.run_after.map(crate::storage::micros));
         queues.push(job.queue);
         kinds.push(job.kind);
@@ -60,7 +74,12 @@ pub(crate) async fn insert(
         .execute(&mut *conn)
         .await
         .map_err(sqlx_error)?;
-    let result: Result<Vec<(JobId, bool)>, sqlx::Error> = sqlx::query_as(crate::insert::SQL)
+    let sql = if keyed {
+        crate::insert::SQL_IDEMPOTENT
+    } else {
+        crate::insert::SQL
+    };
+    let mut query = sqlx::query_as(sql)
         .bind(queues)
         .bind(kinds)
         .bind(args)
@@ -75,9 +94,11 @@ pub(crate) async fn insert(
         .bind(replace)
         .bind(fingerprints)
         .bind(true)
-        .bind(run_after_us)
-        .fetch_all(&mut *conn)
-        .await;
+        .bind(run_after_us);
+    if keyed {
+        query = query.bind(idempotency_keys).bind(window_us).bind(key_now);
+    }
+    let result: Result<Vec<(JobId, bool)>, sqlx::Error> = query.fetch_all(&mut *conn).await;
     let leave = sqlx::query(LEAVE).execute(&mut *conn).await;
     let rows = result.map_err(sqlx_error)?;
     leave.map_err(sqlx_error)?;

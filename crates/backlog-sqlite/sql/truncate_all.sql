@@ -6,3 +6,4 @@ DELETE FROM backlog_rate_limit;
 DELETE FROM backlog_leader;
 DELETE FROM backlog_cron;
 DELETE FROM backlog_worker;
+DELETE FROM backlog_idempotency;

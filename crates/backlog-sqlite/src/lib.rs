@@ -49,6 +49,7 @@ mod connection;
 mod dashboard;
 mod error;
 mod flow;
+mod idempotency;
 mod leader_cron;
 mod migrate;
 mod notify;

@@ -56,6 +56,12 @@ pub static MIGRATIONS: &[Migration] = &[
         up: include_str!("../migrations/007_web.up.sql"),
         down: include_str!("../migrations/007_web.down.sql"),
     },
+    Migration {
+        version: 8,
+        name: "idempotency",
+        up: include_str!("../migrations/008_idempotency.up.sql"),
+        down: include_str!("../migrations/008_idempotency.down.sql"),
+    },
 ];
 
 /// Every known migration with the time it was applied, if it was.

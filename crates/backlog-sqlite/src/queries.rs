@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{named_params, Connection, OptionalExtension};
 
 use crate::error::{decode, from_sqlite};
+use crate::idempotency::{self, EncodedKey};
 use crate::row::{job_row, job_rows};
 use crate::{sql, time};
 
@@ -32,6 +33,7 @@ struct EncodedJob {
     unique_states: Option<i16>,
     replace: bool,
     fingerprint: Option<String>,
+    idempotency: Option<EncodedKey>,
 }
 
 /// A batch of jobs encoded for [`job_insert_many`]. Built by the caller, so that JSON encoding
@@ -78,6 +80,7 @@ impl InsertBatch {
                     .as_ref()
                     .is_some_and(|u| u.on_conflict == OnConflict::Replace);
                 EncodedJob {
+                    idempotency: job.idempotency.map(|i| EncodedKey::new(i, now)),
                     unique_states: job.unique.as_ref().map(|u| u.states),
                     unique_key: job.unique.map(|u| u.key),
                     replace,
@@ -114,6 +117,15 @@ pub(crate) fn job_insert_many(
         .map_err(from_sqlite)?;
     let mut results = Vec::with_capacity(batch.jobs.len());
     for job in &batch.jobs {
+        if let Some(key) = &job.idempotency {
+            if let Some(existing) = idempotency::find(conn, key)? {
+                results.push(JobInsertResult {
+                    id: existing,
+                    duplicate: true,
+                });
+                continue;
+            }
+        }
         if let Some(key) = &job.unique_key {
             if let Some(existing) = find_unique(conn, key, job)? {
                 results.push(JobInsertResult {
@@ -140,8 +152,12 @@ pub(crate) fn job_insert_many(
                 job.fingerprint,
             ])
             .map_err(from_sqlite)?;
+        let id = conn.last_insert_rowid();
+        if let Some(key) = &job.idempotency {
+            idempotency::store(conn, key, id)?;
+        }
         results.push(JobInsertResult {
-            id: conn.last_insert_rowid(),
+            id,
             duplicate: false,
         });
     }

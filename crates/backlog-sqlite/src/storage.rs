@@ -4,15 +4,15 @@
 
 use async_trait::async_trait;
 use backlog_storage::{
-    CronRow, CronTickParams, CronUpsertParams, DedupedBatch, Error, Event, JobCancelManyResult,
-    JobCancelParams, JobCancelResult, JobDeleteFinalizedParams, JobFetchAvailableParams, JobFilter,
-    JobFinishManyParams, JobHeartbeatManyParams, JobHeartbeatResult, JobIdsParams,
-    JobInsertManyParams, JobInsertResult, JobListParams, JobProgressSetParams, JobRescueParams,
-    JobScheduleParams, JobSearchParams, JobThroughputParams, Leader, LeaderElectParams,
-    LeaderResignParams, MigrationRunParams, MigrationStatus, QueueCount, QueueInfo, QueueLatency,
-    QueuePauseParams, QueueUpdateParams, RateLimitTake, RateLimitTakeParams, StateCount, Storage,
-    ThroughputBucket, WorkerHeartbeatParams, WorkerListParams, WorkerRow, CANCELLABLE_STATES,
-    RETRYABLE_STATES,
+    CronRow, CronTickParams, CronUpsertParams, DedupedBatch, Error, Event, IdempotencyPruneParams,
+    JobCancelManyResult, JobCancelParams, JobCancelResult, JobDeleteFinalizedParams,
+    JobFetchAvailableParams, JobFilter, JobFinishManyParams, JobHeartbeatManyParams,
+    JobHeartbeatResult, JobIdsParams, JobInsertManyParams, JobInsertResult, JobListParams,
+    JobProgressSetParams, JobRescueParams, JobScheduleParams, JobSearchParams, JobThroughputParams,
+    Leader, LeaderElectParams, LeaderResignParams, MigrationRunParams, MigrationStatus, QueueCount,
+    QueueInfo, QueueLatency, QueuePauseParams, QueueUpdateParams, RateLimitTake,
+    RateLimitTakeParams, StateCount, Storage, ThroughputBucket, WorkerHeartbeatParams,
+    WorkerListParams, WorkerRow, CANCELLABLE_STATES, RETRYABLE_STATES,
 };
 use backlog_types::{JobId, JobRow};
 use chrono::{DateTime, Utc};
@@ -46,6 +46,7 @@ impl Storage for SqliteStorage {
         if params.jobs.is_empty() {
             return Ok(Vec::new());
         }
+        backlog_storage::check_idempotency(&params.jobs)?;
         let mut deduped = DedupedBatch::new(params.jobs);
         let batch = queries::InsertBatch::new(std::mem::take(&mut deduped.jobs), time::now());
         let queues = batch.available.clone();
@@ -374,6 +375,11 @@ impl Storage for SqliteStorage {
     async fn worker_delete(&self, id: &str) -> Result<bool, Error> {
         let id = id.to_owned();
         self.write(move |tx| dashboard::worker_delete(tx, &id))
+            .await
+    }
+
+    async fn idempotency_prune(&self, params: IdempotencyPruneParams) -> Result<u64, Error> {
+        self.write(move |tx| crate::idempotency::prune(tx, &params))
             .await
     }
 }

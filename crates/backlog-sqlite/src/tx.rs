@@ -23,6 +23,7 @@ impl SqliteStorage {
         if params.jobs.is_empty() {
             return Ok(Vec::new());
         }
+        backlog_storage::check_idempotency(&params.jobs)?;
         let mut deduped = DedupedBatch::new(params.jobs);
         let batch = queries::InsertBatch::new(std::mem::take(&mut deduped.jobs), time::now());
         let sent = queries::job_insert_many(tx, &batch)?;

@@ -22,6 +22,7 @@ mod cancel;
 mod cron;
 mod dashboard;
 mod error;
+mod idempotency;
 mod leader;
 mod migration;
 mod params;
@@ -38,6 +39,7 @@ pub use cron::{
 };
 pub use dashboard::*;
 pub use error::{Error, ErrorKind};
+pub use idempotency::*;
 pub use leader::{Leader, LeaderElectParams, LeaderResignParams};
 pub use migration::{Migration, MigrationDirection, MigrationStatus};
 pub use params::*;
@@ -73,6 +75,12 @@ pub trait Storage: Send + Sync + 'static {
     /// `duplicate: true`, after applying [`OnConflict::Replace`] if asked. Jobs of one batch
     /// sharing a key are folded into the first ([`DedupedBatch`]). The key is enforced by a
     /// unique index, so concurrent inserts cannot both win.
+    ///
+    /// A job with an [`IdempotencyInsert`] whose key was stored less than its window ago (even
+    /// if that job has since been deleted) is not inserted either: the result carries the id the
+    /// key was stored with and `duplicate: true`. Otherwise the key is stored with the new job,
+    /// in the same transaction; a primary key makes concurrent inserts of one key yield one job.
+    /// Jobs of one batch sharing a key are folded into the first. Jobs without a key pay nothing.
     async fn job_insert_many(
         &self,
         params: JobInsertManyParams,
@@ -255,4 +263,8 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Removes a worker's registration (at its clean shutdown); returns whether it existed.
     async fn worker_delete(&self, id: &str) -> Result<bool, Error>;
+
+    /// Deletes up to `params.limit` idempotency keys whose window has ended (their jobs are
+    /// untouched); returns how many. A pruned key may be used again.
+    async fn idempotency_prune(&self, params: IdempotencyPruneParams) -> Result<u64, Error>;
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use backlog_types::{JobId, JobState, LeaseToken};
 use chrono::{DateTime, Utc};
 
-use crate::{MigrationDirection, UniqueInsert};
+use crate::{IdempotencyInsert, MigrationDirection, UniqueInsert};
 
 /// Parameters of [`Storage::migration_run`](crate::Storage::migration_run).
 #[derive(Debug, Clone)]
@@ -44,6 +44,8 @@ pub struct JobInsert {
     pub unique: Option<UniqueInsert>,
     /// A searchable, non-unique identifier.
     pub fingerprint: Option<String>,
+    /// The producer's idempotency key (`None`: none). Cannot be combined with `unique`.
+    pub idempotency: Option<IdempotencyInsert>,
 }
 
 impl JobInsert {
@@ -65,6 +67,7 @@ impl JobInsert {
             metadata: serde_json::Value::Object(Default::default()),
             unique: None,
             fingerprint: None,
+            idempotency: None,
         }
     }
 }

@@ -52,14 +52,23 @@ pub struct DedupedBatch {
 }
 
 impl DedupedBatch {
-    /// Folds jobs that share a unique key into the first of them. With
+    /// Folds jobs that share a unique key or an idempotency key into the first of them. With
     /// [`OnConflict::Replace`] the later job's args and run time win (as they would have if
     /// inserted one after the other); with [`OnConflict::Skip`] the first job is kept as is.
+    /// A repeated idempotency key always keeps the first job.
     pub fn new(jobs: Vec<JobInsert>) -> DedupedBatch {
         let mut kept: Vec<JobInsert> = Vec::with_capacity(jobs.len());
         let mut map = Vec::with_capacity(jobs.len());
         let mut by_key: HashMap<Vec<u8>, usize> = HashMap::new();
+        let mut by_idempotency: HashMap<String, usize> = HashMap::new();
         for job in jobs {
+            if let Some(idempotency) = &job.idempotency {
+                if let Some(&index) = by_idempotency.get(&idempotency.key) {
+                    map.push((index, true));
+                    continue;
+                }
+                by_idempotency.insert(idempotency.key.clone(), kept.len());
+            }
             let Some(unique) = &job.unique else {
                 map.push((kept.len(), false));
                 kept.push(job);
@@ -147,5 +156,17 @@ mod tests {
                 (12, true)
             ]
         );
+    }
+
+    #[test]
+    fn folds_idempotency_keys_into_the_first() {
+        let keyed = |key: &str, n: i64| {
+            let mut job = job(None, n, OnConflict::Skip);
+            job.idempotency = Some(crate::IdempotencyInsert::new(key));
+            job
+        };
+        let batch = DedupedBatch::new(vec![keyed("a", 1), keyed("b", 2), keyed("a", 3)]);
+        assert_eq!(batch.jobs.len(), 2);
+        assert_eq!(batch.map, [(0, false), (1, false), (0, true)]);
     }
 }

@@ -40,8 +40,10 @@ pub enum EnqueueError {
     Storage(backlog_storage::Error),
     /// The connection broke after the insert was sent and before its reply arrived
     /// ([`ErrorKind::OutcomeUnknown`](backlog_storage::ErrorKind::OutcomeUnknown)): the jobs
-    /// may or may not have been inserted.
-    #[error("enqueue outcome unknown: the connection broke before the database replied, so the job may or may not have been inserted; enqueue it with a unique key (UniqueOpts) to retry safely, or look it up before retrying ({0})")]
+    /// may or may not have been inserted. Retry with the same
+    /// [`InsertOpts::idempotency_key`](crate::InsertOpts::idempotency_key): the retry inserts
+    /// the job, or returns the one the first attempt stored.
+    #[error("enqueue outcome unknown: the connection broke before the database replied, so the job may or may not have been inserted; retry with the same idempotency key (InsertOpts::idempotency_key, `--idempotency-key`), which returns the first job if it was stored ({0})")]
     OutcomeUnknown(backlog_storage::Error),
 }
 

@@ -58,6 +58,8 @@ pub struct InsertOpts {
     pub(crate) timeout: Option<Duration>,
     pub(crate) unique: Option<UniqueOpts>,
     pub(crate) fingerprint: Option<String>,
+    pub(crate) idempotency_key: Option<String>,
+    pub(crate) idempotency_window: Option<Duration>,
 }
 
 impl InsertOpts {
@@ -139,6 +141,28 @@ impl InsertOpts {
         self
     }
 
+    /// The producer's idempotency key (1 to
+    /// [`IDEMPOTENCY_KEY_MAX_LEN`](crate::storage::IDEMPOTENCY_KEY_MAX_LEN) bytes of printable
+    /// ASCII): while the key is remembered (see [`InsertOpts::idempotency_window`]), enqueueing
+    /// again with it inserts nothing and returns the first job's id as a duplicate, even if that
+    /// job has since finished and been deleted. Retry an enqueue that failed (in particular with
+    /// [`EnqueueError::OutcomeUnknown`](crate::EnqueueError::OutcomeUnknown)) with the same key.
+    /// Make one with [`new_idempotency_key`](crate::new_idempotency_key) before the first try
+    /// if the request has no natural id. Cannot be combined with [`InsertOpts::unique`]; never
+    /// taken from a kind's [`JobArgs::default_opts`].
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.idempotency_key = Some(key.into());
+        self
+    }
+
+    /// How long the idempotency key is remembered after the insert. Default 24 hours
+    /// ([`IDEMPOTENCY_WINDOW_DEFAULT`](crate::storage::IDEMPOTENCY_WINDOW_DEFAULT)); after it the
+    /// cleaner forgets the key and it may be used again.
+    pub fn idempotency_window(mut self, window: Duration) -> Self {
+        self.idempotency_window = Some(window);
+        self
+    }
+
     /// `self` with unset fields taken from `defaults`.
     pub(crate) fn or(mut self, defaults: InsertOpts) -> InsertOpts {
         self.queue = self.queue.or(defaults.queue);
@@ -156,6 +180,8 @@ impl InsertOpts {
         self.timeout = self.timeout.or(defaults.timeout);
         self.unique = self.unique.or(defaults.unique);
         self.fingerprint = self.fingerprint.or(defaults.fingerprint);
+        // The key is per enqueue, so only the window comes from the kind's defaults.
+        self.idempotency_window = self.idempotency_window.or(defaults.idempotency_window);
         self
     }
 }

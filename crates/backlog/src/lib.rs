@@ -50,12 +50,18 @@
 //! runner.shutdown(Duration::from_secs(30)).await;
 //! # Ok(()) }
 //! ```
+//!
+//! An enqueue that may be retried (after a timeout, or [`EnqueueError::OutcomeUnknown`] when the
+//! connection broke before the database replied) should carry an idempotency key
+//! ([`InsertOpts::idempotency_key`], e.g. from [`new_idempotency_key`]): a retry with the same key
+//! within its window (default 24 hours) returns the first job's id instead of inserting another.
 
 mod backoff;
 mod client;
 mod context;
 pub mod cron;
 mod error;
+mod idempotency;
 mod job;
 pub mod maintenance;
 mod registry;
@@ -72,6 +78,7 @@ pub use client::SqliteClient;
 pub use client::{Client, ClientConfig, UnfinishedCounts};
 pub use context::{JobValueError, PROGRESS_INTERVAL};
 pub use error::{CancelError, EnqueueError, Error};
+pub use idempotency::new_idempotency_key;
 pub use job::{InsertOpts, Job, JobArgs};
 pub use registry::Workers;
 pub use runtime::{

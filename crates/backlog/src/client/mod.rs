@@ -121,7 +121,8 @@ impl Client {
 
     /// Enqueues one job with options and tells whether it was a duplicate: with
     /// [`InsertOpts::unique`], a live job already holding the key means nothing new was inserted
-    /// and the outcome carries the existing job's id.
+    /// and the outcome carries the existing job's id; with [`InsertOpts::idempotency_key`], the
+    /// same for a key still remembered (the job it names may since have been deleted).
     pub async fn enqueue_unique<A: JobArgs>(
         &self,
         args: A,
@@ -271,6 +272,11 @@ impl Client {
                 ));
             }
         }
+        let idempotency = crate::idempotency::insert(
+            opts.idempotency_key,
+            opts.idempotency_window,
+            unique.is_some(),
+        )?;
         Ok(JobInsert {
             queue: queue.into(),
             kind: kind.to_owned(),
@@ -283,6 +289,7 @@ impl Client {
             metadata,
             unique,
             fingerprint: opts.fingerprint,
+            idempotency,
         })
     }
 

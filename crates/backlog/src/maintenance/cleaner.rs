@@ -1,10 +1,11 @@
 //! The cleaner: deletes (or archives) finished jobs once they are past their state's retention,
-//! in batches, so the job table — which every fetch walks — stays small.
+//! in batches, so the job table — which every fetch walks — stays small; and forgets idempotency
+//! keys whose window has ended (so they may be used again).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use backlog_storage::{JobDeleteFinalizedParams, Storage};
+use backlog_storage::{IdempotencyPruneParams, JobDeleteFinalizedParams, Storage};
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
@@ -16,42 +17,73 @@ pub(crate) async fn run(
     shutdown: CancellationToken,
 ) {
     let retention = &config.retention;
-    if retention.completed.is_none()
-        && retention.cancelled.is_none()
-        && retention.discarded.is_none()
-    {
-        return;
-    }
+    let delete_jobs = retention.completed.is_some()
+        || retention.cancelled.is_some()
+        || retention.discarded.is_some();
     loop {
-        match storage.now().await {
-            Ok(now) => {
-                let cutoff = |keep: Option<Duration>| keep.and_then(|k| before(now, k));
-                let params = JobDeleteFinalizedParams {
-                    completed_before: cutoff(retention.completed),
-                    cancelled_before: cutoff(retention.cancelled),
-                    discarded_before: cutoff(retention.discarded),
-                    max: config.batch,
-                    archive: retention.archive,
-                };
-                match storage.job_delete_finalized(params).await {
-                    Ok(deleted) if deleted >= u64::from(config.batch) => continue,
-                    Ok(deleted) if deleted > 0 => {
-                        tracing::debug!(
-                            jobs = deleted,
-                            archived = retention.archive,
-                            "cleaner removed finished jobs"
-                        )
-                    }
-                    Ok(_) => {}
-                    Err(error) => tracing::warn!(%error, "cleaner pass failed"),
-                }
-            }
-            Err(error) => tracing::warn!(%error, "cleaner could not read the database clock"),
+        if delete_jobs {
+            delete_finalized(&*storage, &config).await;
         }
+        prune_idempotency_keys(&*storage, config.batch).await;
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(config.clean_interval) => {}
         }
+    }
+}
+
+/// Deletes finished jobs past their retention, a batch at a time until none is left.
+async fn delete_finalized(storage: &dyn Storage, config: &MaintenanceConfig) {
+    let retention = &config.retention;
+    loop {
+        let now = match storage.now().await {
+            Ok(now) => now,
+            Err(error) => {
+                tracing::warn!(%error, "cleaner could not read the database clock");
+                return;
+            }
+        };
+        let cutoff = |keep: Option<Duration>| keep.and_then(|k| before(now, k));
+        let params = JobDeleteFinalizedParams {
+            completed_before: cutoff(retention.completed),
+            cancelled_before: cutoff(retention.cancelled),
+            discarded_before: cutoff(retention.discarded),
+            max: config.batch,
+            archive: retention.archive,
+        };
+        match storage.job_delete_finalized(params).await {
+            Ok(deleted) if deleted >= u64::from(config.batch) => continue,
+            Ok(deleted) if deleted > 0 => {
+                tracing::debug!(
+                    jobs = deleted,
+                    archived = retention.archive,
+                    "cleaner removed finished jobs"
+                )
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "cleaner pass failed"),
+        }
+        return;
+    }
+}
+
+/// Forgets idempotency keys whose window has ended (their jobs are not touched), a batch at a
+/// time until none is left.
+async fn prune_idempotency_keys(storage: &dyn Storage, batch: u32) {
+    loop {
+        let params = IdempotencyPruneParams {
+            limit: batch,
+            now: None,
+        };
+        match storage.idempotency_prune(params).await {
+            Ok(pruned) if pruned >= u64::from(batch) => continue,
+            Ok(pruned) if pruned > 0 => {
+                tracing::debug!(keys = pruned, "cleaner forgot expired idempotency keys")
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "cleaner could not prune idempotency keys"),
+        }
+        return;
     }
 }
 

@@ -131,6 +131,7 @@ impl CronEnqueuer {
                 fingerprint: Some(format!("cron:{}", d.name)),
                 // Exactly one job per tick comes from the compare-and-set, not a unique key.
                 unique: None,
+                idempotency: None,
             })
             .collect();
         let ids = self

@@ -1,7 +1,7 @@
 //! Maintenance services that keep jobs moving: the **Scheduler** makes due `scheduled` and
 //! `retryable` jobs available, the **Rescuer** returns jobs whose worker stopped heartbeating
 //! (and discards poison jobs), the **Cleaner** deletes or archives finished jobs past their
-//! retention so the hot table stays small, and the [`CronEnqueuer`] enqueues periodic jobs.
+//! retention so the hot table stays small (and forgets expired idempotency keys), and the [`CronEnqueuer`] enqueues periodic jobs.
 //! They run on one process at a time: the leader, elected through a lease in the database.
 //!
 //! They run on one process at a time among all those sharing the database: the leader, elected

@@ -2,7 +2,9 @@
 //! - [`Fault::LostFirstReply`]: the first outcome write commits but its caller gets an error
 //!   (as when the connection breaks after the commit), so it retries;
 //! - [`Fault::FinishRacesHeartbeat`]: the first outcome write waits until a heartbeat has taken
-//!   its list of held jobs, and commits before that heartbeat reaches the database.
+//!   its list of held jobs, and commits before that heartbeat reaches the database;
+//! - [`Fault::LostFirstInsertReply`]: the first insert commits but its caller gets an
+//!   outcome-unknown error, so it retries the enqueue.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -17,6 +19,7 @@ use tokio::sync::{watch, Notify};
 pub enum Fault {
     LostFirstReply,
     FinishRacesHeartbeat,
+    LostFirstInsertReply,
 }
 
 pub struct Faulty {
@@ -24,6 +27,8 @@ pub struct Faulty {
     fault: Fault,
     /// Set once the first outcome write started.
     done: AtomicBool,
+    /// Set once the first insert started.
+    inserted: AtomicBool,
     /// Set once the first heartbeat started.
     beat: AtomicBool,
     heartbeat_entered: Notify,
@@ -39,6 +44,7 @@ impl Faulty {
             fault,
             done: AtomicBool::new(false),
             beat: AtomicBool::new(false),
+            inserted: AtomicBool::new(false),
             heartbeat_entered: Notify::new(),
             finish_committed: Notify::new(),
             beats: watch::Sender::new(0),
@@ -68,7 +74,15 @@ impl Storage for Faulty {
         &self,
         params: JobInsertManyParams,
     ) -> Result<Vec<JobInsertResult>, Error> {
-        self.inner.job_insert_many(params).await
+        let results = self.inner.job_insert_many(params).await?;
+        if self.fault == Fault::LostFirstInsertReply && !self.inserted.swap(true, Ordering::SeqCst)
+        {
+            return Err(Error::new(
+                ErrorKind::OutcomeUnknown,
+                "test: the reply to the first insert is lost",
+            ));
+        }
+        Ok(results)
     }
 
     async fn job_fetch_available(
@@ -258,5 +272,9 @@ impl Storage for Faulty {
 
     async fn worker_delete(&self, id: &str) -> Result<bool, Error> {
         self.inner.worker_delete(id).await
+    }
+
+    async fn idempotency_prune(&self, params: IdempotencyPruneParams) -> Result<u64, Error> {
+        self.inner.idempotency_prune(params).await
     }
 }

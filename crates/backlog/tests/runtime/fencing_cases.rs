@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use backlog::{Client, JobState, Runner, Workers};
+use backlog::{Client, EnqueueError, InsertOpts, JobState, Runner, Workers};
 
 use crate::faulty::{Fault, Faulty};
 use crate::support::{wait_for, Db, Task, TaskWorker};
@@ -65,4 +65,22 @@ pub async fn heartbeat_racing_an_outcome_is_no_loss(db: Db) {
     wait_for(&mut events, second, JobState::Completed).await;
     runner.shutdown(Duration::from_secs(5)).await;
     assert_eq!((stats.completed, stats.leases_lost), (1, 0), "{stats:?}");
+}
+
+/// The first enqueue commits but its reply is lost (outcome unknown); the retry with the same
+/// idempotency key returns the stored job as a duplicate and inserts nothing.
+pub async fn retried_enqueue_with_the_same_key_returns_the_job(db: Db) {
+    let flaky: Db = Arc::new(Faulty::new(db.clone(), Fault::LostFirstInsertReply));
+    let client = Client::from_arc(flaky);
+    let key = backlog::new_idempotency_key();
+    let opts = || InsertOpts::new().idempotency_key(key.clone());
+    let first = client.enqueue_unique(Task::ok(), opts()).await;
+    let err = first.expect_err("the first reply is lost");
+    assert!(matches!(err, EnqueueError::OutcomeUnknown(_)), "{err}");
+    assert!(err.to_string().contains("same idempotency key"), "{err}");
+    let retry = client.enqueue_unique(Task::ok(), opts()).await.unwrap();
+    assert!(retry.duplicate, "the retry found the first job");
+    let jobs = db.job_list(Default::default()).await.unwrap();
+    assert_eq!(jobs.len(), 1, "one job stored");
+    assert_eq!(jobs[0].id, retry.id);
 }

@@ -55,11 +55,13 @@ on_both_backends!(
     cases::per_job_backoff_overrides_the_kind,
     fencing_cases::retried_outcome_is_already_applied,
     fencing_cases::heartbeat_racing_an_outcome_is_no_loss,
+    fencing_cases::retried_enqueue_with_the_same_key_returns_the_job,
     retention_cases::cleaner_archives_finished_jobs,
     retention_cases::dead_letters_can_be_listed_retried_and_purged,
     retention_cases::per_job_timeout_overrides_the_kind,
     lease_cases::heartbeats_keep_a_long_job_alive,
     lease_cases::per_kind_rate_limit_spaces_starts,
+    retention_cases::cleaner_forgets_expired_idempotency_keys,
 );
 
 mod cancellation;

@@ -122,3 +122,46 @@ pub async fn per_job_timeout_overrides_the_kind(db: Db) {
     runner.shutdown(Duration::from_secs(5)).await;
     assert!(event.error.unwrap().contains("timed out after 100ms"));
 }
+
+/// The cleaner forgets idempotency keys whose window has ended, even with no job retention,
+/// and leaves their jobs alone.
+pub async fn cleaner_forgets_expired_idempotency_keys(db: Db) {
+    use backlog::storage::{IdempotencyInsert, JobInsert, JobInsertManyParams};
+
+    let two_hours_ago = db.now().await.unwrap() - chrono::Duration::hours(2);
+    let keyed = |now| {
+        let mut job = JobInsert::new("idle", "task", serde_json::json!({}));
+        job.idempotency = Some(IdempotencyInsert {
+            key: "old".to_owned(),
+            window: Duration::from_secs(3600),
+            now: Some(now),
+        });
+        JobInsertManyParams { jobs: vec![job] }
+    };
+    let first = db.job_insert_many(keyed(two_hours_ago)).await.unwrap()[0];
+    // Seen from within the window, the key is still there until the cleaner forgets it.
+    let within = two_hours_ago + chrono::Duration::minutes(30);
+    let repeat = db.job_insert_many(keyed(within)).await.unwrap()[0];
+    assert_eq!((repeat.id, repeat.duplicate), (first.id, true));
+    let runner = Runner::builder(db.clone(), Workers::new().register(TaskWorker::default()))
+        .configure(|c| {
+            c.maintenance_config.clean_interval = Duration::from_millis(50);
+            c.maintenance_config.retention = Retention {
+                completed: None,
+                cancelled: None,
+                discarded: None,
+                archive: false,
+            };
+        })
+        .start()
+        .unwrap();
+    eventually("the expired key is forgotten", || async {
+        !db.job_insert_many(keyed(within)).await.unwrap()[0].duplicate
+    })
+    .await;
+    runner.shutdown(Duration::from_secs(5)).await;
+    assert!(
+        db.job_get(first.id).await.unwrap().is_some(),
+        "the job is kept"
+    );
+}
