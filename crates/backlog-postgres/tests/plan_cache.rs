@@ -71,7 +71,10 @@ async fn custom_plan_uses_the_fetch_index_after_analyze_on_empty_table() {
     let custom = explain(&client, "force_custom_plan").await;
     println!("custom plan:\n{custom}");
     assert!(custom.contains("backlog_job_fetch"), "{custom}");
-    assert!(!custom.contains("Sort"), "the index gives the order: {custom}");
+    assert!(
+        !custom.contains("Sort"),
+        "the index gives the order: {custom}"
+    );
     assert!(
         custom.contains("'default'"),
         "planned with the value: {custom}"
@@ -108,12 +111,18 @@ async fn claim_walks_the_fetch_index_without_statistics() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(analyzed, 0, "the table must have no statistics for this test");
+    assert_eq!(
+        analyzed, 0,
+        "the table must have no statistics for this test"
+    );
     client.batch_execute(PREPARE).await.unwrap();
 
     let custom = explain(&client, "force_custom_plan").await;
     assert!(custom.contains("backlog_job_fetch"), "{custom}");
-    assert!(!custom.contains("Sort"), "the index gives the order: {custom}");
+    assert!(
+        !custom.contains("Sort"),
+        "the index gives the order: {custom}"
+    );
 
     client
         .batch_execute("DEALLOCATE backlog_claim")

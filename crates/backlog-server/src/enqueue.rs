@@ -11,10 +11,13 @@ use backlog_protocol::{
 /// Enqueues a request's jobs in one transaction and answers with `Acknowledged` (after the
 /// commit) or `Rejected`.
 ///
-/// This is the one place the request's idempotency key (`request_id`) meets the library. The
-/// library cannot yet store it (per-job idempotency keys come with the fencing work): until
-/// then a resent request is stored again. The keys to attach are `request_id` for a
-/// one-job request and `request_id/i` for job *i* of a batch (docs/protocol.md).
+/// This is the one place the request's idempotency key (`request_id`) meets the library: job
+/// *i* of the request is stored under the library's idempotency key `request_id` (a one-job
+/// request) or `request_id/i` (a batch), kept for the library's default window
+/// (docs/protocol.md). A resent request therefore stores nothing new and is answered with the
+/// same ids and `duplicate: true`. A job with `unique` options is deduplicated by its unique
+/// key instead (the library refuses both on one job); its resend is answered with
+/// `unique_conflict: true`.
 pub(crate) async fn handle(
     client: &Client,
     request: Request,
@@ -49,7 +52,11 @@ pub(crate) async fn handle(
         let index = Some(i as u32);
         let kind = spec.kind.clone();
         let args = spec.args.clone();
-        let opts = insert_opts(spec).map_err(|m| reject(RejectCode::Invalid, m, index))?;
+        let mut opts = insert_opts(spec).map_err(|m| reject(RejectCode::Invalid, m, index))?;
+        if spec.unique.is_none() {
+            opts =
+                opts.idempotency_key(idempotency_key(&request.request_id, i, request.jobs.len()));
+        }
         let job = client.prepare_raw(&kind, args, opts).map_err(|e| {
             let code = match e {
                 EnqueueError::ArgsTooLarge { .. } => RejectCode::TooLarge,
@@ -64,10 +71,14 @@ pub(crate) async fn handle(
             request_id: request.request_id.clone(),
             jobs: results
                 .into_iter()
-                .map(|r| Enqueued {
-                    id: r.id,
-                    duplicate: false,
-                    unique_conflict: r.duplicate,
+                .zip(&request.jobs)
+                .map(|(r, spec)| {
+                    let keyed = spec.unique.is_none();
+                    Enqueued {
+                        id: r.id,
+                        duplicate: keyed && r.duplicate,
+                        unique_conflict: !keyed && r.duplicate,
+                    }
                 })
                 .collect(),
         }),
@@ -81,6 +92,15 @@ pub(crate) async fn handle(
                 None,
             ))
         }
+    }
+}
+
+/// The idempotency key of job `index` of a request of `len` jobs (docs/protocol.md).
+pub(crate) fn idempotency_key(request_id: &str, index: usize, len: usize) -> String {
+    if len == 1 {
+        request_id.to_owned()
+    } else {
+        format!("{request_id}/{index}")
     }
 }
 

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use backlog::{Client, JobState};
 use backlog_protocol::{
-    decode, encode, ErrorCode, Goodbye, Heartbeat, Hello, JobSpec, Limits, Message, Request, Role,
-    Unique,
+    decode, encode, Acknowledged, ErrorCode, Goodbye, Heartbeat, Hello, JobSpec, Limits, Message,
+    Request, Role, Unique,
 };
 use backlog_server::{CurveConfig, CurveKeyPair, LostReason, Server, ServerConfig, ServerHooks};
 
@@ -41,6 +41,7 @@ macro_rules! on_both_backends {
 on_both_backends!(
     hostile_and_early_messages_get_errors_and_the_server_keeps_serving,
     producer_enqueues_one_and_a_batch_with_every_option,
+    resent_requests_are_idempotent,
     a_flood_of_sessions_is_bounded,
     two_peers_claiming_one_worker_id_both_get_replies,
     silent_sessions_are_dropped_and_handed_to_the_hook,
@@ -303,6 +304,55 @@ async fn producer_enqueues_one_and_a_batch_with_every_option(db: Db) {
     assert_eq!(rejected.code, backlog_protocol::RejectCode::Invalid);
     assert_eq!(rejected.index, Some(1));
     assert!(rejected.message.contains("queue"), "{}", rejected.message);
+    server.shutdown().await;
+}
+
+/// A request resent with the same `request_id` (its reply was lost) stores nothing new: the
+/// same ids come back marked duplicate, for one job and for a batch.
+async fn resent_requests_are_idempotent(db: Db) {
+    let client = db.clone();
+    let server = Server::start(db, config(), ServerHooks::default()).unwrap();
+    let endpoint = server.endpoint().to_owned();
+    let (first, again, batch, batch_again) = tokio::task::spawn_blocking(move || {
+        let peer = Peer::connect(&endpoint);
+        assert!(matches!(
+            peer.hello(Role::Producer, None),
+            Message::Welcome(_)
+        ));
+        let mut ack = |id: &str, jobs: Vec<JobSpec>| {
+            peer.send(request(id, jobs));
+            match peer.recv() {
+                Message::Acknowledged(a) => a,
+                other => panic!("expected Acknowledged, got {other:?}"),
+            }
+        };
+        let one = || vec![JobSpec::new("k", serde_json::json!({"n": 1}))];
+        let three = || {
+            (0..3)
+                .map(|i| JobSpec::new("k", serde_json::json!({ "i": i })))
+                .collect::<Vec<_>>()
+        };
+        (
+            ack("req-1", one()),
+            ack("req-1", one()),
+            ack("req-2", three()),
+            ack("req-2", three()),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(!first.jobs[0].duplicate);
+    assert_eq!(again.jobs[0].id, first.jobs[0].id);
+    assert!(again.jobs[0].duplicate);
+    let ids = |a: &Acknowledged| a.jobs.iter().map(|j| j.id).collect::<Vec<_>>();
+    assert_eq!(ids(&batch), ids(&batch_again));
+    assert!(batch.jobs.iter().all(|j| !j.duplicate));
+    assert!(batch_again.jobs.iter().all(|j| j.duplicate));
+    let counts = client.unfinished_counts().await.unwrap();
+    assert_eq!(
+        counts.total, 4,
+        "one job and a batch of three, each stored once"
+    );
     server.shutdown().await;
 }
 
