@@ -121,9 +121,10 @@ pub fn check(rows: &[JobRow], acked: &[JobId], entries: &[Entry], faults: &Fault
     for row in rows {
         if row.state != JobState::Completed {
             report.lost += 1;
-            report
-                .problems
-                .push(format!("job {} ended {:?}, not completed", row.id, row.state));
+            report.problems.push(format!(
+                "job {} ended {:?}, not completed",
+                row.id, row.state
+            ));
             continue;
         }
         let runs = by_job.remove(&row.id).unwrap_or_default();
@@ -167,4 +168,87 @@ pub fn check(rows: &[JobRow], acked: &[JobId], entries: &[Entry], faults: &Fault
             .push(format!("job {job} ran but is not in the database"));
     }
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: JobId, state: &str, token: &str) -> JobRow {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "state": state, "queue": "default", "kind": "fault_work",
+            "args": {"ms": 1}, "priority": 0, "attempt": 1, "max_attempts": 25,
+            "scheduled_at": "2026-01-01T00:00:00Z", "created_at": "2026-01-01T00:00:00Z",
+            "attempted_by": [], "errors": [], "attempt_durations_us": [], "tags": [],
+            "metadata": {}, "lease_token": token,
+        }))
+        .expect("a job row")
+    }
+
+    fn line(phase: Phase, job: JobId, token: &str, pid: u32, at_us: i64) -> Entry {
+        Entry {
+            phase,
+            job,
+            token: token.to_owned(),
+            pid,
+            at_us,
+        }
+    }
+
+    const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+    #[test]
+    fn a_clean_run_passes() {
+        let rows = [row(1, "completed", A)];
+        let ledger = [
+            line(Phase::Start, 1, A, 10, 1),
+            line(Phase::End, 1, A, 10, 2),
+        ];
+        let report = check(&rows, &[1], &ledger, &Faults::default());
+        assert!(report.is_ok(), "{report:?}");
+        assert_eq!((report.executions, report.duplicates), (1, 0));
+    }
+
+    #[test]
+    fn a_rerun_is_allowed_only_after_a_fault() {
+        let rows = [row(1, "completed", B)];
+        let ledger = [
+            line(Phase::Start, 1, A, 10, 1),
+            line(Phase::Start, 1, B, 11, 5),
+            line(Phase::End, 1, B, 11, 6),
+        ];
+        let unexplained = check(&rows, &[1], &ledger, &Faults::default());
+        assert_eq!(unexplained.unexplained_duplicates, 1);
+        assert!(!unexplained.is_ok());
+        let killed = Faults {
+            faulted_pids: [10].into(),
+            outages: Vec::new(),
+        };
+        assert!(check(&rows, &[1], &ledger, &killed).is_ok());
+        let outage = Faults {
+            faulted_pids: BTreeSet::new(),
+            outages: vec![(2, 3)],
+        };
+        assert!(check(&rows, &[1], &ledger, &outage).is_ok());
+    }
+
+    #[test]
+    fn lost_jobs_and_lost_acknowledgements_are_counted() {
+        let rows = [row(1, "available", A)];
+        let report = check(&rows, &[1, 2], &[], &Faults::default());
+        assert_eq!((report.lost, report.acked_lost), (1, 1));
+        assert!(!report.is_ok());
+    }
+
+    #[test]
+    fn an_outcome_from_no_recorded_execution_is_a_problem() {
+        let rows = [row(1, "completed", B)];
+        let ledger = [
+            line(Phase::Start, 1, A, 10, 1),
+            line(Phase::End, 1, A, 10, 2),
+        ];
+        let report = check(&rows, &[1], &ledger, &Faults::default());
+        assert!(!report.is_ok());
+    }
 }

@@ -45,7 +45,10 @@ impl Entry {
             Phase::Start => "start",
             Phase::End => "end",
         };
-        format!("{phase} {} {} {} {}", self.job, self.token, self.pid, self.at_us)
+        format!(
+            "{phase} {} {} {} {}",
+            self.job, self.token, self.pid, self.at_us
+        )
     }
 
     /// Parses a line written by [`Entry::to_line`]; `None` for anything else (a line torn by a

@@ -213,8 +213,12 @@ async fn produce(
     job_ms: u64,
     deadline_s: u64,
 ) -> anyhow::Result<()> {
-    let log = SyncedLog::open(&acked)
-        .with_context(|| format!("could not open the acknowledgement file {}", acked.display()))?;
+    let log = SyncedLog::open(&acked).with_context(|| {
+        format!(
+            "could not open the acknowledgement file {}",
+            acked.display()
+        )
+    })?;
     let client = Client::from_arc(storage);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(deadline_s);
     let mut retries = 0u64;

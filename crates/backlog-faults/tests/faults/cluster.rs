@@ -95,7 +95,15 @@ impl PgCluster {
         let data = cluster.dir.to_string_lossy().into_owned();
         run_pg(
             &cluster.bin.join("initdb"),
-            &["-D", &data, "--auth=trust", "--username=postgres", "-E", "UTF8", "--no-sync"],
+            &[
+                "-D",
+                &data,
+                "--auth=trust",
+                "--username=postgres",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
         );
         cluster.start_server();
         cluster

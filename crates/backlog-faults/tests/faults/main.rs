@@ -66,7 +66,9 @@ pub async fn open(url: &str) -> Client {
                 .expect("connect to the private cluster"),
         )
     };
-    backlog::migrate_up(storage.as_ref()).await.expect("migrate");
+    backlog::migrate_up(storage.as_ref())
+        .await
+        .expect("migrate");
     Client::from_arc(storage)
 }
 
@@ -107,7 +109,10 @@ where
         if let Some(value) = check().await {
             return value;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

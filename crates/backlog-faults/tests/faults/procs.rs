@@ -140,7 +140,10 @@ impl Procs {
             if let Some(status) = proc.child.try_wait().expect("try_wait") {
                 return status.success();
             }
-            assert!(Instant::now() < deadline, "process {pid} still running after {timeout:?}");
+            assert!(
+                Instant::now() < deadline,
+                "process {pid} still running after {timeout:?}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }

@@ -33,16 +33,28 @@ async fn kill_workers(name: &str, url: &str, workers: usize, scratch: &Scratch) 
     let mut kill_times = Vec::new();
     for _ in 0..kills {
         let live: BTreeSet<u32> = procs.running().into_iter().collect();
-        let (job, pid) = poll("a running job held by a live worker", Duration::from_secs(60), || {
-            let client = &client;
-            let live = &live;
-            async move {
-                rows(client, &[JobState::Running]).await.into_iter().find_map(|row| {
-                    let pid: u32 = row.attempted_by.last()?.strip_prefix("faults:")?.parse().ok()?;
-                    live.contains(&pid).then_some((row.id, pid))
-                })
-            }
-        })
+        let (job, pid) = poll(
+            "a running job held by a live worker",
+            Duration::from_secs(60),
+            || {
+                let client = &client;
+                let live = &live;
+                async move {
+                    rows(client, &[JobState::Running])
+                        .await
+                        .into_iter()
+                        .find_map(|row| {
+                            let pid: u32 = row
+                                .attempted_by
+                                .last()?
+                                .strip_prefix("faults:")?
+                                .parse()
+                                .ok()?;
+                            live.contains(&pid).then_some((row.id, pid))
+                        })
+                }
+            },
+        )
         .await;
         procs.kill(pid);
         faults.faulted_pids.insert(pid);
@@ -56,10 +68,17 @@ async fn kill_workers(name: &str, url: &str, workers: usize, scratch: &Scratch) 
     );
     let done = poll("every job completed", Duration::from_secs(120), || async {
         let all = rows(&client, &[]).await;
-        all.iter().all(|r| r.state == JobState::Completed).then_some(all)
+        all.iter()
+            .all(|r| r.state == JobState::Completed)
+            .then_some(all)
     })
     .await;
-    let report = check(&done, &acked(&procs.acked_files()), &entries(&procs.ledgers()), &faults);
+    let report = check(
+        &done,
+        &acked(&procs.acked_files()),
+        &entries(&procs.ledgers()),
+        &faults,
+    );
     let recovery = kill_times
         .iter()
         .filter_map(|&(job, at)| {
@@ -72,7 +91,12 @@ async fn kill_workers(name: &str, url: &str, workers: usize, scratch: &Scratch) 
         "faults: scenario={name} kills={kills} {report} recovery_max={:.1}s",
         recovery as f64 / 1e6
     );
-    assert!(report.is_ok(), "{name}: {:#?}\n{}", report.problems, procs.errors());
+    assert!(
+        report.is_ok(),
+        "{name}: {:#?}\n{}",
+        report.problems,
+        procs.errors()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -111,15 +135,20 @@ async fn postgres_crash_and_restart_under_load() {
         concurrency: 4,
     };
     let mut procs = Procs::new(&scratch.0);
-    let producers = [procs.producer(&url, jobs, 20), procs.producer(&url, jobs, 20)];
+    let producers = [
+        procs.producer(&url, jobs, 20),
+        procs.producer(&url, jobs, 20),
+    ];
     procs.worker(&url, opts);
     procs.worker(&url, opts);
     let mut faults = Faults::default();
     for n in 1..=crashes {
         let target = usize::try_from(2 * jobs * n / (crashes + 1)).unwrap_or(usize::MAX);
-        poll("enqueues before the crash", Duration::from_secs(120), || async {
-            (acked(&procs.acked_files()).len() >= target).then_some(())
-        })
+        poll(
+            "enqueues before the crash",
+            Duration::from_secs(120),
+            || async { (acked(&procs.acked_files()).len() >= target).then_some(()) },
+        )
         .await;
         let from = now_us();
         cluster.crash();
@@ -135,10 +164,17 @@ async fn postgres_crash_and_restart_under_load() {
     }
     let done = poll("every job completed", Duration::from_secs(120), || async {
         let all = rows(&client, &[]).await;
-        all.iter().all(|r| r.state == JobState::Completed).then_some(all)
+        all.iter()
+            .all(|r| r.state == JobState::Completed)
+            .then_some(all)
     })
     .await;
-    let report = check(&done, &acked(&procs.acked_files()), &entries(&procs.ledgers()), &faults);
+    let report = check(
+        &done,
+        &acked(&procs.acked_files()),
+        &entries(&procs.ledgers()),
+        &faults,
+    );
     // Recovery: from the end of the last outage to the first job completed after it.
     let back = faults.outages.last().map_or(0, |o| o.1);
     let recovery = done
@@ -179,10 +215,14 @@ async fn postgres_frozen_worker_is_fenced() {
             .into_iter()
             .find(|e| e.phase == Phase::Start && e.pid == pid && e.job == job)
     };
-    let first = poll("the first worker to start the job", Duration::from_secs(30), || {
-        let files = ledgers();
-        async move { started_in(frozen, &files) }
-    })
+    let first = poll(
+        "the first worker to start the job",
+        Duration::from_secs(30),
+        || {
+            let files = ledgers();
+            async move { started_in(frozen, &files) }
+        },
+    )
     .await;
     procs.signal(frozen, "STOP");
     let stopped_at = now_us();
@@ -190,34 +230,71 @@ async fn postgres_frozen_worker_is_fenced() {
     faults.faulted_pids.insert(frozen);
     let rescuer = procs.worker(&url, opts);
     let files = procs.ledgers();
-    let second = poll("the job run by the second worker", Duration::from_secs(30), || {
-        let files = files.clone();
-        async move { started_in(rescuer, &files) }
-    })
+    let second = poll(
+        "the job run by the second worker",
+        Duration::from_secs(30),
+        || {
+            let files = files.clone();
+            async move { started_in(rescuer, &files) }
+        },
+    )
     .await;
     // Wake the frozen worker while the second execution runs: its late outcome must be refused.
     procs.signal(frozen, "CONT");
     let out = procs.proc(frozen).out.clone();
-    let (fenced, lost) = poll("the woken worker to notice", Duration::from_secs(30), || {
-        let out = out.clone();
-        async move { last_stats(&out).filter(|&(f, l)| f + l > 0) }
-    })
+    let (fenced, lost) = poll(
+        "the woken worker to notice",
+        Duration::from_secs(30),
+        || {
+            let out = out.clone();
+            async move { last_stats(&out).filter(|&(f, l)| f + l > 0) }
+        },
+    )
     .await;
     let row = poll("the job completed", Duration::from_secs(30), || async {
         let row = client.job_get(job).await.ok().flatten()?;
         (row.state == JobState::Completed).then_some(row)
     })
     .await;
-    assert!(procs.stop(frozen, Duration::from_secs(20)), "{}", procs.errors());
-    assert!(procs.stop(rescuer, Duration::from_secs(20)), "{}", procs.errors());
-    let after = client.job_get(job).await.expect("get").expect("the job exists");
+    assert!(
+        procs.stop(frozen, Duration::from_secs(20)),
+        "{}",
+        procs.errors()
+    );
+    assert!(
+        procs.stop(rescuer, Duration::from_secs(20)),
+        "{}",
+        procs.errors()
+    );
+    let after = client
+        .job_get(job)
+        .await
+        .expect("get")
+        .expect("the job exists");
     assert_eq!(after.state, JobState::Completed);
-    assert_eq!(after.lease_token, row.lease_token, "the final row changed after the old worker stopped");
+    assert_eq!(
+        after.lease_token, row.lease_token,
+        "the final row changed after the old worker stopped"
+    );
     let token = after.lease_token.map(|t| t.to_string());
-    assert_eq!(token.as_deref(), Some(second.token.as_str()), "the second execution's outcome counts");
-    assert_ne!(first.token, second.token, "each claim has its own lease token");
-    let report = check(&[after.clone()], &[job], &entries(&procs.ledgers()), &faults);
-    let recovery = after.finalized_at.map_or(-1, |t| t.timestamp_micros() - stopped_at);
+    assert_eq!(
+        token.as_deref(),
+        Some(second.token.as_str()),
+        "the second execution's outcome counts"
+    );
+    assert_ne!(
+        first.token, second.token,
+        "each claim has its own lease token"
+    );
+    let report = check(
+        &[after.clone()],
+        &[job],
+        &entries(&procs.ledgers()),
+        &faults,
+    );
+    let recovery = after
+        .finalized_at
+        .map_or(-1, |t| t.timestamp_micros() - stopped_at);
     println!(
         "faults: scenario=pg_sigstop {report} frozen_fenced={fenced} frozen_leases_lost={lost} recovery={:.1}s",
         recovery as f64 / 1e6
