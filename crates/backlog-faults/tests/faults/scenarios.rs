@@ -287,7 +287,7 @@ async fn postgres_frozen_worker_is_fenced() {
         "each claim has its own lease token"
     );
     let report = check(
-        &[after.clone()],
+        std::slice::from_ref(&after),
         &[job],
         &entries(&procs.ledgers()),
         &faults,
