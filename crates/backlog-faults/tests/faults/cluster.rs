@@ -1,0 +1,152 @@
+//! A private PostgreSQL cluster under a temporary directory, on its own port, that a scenario
+//! may crash and restart (never the system cluster).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// A running private cluster; dropping it stops it (immediately) and deletes its files.
+pub struct PgCluster {
+    dir: PathBuf,
+    bin: PathBuf,
+    port: u16,
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// Runs a PostgreSQL binary, as user `postgres` when we are root (the server refuses root).
+fn pg_command(bin: &Path) -> Command {
+    if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(bin);
+        c
+    } else {
+        Command::new(bin)
+    }
+}
+
+fn run_pg(bin: &Path, args: &[&str]) {
+    let out = pg_command(bin)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("could not run {}: {e}", bin.display()));
+    assert!(
+        out.status.success(),
+        "{} {args:?} failed: {}{}",
+        bin.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn pg_bin() -> PathBuf {
+    let preferred = PathBuf::from("/usr/lib/postgresql/15/bin");
+    if preferred.join("initdb").exists() {
+        return preferred;
+    }
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL's server binaries are needed under /usr/lib/postgresql")
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|p| p.join("initdb").exists())
+        .collect();
+    found.sort();
+    found
+        .pop()
+        .expect("no initdb under /usr/lib/postgresql/*/bin")
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local address").port()
+}
+
+impl PgCluster {
+    /// Creates and starts a cluster (trust auth, user postgres).
+    pub fn start() -> PgCluster {
+        let dir = std::env::temp_dir().join(format!(
+            "backlog-faults-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create the cluster's directory");
+        if is_root() {
+            let status = Command::new("chown")
+                .arg("postgres")
+                .arg(&dir)
+                .status()
+                .expect("run chown");
+            assert!(status.success(), "chown postgres {}", dir.display());
+        }
+        let cluster = PgCluster {
+            bin: pg_bin(),
+            port: free_port(),
+            dir,
+        };
+        let data = cluster.dir.to_string_lossy().into_owned();
+        run_pg(
+            &cluster.bin.join("initdb"),
+            &[
+                "-D",
+                &data,
+                "--auth=trust",
+                "--username=postgres",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+        );
+        cluster.start_server();
+        cluster
+    }
+
+    /// The URL of its `postgres` database.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Starts the server and waits until it accepts connections.
+    pub fn start_server(&self) {
+        let data = self.dir.to_string_lossy().into_owned();
+        let log = self.dir.join("server.log").to_string_lossy().into_owned();
+        let options = format!(
+            "-p {} -k {data} -c listen_addresses=127.0.0.1 -c fsync=on",
+            self.port
+        );
+        run_pg(
+            &self.bin.join("pg_ctl"),
+            &["-D", &data, "-l", &log, "-w", "-o", &options, "start"],
+        );
+    }
+
+    /// Stops the server the way a crash would (`pg_ctl stop -m immediate`: no checkpoint,
+    /// clients cut off; recovery replays the WAL at the next start).
+    pub fn crash(&self) {
+        let data = self.dir.to_string_lossy().into_owned();
+        run_pg(
+            &self.bin.join("pg_ctl"),
+            &["-D", &data, "-m", "immediate", "-w", "stop"],
+        );
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        let data = self.dir.to_string_lossy().into_owned();
+        let _ = pg_command(&self.bin.join("pg_ctl"))
+            .args(["-D", &data, "-m", "immediate", "-w", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
