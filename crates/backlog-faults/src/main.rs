@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use backlog::postgres::{PgConfig, PgStorage};
 use backlog::sqlite::{SqliteConfig, SqliteStorage};
-use backlog::{Client, Job, JobError, Runner, Storage, Worker, Workers};
+use backlog::{Client, InsertOpts, Job, JobError, Runner, Storage, Worker, Workers};
 use backlog_faults::ledger::{now_us, Entry, Phase, SyncedLog};
 use backlog_faults::Work;
 use clap::{Parser, Subcommand};
@@ -224,12 +224,14 @@ async fn produce(
     let mut retries = 0u64;
     for _ in 0..count {
         let mut backoff = Duration::from_millis(20);
+        // One idempotency key per job, drawn before the first try: a retry after an error whose
+        // outcome is unknown (the insert may have committed) returns the job already stored
+        // instead of inserting a second one.
+        let opts = InsertOpts::new().idempotency_key(backlog::new_idempotency_key());
         let id = loop {
-            match client.enqueue(Work { ms: job_ms }).await {
+            match client.enqueue_with(Work { ms: job_ms }, opts.clone()).await {
                 Ok(id) => break id,
                 Err(e) => {
-                    // Outcome-unknown errors may leave an unacknowledged job behind: it must
-                    // still run, and the checker counts it among the jobs (not the acked ones).
                     retries += 1;
                     if tokio::time::Instant::now() + backoff > deadline {
                         bail!("enqueue still failing at the deadline: {e}");
