@@ -61,6 +61,7 @@ pub mod maintenance;
 mod registry;
 mod runtime;
 pub mod telemetry;
+pub mod testing;
 mod unique;
 mod worker;
 
@@ -69,13 +70,14 @@ pub use backoff::Backoff;
 pub use client::PgClient;
 #[cfg(feature = "sqlite")]
 pub use client::SqliteClient;
-pub use client::{Client, ClientConfig};
+pub use client::{Client, ClientConfig, Unfinished};
 pub use context::{JobValueError, PROGRESS_INTERVAL};
 pub use error::{CancelError, EnqueueError, Error};
 pub use job::{InsertOpts, Job, JobArgs};
 pub use registry::Workers;
 pub use runtime::{
-    JobEvent, QueueConfig, Runner, RunnerBuilder, RunnerConfig, RunnerStats, StatsSnapshot,
+    shutdown_signal, JobEvent, QueueConfig, Runner, RunnerBuilder, RunnerConfig, RunnerStats,
+    StatsSnapshot,
 };
 pub use unique::{UniqueArgs, UniqueOpts};
 pub use worker::{JobError, Worker};

@@ -5,6 +5,7 @@ mod cron;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod queues;
+mod unfinished;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
@@ -24,6 +25,7 @@ use crate::{EnqueueError, Error, InsertOpts, InsertOutcome, JobArgs};
 pub use self::postgres::PgClient;
 #[cfg(feature = "sqlite")]
 pub use self::sqlite::SqliteClient;
+pub use self::unfinished::Unfinished;
 
 /// Settings of a [`Client`].
 #[derive(Debug, Clone)]
