@@ -28,9 +28,10 @@ impl Runner {
 
     /// Runs until the process receives Ctrl-C (SIGINT) or, on Unix, SIGTERM (what
     /// `docker stop`, Kubernetes and systemd send), then shuts down gracefully with
-    /// [`Runner::shutdown`]`(grace)`. The signal handlers are installed before this returns its
-    /// future's first poll, and stay installed: a second signal does not kill the process
-    /// during the grace period (send SIGKILL for that).
+    /// [`Runner::shutdown`]`(grace)`. The signal handlers are installed when this is called
+    /// (call it inside the tokio runtime), so a signal that arrives before the returned future
+    /// is first polled is not missed; they stay installed, so a second signal does not kill the
+    /// process during the grace period (send SIGKILL for that).
     ///
     /// ```no_run
     /// # async fn example(runner: backlog::Runner) -> std::io::Result<()> {
@@ -42,15 +43,21 @@ impl Runner {
     ///
     /// When the signal handlers cannot be installed; the runner is shut down before the error
     /// is returned.
-    pub async fn run_until_signal(self, grace: Duration) -> std::io::Result<()> {
-        match shutdown_signal() {
-            Ok(signal) => {
-                self.run_until(signal, grace).await;
-                Ok(())
-            }
-            Err(error) => {
-                self.shutdown(grace).await;
-                Err(error)
+    pub fn run_until_signal(
+        self,
+        grace: Duration,
+    ) -> impl Future<Output = std::io::Result<()>> + Send + 'static {
+        let signal = shutdown_signal();
+        async move {
+            match signal {
+                Ok(signal) => {
+                    self.run_until(signal, grace).await;
+                    Ok(())
+                }
+                Err(error) => {
+                    self.shutdown(grace).await;
+                    Err(error)
+                }
             }
         }
     }

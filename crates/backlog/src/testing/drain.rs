@@ -132,9 +132,11 @@ pub async fn drain(storage: &Arc<dyn Storage>, workers: &Workers) -> Result<Vec<
 /// [`Runner`](crate::Runner) would store them (backoff, timeouts, panics, results).
 ///
 /// Each job runs **at most once** per call, so a job that retries or snoozes itself cannot
-/// loop forever: it is left `retryable` or `scheduled` (or, with a zero delay, `available`) for
-/// the next call. A job of a kind with no registered worker is left untouched. Kind
-/// concurrency and rate limits are not applied: everything runs one after the other.
+/// loop forever: it is left unfinished for a later call. A due job of a kind
+/// with no registered worker here is claimed and handed back unrun, without spending an
+/// attempt (it becomes `scheduled` for now). Kind concurrency and rate limits are not
+/// applied: everything runs one after the other, in each queue's run order, queues in name
+/// order.
 ///
 /// # Errors
 ///
@@ -157,71 +159,85 @@ pub async fn drain_with(
                 })
                 .await?;
         }
-        let queues = runnable_queues(storage, workers, &config, &done_queues).await?;
+        let queues = runnable_queues(storage, &config, &done_queues).await?;
         let Some(queue) = queues.into_iter().next() else {
             break;
         };
         let rows = storage
             .job_fetch_available(JobFetchAvailableParams {
                 queue: queue.clone(),
-                max: 1,
+                max: 100,
                 worker_id: "backlog-testing-drain".to_owned(),
                 lease: Duration::from_secs(3600),
                 now: None,
             })
             .await?;
-        let Some(row) = rows.into_iter().next() else {
-            // Paused, or at its `max_running`: nothing more to take from it.
-            done_queues.insert(queue);
-            continue;
-        };
-        let Some(lease_token) = row.lease_token else {
-            continue;
-        };
-        if !seen.insert(row.id) || workers.get(&row.kind).is_none() {
-            // Ran already in this call (it retried or snoozed with no delay), or no worker
-            // here: hand it back untouched and leave its queue for the next call.
-            hand_back(storage, &row, lease_token).await?;
-            done_queues.insert(queue);
-            continue;
+        let mut ran_any = false;
+        for row in rows {
+            let Some(lease_token) = row.lease_token else {
+                continue;
+            };
+            if ran.len() >= config.max_jobs
+                || seen.contains(&row.id)
+                || workers.get(&row.kind).is_none()
+            {
+                // Over the limit, ran already in this call (it retried or snoozed with no
+                // delay), or no worker here: hand it back.
+                hand_back(storage, &row, lease_token).await?;
+                continue;
+            }
+            seen.insert(row.id);
+            ran_any = true;
+            ran.push(run_one(storage, workers, row, lease_token).await?);
         }
-        let context = JobContext::new(storage.clone(), row.id, lease_token, 64 * 1024);
-        let started = Instant::now();
-        let outcome = attempt(&row, workers, context.clone()).await;
-        let duration = started.elapsed();
-        let result = context.finish().await;
-        storage
-            .job_finish_many(JobFinishManyParams {
-                jobs: vec![JobFinish {
-                    id: row.id,
-                    lease_token,
-                    outcome: outcome.clone(),
-                    duration,
-                    result: result.clone(),
-                }],
-            })
-            .await?;
-        ran.push(Drained {
-            id: row.id,
-            kind: row.kind,
-            queue: row.queue,
-            attempt: row.attempt,
-            outcome: public(outcome),
-            result,
-        });
+        if !ran_any {
+            // Empty, paused, at its `max_running`, or only jobs that cannot run now.
+            done_queues.insert(queue);
+        }
     }
     Ok(ran)
+}
+
+/// Runs one claimed job and stores its outcome.
+async fn run_one(
+    storage: &Arc<dyn Storage>,
+    workers: &Workers,
+    row: JobRow,
+    lease_token: backlog_types::LeaseToken,
+) -> Result<Drained, Error> {
+    let context = JobContext::new(storage.clone(), row.id, lease_token, 64 * 1024);
+    let started = Instant::now();
+    let outcome = attempt(&row, workers, context.clone()).await;
+    let duration = started.elapsed();
+    let result = context.finish().await;
+    storage
+        .job_finish_many(JobFinishManyParams {
+            jobs: vec![JobFinish {
+                id: row.id,
+                lease_token,
+                outcome: outcome.clone(),
+                duration,
+                result: result.clone(),
+            }],
+        })
+        .await?;
+    Ok(Drained {
+        id: row.id,
+        kind: row.kind,
+        queue: row.queue,
+        attempt: row.attempt,
+        outcome: public(outcome),
+        result,
+    })
 }
 
 /// Queues with available jobs of registered kinds, sorted, that this call may still take from.
 async fn runnable_queues(
     storage: &Arc<dyn Storage>,
-    workers: &Workers,
     config: &DrainConfig,
     done: &HashSet<String>,
 ) -> Result<BTreeSet<String>, Error> {
     let counts = storage.job_count_by_state().await?;
-    let _ = workers;
     Ok(counts
         .into_iter()
         .filter(|c| c.state == JobState::Available && c.count > 0)
@@ -231,7 +247,9 @@ async fn runnable_queues(
         .collect())
 }
 
-/// Returns a claimed job to `available` without spending an attempt.
+/// Returns a claimed job unrun, without spending an attempt: it becomes `scheduled` for now,
+/// and a runner's scheduler (or the next [`drain_with`] with `with_scheduled`) makes it
+/// `available` again.
 async fn hand_back(
     storage: &Arc<dyn Storage>,
     row: &JobRow,
