@@ -172,7 +172,9 @@ async fn drain_runs_each_job_once_and_follows_enqueued_jobs(storage: Db) {
     // the job enqueued by `chain` ran too.
     assert_eq!(ran.iter().filter(|d| d.id == forever).count(), 1, "{ran:?}");
     assert_eq!(ran.len(), 3, "{ran:?}");
-    assert!(ran.iter().any(|d| d.id == chain && d.outcome == Outcome::Completed));
+    assert!(ran
+        .iter()
+        .any(|d| d.id == chain && d.outcome == Outcome::Completed));
     assert!(ran
         .iter()
         .any(|d| d.id != chain && d.id != forever && d.outcome == Outcome::Completed));
@@ -186,7 +188,12 @@ async fn drain_runs_each_job_once_and_follows_enqueued_jobs(storage: Db) {
         .expect("drain");
     assert_eq!(ran.len(), 1, "{ran:?}");
     assert_eq!(ran[0].id, forever);
-    assert_eq!(ran[0].outcome, Outcome::Snoozed { delay: Duration::ZERO });
+    assert_eq!(
+        ran[0].outcome,
+        Outcome::Snoozed {
+            delay: Duration::ZERO
+        }
+    );
 
     // max_jobs bounds a call; the rest is left for later, unrun.
     for _ in 0..3 {
@@ -203,7 +210,10 @@ async fn drain_runs_each_job_once_and_follows_enqueued_jobs(storage: Db) {
     .await
     .expect("drain");
     assert_eq!(ran.len(), 2, "{ran:?}");
-    assert_eq!(client.unfinished().await.expect("unfinished").queue("bulk"), 1);
+    assert_eq!(
+        client.unfinished().await.expect("unfinished").queue("bulk"),
+        1
+    );
 }
 
 async fn drain_with_scheduled_runs_future_jobs(storage: Db) {
@@ -262,14 +272,20 @@ async fn assert_enqueued_matches_kind_args_and_queue(storage: Db) {
     )
     .await;
     testing::assert_not_enqueued(&*storage, Expected::<Act>::new().queue("default")).await;
-    testing::assert_not_enqueued(&*storage, Expected::<Act>::new().args(json!({"what": "no"})))
-        .await;
+    testing::assert_not_enqueued(
+        &*storage,
+        Expected::<Act>::new().args(json!({"what": "no"})),
+    )
+    .await;
 
     // A mismatch panics with what was enqueued.
     let storage2 = storage.clone();
     let panic = tokio::spawn(async move {
-        testing::assert_enqueued(&*storage2, Expected::<Act>::new().args(json!({"what": "x"})))
-            .await;
+        testing::assert_enqueued(
+            &*storage2,
+            Expected::<Act>::new().args(json!({"what": "x"})),
+        )
+        .await;
     })
     .await
     .expect_err("assert_enqueued should panic");
@@ -322,10 +338,15 @@ async fn unfinished_counts_per_queue_and_state(storage: Db) {
 
 #[tokio::test]
 async fn a_hand_built_job_runs_through_work() {
-    let job = testing::job(Act { what: "discard".into() });
+    let job = testing::job(Act {
+        what: "discard".into(),
+    });
     assert_eq!(job.attempt, 1);
     assert_eq!(job.queue, "default");
-    let error = Actor { client: None }.work(job).await.expect_err("discards");
+    let error = Actor { client: None }
+        .work(job)
+        .await
+        .expect_err("discards");
     assert_eq!(error.message(), "hopeless");
 
     // Results need a runner.
@@ -365,7 +386,11 @@ async fn assert_enqueued_sees_an_uncommitted_postgres_transaction() {
     let mut conn = pg.pool().get().await.expect("connection");
     let tx = conn.transaction().await.expect("tx");
     client
-        .enqueue_tx(&*tx, Act { what: "ok".into() }, InsertOpts::new().queue("q"))
+        .enqueue_tx(
+            &*tx,
+            Act { what: "ok".into() },
+            InsertOpts::new().queue("q"),
+        )
         .await
         .expect("enqueue");
     let found = testing::assert_enqueued_pg_tx(&*tx, &pg, Expected::<Act>::new().queue("q")).await;

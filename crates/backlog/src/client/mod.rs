@@ -5,9 +5,9 @@ mod cron;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod queues;
-mod unfinished;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod unfinished;
 
 use std::sync::Arc;
 use std::time::Duration;

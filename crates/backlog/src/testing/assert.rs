@@ -118,13 +118,9 @@ pub struct EnqueuedJob {
 /// by equality.
 fn contains(actual: &serde_json::Value, expected: &serde_json::Value) -> bool {
     match (actual, expected) {
-        (serde_json::Value::Object(actual), serde_json::Value::Object(expected)) => {
-            expected.iter().all(|(key, want)| {
-                actual
-                    .get(key)
-                    .is_some_and(|have| contains(have, want))
-            })
-        }
+        (serde_json::Value::Object(actual), serde_json::Value::Object(expected)) => expected
+            .iter()
+            .all(|(key, want)| actual.get(key).is_some_and(|have| contains(have, want))),
         _ => actual == expected,
     }
 }
@@ -195,7 +191,11 @@ pub(super) fn check_enqueued<A: JobArgs>(
     expected: &Expected<A>,
     all: Vec<EnqueuedJob>,
 ) -> Vec<EnqueuedJob> {
-    let found: Vec<EnqueuedJob> = all.iter().filter(|j| expected.matches(j)).cloned().collect();
+    let found: Vec<EnqueuedJob> = all
+        .iter()
+        .filter(|j| expected.matches(j))
+        .cloned()
+        .collect();
     if found.is_empty() {
         panic!(
             "expected {expected:?} to be enqueued, but none matches; unfinished `{}` jobs: {}",
@@ -221,7 +221,15 @@ fn describe(jobs: &[EnqueuedJob]) -> String {
         return "none".to_owned();
     }
     jobs.iter()
-        .map(|j| format!("#{} in `{}` ({}) args {}", j.id, j.queue, j.state.as_str(), j.args))
+        .map(|j| {
+            format!(
+                "#{} in `{}` ({}) args {}",
+                j.id,
+                j.queue,
+                j.state.as_str(),
+                j.args
+            )
+        })
         .collect::<Vec<_>>()
         .join("; ")
 }

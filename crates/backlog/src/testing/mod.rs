@@ -129,7 +129,9 @@ pub async fn sqlite_storage() -> Result<Arc<dyn Storage>, crate::Error> {
 /// When the database cannot be reached, created or migrated.
 #[cfg(feature = "postgres")]
 pub async fn postgres_storage() -> Result<Arc<dyn Storage>, crate::Error> {
-    Ok(Arc::new(backlog_postgres::testing::try_test_storage().await?))
+    Ok(Arc::new(
+        backlog_postgres::testing::try_test_storage().await?,
+    ))
 }
 
 /// The backends' own test helpers, for when you need the concrete storage (its pool, a
