@@ -46,10 +46,19 @@
 //! let runner = Runner::builder(storage, Workers::new().register(Mailer))
 //!     .queue("default", 10)
 //!     .start()?;
-//! // ... until the process is asked to stop:
-//! runner.shutdown(Duration::from_secs(30)).await;
+//! // Until SIGTERM or Ctrl-C, then a graceful shutdown with 30 s for running jobs:
+//! runner.run_until_signal(Duration::from_secs(30)).await?;
 //! # Ok(()) }
 //! ```
+//!
+//! [`Client::unfinished`] says how many jobs are left to run, per queue and state.
+//!
+//! ## Testing
+//!
+//! [`testing`] helps your own test suites: build a [`Job`] by hand to unit-test `work`
+//! ([`testing::job`]), run what your code enqueued inline and see each outcome
+//! ([`testing::drain`]), check what was enqueued ([`testing::assert_enqueued`], also inside
+//! your uncommitted transaction), on a throwaway SQLite database or PostgreSQL schema.
 
 mod backoff;
 mod client;
