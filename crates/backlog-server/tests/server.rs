@@ -319,7 +319,7 @@ async fn resent_requests_are_idempotent(db: Db) {
             peer.hello(Role::Producer, None),
             Message::Welcome(_)
         ));
-        let mut ack = |id: &str, jobs: Vec<JobSpec>| {
+        let ack = |id: &str, jobs: Vec<JobSpec>| {
             peer.send(request(id, jobs));
             match peer.recv() {
                 Message::Acknowledged(a) => a,
@@ -348,7 +348,7 @@ async fn resent_requests_are_idempotent(db: Db) {
     assert_eq!(ids(&batch), ids(&batch_again));
     assert!(batch.jobs.iter().all(|j| !j.duplicate));
     assert!(batch_again.jobs.iter().all(|j| j.duplicate));
-    let counts = client.unfinished_counts().await.unwrap();
+    let counts = client.unfinished().await.unwrap();
     assert_eq!(
         counts.total, 4,
         "one job and a batch of three, each stored once"

@@ -282,6 +282,29 @@ impl<A> Job<A> {
         self.context.set_progress(value)
     }
 
+    /// A job not attached to any runner (built by hand in tests).
+    pub(crate) fn detached(args: A, opts: InsertOpts, cancellation: CancellationToken) -> Job<A> {
+        let now = chrono::Utc::now();
+        Job {
+            args,
+            id: 1,
+            attempt: 1,
+            lease_token: None,
+            max_attempts: opts.max_attempts.unwrap_or(25),
+            queue: opts.queue.unwrap_or_else(|| "default".to_owned()),
+            priority: opts.priority.unwrap_or_default(),
+            created_at: now,
+            scheduled_at: now,
+            errors: Vec::new(),
+            tags: opts.tags,
+            metadata: opts
+                .metadata
+                .unwrap_or_else(|| serde_json::Value::Object(Default::default())),
+            cancellation,
+            context: JobContext::default(),
+        }
+    }
+
     pub(crate) fn from_row(
         row: &JobRow,
         args: A,

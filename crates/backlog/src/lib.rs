@@ -46,8 +46,8 @@
 //! let runner = Runner::builder(storage, Workers::new().register(Mailer))
 //!     .queue("default", 10)
 //!     .start()?;
-//! // ... until the process is asked to stop:
-//! runner.shutdown(Duration::from_secs(30)).await;
+//! // Until SIGTERM or Ctrl-C, then a graceful shutdown with 30 s for running jobs:
+//! runner.run_until_signal(Duration::from_secs(30)).await?;
 //! # Ok(()) }
 //! ```
 //!
@@ -55,6 +55,15 @@
 //! connection broke before the database replied) should carry an idempotency key
 //! ([`InsertOpts::idempotency_key`], e.g. from [`new_idempotency_key`]): a retry with the same key
 //! within its window (default 24 hours) returns the first job's id instead of inserting another.
+//!
+//! [`Client::unfinished`] says how many jobs are left to run, per queue and state.
+//!
+//! ## Testing
+//!
+//! [`testing`] helps your own test suites: build a [`Job`] by hand to unit-test `work`
+//! ([`testing::job`]), run what your code enqueued inline and see each outcome
+//! ([`testing::drain`]), check what was enqueued ([`testing::assert_enqueued`], also inside
+//! your uncommitted transaction), on a throwaway SQLite database or PostgreSQL schema.
 
 mod backoff;
 mod client;
@@ -67,6 +76,7 @@ pub mod maintenance;
 mod registry;
 mod runtime;
 pub mod telemetry;
+pub mod testing;
 mod unique;
 mod worker;
 
@@ -75,14 +85,15 @@ pub use backoff::Backoff;
 pub use client::PgClient;
 #[cfg(feature = "sqlite")]
 pub use client::SqliteClient;
-pub use client::{Client, ClientConfig, UnfinishedCounts};
+pub use client::{Client, ClientConfig, Unfinished};
 pub use context::{JobValueError, PROGRESS_INTERVAL};
 pub use error::{CancelError, EnqueueError, Error};
 pub use idempotency::new_idempotency_key;
 pub use job::{InsertOpts, Job, JobArgs};
 pub use registry::Workers;
 pub use runtime::{
-    JobEvent, QueueConfig, Runner, RunnerBuilder, RunnerConfig, RunnerStats, StatsSnapshot,
+    shutdown_signal, JobEvent, QueueConfig, Runner, RunnerBuilder, RunnerConfig, RunnerStats,
+    StatsSnapshot,
 };
 pub use unique::{UniqueArgs, UniqueOpts};
 pub use worker::{JobError, Worker};

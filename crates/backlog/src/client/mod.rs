@@ -1,7 +1,6 @@
 //! The [`Client`]: enqueue jobs, read them back, cancel and retry them.
 
 mod cancel;
-mod counts;
 mod cron;
 mod many;
 #[cfg(feature = "postgres")]
@@ -9,8 +8,7 @@ mod postgres;
 mod queues;
 #[cfg(feature = "sqlite")]
 mod sqlite;
-
-pub use counts::UnfinishedCounts;
+mod unfinished;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +26,7 @@ use crate::{EnqueueError, Error, InsertOpts, InsertOutcome, JobArgs};
 pub use self::postgres::PgClient;
 #[cfg(feature = "sqlite")]
 pub use self::sqlite::SqliteClient;
+pub use self::unfinished::Unfinished;
 
 /// Settings of a [`Client`].
 #[derive(Debug, Clone)]

@@ -16,7 +16,7 @@ mod heartbeater;
 mod notifier;
 mod producer;
 mod registration;
-mod run_until;
+mod until;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use events::{JobEvent, RunnerStats, StatsSnapshot};
+pub use until::shutdown_signal;
 
 use crate::maintenance::{self, MaintenanceConfig};
 use crate::{Error, Workers};
