@@ -57,11 +57,24 @@ impl SocketHandle {
 
     /// Stops the thread (it closes the `ROUTER`) and waits for it.
     pub fn stop(&self) {
-        if let Ok(push) = self.push.lock() {
-            // A lone empty frame is the stop signal.
-            let _ = push.send(&[][..], 0);
-        }
         let thread = self.thread.lock().ok().and_then(|mut t| t.take());
+        if let Ok(push) = self.push.lock() {
+            // A lone empty frame is the stop signal. It is never sent blocking: a thread that
+            // already returned (its session layer went away first) has closed the PULL end,
+            // and a blocking send to a PUSH without a peer waits forever. While the thread
+            // runs, a full pipe only means it has not drained it yet: try again.
+            loop {
+                match push.send(&[][..], zmq::DONTWAIT) {
+                    Ok(()) => break,
+                    Err(zmq::Error::EAGAIN)
+                        if thread.as_ref().is_some_and(|t| !t.is_finished()) =>
+                    {
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
         if let Some(thread) = thread {
             let _ = thread.join();
         }
