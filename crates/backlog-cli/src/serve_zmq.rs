@@ -16,10 +16,20 @@ pub struct ZmqArgs {
     pub zmq: Option<String>,
     /// The server's CURVE secret key (Z85, from `backlog keygen`): encrypts connections and
     /// admits only `--allow-client` keys.
-    #[arg(long, env = "BACKLOG_CURVE_SECRET_KEY", hide_env_values = true)]
+    // Z85 keys may begin with `-`.
+    #[arg(
+        long,
+        env = "BACKLOG_CURVE_SECRET_KEY",
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
     pub curve_secret_key: Option<String>,
     /// A client's CURVE public key allowed to connect (repeatable; needs --curve-secret-key).
-    #[arg(long = "allow-client", value_name = "PUBLIC_KEY")]
+    #[arg(
+        long = "allow-client",
+        value_name = "PUBLIC_KEY",
+        allow_hyphen_values = true
+    )]
     pub allow_client: Vec<String>,
     /// How often clients send heartbeats, in milliseconds; three missed drop the session.
     #[arg(long, default_value_t = 5000)]
