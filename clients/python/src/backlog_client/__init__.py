@@ -2,7 +2,7 @@
 
 The wire protocol (a dataclass per message type and the CBOR codec, which agree byte for byte
 with the Rust crate ``backlog-protocol``) and ``Producer``, which enqueues jobs on a
-``backlog serve --zmq`` server. The worker comes with the server's dispatch.
+``backlog serve --zmq`` server, and ``Worker``, which runs the jobs the server orders.
 """
 
 from .codec import (
@@ -27,6 +27,7 @@ from .errors import (
     UnsupportedVersionError,
 )
 from .producer import Producer, RejectedError, ServerError, TimeoutError
+from .worker import CancelJob, Discard, Job, JobOutcome, Retry, Snooze, Worker, WorkerStats
 from .messages import (
     Acknowledged,
     Backoff,
@@ -77,6 +78,14 @@ from .messages import (
 
 __all__ = [
     "Producer",
+    "Worker",
+    "WorkerStats",
+    "Job",
+    "JobOutcome",
+    "Retry",
+    "Discard",
+    "Snooze",
+    "CancelJob",
     "RejectedError",
     "ServerError",
     "TimeoutError",
