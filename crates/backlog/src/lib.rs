@@ -66,6 +66,7 @@
 //! your uncommitted transaction), on a throwaway SQLite database or PostgreSQL schema.
 
 mod backoff;
+pub mod blocking;
 mod client;
 mod context;
 pub mod cron;
@@ -81,6 +82,7 @@ mod unique;
 mod worker;
 
 pub use backoff::Backoff;
+pub use blocking::{BlockingPool, BlockingPoolError, BlockingWorker};
 #[cfg(feature = "postgres")]
 pub use client::PgClient;
 #[cfg(feature = "sqlite")]

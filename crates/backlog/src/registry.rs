@@ -99,6 +99,17 @@ impl Workers {
         );
     }
 
+    /// Adds a synchronous, CPU-heavy worker that runs on `pool`'s threads rather than on the
+    /// async runtime; see [`crate::blocking`].
+    pub fn register_blocking<W: crate::BlockingWorker>(
+        mut self,
+        worker: W,
+        pool: &crate::BlockingPool,
+    ) -> Workers {
+        self.add(crate::blocking::OnPool::new(worker, pool));
+        self
+    }
+
     /// The registered kinds, sorted.
     pub fn kinds(&self) -> Vec<&'static str> {
         let mut kinds: Vec<_> = self.by_kind.keys().copied().collect();
