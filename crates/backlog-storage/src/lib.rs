@@ -27,6 +27,7 @@ mod leader;
 mod migration;
 mod params;
 mod queue;
+mod shared;
 mod unique;
 
 use async_trait::async_trait;
@@ -44,6 +45,7 @@ pub use leader::{Leader, LeaderElectParams, LeaderResignParams};
 pub use migration::{Migration, MigrationDirection, MigrationStatus};
 pub use params::*;
 pub use queue::*;
+pub use shared::IntoStorage;
 pub use unique::*;
 
 /// A database that stores Backlog's jobs.

@@ -101,7 +101,7 @@ pub use unique::{UniqueArgs, UniqueOpts};
 pub use worker::{JobError, Worker};
 
 pub use backlog_storage::{
-    self as storage, JobCancelManyResult, JobFilter, JobInsertResult as InsertOutcome,
+    self as storage, IntoStorage, JobCancelManyResult, JobFilter, JobInsertResult as InsertOutcome,
     JobListParams, OnConflict, QueueInfo, QueueUpdateParams, RateLimit, Storage,
 };
 pub use backlog_types::{AttemptError, JobId, JobRow, JobState, LeaseToken, Priority, QueueName};

@@ -81,9 +81,10 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
-    /// A client with default settings.
-    pub fn new(storage: impl Storage) -> Client {
-        Client::from_arc(Arc::new(storage))
+    /// A client with default settings, over a backend by value, an `Arc` of one, or an
+    /// `Arc<dyn Storage>` (see [`IntoStorage`](crate::IntoStorage)).
+    pub fn new(storage: impl crate::IntoStorage) -> Client {
+        Client::from_arc(storage.into_storage())
     }
 
     /// A client over a shared storage handle.

@@ -275,10 +275,11 @@ pub struct Runner {
 }
 
 impl Runner {
-    /// Starts building a runner over `storage` with these workers.
-    pub fn builder(storage: Arc<dyn Storage>, workers: Workers) -> RunnerBuilder {
+    /// Starts building a runner over `storage` (a backend by value, an `Arc` of one, or an
+    /// `Arc<dyn Storage>`: see [`IntoStorage`](crate::IntoStorage)) with these workers.
+    pub fn builder(storage: impl crate::IntoStorage, workers: Workers) -> RunnerBuilder {
         RunnerBuilder {
-            storage,
+            storage: storage.into_storage(),
             workers,
             queues: Vec::new(),
             config: RunnerConfig::default(),
