@@ -51,7 +51,11 @@ finished AS (
       AND locked.id = input.id
       AND job.state = 'running'
       AND job.lease_token = input.lease_token
-    RETURNING job.id
+    -- settle: a job of a workflow or batch was finalized; the caller settles its dependants
+    -- and batch in the same transaction (src/settle.rs). Plain jobs pay nothing more.
+    RETURNING job.id,
+        job.finalized_at IS NOT NULL
+            AND (job.workflow_id IS NOT NULL OR job.batch_id IS NOT NULL) AS settle
 ),
 already AS (
     SELECT locked.id
@@ -60,7 +64,7 @@ already AS (
     WHERE locked.state <> 'running'
       AND locked.lease_token = input.lease_token
 )
-SELECT id FROM finished
+SELECT id, settle FROM finished
 UNION ALL
-SELECT id FROM already
+SELECT id, false FROM already
 ORDER BY id

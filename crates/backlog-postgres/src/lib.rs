@@ -58,6 +58,7 @@
 //! [`PgStorage::job_insert_many_tx`] inserts jobs inside the caller's own transaction, so a job
 //! exists if and only if the caller's transaction commits (and the wake-up is sent on commit).
 
+mod batch;
 mod dashboard;
 mod error;
 mod insert;
@@ -66,12 +67,14 @@ mod listener;
 mod migrate;
 mod queue;
 mod row;
+mod settle;
 mod storage;
 pub mod testing;
 mod tx;
 #[cfg(feature = "sqlx")]
 mod tx_sqlx;
 mod wakeup;
+mod workflow;
 
 use std::sync::Arc;
 

@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use backlog_storage::{
+    BatchAddParams, BatchCreateParams, BatchId, BatchListParams, BatchRow, DependencyResult,
+    WorkflowId, WorkflowInsertParams, WorkflowInsertResult, WorkflowJob, WorkflowListParams,
+    WorkflowRow,
     CronRow, CronTickParams, CronUpsertParams, DedupedBatch, Error, Event, IdempotencyPruneParams,
     JobCancelManyResult, JobCancelParams, JobCancelResult, JobDeleteFinalizedParams,
     JobFetchAvailableParams, JobFilter, JobFinishManyParams, JobHeartbeatManyParams,
@@ -166,14 +169,30 @@ impl Storage for PgStorage {
             durations.push(micros(job.duration));
             results.push(job.result);
         }
-        let rows = self
-            .query(
-                include_str!("../sql/job_finish_many.sql"),
-                &[
-                    &job_ids, &tokens, &states, &delays, &messages, &panicked, &durations, &results,
-                ],
-            )
-            .await?;
+        // One transaction: jobs of workflows and batches are settled with their outcome.
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(error::pg)?;
+        let rows = crate::settle::query(
+            &tx,
+            include_str!("../sql/job_finish_many.sql"),
+            &[
+                &job_ids, &tokens, &states, &delays, &messages, &panicked, &durations, &results,
+            ],
+        )
+        .await?;
+        let mut settle = Vec::new();
+        for row in &rows {
+            if row.try_get("settle").map_err(error::decode)? {
+                settle.push(row.try_get::<_, JobId>("id").map_err(error::decode)?);
+            }
+        }
+        let queues = if settle.is_empty() {
+            Vec::new()
+        } else {
+            self.settle(&tx, settle).await?
+        };
+        tx.commit().await.map_err(error::pg)?;
+        self.wake(queues);
         ids(&rows)
     }
 
@@ -568,6 +587,57 @@ impl Storage for PgStorage {
             .map_err(error::decode)?
             .unwrap_or(0);
         Ok(deleted.max(0) as u64)
+    }
+
+    async fn workflow_insert(
+        &self,
+        params: WorkflowInsertParams,
+    ) -> Result<WorkflowInsertResult, Error> {
+        self.workflow_insert_impl(params).await
+    }
+
+    async fn workflow_list(&self, params: WorkflowListParams) -> Result<Vec<WorkflowRow>, Error> {
+        self.workflow_list_impl(None, params).await
+    }
+
+    async fn workflow_get(&self, id: WorkflowId) -> Result<Option<WorkflowRow>, Error> {
+        let params = WorkflowListParams {
+            before_id: None,
+            limit: 1,
+        };
+        Ok(self.workflow_list_impl(Some(id), params).await?.pop())
+    }
+
+    async fn workflow_jobs(&self, id: WorkflowId) -> Result<Vec<WorkflowJob>, Error> {
+        self.workflow_jobs_impl(id).await
+    }
+
+    async fn workflow_retry(&self, id: WorkflowId) -> Result<Vec<JobId>, Error> {
+        self.workflow_retry_impl(id).await
+    }
+
+    async fn job_dependency_results(&self, id: JobId) -> Result<Vec<DependencyResult>, Error> {
+        self.job_dependency_results_impl(id).await
+    }
+
+    async fn batch_create(&self, params: BatchCreateParams) -> Result<BatchId, Error> {
+        self.batch_create_impl(params).await
+    }
+
+    async fn batch_add(&self, params: BatchAddParams) -> Result<Vec<JobId>, Error> {
+        self.batch_add_impl(params).await
+    }
+
+    async fn batch_seal(&self, id: BatchId) -> Result<BatchRow, Error> {
+        self.batch_seal_impl(id).await
+    }
+
+    async fn batch_get(&self, id: BatchId) -> Result<Option<BatchRow>, Error> {
+        self.batch_get_impl(id).await
+    }
+
+    async fn batch_list(&self, params: BatchListParams) -> Result<Vec<BatchRow>, Error> {
+        self.batch_list_impl(params).await
     }
 }
 

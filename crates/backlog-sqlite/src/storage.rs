@@ -4,6 +4,9 @@
 
 use async_trait::async_trait;
 use backlog_storage::{
+    check_batch_jobs, check_callback, check_workflow, BatchAddParams, BatchCreateParams, BatchId,
+    BatchListParams, BatchRow, DependencyResult, WorkflowId, WorkflowInsertParams,
+    WorkflowInsertResult, WorkflowJob, WorkflowListParams, WorkflowRow,
     CronRow, CronTickParams, CronUpsertParams, DedupedBatch, Error, Event, IdempotencyPruneParams,
     JobCancelManyResult, JobCancelParams, JobCancelResult, JobDeleteFinalizedParams,
     JobFetchAvailableParams, JobFilter, JobFinishManyParams, JobHeartbeatManyParams,
@@ -19,7 +22,10 @@ use chrono::{DateTime, Utc};
 use tokio::sync::broadcast;
 
 use crate::error::from_sqlite;
-use crate::{cancel, dashboard, flow, leader_cron, migrate, queries, sql, time, SqliteStorage};
+use crate::{
+    batch, cancel, dashboard, flow, leader_cron, migrate, queries, sql, time, workflow,
+    SqliteStorage,
+};
 
 #[async_trait]
 impl Storage for SqliteStorage {
@@ -74,8 +80,12 @@ impl Storage for SqliteStorage {
         if params.jobs.is_empty() {
             return Ok(Vec::new());
         }
-        self.write(move |tx| queries::job_finish_many(tx, &params.jobs, time::now()))
-            .await
+        let (applied, queues) = self
+            .write(move |tx| queries::job_finish_many(tx, &params.jobs, time::now()))
+            .await?;
+        self.notifier()
+            .job_available(queues.iter().map(String::as_str));
+        Ok(applied)
     }
 
     async fn job_heartbeat_many(
@@ -381,5 +391,94 @@ impl Storage for SqliteStorage {
     async fn idempotency_prune(&self, params: IdempotencyPruneParams) -> Result<u64, Error> {
         self.write(move |tx| crate::idempotency::prune(tx, &params))
             .await
+    }
+
+    async fn workflow_insert(
+        &self,
+        params: WorkflowInsertParams,
+    ) -> Result<WorkflowInsertResult, Error> {
+        let checked = check_workflow(&params)?;
+        let (name, batch) = workflow::encode(params, &checked, time::now());
+        let queues = batch.available.clone();
+        let result = self
+            .write(move |tx| workflow::insert(tx, &name, &batch, &checked, time::now()))
+            .await?;
+        self.notifier()
+            .job_available(queues.iter().map(String::as_str));
+        Ok(result)
+    }
+
+    async fn workflow_list(&self, params: WorkflowListParams) -> Result<Vec<WorkflowRow>, Error> {
+        self.read(move |conn| workflow::list(conn, None, &params))
+            .await
+    }
+
+    async fn workflow_get(&self, id: WorkflowId) -> Result<Option<WorkflowRow>, Error> {
+        let params = WorkflowListParams {
+            before_id: None,
+            limit: 1,
+        };
+        Ok(self
+            .read(move |conn| workflow::list(conn, Some(id), &params))
+            .await?
+            .pop())
+    }
+
+    async fn workflow_jobs(&self, id: WorkflowId) -> Result<Vec<WorkflowJob>, Error> {
+        self.read(move |conn| workflow::jobs(conn, id)).await
+    }
+
+    async fn workflow_retry(&self, id: WorkflowId) -> Result<Vec<JobId>, Error> {
+        let (ids, queues) = self
+            .write(move |tx| workflow::retry(tx, id, time::now()))
+            .await?;
+        self.notifier()
+            .job_available(queues.iter().map(String::as_str));
+        Ok(ids)
+    }
+
+    async fn job_dependency_results(&self, id: JobId) -> Result<Vec<DependencyResult>, Error> {
+        self.read(move |conn| workflow::dependency_results(conn, id))
+            .await
+    }
+
+    async fn batch_create(&self, params: BatchCreateParams) -> Result<BatchId, Error> {
+        if let Some(callback) = &params.callback {
+            check_callback(callback)?;
+        }
+        self.write(move |tx| batch::create(tx, &params, time::now()))
+            .await
+    }
+
+    async fn batch_add(&self, params: BatchAddParams) -> Result<Vec<JobId>, Error> {
+        check_batch_jobs(&params.jobs)?;
+        if params.jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let n = i64::try_from(params.jobs.len()).unwrap_or(i64::MAX);
+        let insert = queries::InsertBatch::new(params.jobs, time::now());
+        let queues = insert.available.clone();
+        let id = params.batch;
+        let ids = self.write(move |tx| batch::add(tx, id, &insert, n)).await?;
+        self.notifier()
+            .job_available(queues.iter().map(String::as_str));
+        Ok(ids)
+    }
+
+    async fn batch_seal(&self, id: BatchId) -> Result<BatchRow, Error> {
+        let (batch, queues) = self
+            .write(move |tx| batch::seal(tx, id, time::now()))
+            .await?;
+        self.notifier()
+            .job_available(queues.iter().map(String::as_str));
+        Ok(batch)
+    }
+
+    async fn batch_get(&self, id: BatchId) -> Result<Option<BatchRow>, Error> {
+        self.read(move |conn| batch::get(conn, id)).await
+    }
+
+    async fn batch_list(&self, params: BatchListParams) -> Result<Vec<BatchRow>, Error> {
+        self.read(move |conn| batch::list(conn, &params)).await
     }
 }
