@@ -46,14 +46,15 @@ impl CallbackOn {
 }
 
 /// The job enqueued when a batch finishes. Its args must be a JSON object; the batch's
-/// [`BatchCounts`] are added to it under the key `"batch"`.
+/// [`BatchCounts`] are set in it under the key `"batch"` (replacing any value there, so an args
+/// type can declare a `batch: BatchCounts` field with a default).
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchCallback {
     /// Queue of the callback job.
     pub queue: String,
     /// Kind of the callback job.
     pub kind: String,
-    /// Args (a JSON object without a `"batch"` key).
+    /// Args (a JSON object).
     pub args: serde_json::Value,
     /// Priority of the callback job.
     pub priority: i16,
@@ -169,13 +170,15 @@ pub fn check_batch_jobs(jobs: &[crate::JobInsert]) -> Result<(), crate::Error> {
     }
 }
 
-/// Refuses a callback whose args are not a JSON object or already hold `"batch"`.
+/// Refuses a callback whose args are not a JSON object. A `"batch"` key in them is replaced by
+/// the counts when the callback is enqueued.
 pub fn check_callback(callback: &BatchCallback) -> Result<(), crate::Error> {
-    match callback.args.as_object() {
-        Some(object) if !object.contains_key("batch") => Ok(()),
-        _ => Err(crate::Error::new(
+    if callback.args.is_object() {
+        Ok(())
+    } else {
+        Err(crate::Error::new(
             crate::ErrorKind::InvalidInput,
-            "a batch callback's args must be a JSON object without a \"batch\" key (the counts go there)",
-        )),
+            "a batch callback's args must be a JSON object (the batch's counts are added under \"batch\")",
+        ))
     }
 }

@@ -79,6 +79,7 @@ pub mod telemetry;
 pub mod testing;
 mod unique;
 mod worker;
+pub mod workflow;
 
 pub use backoff::Backoff;
 #[cfg(feature = "postgres")]
@@ -97,9 +98,11 @@ pub use runtime::{
 };
 pub use unique::{UniqueArgs, UniqueOpts};
 pub use worker::{JobError, Worker};
+pub use workflow::{Step, Workflow, WorkflowError};
 
 pub use backlog_storage::{
-    self as storage, JobCancelManyResult, JobFilter, JobInsertResult as InsertOutcome,
+    self as storage, BatchCallback, BatchCounts, BatchId, BatchRow, CallbackOn, DependencyFailure,
+    DependencyResult, JobCancelManyResult, WorkflowId, WorkflowInsertResult, JobFilter, JobInsertResult as InsertOutcome,
     JobListParams, OnConflict, QueueInfo, QueueUpdateParams, RateLimit, Storage,
 };
 pub use backlog_types::{AttemptError, JobId, JobRow, JobState, LeaseToken, Priority, QueueName};
