@@ -14,6 +14,7 @@ mod migrate;
 mod percentiles;
 mod queues;
 mod serve;
+mod workflows;
 #[cfg(feature = "server")]
 mod serve_zmq;
 

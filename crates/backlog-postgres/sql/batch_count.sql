@@ -21,14 +21,18 @@ grouped AS (
     GROUP BY batch_id
 ),
 locked AS (
-    SELECT id FROM backlog_batch WHERE id IN (SELECT batch_id FROM grouped) ORDER BY id FOR UPDATE
+    SELECT batch.id, grouped.succeeded, grouped.failed, grouped.cancelled
+    FROM backlog_batch AS batch
+    JOIN grouped ON grouped.batch_id = batch.id
+    ORDER BY batch.id
+    FOR UPDATE OF batch
 )
 UPDATE backlog_batch AS batch
-SET succeeded = batch.succeeded + grouped.succeeded,
-    failed = batch.failed + grouped.failed,
-    cancelled = batch.cancelled + grouped.cancelled
-FROM grouped, locked
-WHERE batch.id = grouped.batch_id AND locked.id = grouped.batch_id
+SET succeeded = batch.succeeded + locked.succeeded,
+    failed = batch.failed + locked.failed,
+    cancelled = batch.cancelled + locked.cancelled
+FROM locked
+WHERE batch.id = locked.id
 RETURNING batch.id,
     batch.sealed_at IS NOT NULL AND batch.finished_at IS NULL
         AND batch.succeeded + batch.failed + batch.cancelled >= batch.total AS due

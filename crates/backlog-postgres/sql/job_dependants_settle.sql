@@ -16,40 +16,41 @@ WITH settled AS (
     WHERE edge.depends_on = ANY ($1::bigint[])
     GROUP BY edge.job_id
 ),
+-- One CTE joined to the table by primary key (two CTEs joined to each other made a nested
+-- loop: 2.3 s to release 3,000 dependants).
 locked AS (
-    SELECT job.id
+    SELECT job.id, settled.settled, settled.failed_dep
     FROM backlog_job AS job
-    WHERE job.id IN (SELECT job_id FROM settled)
+    JOIN settled ON settled.job_id = job.id
     ORDER BY job.id
-    FOR UPDATE
+    FOR UPDATE OF job
 )
 UPDATE backlog_job AS job
 SET state = CASE
-        WHEN settled.failed_dep IS NOT NULL THEN 'cancelled'
-        WHEN job.deps_left - settled.settled <= 0 THEN 'available'
+        WHEN locked.failed_dep IS NOT NULL THEN 'cancelled'
+        WHEN job.deps_left - locked.settled <= 0 THEN 'available'
         ELSE 'scheduled'
     END::backlog_job_state,
     deps_left = CASE
-        WHEN settled.failed_dep IS NOT NULL THEN 0
-        ELSE greatest(job.deps_left - settled.settled, 0)
+        WHEN locked.failed_dep IS NOT NULL THEN 0
+        ELSE greatest(job.deps_left - locked.settled, 0)
     END,
     scheduled_at = CASE
-        WHEN settled.failed_dep IS NULL AND job.deps_left - settled.settled <= 0 THEN now()
+        WHEN locked.failed_dep IS NULL AND job.deps_left - locked.settled <= 0 THEN now()
         ELSE job.scheduled_at
     END,
-    finalized_at = CASE WHEN settled.failed_dep IS NOT NULL THEN now() END,
+    finalized_at = CASE WHEN locked.failed_dep IS NOT NULL THEN now() END,
     errors = CASE
-        WHEN settled.failed_dep IS NULL THEN job.errors
+        WHEN locked.failed_dep IS NULL THEN job.errors
         ELSE job.errors || jsonb_build_array(jsonb_build_object(
             'attempt', job.attempt,
             'at', now(),
-            'message', 'dependency ' || settled.failed_dep || ' failed or was cancelled',
+            'message', 'dependency ' || locked.failed_dep || ' failed or was cancelled',
             'panicked', false
         ))
     END
-FROM settled, locked
-WHERE job.id = settled.job_id
-  AND locked.id = settled.job_id
+FROM locked
+WHERE job.id = locked.id
   AND job.state = 'scheduled'
   AND job.deps_left > 0
 RETURNING job.id, job.state::text AS state, job.queue,
