@@ -14,9 +14,9 @@ mod migrate;
 mod percentiles;
 mod queues;
 mod serve;
-mod workflows;
 #[cfg(feature = "server")]
 mod serve_zmq;
+mod workflows;
 
 use clap::Parser;
 

@@ -212,7 +212,11 @@ pub async fn run_batches(args: BatchesArgs) -> anyhow::Result<()> {
                 }
             }
         }
-        BatchAction::Show { id } => match client.batch_get(id).await.context("could not read the batch")? {
+        BatchAction::Show { id } => match client
+            .batch_get(id)
+            .await
+            .context("could not read the batch")?
+        {
             Some(row) => println!("{}", serde_json::to_string_pretty(&batch_json(&row))?),
             None => bail!("no batch with id {id} (see `backlog batches list`)"),
         },

@@ -231,3 +231,16 @@ pub async fn concurrent_last_members_enqueue_one_callback(db: Db) {
         assert_eq!(counts(&fired[0]).succeeded, 2);
     }
 }
+
+/// A member cancelled before it ran counts as cancelled, and can be the last member.
+pub async fn cancelled_member_counts(db: Db) {
+    let batch = create(&db, None, Some(CallbackOn::Complete)).await;
+    let ids = add(&db, batch, "work", 1).await;
+    db.batch_seal(batch).await.unwrap();
+    db.job_cancel_many(backlog_storage::JobIdsParams { ids })
+        .await
+        .unwrap();
+    let cbs = callbacks(&db).await;
+    assert_eq!(cbs.len(), 1);
+    assert_eq!(counts(&cbs[0]).cancelled, 1);
+}

@@ -53,7 +53,10 @@ async fn run(db: &Db, queue: &str, outcome: JobOutcome) -> Vec<JobId> {
 pub async fn dependants_wait_for_their_dependencies(db: Db) {
     let wf = insert(
         &db,
-        workflow(&["q"; 4], vec![edge(1, 0), edge(2, 0), edge(3, 1), edge(3, 2)]),
+        workflow(
+            &["q"; 4],
+            vec![edge(1, 0), edge(2, 0), edge(3, 1), edge(3, 2)],
+        ),
     )
     .await;
     let [a, b, c, d] = wf.job_ids[..] else {
@@ -66,8 +69,16 @@ pub async fn dependants_wait_for_their_dependencies(db: Db) {
     let rows = fetch(&db, "q", 10).await;
     let mut claimed: Vec<JobId> = rows.iter().map(|r| r.id).collect();
     claimed.sort_unstable();
-    assert_eq!(claimed, vec![b, c], "b and c are released by a's completion");
-    let (rb, rc) = if rows[0].id == b { (&rows[0], &rows[1]) } else { (&rows[1], &rows[0]) };
+    assert_eq!(
+        claimed,
+        vec![b, c],
+        "b and c are released by a's completion"
+    );
+    let (rb, rc) = if rows[0].id == b {
+        (&rows[0], &rows[1])
+    } else {
+        (&rows[1], &rows[0])
+    };
     let finish = |row: &backlog_types::JobRow, result| backlog_storage::JobFinish {
         id: row.id,
         lease_token: row.lease_token.expect("claimed"),
@@ -139,7 +150,12 @@ pub async fn failure_cancels_or_runs_dependants(db: Db) {
         let row = get(&db, id).await;
         assert_eq!(row.state, JobState::Cancelled, "job {id}");
         assert!(row.finalized_at.is_some());
-        assert!(row.errors.last().expect("a reason").message.contains("dependency"));
+        assert!(row
+            .errors
+            .last()
+            .expect("a reason")
+            .message
+            .contains("dependency"));
     }
     assert_eq!(get(&db, d).await.state, JobState::Available);
     let row = db.workflow_get(wf.id).await.unwrap().unwrap();
@@ -184,7 +200,10 @@ pub async fn concurrent_last_dependencies_release_once(db: Db) {
         second.await.unwrap();
         let sink = get(&db, wf.job_ids[2]).await;
         assert_eq!(sink.state, JobState::Available, "round {round}");
-        assert_eq!(run(&db, "q", JobOutcome::Completed).await, vec![wf.job_ids[2]]);
+        assert_eq!(
+            run(&db, "q", JobOutcome::Completed).await,
+            vec![wf.job_ids[2]]
+        );
     }
 }
 
@@ -195,7 +214,10 @@ pub async fn list_inspect_and_retry(db: Db) {
     let [a, b, c] = wf.job_ids[..] else {
         panic!("three ids")
     };
-    let listed = db.workflow_list(WorkflowListParams::default()).await.unwrap();
+    let listed = db
+        .workflow_list(WorkflowListParams::default())
+        .await
+        .unwrap();
     assert_eq!(
         listed.iter().map(|w| w.id).collect::<Vec<_>>(),
         vec![wf.id, older.id]
@@ -248,7 +270,58 @@ pub async fn fan_out_fan_in(db: Db) {
     run(&db, "q", JobOutcome::Completed).await;
     let middles = run(&db, "q", JobOutcome::Completed).await;
     assert_eq!(middles.len(), WIDTH);
-    assert_eq!(run(&db, "q", JobOutcome::Completed).await, vec![wf.job_ids[n - 1]]);
+    assert_eq!(
+        run(&db, "q", JobOutcome::Completed).await,
+        vec![wf.job_ids[n - 1]]
+    );
     let row = db.workflow_get(wf.id).await.unwrap().unwrap();
     assert_eq!(row.states, vec![(JobState::Completed, n as u64)]);
+}
+
+/// Every path that finalizes a job settles its dependants: a cancel by id, by filter, of one
+/// job, and a rescue that discards a poison job.
+pub async fn every_finalizing_path_settles(db: Db) {
+    let cancel_filter = |ids: Vec<JobId>| backlog_storage::JobFilter {
+        ids,
+        ..Default::default()
+    };
+    for path in 0..4 {
+        let wf = insert(&db, workflow(&["q"; 2], vec![edge(1, 0)])).await;
+        let (root, dependant) = (wf.job_ids[0], wf.job_ids[1]);
+        match path {
+            0 => {
+                db.job_cancel_many(backlog_storage::JobIdsParams { ids: vec![root] })
+                    .await
+                    .unwrap();
+            }
+            1 => {
+                db.job_cancel_by_filter(cancel_filter(vec![root]))
+                    .await
+                    .unwrap();
+            }
+            2 => {
+                db.job_cancel(backlog_storage::JobCancelParams {
+                    id: root,
+                    kind: None,
+                    request_running: true,
+                })
+                .await
+                .unwrap();
+            }
+            _ => {
+                let claimed = fetch(&db, "q", 1).await;
+                assert_eq!(claimed[0].id, root);
+                db.job_rescue(backlog_storage::JobRescueParams {
+                    now: Some(chrono::Utc::now() + chrono::Duration::hours(1)),
+                    max: 10,
+                    poison_threshold: 1,
+                })
+                .await
+                .unwrap();
+                assert_eq!(get(&db, root).await.state, JobState::Discarded);
+            }
+        }
+        let row = get(&db, dependant).await;
+        assert_eq!(row.state, JobState::Cancelled, "path {path}");
+    }
 }

@@ -1,8 +1,8 @@
 //! Batches: creating, adding members, sealing, reading.
 
 use backlog_storage::{
-    check_batch_jobs, check_callback, BatchAddParams, BatchCreateParams, BatchId,
-    BatchListParams, BatchRow, Error, ErrorKind, JobInsertManyParams,
+    check_batch_jobs, check_callback, BatchAddParams, BatchCreateParams, BatchId, BatchListParams,
+    BatchRow, Error, ErrorKind, JobInsertManyParams,
 };
 use backlog_types::JobId;
 
@@ -47,7 +47,12 @@ impl PgStorage {
         let n = i64::try_from(params.jobs.len()).unwrap_or(i64::MAX);
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(error::pg)?;
-        let grown = query(&tx, include_str!("../sql/batch_grow.sql"), &[&params.batch, &n]).await?;
+        let grown = query(
+            &tx,
+            include_str!("../sql/batch_grow.sql"),
+            &[&params.batch, &n],
+        )
+        .await?;
         if grown.is_empty() {
             return Err(not_open(params.batch));
         }
@@ -55,7 +60,12 @@ impl PgStorage {
             .job_insert_many_tx(&*tx, JobInsertManyParams { jobs: params.jobs })
             .await?;
         let ids: Vec<JobId> = inserted.iter().map(|r| r.id).collect();
-        query(&tx, include_str!("../sql/job_batch_set.sql"), &[&params.batch, &ids]).await?;
+        query(
+            &tx,
+            include_str!("../sql/job_batch_set.sql"),
+            &[&params.batch, &ids],
+        )
+        .await?;
         tx.commit().await.map_err(error::pg)?;
         Ok(ids)
     }

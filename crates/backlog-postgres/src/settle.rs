@@ -5,8 +5,8 @@
 //! statement per level of the graph, not one per job.
 
 use backlog_storage::{
-    callback_args, callback_due, BatchCounts, BatchId, BatchRow, CallbackOn, Error,
-    JobInsert, JobInsertManyParams,
+    callback_args, callback_due, BatchCounts, BatchId, BatchRow, CallbackOn, Error, JobInsert,
+    JobInsertManyParams,
 };
 use backlog_types::JobId;
 use deadpool_postgres::Transaction;
@@ -31,6 +31,24 @@ pub(crate) async fn query(
 }
 
 impl PgStorage {
+    /// Runs one statement that may finalize jobs and settles the jobs it finalized (`finalized`
+    /// picks them from the rows), in one transaction; wakes the queues that got available jobs
+    /// after the commit.
+    pub(crate) async fn query_settled(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        finalized: impl Fn(&[Row]) -> Result<Vec<JobId>, Error>,
+    ) -> Result<Vec<Row>, Error> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(error::pg)?;
+        let rows = query(&tx, sql, params).await?;
+        let queues = self.settle(&tx, finalized(&rows)?).await?;
+        tx.commit().await.map_err(error::pg)?;
+        self.wake(queues);
+        Ok(rows)
+    }
+
     /// Settles the dependants and batches of `finalized`, jobs this transaction just finalized.
     /// Returns the queues that got available jobs, to wake after the commit.
     pub(crate) async fn settle(
@@ -38,6 +56,9 @@ impl PgStorage {
         tx: &Transaction<'_>,
         finalized: Vec<JobId>,
     ) -> Result<Vec<String>, Error> {
+        if finalized.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut queues: Vec<String> = Vec::new();
         let mut batched = finalized.clone();
         let mut level = finalized;
@@ -177,7 +198,11 @@ struct NotAnObject {
 
 impl std::fmt::Display for NotAnObject {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "batch {}: stored callback args are not a JSON object", self.batch)
+        write!(
+            f,
+            "batch {}: stored callback args are not a JSON object",
+            self.batch
+        )
     }
 }
 

@@ -5,10 +5,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use backlog_storage::{
-    BatchAddParams, BatchCreateParams, BatchId, BatchListParams, BatchRow, DependencyResult,
-    WorkflowId, WorkflowInsertParams, WorkflowInsertResult, WorkflowJob, WorkflowListParams,
-    WorkflowRow,
-    CronRow, CronTickParams, CronUpsertParams, DedupedBatch, Error, Event, IdempotencyPruneParams,
+    BatchAddParams, BatchCreateParams, BatchId, BatchListParams, BatchRow, CronRow, CronTickParams,
+    CronUpsertParams, DedupedBatch, DependencyResult, Error, Event, IdempotencyPruneParams,
     JobCancelManyResult, JobCancelParams, JobCancelResult, JobDeleteFinalizedParams,
     JobFetchAvailableParams, JobFilter, JobFinishManyParams, JobHeartbeatManyParams,
     JobHeartbeatResult, JobIdsParams, JobInsertManyParams, JobInsertResult, JobListParams,
@@ -16,7 +14,9 @@ use backlog_storage::{
     JobThroughputParams, Leader, LeaderElectParams, LeaderResignParams, MigrationRunParams,
     MigrationStatus, QueueCount, QueueInfo, QueueLatency, QueuePauseParams, QueueUpdateParams,
     RateLimitTake, RateLimitTakeParams, StateCount, Storage, ThroughputBucket,
-    WorkerHeartbeatParams, WorkerListParams, WorkerRow, CANCELLABLE_STATES, RETRYABLE_STATES,
+    WorkerHeartbeatParams, WorkerListParams, WorkerRow, WorkflowId, WorkflowInsertParams,
+    WorkflowInsertResult, WorkflowJob, WorkflowListParams, WorkflowRow, CANCELLABLE_STATES,
+    RETRYABLE_STATES,
 };
 use backlog_types::{JobId, JobRow};
 use chrono::{DateTime, Utc};
@@ -51,6 +51,17 @@ impl PgStorage {
 /// A duration in whole microseconds, saturating.
 pub(crate) fn micros(duration: Duration) -> i64 {
     i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// The ids of the rows whose boolean column `flag` is true.
+fn finalized_where(rows: &[Row], flag: &str) -> Result<Vec<JobId>, Error> {
+    let mut ids = Vec::new();
+    for row in rows {
+        if row.try_get(flag).map_err(error::decode)? {
+            ids.push(row.try_get("id").map_err(error::decode)?);
+        }
+    }
+    Ok(ids)
 }
 
 fn ids(rows: &[Row]) -> Result<Vec<JobId>, Error> {
@@ -254,13 +265,14 @@ impl Storage for PgStorage {
 
     async fn job_rescue(&self, params: JobRescueParams) -> Result<Vec<JobId>, Error> {
         let rows = self
-            .query(
+            .query_settled(
                 include_str!("../sql/job_rescue.sql"),
                 &[
                     &params.now,
                     &i64::from(params.max),
                     &params.poison_threshold,
                 ],
+                |rows| finalized_where(rows, "finalized"),
             )
             .await?;
         ids(&rows)
@@ -313,14 +325,18 @@ impl Storage for PgStorage {
             return Ok(Vec::new());
         }
         let rows = self
-            .query(include_str!("../sql/job_cancel_many.sql"), &[&params.ids])
+            .query_settled(
+                include_str!("../sql/job_cancel_many.sql"),
+                &[&params.ids],
+                ids,
+            )
             .await?;
         row::job_rows(&rows)
     }
 
     async fn job_cancel(&self, params: JobCancelParams) -> Result<JobCancelResult, Error> {
         let rows = self
-            .query(
+            .query_settled(
                 include_str!("../sql/job_cancel.sql"),
                 &[
                     &params.id,
@@ -328,6 +344,20 @@ impl Storage for PgStorage {
                     &params.request_running,
                     &self.notify_channel(),
                 ],
+                |rows| {
+                    // Settled only when it was cancelled (the row is the job before: it was
+                    // waiting), not when cancellation of a running job was requested.
+                    let mut cancelled = Vec::new();
+                    for row in rows {
+                        let before: PgJobState = row.try_get("state").map_err(error::decode)?;
+                        if row.try_get("changed").map_err(error::decode)?
+                            && before.0 != backlog_types::JobState::Running
+                        {
+                            cancelled.push(row.try_get("id").map_err(error::decode)?);
+                        }
+                    }
+                    Ok(cancelled)
+                },
             )
             .await?;
         let Some(found) = rows.first() else {
@@ -346,7 +376,7 @@ impl Storage for PgStorage {
         filter.check()?;
         let states = state_names(&filter.states_among(&CANCELLABLE_STATES));
         let rows = self
-            .query(
+            .query_settled(
                 include_str!("../sql/job_cancel_by_filter.sql"),
                 &[
                     &filter.ids,
@@ -355,6 +385,15 @@ impl Storage for PgStorage {
                     &states,
                     &self.notify_channel(),
                 ],
+                |rows| {
+                    let mut cancelled = Vec::new();
+                    for row in rows {
+                        if !row.try_get::<_, bool>("requested").map_err(error::decode)? {
+                            cancelled.push(row.try_get("id").map_err(error::decode)?);
+                        }
+                    }
+                    Ok(cancelled)
+                },
             )
             .await?;
         let mut result = JobCancelManyResult::default();

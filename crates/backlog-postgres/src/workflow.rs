@@ -2,9 +2,9 @@
 //! retrying, and a job's view of its dependencies.
 
 use backlog_storage::{
-    check_workflow, waiting_for_dependencies, DependencyResult, Error,
-    JobInsertManyParams, WorkflowId, WorkflowInsertParams, WorkflowInsertResult, WorkflowJob,
-    WorkflowListParams, WorkflowRow,
+    check_workflow, waiting_for_dependencies, DependencyResult, Error, JobInsertManyParams,
+    WorkflowId, WorkflowInsertParams, WorkflowInsertResult, WorkflowJob, WorkflowListParams,
+    WorkflowRow,
 };
 use backlog_types::{JobId, JobState};
 use tokio_postgres::types::{ToSql, Type};
@@ -118,7 +118,10 @@ impl PgStorage {
         rows.iter().map(workflow_row).collect()
     }
 
-    pub(crate) async fn workflow_jobs_impl(&self, id: WorkflowId) -> Result<Vec<WorkflowJob>, Error> {
+    pub(crate) async fn workflow_jobs_impl(
+        &self,
+        id: WorkflowId,
+    ) -> Result<Vec<WorkflowJob>, Error> {
         let rows = self
             .query(include_str!("../sql/workflow_jobs.sql"), &[&id])
             .await?;
@@ -180,7 +183,10 @@ fn workflow_row(row: &Row) -> Result<WorkflowRow, Error> {
     let states: serde_json::Value = row.try_get("states").map_err(error::decode)?;
     let mut counts = Vec::new();
     for state in JobState::ALL {
-        if let Some(n) = states.get(state.as_str()).and_then(serde_json::Value::as_u64) {
+        if let Some(n) = states
+            .get(state.as_str())
+            .and_then(serde_json::Value::as_u64)
+        {
             counts.push((state, n));
         }
     }

@@ -1,8 +1,6 @@
 //! Batches: creating, adding members, sealing, reading.
 
-use backlog_storage::{
-    BatchCreateParams, BatchId, BatchListParams, BatchRow, Error, ErrorKind,
-};
+use backlog_storage::{BatchCreateParams, BatchId, BatchListParams, BatchRow, Error, ErrorKind};
 use backlog_types::JobId;
 use chrono::{DateTime, Utc};
 use rusqlite::{named_params, Connection, OptionalExtension};

@@ -249,19 +249,22 @@ pub(crate) fn job_finish_many(
             }
         };
         let settle: Option<bool> = statement
-            .query_row(named_params! {
-                ":id": job.id,
-                ":lease_token": job.lease_token.as_bytes().as_slice(),
-                ":state": state.as_str(),
-                ":attempt_change": attempt_change,
-                ":scheduled_at": scheduled_at,
-                ":finalized_at": finalized_now.then_some(&now_text),
-                ":now": now_text,
-                ":message": failure.map(|f| f.message.as_str()),
-                ":panicked": if failure.is_some_and(|f| f.panicked) { "true" } else { "false" },
-                ":duration_us": time::micros(job.duration),
-                ":result": job.result.as_ref().map(|r| r.to_string()),
-            }, |row| row.get(0))
+            .query_row(
+                named_params! {
+                    ":id": job.id,
+                    ":lease_token": job.lease_token.as_bytes().as_slice(),
+                    ":state": state.as_str(),
+                    ":attempt_change": attempt_change,
+                    ":scheduled_at": scheduled_at,
+                    ":finalized_at": finalized_now.then_some(&now_text),
+                    ":now": now_text,
+                    ":message": failure.map(|f| f.message.as_str()),
+                    ":panicked": if failure.is_some_and(|f| f.panicked) { "true" } else { "false" },
+                    ":duration_us": time::micros(job.duration),
+                    ":result": job.result.as_ref().map(|r| r.to_string()),
+                },
+                |row| row.get(0),
+            )
             .optional()
             .map_err(from_sqlite)?;
         match settle {
@@ -374,17 +377,19 @@ pub(crate) fn job_rescue(
     now: DateTime<Utc>,
     max: u32,
     poison: i32,
-) -> Result<Vec<JobId>, Error> {
+) -> Result<(Vec<JobId>, Vec<JobId>), Error> {
     let mut statement = conn.prepare_cached(sql::JOB_RESCUE).map_err(from_sqlite)?;
-    let mut ids = statement
+    let rows = statement
         .query_map(
             named_params! { ":now": time::encode(now), ":max": max, ":poison": poison },
-            |row| row.get::<_, JobId>(0),
+            |row| Ok((row.get::<_, JobId>(0)?, row.get::<_, bool>(1)?)),
         )
         .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
         .map_err(from_sqlite)?;
+    let mut ids: Vec<JobId> = rows.iter().map(|(id, _)| *id).collect();
+    let discarded = rows.iter().filter(|(_, f)| *f).map(|(id, _)| *id).collect();
     ids.sort_unstable();
-    Ok(ids)
+    Ok((ids, discarded))
 }
 
 /// One job by id.

@@ -28,6 +28,9 @@ pub(crate) fn settle(
     finalized: Vec<JobId>,
     now: DateTime<Utc>,
 ) -> Result<Vec<String>, Error> {
+    if finalized.is_empty() {
+        return Ok(Vec::new());
+    }
     let now_text = time::encode(now);
     let mut queues: Vec<String> = Vec::new();
     let mut batched = finalized.clone();
@@ -96,7 +99,9 @@ pub(crate) fn settle_batches(
         if due.is_empty() {
             return Ok(());
         }
-        let mut finish = conn.prepare_cached(sql::BATCH_FINISH).map_err(from_sqlite)?;
+        let mut finish = conn
+            .prepare_cached(sql::BATCH_FINISH)
+            .map_err(from_sqlite)?;
         let mut rows = finish
             .query(named_params! { ":ids": id_list(&due), ":now": now_text })
             .map_err(from_sqlite)?;
@@ -144,8 +149,8 @@ fn callback_job(row: &Row<'_>, batch: &BatchRow) -> Result<Option<JobInsert>, Er
     let args: Option<String> = get(row, "callback_args")?;
     let args: serde_json::Value = serde_json::from_str(args.as_deref().unwrap_or("{}"))
         .map_err(|e| decode("callback_args", e))?;
-    let args = callback_args(&args, &batch.counts)
-        .ok_or_else(|| decode("callback_args", NoCallbackId))?;
+    let args =
+        callback_args(&args, &batch.counts).ok_or_else(|| decode("callback_args", NoCallbackId))?;
     let mut job = JobInsert::new(queue, kind, args);
     job.priority = get(row, "callback_priority")?;
     job.max_attempts = get(row, "callback_max_attempts")?;

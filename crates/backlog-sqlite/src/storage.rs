@@ -5,17 +5,17 @@
 use async_trait::async_trait;
 use backlog_storage::{
     check_batch_jobs, check_callback, check_workflow, BatchAddParams, BatchCreateParams, BatchId,
-    BatchListParams, BatchRow, DependencyResult, WorkflowId, WorkflowInsertParams,
-    WorkflowInsertResult, WorkflowJob, WorkflowListParams, WorkflowRow,
-    CronRow, CronTickParams, CronUpsertParams, DedupedBatch, Error, Event, IdempotencyPruneParams,
-    JobCancelManyResult, JobCancelParams, JobCancelResult, JobDeleteFinalizedParams,
-    JobFetchAvailableParams, JobFilter, JobFinishManyParams, JobHeartbeatManyParams,
-    JobHeartbeatResult, JobIdsParams, JobInsertManyParams, JobInsertResult, JobListParams,
-    JobProgressSetParams, JobRescueParams, JobScheduleParams, JobSearchParams, JobThroughputParams,
-    Leader, LeaderElectParams, LeaderResignParams, MigrationRunParams, MigrationStatus, QueueCount,
-    QueueInfo, QueueLatency, QueuePauseParams, QueueUpdateParams, RateLimitTake,
-    RateLimitTakeParams, StateCount, Storage, ThroughputBucket, WorkerHeartbeatParams,
-    WorkerListParams, WorkerRow, CANCELLABLE_STATES, RETRYABLE_STATES,
+    BatchListParams, BatchRow, CronRow, CronTickParams, CronUpsertParams, DedupedBatch,
+    DependencyResult, Error, Event, IdempotencyPruneParams, JobCancelManyResult, JobCancelParams,
+    JobCancelResult, JobDeleteFinalizedParams, JobFetchAvailableParams, JobFilter,
+    JobFinishManyParams, JobHeartbeatManyParams, JobHeartbeatResult, JobIdsParams,
+    JobInsertManyParams, JobInsertResult, JobListParams, JobProgressSetParams, JobRescueParams,
+    JobScheduleParams, JobSearchParams, JobThroughputParams, Leader, LeaderElectParams,
+    LeaderResignParams, MigrationRunParams, MigrationStatus, QueueCount, QueueInfo, QueueLatency,
+    QueuePauseParams, QueueUpdateParams, RateLimitTake, RateLimitTakeParams, StateCount, Storage,
+    ThroughputBucket, WorkerHeartbeatParams, WorkerListParams, WorkerRow, WorkflowId,
+    WorkflowInsertParams, WorkflowInsertResult, WorkflowJob, WorkflowListParams, WorkflowRow,
+    CANCELLABLE_STATES, RETRYABLE_STATES,
 };
 use backlog_types::{JobId, JobRow};
 use chrono::{DateTime, Utc};
@@ -23,7 +23,7 @@ use tokio::sync::broadcast;
 
 use crate::error::from_sqlite;
 use crate::{
-    batch, cancel, dashboard, flow, leader_cron, migrate, queries, sql, time, workflow,
+    batch, cancel, dashboard, flow, leader_cron, migrate, queries, settle, sql, time, workflow,
     SqliteStorage,
 };
 
@@ -118,15 +118,17 @@ impl Storage for SqliteStorage {
     }
 
     async fn job_rescue(&self, params: JobRescueParams) -> Result<Vec<JobId>, Error> {
-        self.write(move |tx| {
-            queries::job_rescue(
-                tx,
-                params.now.unwrap_or_else(time::now),
-                params.max,
-                params.poison_threshold,
-            )
-        })
-        .await
+        let (ids, queues) = self
+            .write(move |tx| {
+                let now = params.now.unwrap_or_else(time::now);
+                let (ids, discarded) =
+                    queries::job_rescue(tx, now, params.max, params.poison_threshold)?;
+                Ok((ids, settle::settle(tx, discarded, now)?))
+            })
+            .await?;
+        self.notifier()
+            .job_available(queues.iter().map(String::as_str));
+        Ok(ids)
     }
 
     async fn job_get(&self, id: JobId) -> Result<Option<JobRow>, Error> {
@@ -146,14 +148,33 @@ impl Storage for SqliteStorage {
         if params.ids.is_empty() {
             return Ok(Vec::new());
         }
-        self.write(move |tx| queries::job_cancel_many(tx, &params.ids, time::now()))
-            .await
+        let (rows, queues) = self
+            .write(move |tx| {
+                let now = time::now();
+                let rows = queries::job_cancel_many(tx, &params.ids, now)?;
+                let queues = settle::settle(tx, rows.iter().map(|r| r.id).collect(), now)?;
+                Ok((rows, queues))
+            })
+            .await?;
+        self.notifier()
+            .job_available(queues.iter().map(String::as_str));
+        Ok(rows)
     }
 
     async fn job_cancel(&self, params: JobCancelParams) -> Result<JobCancelResult, Error> {
-        let result = self
-            .write(move |tx| cancel::job_cancel(tx, &params, time::now()))
+        let (result, queues) = self
+            .write(move |tx| {
+                let now = time::now();
+                let result = cancel::job_cancel(tx, &params, now)?;
+                let cancelled = match &result {
+                    JobCancelResult::Cancelled(job) => vec![job.id],
+                    _ => Vec::new(),
+                };
+                Ok((result, settle::settle(tx, cancelled, now)?))
+            })
             .await?;
+        self.notifier()
+            .job_available(queues.iter().map(String::as_str));
         if let JobCancelResult::CancelRequested(job) = &result {
             self.notifier().cancel_requested(vec![job.id]);
         }
@@ -163,9 +184,16 @@ impl Storage for SqliteStorage {
     async fn job_cancel_by_filter(&self, filter: JobFilter) -> Result<JobCancelManyResult, Error> {
         filter.check()?;
         let states = filter.states_among(&CANCELLABLE_STATES);
-        let result = self
-            .write(move |tx| cancel::job_cancel_by_filter(tx, &filter, &states, time::now()))
+        let (result, queues) = self
+            .write(move |tx| {
+                let now = time::now();
+                let result = cancel::job_cancel_by_filter(tx, &filter, &states, now)?;
+                let queues = settle::settle(tx, result.cancelled.clone(), now)?;
+                Ok((result, queues))
+            })
             .await?;
+        self.notifier()
+            .job_available(queues.iter().map(String::as_str));
         self.notifier()
             .cancel_requested(result.cancel_requested.clone());
         Ok(result)

@@ -50,7 +50,10 @@ pub(crate) async fn run(bench: &Bench) -> anyhow::Result<Vec<Row>> {
         Row {
             name: "workflow insert".into(),
             value: format!("{:.1} ms", insert_time.as_secs_f64() * 1e3),
-            detail: format!("{n} jobs, {edges} dependencies, one call ({})", rate(n as u64, insert_time)),
+            detail: format!(
+                "{n} jobs, {edges} dependencies, one call ({})",
+                rate(n as u64, insert_time)
+            ),
         },
         Row {
             name: "workflow run".into(),

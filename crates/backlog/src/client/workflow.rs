@@ -14,7 +14,10 @@ impl Client {
     /// Validates a workflow's jobs and graph without inserting anything: the params to insert
     /// with [`Storage::workflow_insert`](backlog_storage::Storage::workflow_insert) or, inside
     /// your own transaction, `PgStorage::workflow_insert_tx`.
-    pub fn workflow_prepare(&self, workflow: Workflow) -> Result<WorkflowInsertParams, WorkflowError> {
+    pub fn workflow_prepare(
+        &self,
+        workflow: Workflow,
+    ) -> Result<WorkflowInsertParams, WorkflowError> {
         if let Some((job, step)) = workflow.foreign {
             return Err(WorkflowError::ForeignStep { job, step });
         }
@@ -55,20 +58,23 @@ impl Client {
     ) -> Result<WorkflowInsertResult, WorkflowError> {
         let params = self.workflow_prepare(workflow)?;
         let counts = crate::telemetry::enqueue_counts(&params.jobs);
-        let result = self
-            .storage
-            .workflow_insert(params)
-            .await
-            .map_err(|e| WorkflowError::Enqueue {
-                index: usize::MAX,
-                source: e.into(),
-            })?;
+        let result =
+            self.storage
+                .workflow_insert(params)
+                .await
+                .map_err(|e| WorkflowError::Enqueue {
+                    index: usize::MAX,
+                    source: e.into(),
+                })?;
         crate::telemetry::enqueued(counts);
         Ok(result)
     }
 
     /// Workflows, newest first, with their jobs per state.
-    pub async fn workflow_list(&self, params: WorkflowListParams) -> Result<Vec<WorkflowRow>, Error> {
+    pub async fn workflow_list(
+        &self,
+        params: WorkflowListParams,
+    ) -> Result<Vec<WorkflowRow>, Error> {
         Ok(self.storage.workflow_list(params).await?)
     }
 

@@ -112,7 +112,11 @@ pub async fn diamond_runs_in_order_and_reads_results(db: Db) {
         row.result,
         Some(json!({ "name": "sink", "inputs": ["left", "right"] }))
     );
-    let left_row = db.job_get(inserted.job_ids[left.index()]).await.unwrap().unwrap();
+    let left_row = db
+        .job_get(inserted.job_ids[left.index()])
+        .await
+        .unwrap()
+        .unwrap();
     assert!(left_row.finalized_at <= row.attempted_at);
 }
 
@@ -153,7 +157,10 @@ pub async fn batch_callback_runs_with_counts(db: Db) {
             CallbackOn::Success,
         )
         .unwrap();
-    let batch = client.batch_create("import", None, Some(callback)).await.unwrap();
+    let batch = client
+        .batch_create("import", None, Some(callback))
+        .await
+        .unwrap();
     client
         .batch_add(batch, [step("a"), step("b")], InsertOpts::new())
         .await
