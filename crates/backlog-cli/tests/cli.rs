@@ -297,16 +297,27 @@ fn workflows_and_batches_commands() {
     assert!(stdout(&out).contains("retried: 2"), "{}", stdout(&out));
     let out = backlog(&["workflows", "show", &id, "--database", &url]);
     let table = stdout(&out);
-    assert!(table.contains("available=1") && table.contains("scheduled=1"), "{table}");
+    assert!(
+        table.contains("available=1") && table.contains("scheduled=1"),
+        "{table}"
+    );
     let out = backlog(&["workflows", "show", "999", "--database", &url]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("no workflow with id 999"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no workflow with id 999"),
+        "{}",
+        stderr(&out)
+    );
 
     let out = backlog(&["batches", "list", "--json", "--database", &url]);
     let line: serde_json::Value = serde_json::from_str(stdout(&out).trim()).expect("JSON");
     assert_eq!(line["id"], batch);
     assert_eq!(line["status"], "open");
     let out = backlog(&["batches", "show", &batch.to_string(), "--database", &url]);
-    assert!(stdout(&out).contains("\"description\": \"import\""), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("\"description\": \"import\""),
+        "{}",
+        stdout(&out)
+    );
     std::fs::remove_dir_all(dir).ok();
 }
