@@ -115,6 +115,17 @@ pub async fn dependants_wait_for_their_dependencies(db: Db) {
     assert_eq!(run(&db, "q", JobOutcome::Completed).await, vec![d]);
     let row = db.workflow_get(wf.id).await.unwrap().expect("workflow");
     assert_eq!(row.states, vec![(JobState::Completed, 4)]);
+    // A job retry never releases a job that still waits for its dependencies.
+    let wf = insert(&db, workflow(&["q"; 2], vec![edge(1, 0)])).await;
+    let retried = db
+        .job_retry_by_filter(backlog_storage::JobFilter {
+            ids: wf.job_ids.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(retried.is_empty(), "{retried:?}");
+    assert_eq!(get(&db, wf.job_ids[1]).await.state, JobState::Scheduled);
     assert!(row.is_finished());
 }
 
