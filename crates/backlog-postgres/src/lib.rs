@@ -128,6 +128,9 @@ struct Inner {
     wakeups: std::sync::OnceLock<tokio::sync::mpsc::Sender<String>>,
     /// Backend pid of the wake-up task's connection (0: none yet), shared with the listener.
     wakeup_pid: Arc<std::sync::atomic::AtomicI32>,
+    /// Whether the latest outcome write met jobs of workflows or batches: then the next one
+    /// goes straight to the settling transaction instead of being deferred (see storage.rs).
+    settling: std::sync::atomic::AtomicBool,
     /// Never sent on: dropping it (with the last clone of the storage) stops the listener.
     _shutdown: watch::Sender<()>,
     shutdown_rx: watch::Receiver<()>,
@@ -196,6 +199,7 @@ impl PgStorage {
                 events: Mutex::new(None),
                 wakeups: std::sync::OnceLock::new(),
                 wakeup_pid: Arc::default(),
+                settling: Default::default(),
                 _shutdown: shutdown,
                 shutdown_rx,
             }),

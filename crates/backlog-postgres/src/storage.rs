@@ -1,6 +1,7 @@
 //! `impl Storage for PgStorage`: each method binds its parameters to the statement in
 //! `sql/<method>.sql` and decodes the rows.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -51,6 +52,87 @@ impl PgStorage {
 /// A duration in whole microseconds, saturating.
 pub(crate) fn micros(duration: Duration) -> i64 {
     i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
+}
+
+const FINISH_MANY: &str = include_str!("../sql/job_finish_many.sql");
+
+/// The columns of `job_finish_many.sql`, one entry per ended execution.
+struct FinishArrays {
+    ids: Vec<JobId>,
+    tokens: Vec<Vec<u8>>,
+    states: Vec<&'static str>,
+    delays: Vec<Option<i64>>,
+    messages: Vec<Option<String>>,
+    panicked: Vec<bool>,
+    durations: Vec<i64>,
+    results: Vec<Option<serde_json::Value>>,
+}
+
+impl FinishArrays {
+    fn params<'a>(&'a self, settling: &'a bool) -> [&'a (dyn ToSql + Sync); 9] {
+        [
+            &self.ids,
+            &self.tokens,
+            &self.states,
+            &self.delays,
+            &self.messages,
+            &self.panicked,
+            &self.durations,
+            &self.results,
+            settling,
+        ]
+    }
+
+    /// The entries of the given jobs.
+    fn only(&self, ids: &[JobId]) -> FinishArrays {
+        let ids: std::collections::HashSet<JobId> = ids.iter().copied().collect();
+        let mut only = FinishArrays {
+            ids: Vec::new(),
+            tokens: Vec::new(),
+            states: Vec::new(),
+            delays: Vec::new(),
+            messages: Vec::new(),
+            panicked: Vec::new(),
+            durations: Vec::new(),
+            results: Vec::new(),
+        };
+        for (i, id) in self.ids.iter().enumerate() {
+            if ids.contains(id) {
+                only.ids.push(*id);
+                only.tokens.push(self.tokens[i].clone());
+                only.states.push(self.states[i]);
+                only.delays.push(self.delays[i]);
+                only.messages.push(self.messages[i].clone());
+                only.panicked.push(self.panicked[i]);
+                only.durations.push(self.durations[i]);
+                only.results.push(self.results[i].clone());
+            }
+        }
+        only
+    }
+}
+
+impl PgStorage {
+    /// Applies outcomes of workflow and batch jobs and settles them, in one transaction;
+    /// returns the ids applied and wakes the queues that got available jobs after the commit.
+    async fn finish_settled(&self, arrays: FinishArrays) -> Result<Vec<JobId>, Error> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(error::pg)?;
+        let rows = crate::settle::query(&tx, FINISH_MANY, &arrays.params(&true)).await?;
+        let mut settle = Vec::new();
+        for row in &rows {
+            if row.try_get("settle").map_err(error::decode)? {
+                settle.push(row.try_get::<_, JobId>("id").map_err(error::decode)?);
+            }
+        }
+        self.inner
+            .settling
+            .store(!settle.is_empty(), Ordering::Relaxed);
+        let queues = self.settle(&tx, settle).await?;
+        tx.commit().await.map_err(error::pg)?;
+        self.wake(queues);
+        ids(&rows)
+    }
 }
 
 /// The ids of the rows whose boolean column `flag` is true.
@@ -180,31 +262,39 @@ impl Storage for PgStorage {
             durations.push(micros(job.duration));
             results.push(job.result);
         }
-        // One transaction: jobs of workflows and batches are settled with their outcome.
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(error::pg)?;
-        let rows = crate::settle::query(
-            &tx,
-            include_str!("../sql/job_finish_many.sql"),
-            &[
-                &job_ids, &tokens, &states, &delays, &messages, &panicked, &durations, &results,
-            ],
-        )
-        .await?;
-        let mut settle = Vec::new();
+        let arrays = FinishArrays {
+            ids: job_ids,
+            tokens,
+            states,
+            delays,
+            messages,
+            panicked,
+            durations,
+            results,
+        };
+        // Plain jobs: one autocommit statement. Final outcomes of workflow and batch jobs come
+        // back deferred and are applied again in a transaction that settles them. While
+        // workflows or batches are running (the previous settling write met some), writes go
+        // straight to the settling transaction instead, so their jobs do not pay two statements.
+        if self.inner.settling.load(Ordering::Relaxed) {
+            return self.finish_settled(arrays).await;
+        }
+        let rows = self.query(FINISH_MANY, &arrays.params(&false)).await?;
+        let mut applied = Vec::with_capacity(rows.len());
+        let mut deferred = Vec::new();
         for row in &rows {
-            if row.try_get("settle").map_err(error::decode)? {
-                settle.push(row.try_get::<_, JobId>("id").map_err(error::decode)?);
+            let id: JobId = row.try_get("id").map_err(error::decode)?;
+            if row.try_get("deferred").map_err(error::decode)? {
+                deferred.push(id);
+            } else {
+                applied.push(id);
             }
         }
-        let queues = if settle.is_empty() {
-            Vec::new()
-        } else {
-            self.settle(&tx, settle).await?
-        };
-        tx.commit().await.map_err(error::pg)?;
-        self.wake(queues);
-        ids(&rows)
+        if !deferred.is_empty() {
+            applied.extend(self.finish_settled(arrays.only(&deferred)).await?);
+            applied.sort_unstable();
+        }
+        Ok(applied)
     }
 
     async fn job_heartbeat_many(
