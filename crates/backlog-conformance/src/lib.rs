@@ -125,7 +125,7 @@ macro_rules! suite {
             dependants_wait_for_their_dependencies, invalid_workflows_store_nothing,
             failure_cancels_or_runs_dependants, release_wakes_subscribers,
             concurrent_last_dependencies_release_once, list_inspect_and_retry, fan_out_fan_in,
-            every_finalizing_path_settles
+            every_finalizing_path_settles, prune_forgets_finished_groups
         ]);
         $crate::suite!(@module batch: [
             callback_once_after_seal_and_last_member, seal_after_members_finished_fires,

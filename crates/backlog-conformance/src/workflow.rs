@@ -336,3 +336,54 @@ pub async fn every_finalizing_path_settles(db: Db) {
         assert_eq!(row.state, JobState::Cancelled, "path {path}");
     }
 }
+
+/// Once the cleaner deleted all of a workflow's jobs (and a finished batch's), pruning forgets
+/// the workflow with its edges (and the batch); live ones stay.
+pub async fn prune_forgets_finished_groups(db: Db) {
+    use backlog_storage::{
+        BatchAddParams, BatchCreateParams, JobDeleteFinalizedParams, PruneParams,
+    };
+    let done = insert(&db, workflow(&["q"; 2], vec![edge(1, 0)])).await;
+    let batch = db.batch_create(BatchCreateParams::default()).await.unwrap();
+    db.batch_add(BatchAddParams {
+        batch,
+        jobs: vec![job("q", "member")],
+    })
+    .await
+    .unwrap();
+    db.batch_seal(batch).await.unwrap();
+    let open = db.batch_create(BatchCreateParams::default()).await.unwrap();
+    run(&db, "q", JobOutcome::Completed).await;
+    run(&db, "q", JobOutcome::Completed).await;
+    let live = insert(&db, workflow(&["later"; 2], vec![edge(1, 0)])).await;
+    let limit = PruneParams { limit: 100 };
+    assert_eq!(
+        db.workflow_prune(limit).await.unwrap(),
+        0,
+        "jobs still there"
+    );
+    assert_eq!(
+        db.batch_prune(limit).await.unwrap(),
+        0,
+        "member still there"
+    );
+    db.job_delete_finalized(JobDeleteFinalizedParams {
+        completed_before: Some(chrono::Utc::now() + chrono::Duration::hours(1)),
+        cancelled_before: None,
+        discarded_before: None,
+        max: 100,
+        archive: false,
+    })
+    .await
+    .unwrap();
+    assert_eq!(db.workflow_prune(limit).await.unwrap(), 1);
+    assert_eq!(db.batch_prune(limit).await.unwrap(), 1);
+    assert!(db.workflow_get(done.id).await.unwrap().is_none());
+    assert!(db.batch_get(batch).await.unwrap().is_none());
+    assert!(db.batch_get(open).await.unwrap().is_some(), "not finished");
+    assert_eq!(
+        db.workflow_jobs(live.id).await.unwrap()[1].depends_on,
+        vec![live.job_ids[0]]
+    );
+    assert_eq!(db.workflow_prune(limit).await.unwrap(), 0);
+}

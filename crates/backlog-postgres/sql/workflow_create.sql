@@ -11,7 +11,8 @@ jobs AS (
     WHERE job.id = input.id
 ),
 edges AS (
-    INSERT INTO backlog_job_dependency (job_id, depends_on, on_failure)
-    SELECT * FROM unnest($4::bigint[], $5::bigint[], $6::smallint[])
+    INSERT INTO backlog_job_dependency (workflow_id, job_id, depends_on, on_failure)
+    SELECT (SELECT id FROM workflow), edge.*
+    FROM unnest($4::bigint[], $5::bigint[], $6::smallint[]) AS edge
 )
 SELECT id FROM workflow

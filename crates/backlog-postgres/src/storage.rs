@@ -13,8 +13,8 @@ use backlog_storage::{
     JobHeartbeatResult, JobIdsParams, JobInsertManyParams, JobInsertResult, JobListParams,
     JobOutcome, JobProgressSetParams, JobRescueParams, JobScheduleParams, JobSearchParams,
     JobThroughputParams, Leader, LeaderElectParams, LeaderResignParams, MigrationRunParams,
-    MigrationStatus, QueueCount, QueueInfo, QueueLatency, QueuePauseParams, QueueUpdateParams,
-    RateLimitTake, RateLimitTakeParams, StateCount, Storage, ThroughputBucket,
+    MigrationStatus, PruneParams, QueueCount, QueueInfo, QueueLatency, QueuePauseParams,
+    QueueUpdateParams, RateLimitTake, RateLimitTakeParams, StateCount, Storage, ThroughputBucket,
     WorkerHeartbeatParams, WorkerListParams, WorkerRow, WorkflowId, WorkflowInsertParams,
     WorkflowInsertResult, WorkflowJob, WorkflowListParams, WorkflowRow, CANCELLABLE_STATES,
     RETRYABLE_STATES,
@@ -767,6 +767,26 @@ impl Storage for PgStorage {
 
     async fn batch_list(&self, params: BatchListParams) -> Result<Vec<BatchRow>, Error> {
         self.batch_list_impl(params).await
+    }
+
+    async fn workflow_prune(&self, params: PruneParams) -> Result<u64, Error> {
+        let rows = self
+            .query(
+                include_str!("../sql/workflow_prune.sql"),
+                &[&i64::from(params.limit)],
+            )
+            .await?;
+        Ok(rows.len() as u64)
+    }
+
+    async fn batch_prune(&self, params: PruneParams) -> Result<u64, Error> {
+        let rows = self
+            .query(
+                include_str!("../sql/batch_prune.sql"),
+                &[&i64::from(params.limit)],
+            )
+            .await?;
+        Ok(rows.len() as u64)
     }
 }
 

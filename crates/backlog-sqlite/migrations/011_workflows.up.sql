@@ -40,8 +40,10 @@ CREATE INDEX backlog_job_workflow ON backlog_job (workflow_id) WHERE workflow_id
 CREATE INDEX backlog_job_batch ON backlog_job (batch_id) WHERE batch_id IS NOT NULL;
 
 -- One row per edge: job_id runs after depends_on. Keyed by the dependency, which is how a
--- finished job finds its dependants.
+-- finished job finds its dependants; workflow_id lets the cleaner drop a finished workflow's
+-- edges with it.
 CREATE TABLE backlog_job_dependency (
+    workflow_id INTEGER NOT NULL,
     depends_on INTEGER NOT NULL,
     job_id INTEGER NOT NULL,
     -- 0: cancel job_id if depends_on is discarded or cancelled; 1: run it anyway.
@@ -50,3 +52,7 @@ CREATE TABLE backlog_job_dependency (
 ) STRICT, WITHOUT ROWID;
 
 CREATE INDEX backlog_job_dependency_job ON backlog_job_dependency (job_id);
+CREATE INDEX backlog_job_dependency_workflow ON backlog_job_dependency (workflow_id);
+
+-- The cleaner keeps a batch while it has children.
+CREATE INDEX backlog_batch_parent ON backlog_batch (parent_id) WHERE parent_id IS NOT NULL;

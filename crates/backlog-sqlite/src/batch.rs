@@ -118,6 +118,19 @@ pub(crate) fn list(conn: &Connection, params: &BatchListParams) -> Result<Vec<Ba
     Ok(batches)
 }
 
+/// Deletes up to `limit` finished batches with no member job or child left; returns how many.
+pub(crate) fn prune(conn: &Connection, limit: u32) -> Result<u64, Error> {
+    let mut statement = conn.prepare_cached(sql::BATCH_PRUNE).map_err(from_sqlite)?;
+    let mut rows = statement
+        .query(named_params! { ":limit": limit })
+        .map_err(from_sqlite)?;
+    let mut n = 0;
+    while rows.next().map_err(from_sqlite)?.is_some() {
+        n += 1;
+    }
+    Ok(n)
+}
+
 /// A batch that cannot take members.
 fn not_open(id: BatchId) -> Error {
     Error::new(

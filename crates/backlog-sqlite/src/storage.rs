@@ -11,11 +11,11 @@ use backlog_storage::{
     JobFinishManyParams, JobHeartbeatManyParams, JobHeartbeatResult, JobIdsParams,
     JobInsertManyParams, JobInsertResult, JobListParams, JobProgressSetParams, JobRescueParams,
     JobScheduleParams, JobSearchParams, JobThroughputParams, Leader, LeaderElectParams,
-    LeaderResignParams, MigrationRunParams, MigrationStatus, QueueCount, QueueInfo, QueueLatency,
-    QueuePauseParams, QueueUpdateParams, RateLimitTake, RateLimitTakeParams, StateCount, Storage,
-    ThroughputBucket, WorkerHeartbeatParams, WorkerListParams, WorkerRow, WorkflowId,
-    WorkflowInsertParams, WorkflowInsertResult, WorkflowJob, WorkflowListParams, WorkflowRow,
-    CANCELLABLE_STATES, RETRYABLE_STATES,
+    LeaderResignParams, MigrationRunParams, MigrationStatus, PruneParams, QueueCount, QueueInfo,
+    QueueLatency, QueuePauseParams, QueueUpdateParams, RateLimitTake, RateLimitTakeParams,
+    StateCount, Storage, ThroughputBucket, WorkerHeartbeatParams, WorkerListParams, WorkerRow,
+    WorkflowId, WorkflowInsertParams, WorkflowInsertResult, WorkflowJob, WorkflowListParams,
+    WorkflowRow, CANCELLABLE_STATES, RETRYABLE_STATES,
 };
 use backlog_types::{JobId, JobRow};
 use chrono::{DateTime, Utc};
@@ -508,5 +508,14 @@ impl Storage for SqliteStorage {
 
     async fn batch_list(&self, params: BatchListParams) -> Result<Vec<BatchRow>, Error> {
         self.read(move |conn| batch::list(conn, &params)).await
+    }
+
+    async fn workflow_prune(&self, params: PruneParams) -> Result<u64, Error> {
+        self.write(move |tx| workflow::prune(tx, params.limit))
+            .await
+    }
+
+    async fn batch_prune(&self, params: PruneParams) -> Result<u64, Error> {
+        self.write(move |tx| batch::prune(tx, params.limit)).await
     }
 }

@@ -74,7 +74,7 @@ pub(crate) fn insert(
     if !edges.is_empty() {
         let edges = serde_json::to_string(&edges).map_err(|e| decode("on_failure", e))?;
         conn.prepare_cached(sql::WORKFLOW_CREATE_EDGES)
-            .and_then(|mut s| s.execute(named_params! { ":edges": edges }))
+            .and_then(|mut s| s.execute(named_params! { ":workflow": id, ":edges": edges }))
             .map_err(from_sqlite)?;
     }
     Ok(WorkflowInsertResult { id, job_ids })
@@ -188,4 +188,21 @@ pub(crate) fn dependency_results(
         });
     }
     Ok(results)
+}
+
+/// Deletes up to `limit` workflows with no job left, and their edges; returns how many.
+pub(crate) fn prune(conn: &Connection, limit: u32) -> Result<u64, Error> {
+    let ids: Vec<WorkflowId> = conn
+        .prepare_cached(sql::WORKFLOW_PRUNE)
+        .and_then(|mut s| {
+            s.query_map(named_params! { ":limit": limit }, |row| row.get(0))?
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .map_err(from_sqlite)?;
+    if !ids.is_empty() {
+        conn.prepare_cached(sql::WORKFLOW_PRUNE_EDGES)
+            .and_then(|mut s| s.execute(named_params! { ":ids": crate::settle::id_list(&ids) }))
+            .map_err(from_sqlite)?;
+    }
+    Ok(ids.len() as u64)
 }

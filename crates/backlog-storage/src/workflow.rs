@@ -246,6 +246,14 @@ pub struct WorkflowJob {
     pub depends_on: Vec<JobId>,
 }
 
+/// Parameters of [`Storage::workflow_prune`](crate::Storage::workflow_prune) and
+/// [`Storage::batch_prune`](crate::Storage::batch_prune).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PruneParams {
+    /// Delete at most this many per call.
+    pub limit: u32,
+}
+
 /// A dependency's outcome, as its dependant reads it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DependencyResult {

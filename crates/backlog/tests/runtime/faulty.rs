@@ -324,4 +324,12 @@ impl Storage for Faulty {
     async fn batch_list(&self, params: BatchListParams) -> Result<Vec<BatchRow>, Error> {
         self.inner.batch_list(params).await
     }
+
+    async fn workflow_prune(&self, params: PruneParams) -> Result<u64, Error> {
+        self.inner.workflow_prune(params).await
+    }
+
+    async fn batch_prune(&self, params: PruneParams) -> Result<u64, Error> {
+        self.inner.batch_prune(params).await
+    }
 }
