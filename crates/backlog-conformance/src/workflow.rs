@@ -125,6 +125,13 @@ pub async fn dependants_wait_for_their_dependencies(db: Db) {
         .await
         .unwrap();
     assert!(retried.is_empty(), "{retried:?}");
+    // Nor does the scheduler, whatever the time.
+    db.job_schedule(backlog_storage::JobScheduleParams {
+        now: Some(waiting_for_dependencies()),
+        max: 100,
+    })
+    .await
+    .unwrap();
     assert_eq!(get(&db, wf.job_ids[1]).await.state, JobState::Scheduled);
     assert!(row.is_finished());
 }
