@@ -158,7 +158,7 @@ impl Workflow {
 }
 
 /// Why a workflow was not inserted. Nothing was stored when this is returned, except with
-/// [`WorkflowError::Enqueue`] wrapping [`EnqueueError::OutcomeUnknown`].
+/// [`WorkflowError::Insert`] wrapping [`EnqueueError::OutcomeUnknown`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum WorkflowError {
@@ -173,12 +173,18 @@ pub enum WorkflowError {
         /// The foreign step.
         step: Step,
     },
-    /// A job's args or options are refused, or the database failed.
+    /// A job's args or options are refused.
     #[error("workflow job #{index}: {source}")]
     Enqueue {
-        /// The job's index (`usize::MAX` for a database error of the whole insert).
+        /// The job's index in the workflow.
         index: usize,
         /// Why.
         source: EnqueueError,
     },
+    /// The database refused or failed the insert ([`EnqueueError::Storage`]), or the
+    /// connection broke before it replied ([`EnqueueError::OutcomeUnknown`]: the workflow may
+    /// or may not have been stored; check with
+    /// [`Client::workflow_list`](crate::Client::workflow_list)).
+    #[error("could not insert the workflow: {0}")]
+    Insert(EnqueueError),
 }

@@ -96,12 +96,11 @@ impl PgClient {
     {
         let params = self.client.workflow_prepare(workflow)?;
         let counts = crate::telemetry::enqueue_counts(&params.jobs);
-        let result = self.pg.workflow_insert_tx(tx, params).await.map_err(|e| {
-            crate::WorkflowError::Enqueue {
-                index: usize::MAX,
-                source: e.into(),
-            }
-        })?;
+        let result = self
+            .pg
+            .workflow_insert_tx(tx, params)
+            .await
+            .map_err(|e| crate::WorkflowError::Insert(e.into()))?;
         crate::telemetry::enqueued(counts);
         Ok(result)
     }

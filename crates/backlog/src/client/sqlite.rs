@@ -70,12 +70,10 @@ impl SqliteClient {
     ) -> Result<backlog_storage::WorkflowInsertResult, crate::WorkflowError> {
         let params = self.client.workflow_prepare(workflow)?;
         let counts = crate::telemetry::enqueue_counts(&params.jobs);
-        let result = self.sqlite.workflow_insert_tx(tx, params).map_err(|e| {
-            crate::WorkflowError::Enqueue {
-                index: usize::MAX,
-                source: e.into(),
-            }
-        })?;
+        let result = self
+            .sqlite
+            .workflow_insert_tx(tx, params)
+            .map_err(|e| crate::WorkflowError::Insert(e.into()))?;
         crate::telemetry::enqueued(counts);
         Ok(result)
     }

@@ -58,14 +58,11 @@ impl Client {
     ) -> Result<WorkflowInsertResult, WorkflowError> {
         let params = self.workflow_prepare(workflow)?;
         let counts = crate::telemetry::enqueue_counts(&params.jobs);
-        let result =
-            self.storage
-                .workflow_insert(params)
-                .await
-                .map_err(|e| WorkflowError::Enqueue {
-                    index: usize::MAX,
-                    source: e.into(),
-                })?;
+        let result = self
+            .storage
+            .workflow_insert(params)
+            .await
+            .map_err(|e| WorkflowError::Insert(e.into()))?;
         crate::telemetry::enqueued(counts);
         Ok(result)
     }
