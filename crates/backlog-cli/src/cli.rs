@@ -2,7 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{bench, cron, database, demo, enqueue, jobs, migrate, queues, serve};
+use crate::{bench, cron, database, demo, enqueue, jobs, migrate, queues, serve, workflows};
 
 /// Backlog: a durable background-job queue on SQLite or PostgreSQL.
 #[derive(Debug, Parser)]
@@ -44,6 +44,10 @@ pub enum Command {
     Jobs(jobs::JobsArgs),
     /// List queues, pause and resume them, set their cluster-wide limits.
     Queues(queues::QueuesArgs),
+    /// List, show, cancel or retry workflows (jobs with dependencies).
+    Workflows(workflows::WorkflowsArgs),
+    /// List or show batches (jobs grouped, with a callback).
+    Batches(workflows::BatchesArgs),
     /// Measure enqueue rate, throughput and latency on this machine.
     Bench(bench::BenchArgs),
     /// List, set or remove periodic job schedules (cron expressions or intervals).
@@ -63,6 +67,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Enqueue(args) => enqueue::run(args).await,
         Command::Jobs(args) => jobs::run(args).await,
         Command::Queues(args) => queues::run(args).await,
+        Command::Workflows(args) => workflows::run_workflows(args).await,
+        Command::Batches(args) => workflows::run_batches(args).await,
         Command::Bench(args) => bench::run(args).await,
         Command::Cron(args) => cron::run(args).await,
         Command::Serve(args) => serve::run(args).await,

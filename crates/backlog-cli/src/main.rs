@@ -16,6 +16,7 @@ mod queues;
 mod serve;
 #[cfg(feature = "server")]
 mod serve_zmq;
+mod workflows;
 
 use clap::Parser;
 

@@ -36,6 +36,8 @@ fn every_command_has_help() {
         vec!["jobs", "--help"],
         vec!["jobs", "list", "--help"],
         vec!["bench", "--help"],
+        vec!["workflows", "--help"],
+        vec!["batches", "show", "--help"],
         vec!["serve", "--help"],
     ] {
         let out = backlog(&args);
@@ -235,5 +237,87 @@ fn enqueue_with_an_idempotency_key_inserts_once() {
     let out = backlog(&["jobs", "list", "--database", &url]);
     let table = stdout(&out);
     assert_eq!(table.matches("charge").count(), 1, "one job: {table}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// `backlog workflows` and `backlog batches` on a workflow and a batch made with the library.
+#[test]
+fn workflows_and_batches_commands() {
+    use backlog::storage::{
+        BatchCreateParams, DependencyFailure, JobInsert, Storage, WorkflowDependency,
+        WorkflowInsertParams,
+    };
+    let (dir, url) = temp_db();
+    let out = backlog(&["migrate", "--database", &url]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let path = dir.join("jobs.sqlite3");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (workflow, batch) = runtime.block_on(async {
+        let storage =
+            backlog::sqlite::SqliteStorage::open(&path, backlog::sqlite::SqliteConfig::default())
+                .await
+                .unwrap();
+        let workflow = storage
+            .workflow_insert(WorkflowInsertParams {
+                name: "etl".to_owned(),
+                jobs: vec![
+                    JobInsert::new("default", "extract", serde_json::json!({})),
+                    JobInsert::new("default", "load", serde_json::json!({})),
+                ],
+                dependencies: vec![WorkflowDependency {
+                    job: 1,
+                    depends_on: 0,
+                    on_failure: DependencyFailure::Cancel,
+                }],
+            })
+            .await
+            .unwrap();
+        let batch = storage
+            .batch_create(BatchCreateParams {
+                description: "import".to_owned(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        (workflow, batch)
+    });
+    let id = workflow.id.to_string();
+
+    let out = backlog(&["workflows", "list", "--database", &url]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("etl"), "{}", stdout(&out));
+    let out = backlog(&["workflows", "show", &id, "--json", "--database", &url]);
+    let shown: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+    assert_eq!(shown["waiting"], 1);
+    assert_eq!(shown["jobs"][1]["depends_on"][0], workflow.job_ids[0]);
+
+    let out = backlog(&["workflows", "cancel", &id, "--database", &url]);
+    assert!(stdout(&out).contains("cancelled: 2"), "{}", stdout(&out));
+    let out = backlog(&["workflows", "retry", &id, "--database", &url]);
+    assert!(stdout(&out).contains("retried: 2"), "{}", stdout(&out));
+    let out = backlog(&["workflows", "show", &id, "--database", &url]);
+    let table = stdout(&out);
+    assert!(
+        table.contains("available=1") && table.contains("scheduled=1"),
+        "{table}"
+    );
+    let out = backlog(&["workflows", "show", "999", "--database", &url]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("no workflow with id 999"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = backlog(&["batches", "list", "--json", "--database", &url]);
+    let line: serde_json::Value = serde_json::from_str(stdout(&out).trim()).expect("JSON");
+    assert_eq!(line["id"], batch);
+    assert_eq!(line["status"], "open");
+    let out = backlog(&["batches", "show", &batch.to_string(), "--database", &url]);
+    assert!(
+        stdout(&out).contains("\"description\": \"import\""),
+        "{}",
+        stdout(&out)
+    );
     std::fs::remove_dir_all(dir).ok();
 }

@@ -8,7 +8,7 @@ use tokio::sync::broadcast::Receiver;
 
 use crate::support::{insert, insert_one, job, Db};
 
-async fn next_available(rx: &mut Receiver<Event>) -> String {
+pub(crate) async fn next_available(rx: &mut Receiver<Event>) -> String {
     let wait = async {
         loop {
             match rx.recv().await {

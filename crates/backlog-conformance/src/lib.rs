@@ -20,6 +20,7 @@ use std::sync::Arc;
 use backlog_storage::Storage;
 
 pub mod admin;
+pub mod batch;
 pub mod cancel_unique;
 pub mod cron;
 pub mod dashboard;
@@ -34,6 +35,7 @@ pub mod leader;
 pub mod maintenance;
 pub mod retention;
 mod support;
+pub mod workflow;
 
 pub use backlog_storage;
 
@@ -118,6 +120,17 @@ macro_rules! suite {
             repeated_key_returns_the_first_job, batch_folds_keys_and_rejects_bad_ones,
             key_expires_after_its_window, prune_deletes_expired_keys,
             concurrent_inserts_of_one_key_insert_one_job
+        ]);
+        $crate::suite!(@module workflow: [
+            dependants_wait_for_their_dependencies, invalid_workflows_store_nothing,
+            failure_cancels_or_runs_dependants, release_wakes_subscribers,
+            concurrent_last_dependencies_release_once, list_inspect_and_retry, fan_out_fan_in,
+            every_finalizing_path_settles, prune_forgets_finished_groups
+        ]);
+        $crate::suite!(@module batch: [
+            callback_once_after_seal_and_last_member, seal_after_members_finished_fires,
+            success_callback_skipped_on_failure, nested_batches, sealed_batch_refuses_members,
+            concurrent_last_members_enqueue_one_callback, cancelled_member_counts
         ]);
     };
     (@module $module:ident: [$($name:ident),* $(,)?]) => {

@@ -6,6 +6,10 @@
 -- ones). An entry applies only while the job runs under its token; an
 -- entry whose job already left `running` under the same token was applied before (a retried
 -- write) and is returned without being applied again.
+-- $9 settling: false for the pooled autocommit write, which defers (applies nothing, returns
+-- `deferred`) the final outcomes of jobs of workflows or batches; the caller applies those again
+-- with true inside a transaction that also settles them (src/settle.rs). Plain jobs stay one
+-- autocommit statement.
 WITH input AS (
     SELECT *
     FROM unnest(
@@ -17,7 +21,8 @@ WITH input AS (
 -- FOR UPDATE returns each row's latest committed version, so `already` sees a concurrent
 -- write of the same execution that committed while this statement waited for the lock.
 locked AS (
-    SELECT job.id, job.state, job.lease_token
+    SELECT job.id, job.state, job.lease_token,
+        (job.workflow_id IS NOT NULL OR job.batch_id IS NOT NULL) AS grouped
     FROM backlog_job AS job
     WHERE job.id IN (SELECT id FROM input)
     ORDER BY job.id
@@ -51,7 +56,16 @@ finished AS (
       AND locked.id = input.id
       AND job.state = 'running'
       AND job.lease_token = input.lease_token
-    RETURNING job.id
+      AND (
+        $9::boolean
+        OR NOT locked.grouped
+        OR input.state NOT IN ('completed', 'cancelled', 'discarded')
+      )
+    -- settle: a job of a workflow or batch was finalized; the caller settles its dependants
+    -- and batch in the same transaction (src/settle.rs). Plain jobs pay nothing more.
+    RETURNING job.id,
+        job.finalized_at IS NOT NULL
+            AND (job.workflow_id IS NOT NULL OR job.batch_id IS NOT NULL) AS settle
 ),
 already AS (
     SELECT locked.id
@@ -59,8 +73,20 @@ already AS (
     JOIN input ON input.id = locked.id
     WHERE locked.state <> 'running'
       AND locked.lease_token = input.lease_token
+),
+deferred AS (
+    SELECT locked.id
+    FROM locked
+    JOIN input ON input.id = locked.id
+    WHERE NOT $9::boolean
+      AND locked.grouped
+      AND locked.state = 'running'
+      AND locked.lease_token = input.lease_token
+      AND input.state IN ('completed', 'cancelled', 'discarded')
 )
-SELECT id FROM finished
+SELECT id, settle, false AS deferred FROM finished
 UNION ALL
-SELECT id FROM already
+SELECT id, false, false FROM already
+UNION ALL
+SELECT id, false, true FROM deferred
 ORDER BY id

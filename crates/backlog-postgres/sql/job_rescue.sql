@@ -44,6 +44,7 @@ rescued AS (
         ))
     FROM judged
     WHERE job.id = judged.id
-    RETURNING job.id
+    -- finalized: discarded (attempts used up or poison); its dependants and batch are settled.
+    RETURNING job.id, job.finalized_at IS NOT NULL AS finalized
 )
-SELECT id FROM rescued ORDER BY id
+SELECT id, finalized FROM rescued ORDER BY id

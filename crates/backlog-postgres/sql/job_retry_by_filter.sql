@@ -8,6 +8,8 @@ WITH target AS (
       AND ($3::text IS NULL OR kind = $3::text)
       AND state = ANY ($4::text[]::backlog_job_state[])
       AND state NOT IN ('running', 'available')
+      -- A job waiting for its workflow dependencies is left alone (retry the workflow instead).
+      AND NOT (state = 'scheduled' AND deps_left > 0)
     ORDER BY id
     FOR UPDATE
 ),

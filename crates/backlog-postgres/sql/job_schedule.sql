@@ -4,6 +4,8 @@ WITH due AS (
     FROM backlog_job
     WHERE state IN ('scheduled', 'retryable')
       AND scheduled_at <= coalesce($1::timestamptz, now())
+      -- A job waiting for workflow dependencies is released by them, never by the clock.
+      AND deps_left = 0
     ORDER BY scheduled_at, id
     LIMIT $2::bigint
     FOR UPDATE SKIP LOCKED

@@ -58,6 +58,7 @@
 //! [`PgStorage::job_insert_many_tx`] inserts jobs inside the caller's own transaction, so a job
 //! exists if and only if the caller's transaction commits (and the wake-up is sent on commit).
 
+mod batch;
 mod dashboard;
 mod error;
 mod insert;
@@ -66,12 +67,14 @@ mod listener;
 mod migrate;
 mod queue;
 mod row;
+mod settle;
 mod storage;
 pub mod testing;
 mod tx;
 #[cfg(feature = "sqlx")]
 mod tx_sqlx;
 mod wakeup;
+mod workflow;
 
 use std::sync::Arc;
 
@@ -125,6 +128,9 @@ struct Inner {
     wakeups: std::sync::OnceLock<tokio::sync::mpsc::Sender<String>>,
     /// Backend pid of the wake-up task's connection (0: none yet), shared with the listener.
     wakeup_pid: Arc<std::sync::atomic::AtomicI32>,
+    /// Whether the latest outcome write met jobs of workflows or batches: then the next one
+    /// goes straight to the settling transaction instead of being deferred (see storage.rs).
+    settling: std::sync::atomic::AtomicBool,
     /// Never sent on: dropping it (with the last clone of the storage) stops the listener.
     _shutdown: watch::Sender<()>,
     shutdown_rx: watch::Receiver<()>,
@@ -193,6 +199,7 @@ impl PgStorage {
                 events: Mutex::new(None),
                 wakeups: std::sync::OnceLock::new(),
                 wakeup_pid: Arc::default(),
+                settling: Default::default(),
                 _shutdown: shutdown,
                 shutdown_rx,
             }),

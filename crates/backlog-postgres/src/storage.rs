@@ -1,19 +1,23 @@
 //! `impl Storage for PgStorage`: each method binds its parameters to the statement in
 //! `sql/<method>.sql` and decodes the rows.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use backlog_storage::{
-    CronRow, CronTickParams, CronUpsertParams, DedupedBatch, Error, Event, IdempotencyPruneParams,
+    BatchAddParams, BatchCreateParams, BatchId, BatchListParams, BatchRow, CronRow, CronTickParams,
+    CronUpsertParams, DedupedBatch, DependencyResult, Error, Event, IdempotencyPruneParams,
     JobCancelManyResult, JobCancelParams, JobCancelResult, JobDeleteFinalizedParams,
     JobFetchAvailableParams, JobFilter, JobFinishManyParams, JobHeartbeatManyParams,
     JobHeartbeatResult, JobIdsParams, JobInsertManyParams, JobInsertResult, JobListParams,
     JobOutcome, JobProgressSetParams, JobRescueParams, JobScheduleParams, JobSearchParams,
     JobThroughputParams, Leader, LeaderElectParams, LeaderResignParams, MigrationRunParams,
-    MigrationStatus, QueueCount, QueueInfo, QueueLatency, QueuePauseParams, QueueUpdateParams,
-    RateLimitTake, RateLimitTakeParams, StateCount, Storage, ThroughputBucket,
-    WorkerHeartbeatParams, WorkerListParams, WorkerRow, CANCELLABLE_STATES, RETRYABLE_STATES,
+    MigrationStatus, PruneParams, QueueCount, QueueInfo, QueueLatency, QueuePauseParams,
+    QueueUpdateParams, RateLimitTake, RateLimitTakeParams, StateCount, Storage, ThroughputBucket,
+    WorkerHeartbeatParams, WorkerListParams, WorkerRow, WorkflowId, WorkflowInsertParams,
+    WorkflowInsertResult, WorkflowJob, WorkflowListParams, WorkflowRow, CANCELLABLE_STATES,
+    RETRYABLE_STATES,
 };
 use backlog_types::{JobId, JobRow};
 use chrono::{DateTime, Utc};
@@ -48,6 +52,98 @@ impl PgStorage {
 /// A duration in whole microseconds, saturating.
 pub(crate) fn micros(duration: Duration) -> i64 {
     i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
+}
+
+const FINISH_MANY: &str = include_str!("../sql/job_finish_many.sql");
+
+/// The columns of `job_finish_many.sql`, one entry per ended execution.
+struct FinishArrays {
+    ids: Vec<JobId>,
+    tokens: Vec<Vec<u8>>,
+    states: Vec<&'static str>,
+    delays: Vec<Option<i64>>,
+    messages: Vec<Option<String>>,
+    panicked: Vec<bool>,
+    durations: Vec<i64>,
+    results: Vec<Option<serde_json::Value>>,
+}
+
+impl FinishArrays {
+    fn params<'a>(&'a self, settling: &'a bool) -> [&'a (dyn ToSql + Sync); 9] {
+        [
+            &self.ids,
+            &self.tokens,
+            &self.states,
+            &self.delays,
+            &self.messages,
+            &self.panicked,
+            &self.durations,
+            &self.results,
+            settling,
+        ]
+    }
+
+    /// The entries of the given jobs.
+    fn only(&self, ids: &[JobId]) -> FinishArrays {
+        let ids: std::collections::HashSet<JobId> = ids.iter().copied().collect();
+        let mut only = FinishArrays {
+            ids: Vec::new(),
+            tokens: Vec::new(),
+            states: Vec::new(),
+            delays: Vec::new(),
+            messages: Vec::new(),
+            panicked: Vec::new(),
+            durations: Vec::new(),
+            results: Vec::new(),
+        };
+        for (i, id) in self.ids.iter().enumerate() {
+            if ids.contains(id) {
+                only.ids.push(*id);
+                only.tokens.push(self.tokens[i].clone());
+                only.states.push(self.states[i]);
+                only.delays.push(self.delays[i]);
+                only.messages.push(self.messages[i].clone());
+                only.panicked.push(self.panicked[i]);
+                only.durations.push(self.durations[i]);
+                only.results.push(self.results[i].clone());
+            }
+        }
+        only
+    }
+}
+
+impl PgStorage {
+    /// Applies outcomes of workflow and batch jobs and settles them, in one transaction;
+    /// returns the ids applied and wakes the queues that got available jobs after the commit.
+    async fn finish_settled(&self, arrays: FinishArrays) -> Result<Vec<JobId>, Error> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(error::pg)?;
+        let rows = crate::settle::query(&tx, FINISH_MANY, &arrays.params(&true)).await?;
+        let mut settle = Vec::new();
+        for row in &rows {
+            if row.try_get("settle").map_err(error::decode)? {
+                settle.push(row.try_get::<_, JobId>("id").map_err(error::decode)?);
+            }
+        }
+        self.inner
+            .settling
+            .store(!settle.is_empty(), Ordering::Relaxed);
+        let queues = self.settle(&tx, settle).await?;
+        tx.commit().await.map_err(error::pg)?;
+        self.wake(queues);
+        ids(&rows)
+    }
+}
+
+/// The ids of the rows whose boolean column `flag` is true.
+fn finalized_where(rows: &[Row], flag: &str) -> Result<Vec<JobId>, Error> {
+    let mut ids = Vec::new();
+    for row in rows {
+        if row.try_get(flag).map_err(error::decode)? {
+            ids.push(row.try_get("id").map_err(error::decode)?);
+        }
+    }
+    Ok(ids)
 }
 
 fn ids(rows: &[Row]) -> Result<Vec<JobId>, Error> {
@@ -166,15 +262,39 @@ impl Storage for PgStorage {
             durations.push(micros(job.duration));
             results.push(job.result);
         }
-        let rows = self
-            .query(
-                include_str!("../sql/job_finish_many.sql"),
-                &[
-                    &job_ids, &tokens, &states, &delays, &messages, &panicked, &durations, &results,
-                ],
-            )
-            .await?;
-        ids(&rows)
+        let arrays = FinishArrays {
+            ids: job_ids,
+            tokens,
+            states,
+            delays,
+            messages,
+            panicked,
+            durations,
+            results,
+        };
+        // Plain jobs: one autocommit statement. Final outcomes of workflow and batch jobs come
+        // back deferred and are applied again in a transaction that settles them. While
+        // workflows or batches are running (the previous settling write met some), writes go
+        // straight to the settling transaction instead, so their jobs do not pay two statements.
+        if self.inner.settling.load(Ordering::Relaxed) {
+            return self.finish_settled(arrays).await;
+        }
+        let rows = self.query(FINISH_MANY, &arrays.params(&false)).await?;
+        let mut applied = Vec::with_capacity(rows.len());
+        let mut deferred = Vec::new();
+        for row in &rows {
+            let id: JobId = row.try_get("id").map_err(error::decode)?;
+            if row.try_get("deferred").map_err(error::decode)? {
+                deferred.push(id);
+            } else {
+                applied.push(id);
+            }
+        }
+        if !deferred.is_empty() {
+            applied.extend(self.finish_settled(arrays.only(&deferred)).await?);
+            applied.sort_unstable();
+        }
+        Ok(applied)
     }
 
     async fn job_heartbeat_many(
@@ -235,13 +355,14 @@ impl Storage for PgStorage {
 
     async fn job_rescue(&self, params: JobRescueParams) -> Result<Vec<JobId>, Error> {
         let rows = self
-            .query(
+            .query_settled(
                 include_str!("../sql/job_rescue.sql"),
                 &[
                     &params.now,
                     &i64::from(params.max),
                     &params.poison_threshold,
                 ],
+                |rows| finalized_where(rows, "finalized"),
             )
             .await?;
         ids(&rows)
@@ -294,14 +415,18 @@ impl Storage for PgStorage {
             return Ok(Vec::new());
         }
         let rows = self
-            .query(include_str!("../sql/job_cancel_many.sql"), &[&params.ids])
+            .query_settled(
+                include_str!("../sql/job_cancel_many.sql"),
+                &[&params.ids],
+                ids,
+            )
             .await?;
         row::job_rows(&rows)
     }
 
     async fn job_cancel(&self, params: JobCancelParams) -> Result<JobCancelResult, Error> {
         let rows = self
-            .query(
+            .query_settled(
                 include_str!("../sql/job_cancel.sql"),
                 &[
                     &params.id,
@@ -309,6 +434,20 @@ impl Storage for PgStorage {
                     &params.request_running,
                     &self.notify_channel(),
                 ],
+                |rows| {
+                    // Settled only when it was cancelled (the row is the job before: it was
+                    // waiting), not when cancellation of a running job was requested.
+                    let mut cancelled = Vec::new();
+                    for row in rows {
+                        let before: PgJobState = row.try_get("state").map_err(error::decode)?;
+                        if row.try_get("changed").map_err(error::decode)?
+                            && before.0 != backlog_types::JobState::Running
+                        {
+                            cancelled.push(row.try_get("id").map_err(error::decode)?);
+                        }
+                    }
+                    Ok(cancelled)
+                },
             )
             .await?;
         let Some(found) = rows.first() else {
@@ -327,7 +466,7 @@ impl Storage for PgStorage {
         filter.check()?;
         let states = state_names(&filter.states_among(&CANCELLABLE_STATES));
         let rows = self
-            .query(
+            .query_settled(
                 include_str!("../sql/job_cancel_by_filter.sql"),
                 &[
                     &filter.ids,
@@ -336,6 +475,15 @@ impl Storage for PgStorage {
                     &states,
                     &self.notify_channel(),
                 ],
+                |rows| {
+                    let mut cancelled = Vec::new();
+                    for row in rows {
+                        if !row.try_get::<_, bool>("requested").map_err(error::decode)? {
+                            cancelled.push(row.try_get("id").map_err(error::decode)?);
+                        }
+                    }
+                    Ok(cancelled)
+                },
             )
             .await?;
         let mut result = JobCancelManyResult::default();
@@ -568,6 +716,77 @@ impl Storage for PgStorage {
             .map_err(error::decode)?
             .unwrap_or(0);
         Ok(deleted.max(0) as u64)
+    }
+
+    async fn workflow_insert(
+        &self,
+        params: WorkflowInsertParams,
+    ) -> Result<WorkflowInsertResult, Error> {
+        self.workflow_insert_impl(params).await
+    }
+
+    async fn workflow_list(&self, params: WorkflowListParams) -> Result<Vec<WorkflowRow>, Error> {
+        self.workflow_list_impl(None, params).await
+    }
+
+    async fn workflow_get(&self, id: WorkflowId) -> Result<Option<WorkflowRow>, Error> {
+        let params = WorkflowListParams {
+            before_id: None,
+            limit: 1,
+        };
+        Ok(self.workflow_list_impl(Some(id), params).await?.pop())
+    }
+
+    async fn workflow_jobs(&self, id: WorkflowId) -> Result<Vec<WorkflowJob>, Error> {
+        self.workflow_jobs_impl(id).await
+    }
+
+    async fn workflow_retry(&self, id: WorkflowId) -> Result<Vec<JobId>, Error> {
+        self.workflow_retry_impl(id).await
+    }
+
+    async fn job_dependency_results(&self, id: JobId) -> Result<Vec<DependencyResult>, Error> {
+        self.job_dependency_results_impl(id).await
+    }
+
+    async fn batch_create(&self, params: BatchCreateParams) -> Result<BatchId, Error> {
+        self.batch_create_impl(params).await
+    }
+
+    async fn batch_add(&self, params: BatchAddParams) -> Result<Vec<JobId>, Error> {
+        self.batch_add_impl(params).await
+    }
+
+    async fn batch_seal(&self, id: BatchId) -> Result<BatchRow, Error> {
+        self.batch_seal_impl(id).await
+    }
+
+    async fn batch_get(&self, id: BatchId) -> Result<Option<BatchRow>, Error> {
+        self.batch_get_impl(id).await
+    }
+
+    async fn batch_list(&self, params: BatchListParams) -> Result<Vec<BatchRow>, Error> {
+        self.batch_list_impl(params).await
+    }
+
+    async fn workflow_prune(&self, params: PruneParams) -> Result<u64, Error> {
+        let rows = self
+            .query(
+                include_str!("../sql/workflow_prune.sql"),
+                &[&i64::from(params.limit)],
+            )
+            .await?;
+        Ok(rows.len() as u64)
+    }
+
+    async fn batch_prune(&self, params: PruneParams) -> Result<u64, Error> {
+        let rows = self
+            .query(
+                include_str!("../sql/batch_prune.sql"),
+                &[&i64::from(params.limit)],
+            )
+            .await?;
+        Ok(rows.len() as u64)
     }
 }
 

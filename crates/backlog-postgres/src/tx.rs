@@ -8,8 +8,8 @@ use tokio_postgres::GenericClient;
 use crate::insert::{self, InsertArrays};
 use crate::{error, PgStorage};
 
-const ENTER: &str = include_str!("../sql/search_path_enter.sql");
-const LEAVE: &str = include_str!("../sql/search_path_leave.sql");
+pub(crate) const ENTER: &str = include_str!("../sql/search_path_enter.sql");
+pub(crate) const LEAVE: &str = include_str!("../sql/search_path_leave.sql");
 
 impl PgStorage {
     /// Inserts jobs like [`Storage::job_insert_many`](backlog_storage::Storage::job_insert_many),

@@ -1,4 +1,4 @@
--- Executed once per finished execution, fenced on (state = 'running', lease_token). :message is NULL
+-- Executed once per finished execution (a row is returned when it applied), fenced on (state = 'running', lease_token). :message is NULL
 -- for outcomes that record no error (completed, snoozed); :attempt_change is -1 for a snooze,
 -- which gives the attempt back. :result
 -- (JSON text) NULL keeps the stored result.
@@ -18,3 +18,6 @@ SET state = :state,
     attempt_durations_us = json_insert(attempt_durations_us, '$[#]', :duration_us),
     result = coalesce(:result, result)
 WHERE id = :id AND state = 'running' AND lease_token = :lease_token
+-- settle: a job of a workflow or batch was finalized; the caller settles its dependants and
+-- batch in the same transaction (src/settle.rs). Plain jobs pay nothing more.
+RETURNING finalized_at IS NOT NULL AND (workflow_id IS NOT NULL OR batch_id IS NOT NULL) AS settle

@@ -35,4 +35,5 @@ WHERE id IN (
     ORDER BY lease_expires_at, id
     LIMIT :max
 )
-RETURNING id
+-- finalized: discarded (attempts used up or poison); its dependants and batch are settled.
+RETURNING id, finalized_at IS NOT NULL AS finalized

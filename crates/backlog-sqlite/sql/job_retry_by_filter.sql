@@ -11,4 +11,6 @@ WHERE (:ids IS NULL OR id IN (SELECT value FROM json_each(:ids)))
     AND (:kind IS NULL OR kind = :kind)
     AND state IN (SELECT value FROM json_each(:states))
     AND state <> 'running' AND state <> 'available'
+    -- A job waiting for its workflow dependencies is left alone (retry the workflow instead).
+    AND NOT (state = 'scheduled' AND deps_left > 0)
 RETURNING id, queue

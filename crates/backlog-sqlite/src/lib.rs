@@ -44,6 +44,7 @@
 //! # }
 //! ```
 
+mod batch;
 mod cancel;
 mod connection;
 mod dashboard;
@@ -56,11 +57,13 @@ mod notify;
 mod queries;
 mod reader;
 mod row;
+mod settle;
 mod sql;
 mod storage;
 pub mod testing;
 mod time;
 mod tx;
+mod workflow;
 mod writer;
 
 use std::path::{Path, PathBuf};

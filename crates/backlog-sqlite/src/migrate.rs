@@ -62,6 +62,12 @@ pub static MIGRATIONS: &[Migration] = &[
         up: include_str!("../migrations/008_idempotency.up.sql"),
         down: include_str!("../migrations/008_idempotency.down.sql"),
     },
+    Migration {
+        version: 11,
+        name: "workflows",
+        up: include_str!("../migrations/011_workflows.up.sql"),
+        down: include_str!("../migrations/011_workflows.down.sql"),
+    },
 ];
 
 /// Every known migration with the time it was applied, if it was.

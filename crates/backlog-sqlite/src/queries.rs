@@ -219,19 +219,21 @@ pub(crate) fn job_fetch_available(
 }
 
 /// Records each outcome if the job still runs under that lease token; returns the ids applied,
-/// by this call or before by the same execution (a retried write), ascending.
+/// by this call or before by the same execution (a retried write), ascending, and the queues
+/// where settling workflow dependants made jobs available.
 pub(crate) fn job_finish_many(
     conn: &Connection,
     jobs: &[JobFinish],
     now: DateTime<Utc>,
-) -> Result<Vec<JobId>, Error> {
+) -> Result<(Vec<JobId>, Vec<String>), Error> {
     let now_text = time::encode(now);
     let mut statement = conn
         .prepare_cached(sql::JOB_FINISH_MANY)
         .map_err(from_sqlite)?;
     let mut applied = Vec::with_capacity(jobs.len());
+    let mut finalized = Vec::new();
     for job in jobs {
-        let (state, scheduled_at, finalized, failure, attempt_change) = match &job.outcome {
+        let (state, scheduled_at, finalized_now, failure, attempt_change) = match &job.outcome {
             JobOutcome::Completed => (JobState::Completed, None, true, None, 0),
             JobOutcome::Retry { failure, delay } => (
                 JobState::Retryable,
@@ -246,27 +248,44 @@ pub(crate) fn job_finish_many(
                 (JobState::Scheduled, due_after(now, *delay), false, None, -1)
             }
         };
-        let changed = statement
-            .execute(named_params! {
-                ":id": job.id,
-                ":lease_token": job.lease_token.as_bytes().as_slice(),
-                ":state": state.as_str(),
-                ":attempt_change": attempt_change,
-                ":scheduled_at": scheduled_at,
-                ":finalized_at": finalized.then_some(&now_text),
-                ":now": now_text,
-                ":message": failure.map(|f| f.message.as_str()),
-                ":panicked": if failure.is_some_and(|f| f.panicked) { "true" } else { "false" },
-                ":duration_us": time::micros(job.duration),
-                ":result": job.result.as_ref().map(|r| r.to_string()),
-            })
+        let settle: Option<bool> = statement
+            .query_row(
+                named_params! {
+                    ":id": job.id,
+                    ":lease_token": job.lease_token.as_bytes().as_slice(),
+                    ":state": state.as_str(),
+                    ":attempt_change": attempt_change,
+                    ":scheduled_at": scheduled_at,
+                    ":finalized_at": finalized_now.then_some(&now_text),
+                    ":now": now_text,
+                    ":message": failure.map(|f| f.message.as_str()),
+                    ":panicked": if failure.is_some_and(|f| f.panicked) { "true" } else { "false" },
+                    ":duration_us": time::micros(job.duration),
+                    ":result": job.result.as_ref().map(|r| r.to_string()),
+                },
+                |row| row.get(0),
+            )
+            .optional()
             .map_err(from_sqlite)?;
-        if changed > 0 || already_applied(conn, job)? {
-            applied.push(job.id);
+        match settle {
+            Some(settle) => {
+                applied.push(job.id);
+                if settle {
+                    finalized.push(job.id);
+                }
+            }
+            None if already_applied(conn, job)? => applied.push(job.id),
+            None => {}
         }
     }
+    // Jobs of workflows and batches are settled in the same transaction as their outcome.
+    let queues = if finalized.is_empty() {
+        Vec::new()
+    } else {
+        crate::settle::settle(conn, finalized, now)?
+    };
     applied.sort_unstable();
-    Ok(applied)
+    Ok((applied, queues))
 }
 
 /// The new `scheduled_at` of a job retried or snoozed for `delay`: `None` (kept, so the job keeps
@@ -358,17 +377,19 @@ pub(crate) fn job_rescue(
     now: DateTime<Utc>,
     max: u32,
     poison: i32,
-) -> Result<Vec<JobId>, Error> {
+) -> Result<(Vec<JobId>, Vec<JobId>), Error> {
     let mut statement = conn.prepare_cached(sql::JOB_RESCUE).map_err(from_sqlite)?;
-    let mut ids = statement
+    let rows = statement
         .query_map(
             named_params! { ":now": time::encode(now), ":max": max, ":poison": poison },
-            |row| row.get::<_, JobId>(0),
+            |row| Ok((row.get::<_, JobId>(0)?, row.get::<_, bool>(1)?)),
         )
         .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
         .map_err(from_sqlite)?;
+    let mut ids: Vec<JobId> = rows.iter().map(|(id, _)| *id).collect();
+    let discarded = rows.iter().filter(|(_, f)| *f).map(|(id, _)| *id).collect();
     ids.sort_unstable();
-    Ok(ids)
+    Ok((ids, discarded))
 }
 
 /// One job by id.

@@ -65,7 +65,10 @@ pub(crate) fn json<T: DeserializeOwned>(row: &Row<'_>, column: &str) -> Result<T
     serde_json::from_str(&text).map_err(|e| decode(column, e))
 }
 
-fn optional_json<T: DeserializeOwned>(row: &Row<'_>, column: &str) -> Result<Option<T>, Error> {
+pub(crate) fn optional_json<T: DeserializeOwned>(
+    row: &Row<'_>,
+    column: &str,
+) -> Result<Option<T>, Error> {
     let text: Option<String> = get(row, column)?;
     text.map(|t| serde_json::from_str(&t).map_err(|e| decode(column, e)))
         .transpose()

@@ -4,22 +4,28 @@
 
 use async_trait::async_trait;
 use backlog_storage::{
-    CronRow, CronTickParams, CronUpsertParams, DedupedBatch, Error, Event, IdempotencyPruneParams,
-    JobCancelManyResult, JobCancelParams, JobCancelResult, JobDeleteFinalizedParams,
-    JobFetchAvailableParams, JobFilter, JobFinishManyParams, JobHeartbeatManyParams,
-    JobHeartbeatResult, JobIdsParams, JobInsertManyParams, JobInsertResult, JobListParams,
-    JobProgressSetParams, JobRescueParams, JobScheduleParams, JobSearchParams, JobThroughputParams,
-    Leader, LeaderElectParams, LeaderResignParams, MigrationRunParams, MigrationStatus, QueueCount,
-    QueueInfo, QueueLatency, QueuePauseParams, QueueUpdateParams, RateLimitTake,
-    RateLimitTakeParams, StateCount, Storage, ThroughputBucket, WorkerHeartbeatParams,
-    WorkerListParams, WorkerRow, CANCELLABLE_STATES, RETRYABLE_STATES,
+    check_batch_jobs, check_callback, check_workflow, BatchAddParams, BatchCreateParams, BatchId,
+    BatchListParams, BatchRow, CronRow, CronTickParams, CronUpsertParams, DedupedBatch,
+    DependencyResult, Error, Event, IdempotencyPruneParams, JobCancelManyResult, JobCancelParams,
+    JobCancelResult, JobDeleteFinalizedParams, JobFetchAvailableParams, JobFilter,
+    JobFinishManyParams, JobHeartbeatManyParams, JobHeartbeatResult, JobIdsParams,
+    JobInsertManyParams, JobInsertResult, JobListParams, JobProgressSetParams, JobRescueParams,
+    JobScheduleParams, JobSearchParams, JobThroughputParams, Leader, LeaderElectParams,
+    LeaderResignParams, MigrationRunParams, MigrationStatus, PruneParams, QueueCount, QueueInfo,
+    QueueLatency, QueuePauseParams, QueueUpdateParams, RateLimitTake, RateLimitTakeParams,
+    StateCount, Storage, ThroughputBucket, WorkerHeartbeatParams, WorkerListParams, WorkerRow,
+    WorkflowId, WorkflowInsertParams, WorkflowInsertResult, WorkflowJob, WorkflowListParams,
+    WorkflowRow, CANCELLABLE_STATES, RETRYABLE_STATES,
 };
 use backlog_types::{JobId, JobRow};
 use chrono::{DateTime, Utc};
 use tokio::sync::broadcast;
 
 use crate::error::from_sqlite;
-use crate::{cancel, dashboard, flow, leader_cron, migrate, queries, sql, time, SqliteStorage};
+use crate::{
+    batch, cancel, dashboard, flow, leader_cron, migrate, queries, settle, sql, time, workflow,
+    SqliteStorage,
+};
 
 #[async_trait]
 impl Storage for SqliteStorage {
@@ -74,8 +80,12 @@ impl Storage for SqliteStorage {
         if params.jobs.is_empty() {
             return Ok(Vec::new());
         }
-        self.write(move |tx| queries::job_finish_many(tx, &params.jobs, time::now()))
-            .await
+        let (applied, queues) = self
+            .write(move |tx| queries::job_finish_many(tx, &params.jobs, time::now()))
+            .await?;
+        self.notifier()
+            .job_available(queues.iter().map(String::as_str));
+        Ok(applied)
     }
 
     async fn job_heartbeat_many(
@@ -108,15 +118,17 @@ impl Storage for SqliteStorage {
     }
 
     async fn job_rescue(&self, params: JobRescueParams) -> Result<Vec<JobId>, Error> {
-        self.write(move |tx| {
-            queries::job_rescue(
-                tx,
-                params.now.unwrap_or_else(time::now),
-                params.max,
-                params.poison_threshold,
-            )
-        })
-        .await
+        let (ids, queues) = self
+            .write(move |tx| {
+                let now = params.now.unwrap_or_else(time::now);
+                let (ids, discarded) =
+                    queries::job_rescue(tx, now, params.max, params.poison_threshold)?;
+                Ok((ids, settle::settle(tx, discarded, now)?))
+            })
+            .await?;
+        self.notifier()
+            .job_available(queues.iter().map(String::as_str));
+        Ok(ids)
     }
 
     async fn job_get(&self, id: JobId) -> Result<Option<JobRow>, Error> {
@@ -136,14 +148,33 @@ impl Storage for SqliteStorage {
         if params.ids.is_empty() {
             return Ok(Vec::new());
         }
-        self.write(move |tx| queries::job_cancel_many(tx, &params.ids, time::now()))
-            .await
+        let (rows, queues) = self
+            .write(move |tx| {
+                let now = time::now();
+                let rows = queries::job_cancel_many(tx, &params.ids, now)?;
+                let queues = settle::settle(tx, rows.iter().map(|r| r.id).collect(), now)?;
+                Ok((rows, queues))
+            })
+            .await?;
+        self.notifier()
+            .job_available(queues.iter().map(String::as_str));
+        Ok(rows)
     }
 
     async fn job_cancel(&self, params: JobCancelParams) -> Result<JobCancelResult, Error> {
-        let result = self
-            .write(move |tx| cancel::job_cancel(tx, &params, time::now()))
+        let (result, queues) = self
+            .write(move |tx| {
+                let now = time::now();
+                let result = cancel::job_cancel(tx, &params, now)?;
+                let cancelled = match &result {
+                    JobCancelResult::Cancelled(job) => vec![job.id],
+                    _ => Vec::new(),
+                };
+                Ok((result, settle::settle(tx, cancelled, now)?))
+            })
             .await?;
+        self.notifier()
+            .job_available(queues.iter().map(String::as_str));
         if let JobCancelResult::CancelRequested(job) = &result {
             self.notifier().cancel_requested(vec![job.id]);
         }
@@ -153,9 +184,16 @@ impl Storage for SqliteStorage {
     async fn job_cancel_by_filter(&self, filter: JobFilter) -> Result<JobCancelManyResult, Error> {
         filter.check()?;
         let states = filter.states_among(&CANCELLABLE_STATES);
-        let result = self
-            .write(move |tx| cancel::job_cancel_by_filter(tx, &filter, &states, time::now()))
+        let (result, queues) = self
+            .write(move |tx| {
+                let now = time::now();
+                let result = cancel::job_cancel_by_filter(tx, &filter, &states, now)?;
+                let queues = settle::settle(tx, result.cancelled.clone(), now)?;
+                Ok((result, queues))
+            })
             .await?;
+        self.notifier()
+            .job_available(queues.iter().map(String::as_str));
         self.notifier()
             .cancel_requested(result.cancel_requested.clone());
         Ok(result)
@@ -381,5 +419,103 @@ impl Storage for SqliteStorage {
     async fn idempotency_prune(&self, params: IdempotencyPruneParams) -> Result<u64, Error> {
         self.write(move |tx| crate::idempotency::prune(tx, &params))
             .await
+    }
+
+    async fn workflow_insert(
+        &self,
+        params: WorkflowInsertParams,
+    ) -> Result<WorkflowInsertResult, Error> {
+        let checked = check_workflow(&params)?;
+        let (name, batch) = workflow::encode(params, &checked, time::now());
+        let queues = batch.available.clone();
+        let result = self
+            .write(move |tx| workflow::insert(tx, &name, &batch, &checked, time::now()))
+            .await?;
+        self.notifier()
+            .job_available(queues.iter().map(String::as_str));
+        Ok(result)
+    }
+
+    async fn workflow_list(&self, params: WorkflowListParams) -> Result<Vec<WorkflowRow>, Error> {
+        self.read(move |conn| workflow::list(conn, None, &params))
+            .await
+    }
+
+    async fn workflow_get(&self, id: WorkflowId) -> Result<Option<WorkflowRow>, Error> {
+        let params = WorkflowListParams {
+            before_id: None,
+            limit: 1,
+        };
+        Ok(self
+            .read(move |conn| workflow::list(conn, Some(id), &params))
+            .await?
+            .pop())
+    }
+
+    async fn workflow_jobs(&self, id: WorkflowId) -> Result<Vec<WorkflowJob>, Error> {
+        self.read(move |conn| workflow::jobs(conn, id)).await
+    }
+
+    async fn workflow_retry(&self, id: WorkflowId) -> Result<Vec<JobId>, Error> {
+        let (ids, queues) = self
+            .write(move |tx| workflow::retry(tx, id, time::now()))
+            .await?;
+        self.notifier()
+            .job_available(queues.iter().map(String::as_str));
+        Ok(ids)
+    }
+
+    async fn job_dependency_results(&self, id: JobId) -> Result<Vec<DependencyResult>, Error> {
+        self.read(move |conn| workflow::dependency_results(conn, id))
+            .await
+    }
+
+    async fn batch_create(&self, params: BatchCreateParams) -> Result<BatchId, Error> {
+        if let Some(callback) = &params.callback {
+            check_callback(callback)?;
+        }
+        self.write(move |tx| batch::create(tx, &params, time::now()))
+            .await
+    }
+
+    async fn batch_add(&self, params: BatchAddParams) -> Result<Vec<JobId>, Error> {
+        check_batch_jobs(&params.jobs)?;
+        if params.jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let n = i64::try_from(params.jobs.len()).unwrap_or(i64::MAX);
+        let insert = queries::InsertBatch::new(params.jobs, time::now());
+        let queues = insert.available.clone();
+        let id = params.batch;
+        let ids = self.write(move |tx| batch::add(tx, id, &insert, n)).await?;
+        self.notifier()
+            .job_available(queues.iter().map(String::as_str));
+        Ok(ids)
+    }
+
+    async fn batch_seal(&self, id: BatchId) -> Result<BatchRow, Error> {
+        let (batch, queues) = self
+            .write(move |tx| batch::seal(tx, id, time::now()))
+            .await?;
+        self.notifier()
+            .job_available(queues.iter().map(String::as_str));
+        Ok(batch)
+    }
+
+    async fn batch_get(&self, id: BatchId) -> Result<Option<BatchRow>, Error> {
+        self.read(move |conn| batch::get(conn, id)).await
+    }
+
+    async fn batch_list(&self, params: BatchListParams) -> Result<Vec<BatchRow>, Error> {
+        self.read(move |conn| batch::list(conn, &params)).await
+    }
+
+    async fn workflow_prune(&self, params: PruneParams) -> Result<u64, Error> {
+        self.write(move |tx| workflow::prune(tx, params.limit))
+            .await
+    }
+
+    async fn batch_prune(&self, params: PruneParams) -> Result<u64, Error> {
+        self.write(move |tx| batch::prune(tx, params.limit)).await
     }
 }

@@ -1,9 +1,12 @@
 //! Transactional enqueue: inserting jobs inside a transaction the application already holds, so
 //! that the jobs commit (or roll back) together with the application's own writes.
 
-use backlog_storage::{DedupedBatch, Error, JobInsertManyParams, JobInsertResult};
+use backlog_storage::{
+    check_workflow, DedupedBatch, Error, JobInsertManyParams, JobInsertResult,
+    WorkflowInsertParams, WorkflowInsertResult,
+};
 
-use crate::{queries, time, SqliteStorage};
+use crate::{queries, time, workflow, SqliteStorage};
 
 impl SqliteStorage {
     /// Inserts jobs with the same SQL as
@@ -30,5 +33,29 @@ impl SqliteStorage {
         self.notifier()
             .job_available(batch.available.iter().map(String::as_str));
         Ok(deduped.results(&sent))
+    }
+
+    /// Inserts a workflow like
+    /// [`Storage::workflow_insert`](backlog_storage::Storage::workflow_insert), on the caller's
+    /// own rusqlite transaction on the same file: jobs, edges and the workflow row commit or
+    /// roll back with the caller's writes. Wake-ups as for [`SqliteStorage::job_insert_many_tx`].
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidInput`](backlog_storage::ErrorKind::InvalidInput) for a workflow
+    /// refused by [`check_workflow`] (nothing is written); otherwise database errors, after
+    /// which the caller should roll back.
+    pub fn workflow_insert_tx(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        params: WorkflowInsertParams,
+    ) -> Result<WorkflowInsertResult, Error> {
+        let checked = check_workflow(&params)?;
+        let now = time::now();
+        let (name, batch) = workflow::encode(params, &checked, now);
+        let result = workflow::insert(tx, &name, &batch, &checked, now)?;
+        self.notifier()
+            .job_available(batch.available.iter().map(String::as_str));
+        Ok(result)
     }
 }

@@ -18,6 +18,7 @@
 //! assert_eq!(params.jobs[0].max_attempts, 25);
 //! ```
 
+mod batch;
 mod cancel;
 mod cron;
 mod dashboard;
@@ -29,11 +30,13 @@ mod params;
 mod queue;
 mod shared;
 mod unique;
+mod workflow;
 
 use async_trait::async_trait;
 use backlog_types::{JobId, JobRow};
 use chrono::{DateTime, Utc};
 
+pub use batch::*;
 pub use cancel::*;
 pub use cron::{
     CronDefinition, CronRow, CronTickParams, CronUpsertParams, MissedPolicy, UnknownMissedPolicy,
@@ -47,6 +50,7 @@ pub use params::*;
 pub use queue::*;
 pub use shared::IntoStorage;
 pub use unique::*;
+pub use workflow::*;
 
 /// A database that stores Backlog's jobs.
 ///
@@ -269,4 +273,65 @@ pub trait Storage: Send + Sync + 'static {
     /// Deletes up to `params.limit` idempotency keys whose window has ended (their jobs are
     /// untouched); returns how many. A pruned key may be used again.
     async fn idempotency_prune(&self, params: IdempotencyPruneParams) -> Result<u64, Error>;
+
+    /// Inserts a workflow in one transaction: its jobs (those with dependencies stored
+    /// `scheduled` at [`waiting_for_dependencies`]), its edges, and the workflow row. Refused with
+    /// [`ErrorKind::InvalidInput`] ([`WorkflowInvalid`]) before anything is stored if it has a
+    /// cycle, an edge to a job outside it, or a keyed job. Listeners are told about queues that
+    /// got available jobs.
+    ///
+    /// Afterwards, whenever a job is finalized by [`Storage::job_finish_many`], the same
+    /// transaction settles its dependants: each waiting dependant's count of unsettled
+    /// dependencies drops; one that reaches zero becomes `available` (with the insert's
+    /// wake-up); a dependency that ended `discarded` or `cancelled` cancels the dependants
+    /// whose edge says [`DependencyFailure::Cancel`], and so on down the graph.
+    async fn workflow_insert(
+        &self,
+        params: WorkflowInsertParams,
+    ) -> Result<WorkflowInsertResult, Error>;
+
+    /// Workflows with their per-state counts, newest first, keyset-paginated.
+    async fn workflow_list(&self, params: WorkflowListParams) -> Result<Vec<WorkflowRow>, Error>;
+
+    /// One workflow with its per-state counts.
+    async fn workflow_get(&self, id: WorkflowId) -> Result<Option<WorkflowRow>, Error>;
+
+    /// Every job of a workflow (still in the job table), by id, with its dependencies.
+    async fn workflow_jobs(&self, id: WorkflowId) -> Result<Vec<WorkflowJob>, Error>;
+
+    /// Retries a workflow as a whole, in one transaction: its `discarded` and `cancelled` jobs
+    /// wait again, each for its dependencies that have not completed (`available` at once if
+    /// none), with one more attempt if they had used theirs. Returns the ids retried, ascending.
+    async fn workflow_retry(&self, id: WorkflowId) -> Result<Vec<JobId>, Error>;
+
+    /// The jobs `id` depends on, with their states and results, by id.
+    async fn job_dependency_results(&self, id: JobId) -> Result<Vec<DependencyResult>, Error>;
+
+    /// Creates an open batch (a member of `params.parent` if given, which must be open).
+    async fn batch_create(&self, params: BatchCreateParams) -> Result<BatchId, Error>;
+
+    /// Inserts jobs as members of an open batch, in one transaction with the batch's count;
+    /// refused with [`ErrorKind::InvalidInput`] if the batch is sealed or does not exist.
+    /// Returns the ids in input order.
+    async fn batch_add(&self, params: BatchAddParams) -> Result<Vec<JobId>, Error>;
+
+    /// Seals a batch: no member can be added any more. If every member already finished, the
+    /// batch finishes in the same transaction (callback enqueued, parent counted). Sealing a
+    /// sealed batch changes nothing. Returns the batch after sealing.
+    async fn batch_seal(&self, id: BatchId) -> Result<BatchRow, Error>;
+
+    /// One batch.
+    async fn batch_get(&self, id: BatchId) -> Result<Option<BatchRow>, Error>;
+
+    /// Batches, newest first, keyset-paginated.
+    async fn batch_list(&self, params: BatchListParams) -> Result<Vec<BatchRow>, Error>;
+
+    /// Deletes up to `params.limit` workflows none of whose jobs is left in the job table (the
+    /// cleaner deleted them after their retention), with their edges; returns how many. Used by
+    /// the cleaner.
+    async fn workflow_prune(&self, params: PruneParams) -> Result<u64, Error>;
+
+    /// Deletes up to `params.limit` finished batches none of whose member jobs or child batches
+    /// is left; returns how many. Used by the cleaner.
+    async fn batch_prune(&self, params: PruneParams) -> Result<u64, Error>;
 }

@@ -101,6 +101,16 @@ impl JobContext {
         Ok(())
     }
 
+    /// The results of the jobs this one depends on (none for a detached job).
+    pub(crate) async fn dependency_results(
+        &self,
+    ) -> Result<Vec<backlog_storage::DependencyResult>, backlog_storage::Error> {
+        match &self.inner {
+            Some(inner) => inner.storage.job_dependency_results(inner.id).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
     pub(crate) fn set_progress(&self, value: impl Serialize) -> Result<(), JobValueError> {
         let inner = self.inner.as_ref().ok_or(JobValueError::Detached)?;
         let value = serde_json::to_value(value)?;

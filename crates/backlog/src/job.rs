@@ -282,6 +282,28 @@ impl<A> Job<A> {
         self.context.set_progress(value)
     }
 
+    /// The jobs this one depends on in its workflow, with their states and the results they
+    /// recorded with [`Job::set_result`], by id. Empty for a job outside a workflow (and for
+    /// one built by hand in tests).
+    ///
+    /// ```
+    /// # use backlog::{Job, JobError};
+    /// async fn work(job: Job<()>) -> Result<(), JobError> {
+    ///     let inputs = job.dependency_results().await.map_err(JobError::retry)?;
+    ///     let rows: u64 = inputs
+    ///         .iter()
+    ///         .filter_map(|dep| dep.result.as_ref()?.get("rows")?.as_u64())
+    ///         .sum();
+    ///     job.set_result(serde_json::json!({ "rows": rows })).map_err(JobError::discard)?;
+    ///     Ok(())
+    /// }
+    /// ```
+    pub async fn dependency_results(
+        &self,
+    ) -> Result<Vec<backlog_storage::DependencyResult>, backlog_storage::Error> {
+        self.context.dependency_results().await
+    }
+
     /// A job not attached to any runner (built by hand in tests).
     pub(crate) fn detached(args: A, opts: InsertOpts, cancellation: CancellationToken) -> Job<A> {
         let now = chrono::Utc::now();

@@ -80,6 +80,7 @@ pub mod telemetry;
 pub mod testing;
 mod unique;
 mod worker;
+pub mod workflow;
 
 pub use backoff::Backoff;
 pub use blocking::{BlockingPool, BlockingPoolError, BlockingWorker};
@@ -99,10 +100,13 @@ pub use runtime::{
 };
 pub use unique::{UniqueArgs, UniqueOpts};
 pub use worker::{JobError, Worker};
+pub use workflow::{Step, Workflow, WorkflowError};
 
 pub use backlog_storage::{
-    self as storage, IntoStorage, JobCancelManyResult, JobFilter, JobInsertResult as InsertOutcome,
-    JobListParams, OnConflict, QueueInfo, QueueUpdateParams, RateLimit, Storage,
+    self as storage, BatchCallback, BatchCounts, BatchId, BatchRow, CallbackOn, DependencyFailure,
+    DependencyResult, IntoStorage, JobCancelManyResult, JobFilter, JobInsertResult as InsertOutcome,
+    JobListParams, OnConflict, QueueInfo, QueueUpdateParams, RateLimit, Storage, WorkflowId,
+    WorkflowInsertResult,
 };
 pub use backlog_types::{AttemptError, JobId, JobRow, JobState, LeaseToken, Priority, QueueName};
 

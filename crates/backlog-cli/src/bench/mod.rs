@@ -4,6 +4,7 @@
 mod dashboard;
 mod latency;
 mod scenarios;
+mod workflow;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -63,6 +64,9 @@ pub struct BenchArgs {
     /// Offered loads (jobs/s) for the latency measurement.
     #[arg(long, value_delimiter = ',', default_values_t = vec![100, 1000])]
     rates: Vec<u32>,
+    /// Jobs of the fan-out / fan-in workflow measurement.
+    #[arg(long, default_value_t = 10_000)]
+    workflow_jobs: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -79,6 +83,9 @@ pub enum Scenario {
     Latency,
     /// Dashboard and API reads on a table of --jobs jobs (not in the default set).
     Dashboard,
+    /// Insert and run a fan-out / fan-in workflow of --workflow-jobs jobs (not in the default
+    /// set).
+    Workflow,
 }
 
 /// The benchmark's job: carries its enqueue time so the worker can measure latency.
@@ -212,6 +219,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             Scenario::Steady => scenarios::steady(&bench).await?,
             Scenario::Latency => latency::run(&bench).await?,
             Scenario::Dashboard => dashboard::run(&bench).await?,
+            Scenario::Workflow => workflow::run(&bench).await?,
         };
         eprintln!("  done in {:.1} s", started.elapsed().as_secs_f64());
         rows.append(&mut result);

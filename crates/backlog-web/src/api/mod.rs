@@ -4,6 +4,7 @@ pub(crate) mod cron;
 pub(crate) mod jobs;
 pub(crate) mod overview;
 pub(crate) mod queues;
+pub(crate) mod workflows;
 
 use axum::routing::{get, post};
 use axum::Router;
@@ -25,4 +26,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/cron", get(cron::list))
         .route("/api/cron/{name}", post(cron::edit))
         .route("/api/cron/{name}/{action}", post(cron::action))
+        .route("/api/workflows", get(workflows::list))
+        .route("/api/workflows/{id}", get(workflows::get))
+        .route("/api/batches", get(workflows::list_batches))
+        .route("/api/batches/{id}", get(workflows::get_batch))
 }

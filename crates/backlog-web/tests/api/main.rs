@@ -35,6 +35,7 @@ on_both_backends!(
     reads::overview_counts_and_history,
     reads::workers_lists_running_runners,
     reads::health_and_metrics,
+    reads::workflows_and_batches,
     actions::retry_cancel_delete_by_ids,
     actions::actions_by_filter_are_capped,
     actions::queues_pause_resume_and_limits,

@@ -1,5 +1,6 @@
 use std::time::Duration;
 
+use axum::http::StatusCode;
 use backlog::{Runner, RunnerConfig, Workers};
 use backlog_storage::JobOutcome;
 use backlog_web::WebOptions;
@@ -245,4 +246,57 @@ pub async fn health_and_metrics(db: Db) {
         .as_str()
         .unwrap()
         .contains("WebOptions::metrics"));
+}
+
+/// Workflows and batches are listed and shown, with each workflow job's dependencies.
+pub async fn workflows_and_batches(db: Db) {
+    use backlog_storage::{
+        BatchCreateParams, DependencyFailure, JobInsert, WorkflowDependency, WorkflowInsertParams,
+    };
+    let workflow = db
+        .workflow_insert(WorkflowInsertParams {
+            name: "etl".to_owned(),
+            jobs: vec![
+                JobInsert::new("default", "extract", serde_json::json!({"day": 1})),
+                JobInsert::new("default", "load", serde_json::json!({})),
+            ],
+            dependencies: vec![WorkflowDependency {
+                job: 1,
+                depends_on: 0,
+                on_failure: DependencyFailure::Cancel,
+            }],
+        })
+        .await
+        .unwrap();
+    let batch = db
+        .batch_create(BatchCreateParams {
+            description: "import".to_owned(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let app = app(&db, WebOptions::default());
+    let list = get(&app, "/api/workflows?limit=10").await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+    let list = list.json();
+    assert_eq!(list["workflows"][0]["name"], "etl");
+    assert_eq!(list["workflows"][0]["waiting"], 1);
+    let shown = get(&app, &format!("/api/workflows/{}", workflow.id))
+        .await
+        .json();
+    assert_eq!(shown["jobs"][1]["depends_on"][0], workflow.job_ids[0]);
+    assert_eq!(shown["jobs"][0]["args"]["day"], 1);
+    assert_eq!(
+        get(&app, "/api/workflows/999").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let batches = get(&app, "/api/batches").await.json();
+    assert_eq!(batches["batches"][0]["id"], batch);
+    assert_eq!(batches["batches"][0]["status"], "open");
+    let one = get(&app, &format!("/api/batches/{batch}")).await.json();
+    assert_eq!(one["description"], "import");
+    assert_eq!(
+        get(&app, "/api/batches/999").await.status,
+        StatusCode::NOT_FOUND
+    );
 }

@@ -9,6 +9,7 @@ mod queues;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod unfinished;
+mod workflow;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -79,6 +79,32 @@ impl PgClient {
         Ok(ids)
     }
 
+    /// Inserts a workflow inside the caller's transaction (or on any connection): its jobs and
+    /// dependencies exist if and only if the caller commits.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Client::workflow_insert`](crate::Client::workflow_insert); after a database
+    /// error inside a transaction, roll it back.
+    pub async fn workflow_insert_tx<C>(
+        &self,
+        tx: &C,
+        workflow: crate::Workflow,
+    ) -> Result<backlog_storage::WorkflowInsertResult, crate::WorkflowError>
+    where
+        C: tokio_postgres::GenericClient + Sync,
+    {
+        let params = self.client.workflow_prepare(workflow)?;
+        let counts = crate::telemetry::enqueue_counts(&params.jobs);
+        let result = self
+            .pg
+            .workflow_insert_tx(tx, params)
+            .await
+            .map_err(|e| crate::WorkflowError::Insert(e.into()))?;
+        crate::telemetry::enqueued(counts);
+        Ok(result)
+    }
+
     /// The PostgreSQL storage.
     pub fn storage_pg(&self) -> &PgStorage {
         &self.pg

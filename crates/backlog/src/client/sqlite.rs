@@ -57,6 +57,27 @@ impl SqliteClient {
         Ok(ids[0].id)
     }
 
+    /// Inserts a workflow inside the caller's transaction: its jobs and dependencies exist if
+    /// and only if the caller commits. Synchronous, like rusqlite.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Client::workflow_insert`](crate::Client::workflow_insert).
+    pub fn workflow_insert_tx(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        workflow: crate::Workflow,
+    ) -> Result<backlog_storage::WorkflowInsertResult, crate::WorkflowError> {
+        let params = self.client.workflow_prepare(workflow)?;
+        let counts = crate::telemetry::enqueue_counts(&params.jobs);
+        let result = self
+            .sqlite
+            .workflow_insert_tx(tx, params)
+            .map_err(|e| crate::WorkflowError::Insert(e.into()))?;
+        crate::telemetry::enqueued(counts);
+        Ok(result)
+    }
+
     /// The SQLite storage.
     pub fn storage_sqlite(&self) -> &SqliteStorage {
         &self.sqlite

@@ -1,11 +1,12 @@
 //! The cleaner: deletes (or archives) finished jobs once they are past their state's retention,
-//! in batches, so the job table — which every fetch walks — stays small; and forgets idempotency
-//! keys whose window has ended (so they may be used again).
+//! in batches, so the job table — which every fetch walks — stays small; forgets idempotency
+//! keys whose window has ended (so they may be used again); and forgets workflows and finished
+//! batches once all their jobs are deleted.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use backlog_storage::{IdempotencyPruneParams, JobDeleteFinalizedParams, Storage};
+use backlog_storage::{IdempotencyPruneParams, JobDeleteFinalizedParams, PruneParams, Storage};
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
@@ -25,6 +26,7 @@ pub(crate) async fn run(
             delete_finalized(&*storage, &config).await;
         }
         prune_idempotency_keys(&*storage, config.batch).await;
+        prune_workflows_and_batches(&*storage, config.batch).await;
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(config.clean_interval) => {}
@@ -82,6 +84,32 @@ async fn prune_idempotency_keys(storage: &dyn Storage, batch: u32) {
             }
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "cleaner could not prune idempotency keys"),
+        }
+        return;
+    }
+}
+
+/// Forgets workflows and finished batches whose jobs the cleaner has all deleted (and the
+/// workflows' dependency edges), a batch at a time until none is left.
+async fn prune_workflows_and_batches(storage: &dyn Storage, batch: u32) {
+    let params = PruneParams { limit: batch };
+    loop {
+        match storage.workflow_prune(params).await {
+            Ok(pruned) if pruned >= u64::from(batch) => continue,
+            Ok(pruned) if pruned > 0 => {
+                tracing::debug!(workflows = pruned, "cleaner forgot workflows")
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "cleaner could not prune workflows"),
+        }
+        break;
+    }
+    loop {
+        match storage.batch_prune(params).await {
+            Ok(pruned) if pruned >= u64::from(batch) => continue,
+            Ok(pruned) if pruned > 0 => tracing::debug!(batches = pruned, "cleaner forgot batches"),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "cleaner could not prune batches"),
         }
         return;
     }

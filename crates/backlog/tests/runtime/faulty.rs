@@ -277,4 +277,59 @@ impl Storage for Faulty {
     async fn idempotency_prune(&self, params: IdempotencyPruneParams) -> Result<u64, Error> {
         self.inner.idempotency_prune(params).await
     }
+
+    async fn workflow_insert(
+        &self,
+        params: WorkflowInsertParams,
+    ) -> Result<WorkflowInsertResult, Error> {
+        self.inner.workflow_insert(params).await
+    }
+
+    async fn workflow_list(&self, params: WorkflowListParams) -> Result<Vec<WorkflowRow>, Error> {
+        self.inner.workflow_list(params).await
+    }
+
+    async fn workflow_get(&self, id: WorkflowId) -> Result<Option<WorkflowRow>, Error> {
+        self.inner.workflow_get(id).await
+    }
+
+    async fn workflow_jobs(&self, id: WorkflowId) -> Result<Vec<WorkflowJob>, Error> {
+        self.inner.workflow_jobs(id).await
+    }
+
+    async fn workflow_retry(&self, id: WorkflowId) -> Result<Vec<JobId>, Error> {
+        self.inner.workflow_retry(id).await
+    }
+
+    async fn job_dependency_results(&self, id: JobId) -> Result<Vec<DependencyResult>, Error> {
+        self.inner.job_dependency_results(id).await
+    }
+
+    async fn batch_create(&self, params: BatchCreateParams) -> Result<BatchId, Error> {
+        self.inner.batch_create(params).await
+    }
+
+    async fn batch_add(&self, params: BatchAddParams) -> Result<Vec<JobId>, Error> {
+        self.inner.batch_add(params).await
+    }
+
+    async fn batch_seal(&self, id: BatchId) -> Result<BatchRow, Error> {
+        self.inner.batch_seal(id).await
+    }
+
+    async fn batch_get(&self, id: BatchId) -> Result<Option<BatchRow>, Error> {
+        self.inner.batch_get(id).await
+    }
+
+    async fn batch_list(&self, params: BatchListParams) -> Result<Vec<BatchRow>, Error> {
+        self.inner.batch_list(params).await
+    }
+
+    async fn workflow_prune(&self, params: PruneParams) -> Result<u64, Error> {
+        self.inner.workflow_prune(params).await
+    }
+
+    async fn batch_prune(&self, params: PruneParams) -> Result<u64, Error> {
+        self.inner.batch_prune(params).await
+    }
 }

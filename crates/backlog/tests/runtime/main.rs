@@ -7,6 +7,7 @@ mod fencing_cases;
 mod lease_cases;
 mod retention_cases;
 mod support;
+mod workflow_cases;
 
 macro_rules! on_both_backends {
     ($($module:ident :: $name:ident),* $(,)?) => {
@@ -62,6 +63,9 @@ on_both_backends!(
     lease_cases::heartbeats_keep_a_long_job_alive,
     lease_cases::per_kind_rate_limit_spaces_starts,
     retention_cases::cleaner_forgets_expired_idempotency_keys,
+    workflow_cases::diamond_runs_in_order_and_reads_results,
+    workflow_cases::bad_graphs_are_refused,
+    workflow_cases::batch_callback_runs_with_counts,
 );
 
 mod cancellation;

@@ -1,0 +1,246 @@
+//! Batches: members added over time, one callback when every member finished, nesting, and no
+//! double callback when the last two members finish at once.
+
+use backlog_storage::{
+    BatchAddParams, BatchCallback, BatchCounts, BatchCreateParams, BatchId, BatchListParams,
+    CallbackOn, ErrorKind, Failure, JobListParams, JobOutcome,
+};
+use backlog_types::{JobId, JobRow, JobState};
+use serde_json::json;
+
+use crate::support::{fetch, finalize, job, Db};
+
+fn callback(on: CallbackOn) -> BatchCallback {
+    BatchCallback {
+        queue: "callbacks".to_owned(),
+        kind: "report".to_owned(),
+        args: json!({"to": "ops"}),
+        priority: 0,
+        max_attempts: 3,
+        on,
+    }
+}
+
+async fn create(db: &Db, parent: Option<BatchId>, on: Option<CallbackOn>) -> BatchId {
+    db.batch_create(BatchCreateParams {
+        parent,
+        description: "import".to_owned(),
+        callback: on.map(callback),
+    })
+    .await
+    .expect("batch create")
+}
+
+async fn add(db: &Db, batch: BatchId, queue: &str, n: usize) -> Vec<JobId> {
+    let jobs = (0..n).map(|_| job(queue, "member")).collect();
+    db.batch_add(BatchAddParams { batch, jobs })
+        .await
+        .expect("batch add")
+}
+
+async fn callbacks(db: &Db) -> Vec<JobRow> {
+    db.job_list(JobListParams {
+        kind: Some("report".to_owned()),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+}
+
+fn counts(row: &JobRow) -> BatchCounts {
+    serde_json::from_value(row.args["batch"].clone()).expect("counts under args.batch")
+}
+
+/// Jobs added before and after some finished; the callback comes once, after the seal and the
+/// last member, with the counts and the user's args.
+pub async fn callback_once_after_seal_and_last_member(db: Db) {
+    let batch = create(&db, None, Some(CallbackOn::Complete)).await;
+    add(&db, batch, "work", 2).await;
+    let first = fetch(&db, "work", 2).await;
+    finalize(&db, &first[..1], vec![JobOutcome::Completed]).await;
+    add(&db, batch, "work", 1).await;
+    finalize(
+        &db,
+        &first[1..],
+        vec![JobOutcome::Discard {
+            failure: Failure::error("bad row"),
+        }],
+    )
+    .await;
+    let sealed = db.batch_seal(batch).await.unwrap();
+    assert!(sealed.sealed_at.is_some());
+    assert!(sealed.finished_at.is_none(), "one member still waits");
+    assert!(callbacks(&db).await.is_empty());
+    let last = fetch(&db, "work", 10).await;
+    assert_eq!(last.len(), 1);
+    finalize(&db, &last, vec![JobOutcome::Completed]).await;
+    let cbs = callbacks(&db).await;
+    assert_eq!(cbs.len(), 1);
+    assert_eq!(cbs[0].queue, "callbacks");
+    assert_eq!(cbs[0].state, JobState::Available);
+    assert_eq!(cbs[0].args["to"], "ops");
+    assert_eq!(
+        counts(&cbs[0]),
+        BatchCounts {
+            id: batch,
+            total: 3,
+            succeeded: 2,
+            failed: 1,
+            cancelled: 0
+        }
+    );
+    let row = db.batch_get(batch).await.unwrap().unwrap();
+    assert!(row.finished_at.is_some());
+    assert_eq!(row.callback_job_id, Some(cbs[0].id));
+    // Sealing again changes nothing and enqueues nothing.
+    db.batch_seal(batch).await.unwrap();
+    assert_eq!(callbacks(&db).await.len(), 1);
+}
+
+/// Sealing a batch whose members all finished fires the callback at once; an empty sealed
+/// batch too.
+pub async fn seal_after_members_finished_fires(db: Db) {
+    let batch = create(&db, None, Some(CallbackOn::Complete)).await;
+    add(&db, batch, "work", 1).await;
+    let rows = fetch(&db, "work", 1).await;
+    finalize(&db, &rows, vec![JobOutcome::Completed]).await;
+    assert!(callbacks(&db).await.is_empty(), "not sealed yet");
+    let sealed = db.batch_seal(batch).await.unwrap();
+    assert!(sealed.finished_at.is_some());
+    let empty = create(&db, None, Some(CallbackOn::Success)).await;
+    db.batch_seal(empty).await.unwrap();
+    assert_eq!(callbacks(&db).await.len(), 2);
+}
+
+/// A success-only callback is not enqueued when a member failed or was cancelled; the batch
+/// still finishes.
+pub async fn success_callback_skipped_on_failure(db: Db) {
+    let batch = create(&db, None, Some(CallbackOn::Success)).await;
+    add(&db, batch, "work", 2).await;
+    db.batch_seal(batch).await.unwrap();
+    let rows = fetch(&db, "work", 2).await;
+    finalize(
+        &db,
+        &rows,
+        vec![
+            JobOutcome::Completed,
+            JobOutcome::Cancel {
+                failure: Failure::error("stop"),
+            },
+        ],
+    )
+    .await;
+    let row = db.batch_get(batch).await.unwrap().unwrap();
+    assert!(row.finished_at.is_some());
+    assert_eq!((row.counts.succeeded, row.counts.cancelled), (1, 1));
+    assert!(callbacks(&db).await.is_empty());
+}
+
+/// A child batch is one member of its parent: the parent's callback waits for the child's
+/// members, and counts the child as succeeded.
+pub async fn nested_batches(db: Db) {
+    let parent = create(&db, None, Some(CallbackOn::Success)).await;
+    let child = create(&db, Some(parent), Some(CallbackOn::Complete)).await;
+    add(&db, parent, "work", 1).await;
+    add(&db, child, "work", 2).await;
+    db.batch_seal(child).await.unwrap();
+    db.batch_seal(parent).await.unwrap();
+    let rows = fetch(&db, "work", 3).await;
+    finalize(&db, &rows, vec![JobOutcome::Completed; 3]).await;
+    let cbs = callbacks(&db).await;
+    assert_eq!(cbs.len(), 2, "the child's and the parent's");
+    let mut by_batch: Vec<BatchCounts> = cbs.iter().map(counts).collect();
+    by_batch.sort_by_key(|c| c.id);
+    assert_eq!(
+        by_batch,
+        vec![
+            BatchCounts {
+                id: parent,
+                total: 2,
+                succeeded: 2,
+                failed: 0,
+                cancelled: 0
+            },
+            BatchCounts {
+                id: child,
+                total: 2,
+                succeeded: 2,
+                failed: 0,
+                cancelled: 0
+            },
+        ]
+    );
+    let listed = db.batch_list(BatchListParams::default()).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|b| b.counts.id).collect::<Vec<_>>(),
+        vec![child, parent]
+    );
+    assert_eq!(listed[0].parent, Some(parent));
+}
+
+/// Members cannot join a sealed or missing batch, nor children a sealed parent.
+pub async fn sealed_batch_refuses_members(db: Db) {
+    let batch = create(&db, None, None).await;
+    db.batch_seal(batch).await.unwrap();
+    let err = db
+        .batch_add(BatchAddParams {
+            batch,
+            jobs: vec![job("work", "member")],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    let err = db
+        .batch_create(BatchCreateParams {
+            parent: Some(batch),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    let err = db.batch_seal(batch + 1000).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(db.job_list(Default::default()).await.unwrap().is_empty());
+}
+
+/// The last two members finishing at the same moment on two connections enqueue exactly one
+/// callback.
+pub async fn concurrent_last_members_enqueue_one_callback(db: Db) {
+    for round in 0..8 {
+        let batch = create(&db, None, Some(CallbackOn::Complete)).await;
+        add(&db, batch, "work", 2).await;
+        db.batch_seal(batch).await.unwrap();
+        let rows = fetch(&db, "work", 2).await;
+        assert_eq!(rows.len(), 2);
+        let (one, two) = (db.clone(), db.clone());
+        let (r1, r2) = (rows[0].clone(), rows[1].clone());
+        let first = tokio::spawn(async move {
+            finalize(&one, &[r1], vec![JobOutcome::Completed]).await;
+        });
+        let second = tokio::spawn(async move {
+            finalize(&two, &[r2], vec![JobOutcome::Completed]).await;
+        });
+        first.await.unwrap();
+        second.await.unwrap();
+        let fired: Vec<JobRow> = callbacks(&db)
+            .await
+            .into_iter()
+            .filter(|j| counts(j).id == batch)
+            .collect();
+        assert_eq!(fired.len(), 1, "round {round}");
+        assert_eq!(counts(&fired[0]).succeeded, 2);
+    }
+}
+
+/// A member cancelled before it ran counts as cancelled, and can be the last member.
+pub async fn cancelled_member_counts(db: Db) {
+    let batch = create(&db, None, Some(CallbackOn::Complete)).await;
+    let ids = add(&db, batch, "work", 1).await;
+    db.batch_seal(batch).await.unwrap();
+    db.job_cancel_many(backlog_storage::JobIdsParams { ids })
+        .await
+        .unwrap();
+    let cbs = callbacks(&db).await;
+    assert_eq!(cbs.len(), 1);
+    assert_eq!(counts(&cbs[0]).cancelled, 1);
+}

@@ -1,0 +1,213 @@
+//! Workflows: inserting one (pooled or in the caller's transaction), listing, inspecting,
+//! retrying, and a job's view of its dependencies.
+
+use backlog_storage::{
+    check_workflow, waiting_for_dependencies, DependencyResult, Error, JobInsertManyParams,
+    WorkflowId, WorkflowInsertParams, WorkflowInsertResult, WorkflowJob, WorkflowListParams,
+    WorkflowRow,
+};
+use backlog_types::{JobId, JobState};
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{GenericClient, Row};
+
+use crate::row::{self, PgJobState};
+use crate::tx::{ENTER, LEAVE};
+use crate::{error, PgStorage};
+
+const CREATE: &str = include_str!("../sql/workflow_create.sql");
+const CREATE_TYPES: [Type; 6] = [
+    Type::TEXT,
+    Type::INT8_ARRAY,
+    Type::INT4_ARRAY,
+    Type::INT8_ARRAY,
+    Type::INT8_ARRAY,
+    Type::INT2_ARRAY,
+];
+
+impl PgStorage {
+    /// Inserts a workflow like
+    /// [`Storage::workflow_insert`](backlog_storage::Storage::workflow_insert), on `client`:
+    /// typically the caller's open transaction, so the workflow commits or rolls back with the
+    /// caller's own writes. Listeners are woken when (and only if) it commits.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidInput`](backlog_storage::ErrorKind::InvalidInput) for a workflow
+    /// refused by [`check_workflow`] (nothing is sent); otherwise as for
+    /// [`PgStorage::job_insert_many_tx`].
+    pub async fn workflow_insert_tx<C: GenericClient + Sync>(
+        &self,
+        client: &C,
+        params: WorkflowInsertParams,
+    ) -> Result<WorkflowInsertResult, Error> {
+        let checked = check_workflow(&params)?;
+        let waiting = waiting_for_dependencies();
+        let jobs = params
+            .jobs
+            .into_iter()
+            .zip(&checked.waiting)
+            .map(|(mut job, &deps)| {
+                if deps > 0 {
+                    job.scheduled_at = Some(waiting);
+                    job.run_after = None;
+                }
+                job
+            })
+            .collect();
+        let inserted = self
+            .job_insert_many_tx(client, JobInsertManyParams { jobs })
+            .await?;
+        let job_ids: Vec<JobId> = inserted.iter().map(|r| r.id).collect();
+        let (mut dependants, mut dependencies, mut policies) = (Vec::new(), Vec::new(), Vec::new());
+        for edge in &checked.edges {
+            dependants.push(job_ids[edge.job]);
+            dependencies.push(job_ids[edge.depends_on]);
+            policies.push(edge.on_failure.code());
+        }
+        let schema = self.schema();
+        let params: [&(dyn ToSql + Sync); 6] = [
+            &params.name,
+            &job_ids,
+            &checked.waiting,
+            &dependants,
+            &dependencies,
+            &policies,
+        ];
+        let typed: Vec<(&(dyn ToSql + Sync), Type)> =
+            params.iter().copied().zip(CREATE_TYPES).collect();
+        let enter_params = [(&schema as &(dyn ToSql + Sync), Type::TEXT)];
+        // Pipelined like the transactional insert: the statement runs in Backlog's schema.
+        let (enter, rows, leave) = tokio::join!(
+            client.query_typed(ENTER, &enter_params),
+            client.query_typed(CREATE, &typed),
+            client.query_typed(LEAVE, &[]),
+        );
+        let rows = rows.map_err(error::pg)?;
+        enter.map_err(error::pg)?;
+        leave.map_err(error::pg)?;
+        let row = rows.first().ok_or_else(|| error::decode(NoWorkflowRow))?;
+        Ok(WorkflowInsertResult {
+            id: row.try_get("id").map_err(error::decode)?,
+            job_ids,
+        })
+    }
+
+    pub(crate) async fn workflow_insert_impl(
+        &self,
+        params: WorkflowInsertParams,
+    ) -> Result<WorkflowInsertResult, Error> {
+        check_workflow(&params)?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(error::pg)?;
+        let result = self.workflow_insert_tx(&*tx, params).await?;
+        tx.commit().await.map_err(error::pg)?;
+        Ok(result)
+    }
+
+    pub(crate) async fn workflow_list_impl(
+        &self,
+        id: Option<WorkflowId>,
+        params: WorkflowListParams,
+    ) -> Result<Vec<WorkflowRow>, Error> {
+        let rows = self
+            .query(
+                include_str!("../sql/workflow_list.sql"),
+                &[&id, &params.before_id, &i64::from(params.limit)],
+            )
+            .await?;
+        rows.iter().map(workflow_row).collect()
+    }
+
+    pub(crate) async fn workflow_jobs_impl(
+        &self,
+        id: WorkflowId,
+    ) -> Result<Vec<WorkflowJob>, Error> {
+        let rows = self
+            .query(include_str!("../sql/workflow_jobs.sql"), &[&id])
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(WorkflowJob {
+                    job: row::job_row(r)?,
+                    deps_left: r.try_get("deps_left").map_err(error::decode)?,
+                    depends_on: r.try_get("depends_on").map_err(error::decode)?,
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) async fn workflow_retry_impl(&self, id: WorkflowId) -> Result<Vec<JobId>, Error> {
+        let rows = self
+            .query(
+                include_str!("../sql/workflow_retry.sql"),
+                &[&id, &waiting_for_dependencies()],
+            )
+            .await?;
+        let mut ids = Vec::with_capacity(rows.len());
+        let mut queues: Vec<String> = Vec::new();
+        for row in &rows {
+            ids.push(row.try_get("id").map_err(error::decode)?);
+            let state: &str = row.try_get("state").map_err(error::decode)?;
+            let queue: String = row.try_get("queue").map_err(error::decode)?;
+            if state == "available" && !queues.contains(&queue) {
+                queues.push(queue);
+            }
+        }
+        self.wake(queues);
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
+    pub(crate) async fn job_dependency_results_impl(
+        &self,
+        id: JobId,
+    ) -> Result<Vec<DependencyResult>, Error> {
+        let rows = self
+            .query(include_str!("../sql/job_dependency_results.sql"), &[&id])
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let state: PgJobState = row.try_get("state").map_err(error::decode)?;
+                Ok(DependencyResult {
+                    id: row.try_get("id").map_err(error::decode)?,
+                    kind: row.try_get("kind").map_err(error::decode)?,
+                    state: state.0,
+                    result: row.try_get("result").map_err(error::decode)?,
+                })
+            })
+            .collect()
+    }
+}
+
+fn workflow_row(row: &Row) -> Result<WorkflowRow, Error> {
+    let states: serde_json::Value = row.try_get("states").map_err(error::decode)?;
+    let mut counts = Vec::new();
+    for state in JobState::ALL {
+        if let Some(n) = states
+            .get(state.as_str())
+            .and_then(serde_json::Value::as_u64)
+        {
+            counts.push((state, n));
+        }
+    }
+    let waiting: i64 = row.try_get("waiting").map_err(error::decode)?;
+    Ok(WorkflowRow {
+        id: row.try_get("id").map_err(error::decode)?,
+        name: row.try_get("name").map_err(error::decode)?,
+        created_at: row.try_get("created_at").map_err(error::decode)?,
+        states: counts,
+        waiting: waiting.unsigned_abs(),
+    })
+}
+
+/// `workflow_create.sql` returned no row (it always returns one).
+#[derive(Debug)]
+struct NoWorkflowRow;
+
+impl std::fmt::Display for NoWorkflowRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("workflow_create returned no row")
+    }
+}
+
+impl std::error::Error for NoWorkflowRow {}

@@ -1,0 +1,8 @@
+DROP TABLE backlog_job_dependency;
+DROP INDEX backlog_job_batch;
+DROP INDEX backlog_job_workflow;
+ALTER TABLE backlog_job DROP COLUMN batch_id;
+ALTER TABLE backlog_job DROP COLUMN deps_left;
+ALTER TABLE backlog_job DROP COLUMN workflow_id;
+DROP TABLE backlog_batch;
+DROP TABLE backlog_workflow;

@@ -1,0 +1,1 @@
+SELECT * FROM backlog_batch WHERE id = :id

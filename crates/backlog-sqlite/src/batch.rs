@@ -1,0 +1,148 @@
+//! Batches: creating, adding members, sealing, reading.
+
+use backlog_storage::{BatchCreateParams, BatchId, BatchListParams, BatchRow, Error, ErrorKind};
+use backlog_types::JobId;
+use chrono::{DateTime, Utc};
+use rusqlite::{named_params, Connection, OptionalExtension};
+
+use crate::error::from_sqlite;
+use crate::queries::{self, InsertBatch};
+use crate::settle::{batch_row, id_list, settle_batches};
+use crate::{sql, time};
+
+/// Counts `n` new members into an open batch; refused if it is missing or sealed.
+fn grow(conn: &Connection, id: BatchId, n: i64) -> Result<(), Error> {
+    let grown: Option<BatchId> = conn
+        .prepare_cached(sql::BATCH_GROW)
+        .and_then(|mut s| {
+            s.query_row(named_params! { ":id": id, ":n": n }, |row| row.get(0))
+                .optional()
+        })
+        .map_err(from_sqlite)?;
+    grown.map(|_| ()).ok_or_else(|| not_open(id))
+}
+
+/// Creates a batch (counted into its open parent).
+pub(crate) fn create(
+    conn: &Connection,
+    params: &BatchCreateParams,
+    now: DateTime<Utc>,
+) -> Result<BatchId, Error> {
+    if let Some(parent) = params.parent {
+        grow(conn, parent, 1)?;
+    }
+    let callback = params.callback.as_ref();
+    conn.prepare_cached(sql::BATCH_CREATE)
+        .and_then(|mut s| {
+            s.query_row(
+                named_params! {
+                    ":parent": params.parent,
+                    ":description": params.description,
+                    ":queue": callback.map(|c| c.queue.as_str()),
+                    ":kind": callback.map(|c| c.kind.as_str()),
+                    ":args": callback.map(|c| c.args.to_string()),
+                    ":priority": callback.map(|c| c.priority),
+                    ":max_attempts": callback.map(|c| c.max_attempts),
+                    ":on": callback.map_or(1, |c| c.on.code()),
+                    ":now": time::encode(now),
+                },
+                |row| row.get(0),
+            )
+        })
+        .map_err(from_sqlite)
+}
+
+/// Inserts jobs as members of an open batch; returns their ids and the queues to wake.
+pub(crate) fn add(
+    conn: &Connection,
+    id: BatchId,
+    batch: &InsertBatch,
+    n: i64,
+) -> Result<Vec<JobId>, Error> {
+    grow(conn, id, n)?;
+    let ids: Vec<JobId> = queries::job_insert_many(conn, batch)?
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    conn.prepare_cached(sql::JOB_BATCH_SET)
+        .and_then(|mut s| s.execute(named_params! { ":batch": id, ":ids": id_list(&ids) }))
+        .map_err(from_sqlite)?;
+    Ok(ids)
+}
+
+/// Seals a batch, finishing it if every member already finished; returns the batch and the
+/// queues that got a callback job.
+pub(crate) fn seal(
+    conn: &Connection,
+    id: BatchId,
+    now: DateTime<Utc>,
+) -> Result<(BatchRow, Vec<String>), Error> {
+    let due: Option<bool> = conn
+        .prepare_cached(sql::BATCH_SEAL)
+        .and_then(|mut s| {
+            s.query_row(
+                named_params! { ":id": id, ":now": time::encode(now) },
+                |row| row.get("due"),
+            )
+            .optional()
+        })
+        .map_err(from_sqlite)?;
+    let due = due.ok_or_else(|| missing(id))?;
+    let mut queues = Vec::new();
+    if due {
+        settle_batches(conn, Vec::new(), vec![id], now, &mut queues)?;
+    }
+    let batch = get(conn, id)?.ok_or_else(|| missing(id))?;
+    Ok((batch, queues))
+}
+
+/// One batch.
+pub(crate) fn get(conn: &Connection, id: BatchId) -> Result<Option<BatchRow>, Error> {
+    let mut statement = conn.prepare_cached(sql::BATCH_GET).map_err(from_sqlite)?;
+    let mut rows = statement
+        .query(named_params! { ":id": id })
+        .map_err(from_sqlite)?;
+    rows.next().map_err(from_sqlite)?.map(batch_row).transpose()
+}
+
+/// Batches, newest first.
+pub(crate) fn list(conn: &Connection, params: &BatchListParams) -> Result<Vec<BatchRow>, Error> {
+    let mut statement = conn.prepare_cached(sql::BATCH_LIST).map_err(from_sqlite)?;
+    let mut rows = statement
+        .query(named_params! { ":before_id": params.before_id, ":limit": params.limit })
+        .map_err(from_sqlite)?;
+    let mut batches = Vec::new();
+    while let Some(row) = rows.next().map_err(from_sqlite)? {
+        batches.push(batch_row(row)?);
+    }
+    Ok(batches)
+}
+
+/// Deletes up to `limit` finished batches with no member job or child left; returns how many.
+pub(crate) fn prune(conn: &Connection, limit: u32) -> Result<u64, Error> {
+    let mut statement = conn.prepare_cached(sql::BATCH_PRUNE).map_err(from_sqlite)?;
+    let mut rows = statement
+        .query(named_params! { ":limit": limit })
+        .map_err(from_sqlite)?;
+    let mut n = 0;
+    while rows.next().map_err(from_sqlite)?.is_some() {
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// A batch that cannot take members.
+fn not_open(id: BatchId) -> Error {
+    Error::new(
+        ErrorKind::InvalidInput,
+        format!("batch {id} does not exist or is sealed: members can only be added to an open batch (create a new batch)"),
+    )
+}
+
+/// A batch that does not exist.
+fn missing(id: BatchId) -> Error {
+    Error::new(
+        ErrorKind::InvalidInput,
+        format!("batch {id} does not exist (check the id with `backlog batches list`)"),
+    )
+}

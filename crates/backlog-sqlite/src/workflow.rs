@@ -1,0 +1,208 @@
+//! Workflows: inserting one in a write transaction, listing, inspecting, retrying, and a job's
+//! view of its dependencies.
+
+use backlog_storage::{
+    waiting_for_dependencies, CheckedWorkflow, DependencyResult, Error, WorkflowId,
+    WorkflowInsertParams, WorkflowInsertResult, WorkflowJob, WorkflowListParams, WorkflowRow,
+};
+use backlog_types::{JobId, JobState};
+use chrono::{DateTime, Utc};
+use rusqlite::{named_params, Connection};
+
+use crate::error::{decode, from_sqlite};
+use crate::queries::{self, InsertBatch};
+use crate::row::{get, job_row, json, optional_json, timestamp};
+use crate::{sql, time};
+
+/// The jobs of a checked workflow, encoded for the writer: dependants wait in the year 9999.
+pub(crate) fn encode(
+    params: WorkflowInsertParams,
+    checked: &CheckedWorkflow,
+    now: DateTime<Utc>,
+) -> (String, InsertBatch) {
+    let waiting = waiting_for_dependencies();
+    let jobs = params
+        .jobs
+        .into_iter()
+        .zip(&checked.waiting)
+        .map(|(mut job, &deps)| {
+            if deps > 0 {
+                job.scheduled_at = Some(waiting);
+                job.run_after = None;
+            }
+            job
+        })
+        .collect();
+    (params.name, InsertBatch::new(jobs, now))
+}
+
+/// Inserts the workflow's jobs, its row and its edges (in the writer's transaction).
+pub(crate) fn insert(
+    conn: &Connection,
+    name: &str,
+    batch: &InsertBatch,
+    checked: &CheckedWorkflow,
+    now: DateTime<Utc>,
+) -> Result<WorkflowInsertResult, Error> {
+    let job_ids: Vec<JobId> = queries::job_insert_many(conn, batch)?
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    let id: WorkflowId = conn
+        .prepare_cached(sql::WORKFLOW_CREATE)
+        .and_then(|mut s| {
+            s.query_row(
+                named_params! { ":name": name, ":now": time::encode(now) },
+                |row| row.get(0),
+            )
+        })
+        .map_err(from_sqlite)?;
+    let jobs: Vec<(JobId, i32)> = job_ids
+        .iter()
+        .copied()
+        .zip(checked.waiting.iter().copied())
+        .collect();
+    let jobs = serde_json::to_string(&jobs).map_err(|e| decode("deps_left", e))?;
+    conn.prepare_cached(sql::WORKFLOW_CREATE_JOBS)
+        .and_then(|mut s| s.execute(named_params! { ":workflow": id, ":jobs": jobs }))
+        .map_err(from_sqlite)?;
+    let edges: Vec<(JobId, JobId, i16)> = checked
+        .edges
+        .iter()
+        .map(|e| (job_ids[e.job], job_ids[e.depends_on], e.on_failure.code()))
+        .collect();
+    if !edges.is_empty() {
+        let edges = serde_json::to_string(&edges).map_err(|e| decode("on_failure", e))?;
+        conn.prepare_cached(sql::WORKFLOW_CREATE_EDGES)
+            .and_then(|mut s| s.execute(named_params! { ":workflow": id, ":edges": edges }))
+            .map_err(from_sqlite)?;
+    }
+    Ok(WorkflowInsertResult { id, job_ids })
+}
+
+/// Workflows with per-state counts, newest first (`id`: only that one).
+pub(crate) fn list(
+    conn: &Connection,
+    id: Option<WorkflowId>,
+    params: &WorkflowListParams,
+) -> Result<Vec<WorkflowRow>, Error> {
+    let mut statement = conn
+        .prepare_cached(sql::WORKFLOW_LIST)
+        .map_err(from_sqlite)?;
+    let mut rows = statement
+        .query(named_params! {
+            ":id": id,
+            ":before_id": params.before_id,
+            ":limit": params.limit,
+        })
+        .map_err(from_sqlite)?;
+    let mut workflows = Vec::new();
+    while let Some(row) = rows.next().map_err(from_sqlite)? {
+        let states: serde_json::Value = json(row, "states")?;
+        let counts = JobState::ALL
+            .into_iter()
+            .filter_map(|state| {
+                let n = states.get(state.as_str())?.as_u64()?;
+                Some((state, n))
+            })
+            .collect();
+        let waiting: i64 = get(row, "waiting")?;
+        workflows.push(WorkflowRow {
+            id: get(row, "id")?,
+            name: get(row, "name")?,
+            created_at: timestamp(row, "created_at")?,
+            states: counts,
+            waiting: waiting.unsigned_abs(),
+        });
+    }
+    Ok(workflows)
+}
+
+/// Every job of a workflow with its dependencies.
+pub(crate) fn jobs(conn: &Connection, id: WorkflowId) -> Result<Vec<WorkflowJob>, Error> {
+    let mut statement = conn
+        .prepare_cached(sql::WORKFLOW_JOBS)
+        .map_err(from_sqlite)?;
+    let mut rows = statement
+        .query(named_params! { ":id": id })
+        .map_err(from_sqlite)?;
+    let mut jobs = Vec::new();
+    while let Some(row) = rows.next().map_err(from_sqlite)? {
+        jobs.push(WorkflowJob {
+            job: job_row(row)?,
+            deps_left: get(row, "deps_left")?,
+            depends_on: json(row, "depends_on")?,
+        });
+    }
+    Ok(jobs)
+}
+
+/// Retries a workflow's failed jobs; returns their ids and the queues that got available jobs.
+pub(crate) fn retry(
+    conn: &Connection,
+    id: WorkflowId,
+    now: DateTime<Utc>,
+) -> Result<(Vec<JobId>, Vec<String>), Error> {
+    let mut statement = conn
+        .prepare_cached(sql::WORKFLOW_RETRY)
+        .map_err(from_sqlite)?;
+    let mut rows = statement
+        .query(named_params! {
+            ":id": id,
+            ":now": time::encode(now),
+            ":waiting": time::encode(waiting_for_dependencies()),
+        })
+        .map_err(from_sqlite)?;
+    let (mut ids, mut queues) = (Vec::new(), Vec::new());
+    while let Some(row) = rows.next().map_err(from_sqlite)? {
+        ids.push(get(row, "id")?);
+        let state: String = get(row, "state")?;
+        let queue: String = get(row, "queue")?;
+        if state == "available" && !queues.contains(&queue) {
+            queues.push(queue);
+        }
+    }
+    ids.sort_unstable();
+    Ok((ids, queues))
+}
+
+/// The dependencies of a job with their states and results.
+pub(crate) fn dependency_results(
+    conn: &Connection,
+    id: JobId,
+) -> Result<Vec<DependencyResult>, Error> {
+    let mut statement = conn
+        .prepare_cached(sql::JOB_DEPENDENCY_RESULTS)
+        .map_err(from_sqlite)?;
+    let mut rows = statement
+        .query(named_params! { ":id": id })
+        .map_err(from_sqlite)?;
+    let mut results = Vec::new();
+    while let Some(row) = rows.next().map_err(from_sqlite)? {
+        let state: String = get(row, "state")?;
+        results.push(DependencyResult {
+            id: get(row, "id")?,
+            kind: get(row, "kind")?,
+            state: state.parse().map_err(|e| decode("state", e))?,
+            result: optional_json(row, "result")?,
+        });
+    }
+    Ok(results)
+}
+
+/// Deletes up to `limit` workflows with no job left, and their edges; returns how many.
+pub(crate) fn prune(conn: &Connection, limit: u32) -> Result<u64, Error> {
+    let ids: Vec<WorkflowId> = conn
+        .prepare_cached(sql::WORKFLOW_PRUNE)
+        .and_then(|mut s| {
+            s.query_map(named_params! { ":limit": limit }, |row| row.get(0))?
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .map_err(from_sqlite)?;
+    if !ids.is_empty() {
+        conn.prepare_cached(sql::WORKFLOW_PRUNE_EDGES)
+            .and_then(|mut s| s.execute(named_params! { ":ids": crate::settle::id_list(&ids) }))
+            .map_err(from_sqlite)?;
+    }
+    Ok(ids.len() as u64)
+}
