@@ -142,7 +142,14 @@ impl Worker for Recorder {
     async fn work(&self, job: Job<Work>) -> Result<(), JobError> {
         self.record(Phase::Start, &job)?;
         tokio::time::sleep(Duration::from_millis(job.args.ms)).await;
-        self.record(Phase::End, &job)
+        self.record(Phase::End, &job)?;
+        if job.attempt <= job.args.fail_attempts {
+            return Err(JobError::retry(format!(
+                "planned failure of attempt {}",
+                job.attempt
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -229,7 +236,16 @@ async fn produce(
         // instead of inserting a second one.
         let opts = InsertOpts::new().idempotency_key(backlog::new_idempotency_key());
         let id = loop {
-            match client.enqueue_with(Work { ms: job_ms }, opts.clone()).await {
+            match client
+                .enqueue_with(
+                    Work {
+                        ms: job_ms,
+                        fail_attempts: 0,
+                    },
+                    opts.clone(),
+                )
+                .await
+            {
                 Ok(id) => break id,
                 Err(e) => {
                     retries += 1;

@@ -26,6 +26,9 @@ pub struct Proc {
     pub ledger: Option<PathBuf>,
 }
 
+/// The path of the `backlog-faults` binary.
+pub const BIN: &str = env!("CARGO_BIN_EXE_backlog-faults");
+
 /// Every process of a scenario.
 #[derive(Default)]
 pub struct Procs {
@@ -62,8 +65,9 @@ impl Procs {
     }
 
     /// Spawns `command` (the `backlog-faults` binary, possibly behind a wrapper such as
-    /// `ip netns exec`, which execs it under the same pid) with the suite's arguments.
-    pub fn spawn_with(
+    /// `ip netns exec` or an environment, that execs it under the same pid) with the suite's
+    /// arguments.
+    fn spawn_with(
         &mut self,
         mut command: Command,
         db: &str,
@@ -107,8 +111,15 @@ impl Procs {
         self.spawn(db, &args, Some(ledger))
     }
 
+    /// Starts a worker with its own ledger file through `wrapper`, a command (such as
+    /// [`Netns::command`](crate::netns::Netns::command)) that ends with the binary's path.
+    pub fn worker_via(&mut self, wrapper: Command, db: &str, opts: WorkerOpts) -> u32 {
+        let (args, ledger) = self.worker_args(opts);
+        self.spawn_with(wrapper, db, &args, Some(ledger))
+    }
+
     /// The arguments of a worker process and its (fresh) ledger file.
-    pub fn worker_args(&self, opts: WorkerOpts) -> (Vec<String>, PathBuf) {
+    fn worker_args(&self, opts: WorkerOpts) -> (Vec<String>, PathBuf) {
         let ledger = self.dir.join(format!("ledger-{}.log", self.spawned + 1));
         let args = vec![
             "worker".to_owned(),
