@@ -8,6 +8,7 @@
 //! and `scripts/faults --long` (`BACKLOG_FAULTS_LONG=1`: more kills, more jobs).
 
 mod cluster;
+mod hosts;
 mod netns;
 mod partition;
 mod procs;

@@ -36,7 +36,7 @@ async fn postgres_partitioned_worker_is_fenced() {
     };
     let total = if long() { 24 } else { 8 };
     let mut procs = Procs::new(&scratch.0);
-    let cut = procs.worker_via(ns.command(BIN), &ns.pg_url(cluster.port()), opts);
+    let cut = procs.worker_via(ns.command(BIN), &ns.pg_url(cluster.port()), opts, &[]);
     let mut ids = Vec::new();
     for _ in 0..total {
         let job = Work {

@@ -112,9 +112,17 @@ impl Procs {
     }
 
     /// Starts a worker with its own ledger file through `wrapper`, a command (such as
-    /// [`Netns::command`](crate::netns::Netns::command)) that ends with the binary's path.
-    pub fn worker_via(&mut self, wrapper: Command, db: &str, opts: WorkerOpts) -> u32 {
-        let (args, ledger) = self.worker_args(opts);
+    /// [`Netns::command`](crate::netns::Netns::command)) that ends with the binary's path,
+    /// with `extra` worker arguments (such as `--poll-ms`).
+    pub fn worker_via(
+        &mut self,
+        wrapper: Command,
+        db: &str,
+        opts: WorkerOpts,
+        extra: &[&str],
+    ) -> u32 {
+        let (mut args, ledger) = self.worker_args(opts);
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
         self.spawn_with(wrapper, db, &args, Some(ledger))
     }
 

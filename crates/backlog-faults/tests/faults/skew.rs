@@ -54,7 +54,7 @@ async fn postgres_skewed_worker_clocks_follow_the_database() {
             .env("FAKETIME", skew)
             // Timers and timeouts use the monotonic clock; only the wall clock is skewed.
             .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
-        let pid = procs.worker_via(command, &url, opts);
+        let pid = procs.worker_via(command, &url, opts, &[]);
         skews.push((
             pid,
             if skew.starts_with('+') {
