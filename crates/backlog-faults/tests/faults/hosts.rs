@@ -195,9 +195,19 @@ async fn postgres_four_hosts_share_one_database() {
         .filter_map(|r| Some(secs(r.attempted_at?, r.created_at)))
         .fold(0.0f64, f64::max);
     assert_eq!(woken.len(), 20);
+    let waits: Vec<String> = woken
+        .iter()
+        .filter_map(|r| {
+            Some(format!(
+                "{}:{:.2}s",
+                r.id,
+                secs(r.attempted_at?, r.created_at)
+            ))
+        })
+        .collect();
     assert!(
         wake < 5.0,
-        "a job waited {wake:.1}s for a host polling every 30s: no wake-up"
+        "a job waited {wake:.1}s for a host polling every 30s: no wake-up (waits {waits:?})"
     );
     for pid in slow {
         assert!(

@@ -1,7 +1,7 @@
 //! Worker processes whose wall clock is 10 minutes ahead or behind (libfaketime preloaded into
 //! the child): leases, schedules and retry backoff follow the database's clock.
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -14,7 +14,14 @@ use crate::cluster::PgCluster;
 use crate::procs::{Procs, WorkerOpts, BIN};
 use crate::{entries, open, poll, rows, Scratch, SERIAL};
 
-const FAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+/// Debian's libfaketime (package `faketime`), under the multiarch directory of this machine.
+fn libfaketime() -> Option<PathBuf> {
+    std::fs::read_dir("/usr/lib")
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join("faketime/libfaketime.so.1"))
+        .find(|p| p.exists())
+}
 const SKEW_S: i64 = 600;
 
 /// Seconds from `from` to `to`.
@@ -30,12 +37,12 @@ fn secs(to: chrono::DateTime<chrono::Utc>, from: chrono::DateTime<chrono::Utc>) 
 #[ignore = "process-level fault suite: run scripts/faults"]
 async fn postgres_skewed_worker_clocks_follow_the_database() {
     let _serial = SERIAL.lock().await;
-    if !Path::new(FAKETIME).exists() {
+    let Some(faketime) = libfaketime() else {
         println!(
-            "faults: scenario=clock_skew SKIPPED: {FAKETIME} is missing (Debian: apt-get install faketime)"
+            "faults: scenario=clock_skew SKIPPED: no /usr/lib/*/faketime/libfaketime.so.1 (Debian: apt-get install faketime)"
         );
         return;
-    }
+    };
     let cluster = PgCluster::start();
     let url = cluster.url();
     let scratch = Scratch::new("skew");
@@ -50,7 +57,7 @@ async fn postgres_skewed_worker_clocks_follow_the_database() {
     for skew in ["+10m", "-10m"] {
         let mut command = Command::new(BIN);
         command
-            .env("LD_PRELOAD", FAKETIME)
+            .env("LD_PRELOAD", &faketime)
             .env("FAKETIME", skew)
             // Timers and timeouts use the monotonic clock; only the wall clock is skewed.
             .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
