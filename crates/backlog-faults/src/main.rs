@@ -59,6 +59,10 @@ enum Command {
         /// Give up (exit non-zero) after this many seconds.
         #[arg(long, default_value_t = 120)]
         deadline_s: u64,
+        /// After the last enqueue, stay until standard input closes: the NOTIFY of a pooled
+        /// insert is sent shortly after it by a background task, which an exit would cut off.
+        #[arg(long)]
+        linger: bool,
     },
 }
 
@@ -105,7 +109,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             count,
             job_ms,
             deadline_s,
-        } => produce(storage, acked, count, job_ms, deadline_s).await,
+            linger,
+        } => {
+            produce(storage, acked, count, job_ms, deadline_s).await?;
+            if linger {
+                tokio::task::spawn_blocking(|| {
+                    std::io::copy(&mut std::io::stdin(), &mut std::io::sink())
+                })
+                .await
+                .context("the standard input reader failed")?
+                .context("could not read standard input")?;
+            }
+            Ok(())
+        }
     }
 }
 

@@ -182,19 +182,31 @@ async fn postgres_four_hosts_share_one_database() {
 
     // Wake-ups: the hosts are idle and poll every 30 s; a producer process in the root
     // namespace enqueues, its NOTIFY wakes them.
-    let producer = hosts.procs.producer(&hosts.cluster.url(), 20, 10);
-    assert!(
-        hosts.procs.wait_exit(producer, Duration::from_secs(60)),
-        "{}",
-        hosts.procs.errors()
-    );
-    let woken_ids = crate::acked(&hosts.procs.acked_files());
+    // The producer lingers after its last enqueue: a process that exits right after a pooled
+    // insert can cut off the background task that sends the NOTIFY (the wake-up is then lost
+    // and the job waits for a poll; seen here as a 30 s wait).
+    let producer = hosts
+        .procs
+        .producer_with(&hosts.cluster.url(), 20, 10, &["--linger"]);
+    let woken_ids = poll("20 acknowledged enqueues", Duration::from_secs(60), || {
+        let files = hosts.procs.acked_files();
+        async move {
+            let ids = crate::acked(&files);
+            (ids.len() == 20).then_some(ids)
+        }
+    })
+    .await;
     let woken = hosts.completed(&woken_ids).await;
     let wake = woken
         .iter()
         .filter_map(|r| Some(secs(r.attempted_at?, r.created_at)))
         .fold(0.0f64, f64::max);
     assert_eq!(woken.len(), 20);
+    assert!(
+        hosts.procs.stop(producer, Duration::from_secs(60)),
+        "{}",
+        hosts.procs.errors()
+    );
     let waits: Vec<String> = woken
         .iter()
         .filter_map(|r| {

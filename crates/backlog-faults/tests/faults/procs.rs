@@ -145,6 +145,11 @@ impl Procs {
 
     /// Starts a producer of `count` jobs of `job_ms` each, recording acknowledged ids.
     pub fn producer(&mut self, db: &str, count: u64, job_ms: u64) -> u32 {
+        self.producer_with(db, count, job_ms, &[])
+    }
+
+    /// [`Procs::producer`] with `extra` arguments (such as `--linger`).
+    pub fn producer_with(&mut self, db: &str, count: u64, job_ms: u64, extra: &[&str]) -> u32 {
         let acked = self.dir.join(format!("acked-{}.log", self.spawned + 1));
         let args = vec![
             "produce".to_owned(),
@@ -155,6 +160,10 @@ impl Procs {
             "--job-ms".to_owned(),
             job_ms.to_string(),
         ];
+        let args: Vec<String> = args
+            .into_iter()
+            .chain(extra.iter().map(|a| (*a).to_owned()))
+            .collect();
         self.spawn(db, &args, None)
     }
 
