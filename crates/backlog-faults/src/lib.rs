@@ -20,11 +20,15 @@ pub mod ledger;
 use backlog::JobArgs;
 use serde::{Deserialize, Serialize};
 
-/// The one job kind of the suite: sleeps this long, then succeeds.
+/// The one job kind of the suite: sleeps this long, then succeeds (or fails, for its first
+/// `fail_attempts` attempts, to be retried).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Work {
     /// How long an execution takes, in milliseconds.
     pub ms: u64,
+    /// Attempts that fail with a retryable error before one succeeds (0: none fail).
+    #[serde(default)]
+    pub fail_attempts: i32,
 }
 
 impl JobArgs for Work {

@@ -40,6 +40,9 @@ enum Command {
         /// Jobs run at once.
         #[arg(long, default_value_t = 4)]
         concurrency: usize,
+        /// How often it polls for jobs without a wake-up, in milliseconds.
+        #[arg(long, default_value_t = 200)]
+        poll_ms: u64,
     },
     /// Enqueues jobs one by one, retrying each until acknowledged, and appends each
     /// acknowledged id to a file (synced) before going on.
@@ -56,6 +59,10 @@ enum Command {
         /// Give up (exit non-zero) after this many seconds.
         #[arg(long, default_value_t = 120)]
         deadline_s: u64,
+        /// After the last enqueue, stay until standard input closes: the NOTIFY of a pooled
+        /// insert is sent shortly after it by a background task, which an exit would cut off.
+        #[arg(long)]
+        linger: bool,
     },
 }
 
@@ -88,13 +95,33 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             lease_ms,
             leader_ttl_ms,
             concurrency,
-        } => worker(storage, ledger, lease_ms, leader_ttl_ms, concurrency).await,
+            poll_ms,
+        } => {
+            let timing = Timing {
+                lease_ms,
+                leader_ttl_ms,
+                poll_ms,
+            };
+            worker(storage, ledger, timing, concurrency).await
+        }
         Command::Produce {
             acked,
             count,
             job_ms,
             deadline_s,
-        } => produce(storage, acked, count, job_ms, deadline_s).await,
+            linger,
+        } => {
+            produce(storage, acked, count, job_ms, deadline_s).await?;
+            if linger {
+                tokio::task::spawn_blocking(|| {
+                    std::io::copy(&mut std::io::stdin(), &mut std::io::sink())
+                })
+                .await
+                .context("the standard input reader failed")?
+                .context("could not read standard input")?;
+            }
+            Ok(())
+        }
     }
 }
 
@@ -142,15 +169,28 @@ impl Worker for Recorder {
     async fn work(&self, job: Job<Work>) -> Result<(), JobError> {
         self.record(Phase::Start, &job)?;
         tokio::time::sleep(Duration::from_millis(job.args.ms)).await;
-        self.record(Phase::End, &job)
+        self.record(Phase::End, &job)?;
+        if job.attempt <= job.args.fail_attempts {
+            return Err(JobError::retry(format!(
+                "planned failure of attempt {}",
+                job.attempt
+            )));
+        }
+        Ok(())
     }
+}
+
+/// A worker process's lease, leader lease and poll interval, in milliseconds.
+struct Timing {
+    lease_ms: u64,
+    leader_ttl_ms: u64,
+    poll_ms: u64,
 }
 
 async fn worker(
     storage: Arc<dyn Storage>,
     ledger: PathBuf,
-    lease_ms: u64,
-    leader_ttl_ms: u64,
+    timing: Timing,
     concurrency: usize,
 ) -> anyhow::Result<()> {
     let ledger = SyncedLog::open(&ledger)
@@ -162,10 +202,10 @@ async fn worker(
         .queue("default", concurrency)
         .configure(|c| {
             c.worker_id = format!("faults:{}", std::process::id());
-            c.lease = Duration::from_millis(lease_ms);
-            c.poll_interval = Duration::from_millis(200);
+            c.lease = Duration::from_millis(timing.lease_ms);
+            c.poll_interval = Duration::from_millis(timing.poll_ms);
             c.queue_depth_interval = None;
-            c.maintenance_config.leader_ttl = Duration::from_millis(leader_ttl_ms);
+            c.maintenance_config.leader_ttl = Duration::from_millis(timing.leader_ttl_ms);
             c.maintenance_config.rescue_interval = Duration::from_millis(200);
             // Kills are the point of the suite: a job rescued many times is no poison job here.
             c.maintenance_config.poison_threshold = 0;
@@ -179,9 +219,10 @@ async fn worker(
         let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
         let _ = closed_tx.send(());
     });
-    // The counters are printed whenever they change, so a test can read them from the log
-    // while the process runs (and after it was killed).
+    // The counters (and whether this process leads) are printed whenever they change, so a
+    // test can read them from the log while the process runs (and after it was killed).
     let mut printed = None;
+    let mut leading = None;
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     loop {
         tokio::select! {
@@ -191,6 +232,10 @@ async fn worker(
                 if printed != Some(now) {
                     print_stats(&now);
                     printed = Some(now);
+                }
+                if leading != Some(runner.is_leader()) {
+                    leading = Some(runner.is_leader());
+                    println!("leader {}", runner.is_leader());
                 }
             }
         }
@@ -229,7 +274,16 @@ async fn produce(
         // instead of inserting a second one.
         let opts = InsertOpts::new().idempotency_key(backlog::new_idempotency_key());
         let id = loop {
-            match client.enqueue_with(Work { ms: job_ms }, opts.clone()).await {
+            match client
+                .enqueue_with(
+                    Work {
+                        ms: job_ms,
+                        fail_attempts: 0,
+                    },
+                    opts.clone(),
+                )
+                .await
+            {
                 Ok(id) => break id,
                 Err(e) => {
                     retries += 1;

@@ -12,6 +12,8 @@ pub struct PgCluster {
     dir: PathBuf,
     bin: PathBuf,
     port: u16,
+    /// `listen_addresses`.
+    listen: String,
 }
 
 fn is_root() -> bool {
@@ -72,6 +74,12 @@ fn free_port() -> u16 {
 impl PgCluster {
     /// Creates and starts a cluster (trust auth, user postgres).
     pub fn start() -> PgCluster {
+        PgCluster::start_listening(&[])
+    }
+
+    /// Creates and starts a cluster that also listens on `extra` addresses (host ends of
+    /// network namespaces' links) and trusts connections from 10.0.0.0/8.
+    pub fn start_listening(extra: &[&str]) -> PgCluster {
         let dir = std::env::temp_dir().join(format!(
             "backlog-faults-{}-{}",
             std::process::id(),
@@ -90,6 +98,10 @@ impl PgCluster {
         let cluster = PgCluster {
             bin: pg_bin(),
             port: free_port(),
+            listen: std::iter::once("127.0.0.1")
+                .chain(extra.iter().copied())
+                .collect::<Vec<_>>()
+                .join(","),
             dir,
         };
         let data = cluster.dir.to_string_lossy().into_owned();
@@ -105,8 +117,19 @@ impl PgCluster {
                 "--no-sync",
             ],
         );
+        if !extra.is_empty() {
+            let hba = cluster.dir.join("pg_hba.conf");
+            let mut text = std::fs::read_to_string(&hba).expect("read pg_hba.conf");
+            text.push_str("host all all 10.0.0.0/8 trust\n");
+            std::fs::write(&hba, text).expect("write pg_hba.conf");
+        }
         cluster.start_server();
         cluster
+    }
+
+    /// Its port.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// The URL of its `postgres` database.
@@ -119,8 +142,8 @@ impl PgCluster {
         let data = self.dir.to_string_lossy().into_owned();
         let log = self.dir.join("server.log").to_string_lossy().into_owned();
         let options = format!(
-            "-p {} -k {data} -c listen_addresses=127.0.0.1 -c fsync=on",
-            self.port
+            "-p {} -k {data} -c listen_addresses={} -c fsync=on",
+            self.port, self.listen
         );
         run_pg(
             &self.bin.join("pg_ctl"),

@@ -8,8 +8,12 @@
 //! and `scripts/faults --long` (`BACKLOG_FAULTS_LONG=1`: more kills, more jobs).
 
 mod cluster;
+mod hosts;
+mod netns;
+mod partition;
 mod procs;
 mod scenarios;
+mod skew;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};

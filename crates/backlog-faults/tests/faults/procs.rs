@@ -1,14 +1,22 @@
 //! The suite's child processes, killed (and reaped) when the guard drops, also when a test
 //! fails half-way.
+//!
+//! Each child is reaped by a thread of its own blocked in `wait()`, which sends the exit status
+//! on a channel: waiting for an exit is a `recv_timeout` on that channel, woken by the exit
+//! itself rather than by polling.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::Duration;
 
 /// One spawned `backlog-faults` process.
 pub struct Proc {
-    child: Child,
+    /// Receives the exit status from the reaper thread.
+    exited: Receiver<ExitStatus>,
+    /// The exit status, once received.
+    status: Option<ExitStatus>,
     stdin: Option<ChildStdin>,
     /// Its process id.
     pub pid: u32,
@@ -17,6 +25,9 @@ pub struct Proc {
     /// Its ledger (workers only).
     pub ledger: Option<PathBuf>,
 }
+
+/// The path of the `backlog-faults` binary.
+pub const BIN: &str = env!("CARGO_BIN_EXE_backlog-faults");
 
 /// Every process of a scenario.
 #[derive(Default)]
@@ -45,10 +56,28 @@ impl Procs {
     }
 
     fn spawn(&mut self, db: &str, args: &[String], ledger: Option<PathBuf>) -> u32 {
+        self.spawn_with(
+            Command::new(env!("CARGO_BIN_EXE_backlog-faults")),
+            db,
+            args,
+            ledger,
+        )
+    }
+
+    /// Spawns `command` (the `backlog-faults` binary, possibly behind a wrapper such as
+    /// `ip netns exec` or an environment, that execs it under the same pid) with the suite's
+    /// arguments.
+    fn spawn_with(
+        &mut self,
+        mut command: Command,
+        db: &str,
+        args: &[String],
+        ledger: Option<PathBuf>,
+    ) -> u32 {
         self.spawned += 1;
         let out = self.dir.join(format!("proc-{}.out", self.spawned));
         let err = self.dir.join(format!("proc-{}.err", self.spawned));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_backlog-faults"))
+        let mut child = command
             .arg("--database")
             .arg(db)
             .args(args)
@@ -58,9 +87,17 @@ impl Procs {
             .spawn()
             .expect("spawn backlog-faults");
         let pid = child.id();
+        let stdin = child.stdin.take();
+        let (tx, exited) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            if let Ok(status) = child.wait() {
+                let _ = tx.send(status);
+            }
+        });
         self.procs.push(Proc {
-            stdin: child.stdin.take(),
-            child,
+            exited,
+            status: None,
+            stdin,
             pid,
             out,
             ledger,
@@ -70,6 +107,27 @@ impl Procs {
 
     /// Starts a worker with its own ledger file.
     pub fn worker(&mut self, db: &str, opts: WorkerOpts) -> u32 {
+        let (args, ledger) = self.worker_args(opts);
+        self.spawn(db, &args, Some(ledger))
+    }
+
+    /// Starts a worker with its own ledger file through `wrapper`, a command (such as
+    /// [`Netns::command`](crate::netns::Netns::command)) that ends with the binary's path,
+    /// with `extra` worker arguments (such as `--poll-ms`).
+    pub fn worker_via(
+        &mut self,
+        wrapper: Command,
+        db: &str,
+        opts: WorkerOpts,
+        extra: &[&str],
+    ) -> u32 {
+        let (mut args, ledger) = self.worker_args(opts);
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        self.spawn_with(wrapper, db, &args, Some(ledger))
+    }
+
+    /// The arguments of a worker process and its (fresh) ledger file.
+    fn worker_args(&self, opts: WorkerOpts) -> (Vec<String>, PathBuf) {
         let ledger = self.dir.join(format!("ledger-{}.log", self.spawned + 1));
         let args = vec![
             "worker".to_owned(),
@@ -82,11 +140,16 @@ impl Procs {
             "--concurrency".to_owned(),
             opts.concurrency.to_string(),
         ];
-        self.spawn(db, &args, Some(ledger))
+        (args, ledger)
     }
 
     /// Starts a producer of `count` jobs of `job_ms` each, recording acknowledged ids.
     pub fn producer(&mut self, db: &str, count: u64, job_ms: u64) -> u32 {
+        self.producer_with(db, count, job_ms, &[])
+    }
+
+    /// [`Procs::producer`] with `extra` arguments (such as `--linger`).
+    pub fn producer_with(&mut self, db: &str, count: u64, job_ms: u64, extra: &[&str]) -> u32 {
         let acked = self.dir.join(format!("acked-{}.log", self.spawned + 1));
         let args = vec![
             "produce".to_owned(),
@@ -97,6 +160,10 @@ impl Procs {
             "--job-ms".to_owned(),
             job_ms.to_string(),
         ];
+        let args: Vec<String> = args
+            .into_iter()
+            .chain(extra.iter().map(|a| (*a).to_owned()))
+            .collect();
         self.spawn(db, &args, None)
     }
 
@@ -115,11 +182,9 @@ impl Procs {
             .unwrap_or_else(|| panic!("no process {pid}"))
     }
 
-    /// SIGKILLs `pid` and reaps it.
+    /// SIGKILLs `pid` and waits until its reaper saw it exit.
     pub fn kill(&mut self, pid: u32) {
-        let proc = self.get(pid);
-        let _ = proc.child.kill();
-        let _ = proc.child.wait();
+        self.get(pid).kill();
     }
 
     /// Sends `signal` (e.g. `STOP`, `CONT`) to `pid`.
@@ -134,18 +199,10 @@ impl Procs {
 
     /// Waits (bounded) for `pid` to exit; true when it exited successfully.
     pub fn wait_exit(&mut self, pid: u32, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let proc = self.get(pid);
-        loop {
-            if let Some(status) = proc.child.try_wait().expect("try_wait") {
-                return status.success();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "process {pid} still running after {timeout:?}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let status = self.get(pid).wait(timeout);
+        status
+            .unwrap_or_else(|| panic!("process {pid} still running after {timeout:?}"))
+            .success()
     }
 
     /// Closes `pid`'s standard input (a worker then shuts down gracefully) and waits for it.
@@ -158,7 +215,7 @@ impl Procs {
     pub fn running(&mut self) -> Vec<u32> {
         self.procs
             .iter_mut()
-            .filter_map(|p| matches!(p.child.try_wait(), Ok(None)).then_some(p.pid))
+            .filter_map(|p| p.wait(Duration::ZERO).is_none().then_some(p.pid))
             .collect()
     }
 
@@ -185,11 +242,39 @@ impl Procs {
     }
 }
 
+impl Proc {
+    /// The exit status, waiting up to `timeout` for it (`None`: still running).
+    fn wait(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        if self.status.is_none() {
+            self.status = match self.exited.recv_timeout(timeout) {
+                Ok(status) => Some(status),
+                // The reaper only hangs up without sending if `wait()` itself failed.
+                Err(RecvTimeoutError::Disconnected) => panic!("lost process {}", self.pid),
+                Err(RecvTimeoutError::Timeout) => None,
+            };
+        }
+        self.status
+    }
+
+    /// SIGKILLs the process unless it already exited, and waits for its reaper. (Between the
+    /// reaper's `wait()` returning and its send the pid is free; that window is the only one in
+    /// which the signal could reach a reused pid.)
+    fn kill(&mut self) {
+        if self.wait(Duration::ZERO).is_some() {
+            return;
+        }
+        let _ = Command::new("kill")
+            .args(["-KILL", &self.pid.to_string()])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.wait(Duration::from_secs(30));
+    }
+}
+
 impl Drop for Procs {
     fn drop(&mut self) {
         for proc in &mut self.procs {
-            let _ = proc.child.kill();
-            let _ = proc.child.wait();
+            proc.kill();
         }
     }
 }

@@ -208,7 +208,13 @@ async fn postgres_frozen_worker_is_fenced() {
     };
     let mut procs = Procs::new(&scratch.0);
     let frozen = procs.worker(&url, opts);
-    let job = client.enqueue(Work { ms: 3000 }).await.expect("enqueue");
+    let job = client
+        .enqueue(Work {
+            ms: 3000,
+            fail_attempts: 0,
+        })
+        .await
+        .expect("enqueue");
     let ledgers = || procs.ledgers();
     let started_in = |pid: u32, files: &[std::path::PathBuf]| {
         entries(files)
