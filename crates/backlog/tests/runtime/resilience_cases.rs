@@ -81,19 +81,19 @@ impl Drop for DropSignal {
 /// permit ever given) never returns and ignores its cancellation token; reports when its future
 /// is dropped before finishing.
 #[derive(Clone)]
-struct HeldWorker {
+pub(crate) struct HeldWorker {
     started: mpsc::UnboundedSender<JobId>,
     dropped: mpsc::UnboundedSender<JobId>,
     go: Arc<Semaphore>,
 }
 
-struct HeldSignals {
-    started: mpsc::UnboundedReceiver<JobId>,
-    dropped: mpsc::UnboundedReceiver<JobId>,
-    go: Arc<Semaphore>,
+pub(crate) struct HeldSignals {
+    pub started: mpsc::UnboundedReceiver<JobId>,
+    pub dropped: mpsc::UnboundedReceiver<JobId>,
+    pub go: Arc<Semaphore>,
 }
 
-fn held_worker() -> (HeldWorker, HeldSignals) {
+pub(crate) fn held_worker() -> (HeldWorker, HeldSignals) {
     let (started, started_rx) = mpsc::unbounded_channel();
     let (dropped, dropped_rx) = mpsc::unbounded_channel();
     let go = Arc::new(Semaphore::new(0));
@@ -124,7 +124,7 @@ impl Worker for HeldWorker {
     }
 }
 
-async fn recv<T>(rx: &mut mpsc::UnboundedReceiver<T>, what: &str) -> T {
+pub(crate) async fn recv<T>(rx: &mut mpsc::UnboundedReceiver<T>, what: &str) -> T {
     tokio::time::timeout(Duration::from_secs(20), rx.recv())
         .await
         .unwrap_or_else(|_| panic!("{what} within 20 s"))
