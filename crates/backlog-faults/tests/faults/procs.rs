@@ -87,6 +87,11 @@ impl Procs {
 
     /// Starts a producer of `count` jobs of `job_ms` each, recording acknowledged ids.
     pub fn producer(&mut self, db: &str, count: u64, job_ms: u64) -> u32 {
+        self.producer_at(db, count, job_ms, 0)
+    }
+
+    /// Like [`Procs::producer`], at most `rate` enqueues per second (0: unpaced).
+    pub fn producer_at(&mut self, db: &str, count: u64, job_ms: u64, rate: u32) -> u32 {
         let acked = self.dir.join(format!("acked-{}.log", self.spawned + 1));
         let args = vec![
             "produce".to_owned(),
@@ -96,6 +101,8 @@ impl Procs {
             count.to_string(),
             "--job-ms".to_owned(),
             job_ms.to_string(),
+            "--rate".to_owned(),
+            rate.to_string(),
         ];
         self.spawn(db, &args, None)
     }
