@@ -12,6 +12,8 @@ pub struct PgCluster {
     dir: PathBuf,
     bin: PathBuf,
     port: u16,
+    /// Extra `-c name=value` server settings.
+    settings: String,
 }
 
 fn is_root() -> bool {
@@ -72,6 +74,11 @@ fn free_port() -> u16 {
 impl PgCluster {
     /// Creates and starts a cluster (trust auth, user postgres).
     pub fn start() -> PgCluster {
+        PgCluster::start_with(&[])
+    }
+
+    /// Creates and starts a cluster with extra server settings (`"max_connections=20"`).
+    pub fn start_with(settings: &[&str]) -> PgCluster {
         let dir = std::env::temp_dir().join(format!(
             "backlog-faults-{}-{}",
             std::process::id(),
@@ -91,6 +98,7 @@ impl PgCluster {
             bin: pg_bin(),
             port: free_port(),
             dir,
+            settings: settings.iter().map(|s| format!(" -c {s}")).collect(),
         };
         let data = cluster.dir.to_string_lossy().into_owned();
         run_pg(
@@ -111,7 +119,12 @@ impl PgCluster {
 
     /// The URL of its `postgres` database.
     pub fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+        self.url_as("postgres", "postgres")
+    }
+
+    /// The URL of database `db` as role `user`.
+    pub fn url_as(&self, user: &str, db: &str) -> String {
+        format!("postgres://{user}@127.0.0.1:{}/{db}", self.port)
     }
 
     /// Starts the server and waits until it accepts connections.
@@ -119,8 +132,8 @@ impl PgCluster {
         let data = self.dir.to_string_lossy().into_owned();
         let log = self.dir.join("server.log").to_string_lossy().into_owned();
         let options = format!(
-            "-p {} -k {data} -c listen_addresses=127.0.0.1 -c fsync=on",
-            self.port
+            "-p {} -k {data} -c listen_addresses=127.0.0.1 -c fsync=on{}",
+            self.port, self.settings
         );
         run_pg(
             &self.bin.join("pg_ctl"),
