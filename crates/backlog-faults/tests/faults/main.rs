@@ -8,6 +8,7 @@
 //! and `scripts/faults --long` (`BACKLOG_FAULTS_LONG=1`: more kills, more jobs).
 
 mod cluster;
+mod full_disk;
 mod max_connections;
 mod overload;
 mod procs;
