@@ -34,3 +34,17 @@ pub struct Work {
 impl JobArgs for Work {
     const KIND: &'static str = "fault_work";
 }
+
+/// This process's peak resident memory (`VmHWM` in `/proc/self/status`), in KiB; `None` where
+/// there is no procfs.
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}

@@ -63,6 +63,10 @@ enum Command {
         /// insert is sent shortly after it by a background task, which an exit would cut off.
         #[arg(long)]
         linger: bool,
+        /// Enqueues per second at most (the pace of an open-loop load); 0: each as soon as the
+        /// previous one was acknowledged.
+        #[arg(long, default_value_t = 0)]
+        rate: u32,
     },
 }
 
@@ -110,8 +114,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             job_ms,
             deadline_s,
             linger,
+            rate,
         } => {
-            produce(storage, acked, count, job_ms, deadline_s).await?;
+            produce(storage, acked, count, job_ms, deadline_s, rate).await?;
             if linger {
                 tokio::task::spawn_blocking(|| {
                     std::io::copy(&mut std::io::stdin(), &mut std::io::sink())
@@ -241,7 +246,15 @@ async fn worker(
         }
     }
     runner.shutdown(Duration::from_secs(5)).await;
+    print_memory();
     Ok(())
+}
+
+/// Prints the process's peak resident memory, for the suite's memory bounds.
+fn print_memory() {
+    if let Some(kib) = backlog_faults::peak_rss_kib() {
+        println!("memory vm_hwm_kib={kib}");
+    }
 }
 
 fn print_stats(stats: &backlog::StatsSnapshot) {
@@ -257,6 +270,7 @@ async fn produce(
     count: u64,
     job_ms: u64,
     deadline_s: u64,
+    rate: u32,
 ) -> anyhow::Result<()> {
     let log = SyncedLog::open(&acked).with_context(|| {
         format!(
@@ -267,7 +281,16 @@ async fn produce(
     let client = Client::from_arc(storage);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(deadline_s);
     let mut retries = 0u64;
+    // An open-loop pace: ticks that fall behind are not made up in a burst.
+    let mut pace = (rate > 0).then(|| {
+        let mut tick = tokio::time::interval(Duration::from_secs(1) / rate);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick
+    });
     for _ in 0..count {
+        if let Some(pace) = pace.as_mut() {
+            pace.tick().await;
+        }
         let mut backoff = Duration::from_millis(20);
         // One idempotency key per job, drawn before the first try: a retry after an error whose
         // outcome is unknown (the insert may have committed) returns the job already stored
@@ -287,6 +310,8 @@ async fn produce(
                 Ok(id) => break id,
                 Err(e) => {
                     retries += 1;
+                    // Every refusal is reported, so a test can check that it says what failed.
+                    println!("refused {e}");
                     if tokio::time::Instant::now() + backoff > deadline {
                         bail!("enqueue still failing at the deadline: {e}");
                     }
@@ -299,5 +324,6 @@ async fn produce(
             .context("could not record an acknowledged id")?;
     }
     println!("produced {count} retries={retries}");
+    print_memory();
     Ok(())
 }

@@ -104,9 +104,9 @@ pub use workflow::{Step, Workflow, WorkflowError};
 
 pub use backlog_storage::{
     self as storage, BatchCallback, BatchCounts, BatchId, BatchRow, CallbackOn, DependencyFailure,
-    DependencyResult, IntoStorage, JobCancelManyResult, JobFilter, JobInsertResult as InsertOutcome,
-    JobListParams, OnConflict, QueueInfo, QueueUpdateParams, RateLimit, Storage, WorkflowId,
-    WorkflowInsertResult,
+    DependencyResult, IntoStorage, JobCancelManyResult, JobFilter,
+    JobInsertResult as InsertOutcome, JobListParams, OnConflict, QueueInfo, QueueUpdateParams,
+    RateLimit, Storage, WorkflowId, WorkflowInsertResult,
 };
 pub use backlog_types::{AttemptError, JobId, JobRow, JobState, LeaseToken, Priority, QueueName};
 

@@ -14,6 +14,8 @@ pub struct PgCluster {
     port: u16,
     /// `listen_addresses`.
     listen: String,
+    /// Extra `-c name=value` server settings.
+    settings: String,
 }
 
 fn is_root() -> bool {
@@ -74,12 +76,21 @@ fn free_port() -> u16 {
 impl PgCluster {
     /// Creates and starts a cluster (trust auth, user postgres).
     pub fn start() -> PgCluster {
-        PgCluster::start_listening(&[])
+        PgCluster::start_full(&[], &[])
     }
 
     /// Creates and starts a cluster that also listens on `extra` addresses (host ends of
     /// network namespaces' links) and trusts connections from 10.0.0.0/8.
     pub fn start_listening(extra: &[&str]) -> PgCluster {
+        PgCluster::start_full(extra, &[])
+    }
+
+    /// Creates and starts a cluster with extra server settings (`"max_connections=20"`).
+    pub fn start_with(settings: &[&str]) -> PgCluster {
+        PgCluster::start_full(&[], settings)
+    }
+
+    fn start_full(extra: &[&str], settings: &[&str]) -> PgCluster {
         let dir = std::env::temp_dir().join(format!(
             "backlog-faults-{}-{}",
             std::process::id(),
@@ -103,6 +114,7 @@ impl PgCluster {
                 .collect::<Vec<_>>()
                 .join(","),
             dir,
+            settings: settings.iter().map(|s| format!(" -c {s}")).collect(),
         };
         let data = cluster.dir.to_string_lossy().into_owned();
         run_pg(
@@ -134,7 +146,12 @@ impl PgCluster {
 
     /// The URL of its `postgres` database.
     pub fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+        self.url_as("postgres", "postgres")
+    }
+
+    /// The URL of database `db` as role `user`.
+    pub fn url_as(&self, user: &str, db: &str) -> String {
+        format!("postgres://{user}@127.0.0.1:{}/{db}", self.port)
     }
 
     /// Starts the server and waits until it accepts connections.
@@ -142,8 +159,8 @@ impl PgCluster {
         let data = self.dir.to_string_lossy().into_owned();
         let log = self.dir.join("server.log").to_string_lossy().into_owned();
         let options = format!(
-            "-p {} -k {data} -c listen_addresses={} -c fsync=on",
-            self.port, self.listen
+            "-p {} -k {data} -c listen_addresses={} -c fsync=on{}",
+            self.port, self.listen, self.settings
         );
         run_pg(
             &self.bin.join("pg_ctl"),

@@ -8,8 +8,11 @@
 //! and `scripts/faults --long` (`BACKLOG_FAULTS_LONG=1`: more kills, more jobs).
 
 mod cluster;
+mod full_disk;
 mod hosts;
+mod max_connections;
 mod netns;
+mod overload;
 mod partition;
 mod procs;
 mod scenarios;
@@ -149,4 +152,24 @@ pub fn last_stats(out: &Path) -> Option<(u64, u64)> {
             .and_then(|v| v.parse().ok())
     };
     Some((field("fenced")?, field("leases_lost")?))
+}
+
+/// The peak resident memory (KiB) a process printed on its way out (`memory vm_hwm_kib=N`).
+pub fn peak_memory(out: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(out).ok()?;
+    text.lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("memory vm_hwm_kib="))?
+        .parse()
+        .ok()
+}
+
+/// The refusals a producer reported (`refused <error>`), one message each.
+pub fn refusals(out: &Path) -> Vec<String> {
+    std::fs::read_to_string(out)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.strip_prefix("refused "))
+        .map(str::to_owned)
+        .collect()
 }

@@ -4,7 +4,8 @@
 //! - [`Fault::FinishRacesHeartbeat`]: the first outcome write waits until a heartbeat has taken
 //!   its list of held jobs, and commits before that heartbeat reaches the database;
 //! - [`Fault::LostFirstInsertReply`]: the first insert commits but its caller gets an
-//!   outcome-unknown error, so it retries the enqueue.
+//!   outcome-unknown error, so it retries the enqueue;
+//! - [`Fault::None`]: nothing goes wrong; only counts heartbeats (see [`Faulty::beats`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -20,6 +21,7 @@ pub enum Fault {
     LostFirstReply,
     FinishRacesHeartbeat,
     LostFirstInsertReply,
+    None,
 }
 
 pub struct Faulty {

@@ -1,5 +1,5 @@
 //! Runtime behaviours that issue 6 lists as untested: heartbeats keeping a long job's lease
-//! alive, and the cluster-wide per-kind rate limit.
+//! alive, and the cluster-wide per-kind rate limit. Jobs wait on signals, not on sleeps.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -7,13 +7,19 @@ use std::time::{Duration, Instant};
 use backlog::{Client, Job, JobArgs, JobError, JobState, RateLimit, Runner, Workers};
 use serde::{Deserialize, Serialize};
 
-use crate::support::{wait_for, wait_for_n, Db, Task, TaskWorker};
+use crate::faulty::{Fault, Faulty};
+use crate::resilience_cases::{held_worker, recv, Held};
+use crate::support::{wait_for, wait_for_n, Db};
 
 /// A job that outlives its lease several times over is not rescued while its runner
-/// heartbeats: it completes on its first attempt with no recorded error.
+/// heartbeats: it completes on its first attempt with no recorded error. The job holds until
+/// nine heartbeats (three leases' worth, every lease / 3) have renewed its lease.
 pub async fn heartbeats_keep_a_long_job_alive(db: Db) {
-    let client = Client::from_arc(db.clone());
-    let runner = Runner::builder(db.clone(), Workers::new().register(TaskWorker::default()))
+    let observed = Arc::new(Faulty::new(db.clone(), Fault::None));
+    let mut beats = observed.beats.subscribe();
+    let observed: Db = observed;
+    let (worker, mut signals) = held_worker();
+    let runner = Runner::builder(observed, Workers::new().register(worker))
         .queue("default", 2)
         .configure(|c| {
             c.lease = Duration::from_millis(600);
@@ -24,16 +30,28 @@ pub async fn heartbeats_keep_a_long_job_alive(db: Db) {
         .start()
         .expect("runner starts");
     let mut events = runner.subscribe();
-    // The work itself lasts three leases; the rescuer looks every 100 ms.
-    let id = client
-        .enqueue(Task {
-            work_ms: 1_800,
-            ..Task::ok()
-        })
+    let id = Client::from_arc(db.clone())
+        .enqueue(Held { n: 0 })
         .await
         .unwrap();
+    assert_eq!(recv(&mut signals.started, "the job starts").await, id);
+    let started = Instant::now();
+    // Heartbeats only run while a job is held; the rescuer looks every 100 ms meanwhile.
+    tokio::time::timeout(Duration::from_secs(20), beats.wait_for(|n| *n >= 9))
+        .await
+        .expect("nine heartbeats within 20 s")
+        .unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(1_500),
+        "nine heartbeats in {:?}: faster than every lease / 3",
+        started.elapsed()
+    );
+    signals.go.add_permits(1);
     wait_for(&mut events, id, JobState::Completed).await;
+    let stats = runner.stats();
     runner.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(stats.leases_lost, 0, "{stats:?}");
+    assert!(signals.dropped.try_recv().is_err(), "the job was stopped");
     let r = db.job_get(id).await.unwrap().expect("job exists");
     assert_eq!(r.state, JobState::Completed);
     assert_eq!(

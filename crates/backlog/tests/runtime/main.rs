@@ -5,6 +5,7 @@ mod cases;
 mod faulty;
 mod fencing_cases;
 mod lease_cases;
+mod resilience_cases;
 mod retention_cases;
 mod support;
 mod workflow_cases;

@@ -1,0 +1,157 @@
+//! SQLite on a nearly full filesystem: the database lives on a small tmpfs that a filler file
+//! fills up while producers and workers run. Enqueues are refused saying the disk is full,
+//! the file stays intact (`PRAGMA integrity_check`), and once space is freed the same processes
+//! finish the work with no acknowledged job lost.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use backlog::JobState;
+use backlog_faults::check::{check, Faults};
+use backlog_faults::ledger::now_us;
+
+use crate::procs::{Procs, WorkerOpts};
+use crate::{acked, entries, long, open, poll, refusals, rows, Scratch, SERIAL};
+
+/// A tmpfs mounted for the scenario, unmounted on drop (also when the test fails).
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(dir).expect("create the mount point");
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .expect("run mount");
+        assert!(
+            status.success(),
+            "mount -t tmpfs failed: the full-disk scenario needs root"
+        );
+        Tmpfs(dir.to_owned())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Writes `path` until the filesystem is full; returns the bytes written.
+fn fill(path: &Path) -> u64 {
+    let mut file = std::fs::File::create(path).expect("create the filler file");
+    let chunk = vec![0xa5u8; 16 * 1024];
+    let mut written = 0u64;
+    loop {
+        match file.write(&chunk) {
+            Ok(0) => break,
+            Ok(n) => written += n as u64,
+            Err(e) => {
+                assert_eq!(
+                    e.raw_os_error(),
+                    Some(28),
+                    "the filler stopped with {e}, not ENOSPC"
+                );
+                break;
+            }
+        }
+    }
+    let _ = file.sync_all();
+    written
+}
+
+fn integrity(db: &Path) -> String {
+    let conn = rusqlite::Connection::open(db).expect("open the database file");
+    conn.query_row("pragma integrity_check", [], |row| row.get(0))
+        .expect("run integrity_check")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "process-level fault suite: run scripts/faults"]
+async fn sqlite_on_a_full_filesystem() {
+    let _serial = SERIAL.lock().await;
+    let (jobs, hold) = if long() {
+        (1500, Duration::from_secs(15))
+    } else {
+        (400, Duration::from_secs(3))
+    };
+    let scratch = Scratch::new("diskfull");
+    let disk = Tmpfs::mount(&scratch.0.join("disk"), "8m");
+    let db = disk.0.join("jobs.sqlite3");
+    let url = format!("sqlite://{}", db.display());
+    let client = open(&url).await;
+    let opts = WorkerOpts {
+        lease_ms: 10_000,
+        leader_ttl_ms: 2000,
+        concurrency: 4,
+    };
+    let mut procs = Procs::new(&scratch.0);
+    let producer = procs.producer(&url, jobs, 20);
+    procs.worker(&url, opts);
+    procs.worker(&url, opts);
+    poll(
+        "enqueues before the disk fills",
+        Duration::from_secs(60),
+        || async { (acked(&procs.acked_files()).len() >= jobs as usize / 4).then_some(()) },
+    )
+    .await;
+    let from = now_us();
+    let filler = disk.0.join("filler");
+    let filled = fill(&filler);
+    poll("a refused enqueue", Duration::from_secs(30), || {
+        let out = procs.proc(producer).out.clone();
+        async move { (!refusals(&out).is_empty()).then_some(()) }
+    })
+    .await;
+    // The fault lasts `hold`, then the space comes back.
+    tokio::time::sleep(hold).await;
+    let check_full = integrity(&db);
+    std::fs::remove_file(&filler).expect("free the space");
+    let to = now_us();
+    assert!(
+        procs.wait_exit(producer, Duration::from_secs(180)),
+        "the producer failed instead of recovering: {}",
+        procs.errors()
+    );
+    let done = poll("every job completed", Duration::from_secs(180), || async {
+        let all = rows(&client, &[]).await;
+        (all.len() == jobs as usize && all.iter().all(|r| r.state == JobState::Completed))
+            .then_some(all)
+    })
+    .await;
+    let refused = refusals(&procs.proc(producer).out);
+    let disk_full = refused.iter().find(|m| m.contains("full"));
+    assert!(
+        disk_full.is_some(),
+        "no refusal says the disk is full: {refused:#?}"
+    );
+    assert_eq!(check_full, "ok", "integrity_check while the disk was full");
+    let check_after = integrity(&db);
+    assert_eq!(check_after, "ok", "integrity_check after recovery");
+    let recovery = done
+        .iter()
+        .filter_map(|r| r.finalized_at.map(|t| t.timestamp_micros() - to))
+        .filter(|&d| d >= 0)
+        .min()
+        .unwrap_or(-1);
+    let mut faults = Faults::default();
+    faults.outages.push((from, to));
+    let report = check(
+        &done,
+        &acked(&procs.acked_files()),
+        &entries(&procs.ledgers()),
+        &faults,
+    );
+    println!(
+        "faults: scenario=sqlite_disk_full filler={}KiB held={:.1}s refused={} disk_full_refusal={:?} integrity=ok recovery={:.1}s {report}",
+        filled / 1024,
+        (to - from) as f64 / 1e6,
+        refused.len(),
+        disk_full.map(String::as_str).unwrap_or(""),
+        recovery as f64 / 1e6
+    );
+    assert!(report.is_ok(), "{:#?}\n{}", report.problems, procs.errors());
+}
