@@ -7,7 +7,7 @@
 //! in fact running.
 //!
 //! A [`BlockingWorker`] is a plain synchronous function instead. Registered with
-//! [`Workers::register_blocking`], each attempt runs on a [`BlockingPool`]: a fixed number of OS
+//! [`Workers::register_blocking`](crate::Workers::register_blocking), each attempt runs on a [`BlockingPool`]: a fixed number of OS
 //! threads sized for the CPU work, apart from the runner's async concurrency. The async side
 //! only waits for the thread's answer, so heartbeats and completions stay on time while every
 //! pool thread is busy.
@@ -208,7 +208,7 @@ impl BlockingPool {
 }
 
 /// A [`BlockingWorker`] bound to its pool: the [`Worker`] that
-/// [`Workers::register_blocking`](crate::Workers::register_blocking) registers.
+/// [`Workers::register_blocking`](crate::Workers::register_blocking)(crate::Workers::register_blocking) registers.
 pub struct OnPool<W> {
     worker: Arc<W>,
     pool: BlockingPool,
