@@ -66,6 +66,48 @@ pub async fn respects_queue_and_max(db: Db) {
     assert_eq!(fetch(&db, "b", 10).await.len(), 5);
 }
 
+/// With `kinds`, only jobs of those kinds are claimed, in the usual order; the rest stay
+/// available, also on a queue whose settings limit it.
+pub async fn claims_only_the_kinds_asked_for(db: Db) {
+    let ids = insert(
+        &db,
+        ["a", "b", "c", "a", "b"]
+            .iter()
+            .map(|k| job("q", k))
+            .collect(),
+    )
+    .await;
+    let mut params = fetch_params("q", 10);
+    params.kinds = vec!["a".into(), "c".into()];
+    let claimed: Vec<_> = db
+        .job_fetch_available(params.clone())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(claimed, vec![ids[0], ids[2], ids[3]]);
+    assert!(db.job_fetch_available(params).await.unwrap().is_empty());
+    for id in [ids[1], ids[4]] {
+        assert_eq!(get(&db, id).await.state, JobState::Available);
+    }
+    db.queue_update(backlog_storage::QueueUpdateParams {
+        queue: "q".into(),
+        max_running: Some(Some(10)),
+        rate_limit: None,
+    })
+    .await
+    .unwrap();
+    insert_one(&db, job("q", "a")).await;
+    let mut params = fetch_params("q", 10);
+    params.kinds = vec!["b".into()];
+    let limited = db.job_fetch_available(params).await.unwrap();
+    assert_eq!(
+        limited.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![ids[1], ids[4]]
+    );
+}
+
 /// Scheduled, running and finalized jobs are never fetched.
 pub async fn skips_jobs_not_available(db: Db) {
     let mut later = job("q", "k");

@@ -49,6 +49,7 @@ fn at(seconds_after_t0: f64) -> DateTime<Utc> {
 fn fetch_at(queue: &str, max: u32, now: DateTime<Utc>) -> JobFetchAvailableParams {
     JobFetchAvailableParams {
         now: Some(now),
+        kinds: Vec::new(),
         ..fetch_params(queue, max)
     }
 }

@@ -19,6 +19,7 @@ async fn claim_with_short_lease(db: &Db, queue: &str) -> JobRow {
         worker_id: "doomed".into(),
         lease: Duration::from_secs(1),
         now: None,
+        kinds: Vec::new(),
     })
     .await
     .unwrap()

@@ -46,6 +46,7 @@ pub(crate) fn fetch_params(queue: &str, max: u32) -> JobFetchAvailableParams {
         worker_id: "worker-1".to_owned(),
         lease: Duration::from_secs(60),
         now: None,
+        kinds: Vec::new(),
     }
 }
 

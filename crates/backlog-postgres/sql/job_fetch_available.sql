@@ -1,5 +1,6 @@
 -- $1 queue, $2 max, $3 worker id, $4 lease in microseconds, $5 now (NULL = database clock),
--- $6 limited: false on the fast path, which claims nothing when the queue has a settings row
+-- $7 kinds (an empty array: any kind; with force_custom_plan the empty case folds away, so the
+-- plain walk keeps its plan), $6 limited: false on the fast path, which claims nothing when the queue has a settings row
 -- that pauses or limits it (a one-time primary-key probe of backlog_queue); true when the
 -- caller holds that row's lock and computed $2 from the limits (see storage_queue.rs).
 -- `available` alone means runnable: jobs only enter it once due (insert, job_schedule, retry),
@@ -21,6 +22,7 @@ locked AS (
     FROM backlog_job
     WHERE state = 'available'
       AND queue = $1::text
+      AND (cardinality($7::text[]) = 0 OR kind = ANY($7::text[]))
       AND ($6::boolean OR NOT EXISTS (
         SELECT 1
         FROM backlog_queue AS settings

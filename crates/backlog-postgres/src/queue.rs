@@ -192,6 +192,7 @@ async fn claim<C: GenericClient + Sync>(
                 &micros(params.lease),
                 &params.now,
                 &limited,
+                &params.kinds,
             ],
         )
         .await

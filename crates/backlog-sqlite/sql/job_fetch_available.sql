@@ -3,6 +3,7 @@
 -- :max rows. `available` alone means runnable: jobs only enter it once due (insert,
 -- job_schedule, retry), so there is no scheduled_at filter; with one, a job promoted by
 -- job_schedule with a `now` ahead of the clock could not be fetched (same as PostgreSQL).
+-- :kinds is NULL (any kind) or a JSON array of the kinds to claim.
 -- Each claim draws a random lease token that every later write of the execution must present.
 UPDATE backlog_job
 SET state = 'running',
@@ -15,6 +16,7 @@ WHERE id IN (
     SELECT id
     FROM backlog_job
     WHERE state = 'available' AND queue = :queue
+      AND (:kinds IS NULL OR kind IN (SELECT value FROM json_each(:kinds)))
     ORDER BY priority DESC, scheduled_at, id
     LIMIT :max
 )

@@ -198,8 +198,14 @@ pub(crate) fn job_fetch_available(
     let mut statement = conn
         .prepare_cached(sql::JOB_FETCH_AVAILABLE)
         .map_err(from_sqlite)?;
+    let kinds = if params.kinds.is_empty() {
+        None
+    } else {
+        Some(serde_json::to_string(&params.kinds).map_err(|e| crate::error::decode("kinds", e))?)
+    };
     let rows = statement
         .query(named_params! {
+            ":kinds": kinds,
             ":now": time::encode(now),
             ":worker_id": params.worker_id,
             ":lease_expires_at": time::add(now, params.lease),

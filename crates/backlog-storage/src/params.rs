@@ -92,6 +92,9 @@ pub struct JobFetchAvailableParams {
     pub lease: Duration,
     /// Overrides the database clock (tests).
     pub now: Option<DateTime<Utc>>,
+    /// Only jobs of these kinds are claimed; empty claims any kind. The server passes the kinds
+    /// its connected workers announced, so it never claims a job it has nobody to send to.
+    pub kinds: Vec<String>,
 }
 
 /// What became of one attempt.

@@ -89,6 +89,7 @@ pub async fn run_one(db: &Db, queue: &str, outcome: JobOutcome) -> JobId {
             worker_id: "test-worker".into(),
             lease: Duration::from_secs(30),
             now: None,
+            kinds: Vec::new(),
         })
         .await
         .unwrap()

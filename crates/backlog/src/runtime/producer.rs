@@ -80,6 +80,7 @@ pub(crate) async fn run(
                 worker_id: shared.config.worker_id.clone(),
                 lease: shared.config.lease,
                 now: None,
+                kinds: Vec::new(),
             })
             .await;
         let rows = match fetched {

@@ -170,6 +170,7 @@ pub async fn drain_with(
                 worker_id: "backlog-testing-drain".to_owned(),
                 lease: Duration::from_secs(3600),
                 now: None,
+                kinds: Vec::new(),
             })
             .await?;
         let mut ran_any = false;

@@ -188,6 +188,7 @@ async fn cancel_and_complete_race_has_one_winner(db: Db) {
                 worker_id: "w".into(),
                 lease: Duration::from_secs(60),
                 now: None,
+                kinds: Vec::new(),
             })
             .await
             .unwrap();

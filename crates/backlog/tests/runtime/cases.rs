@@ -531,6 +531,7 @@ pub async fn stalled_job_is_rescued_and_run(db: Db) {
             worker_id: "crashed-worker".into(),
             lease: Duration::from_secs(1),
             now: None,
+            kinds: Vec::new(),
         })
         .await
         .unwrap();

@@ -70,6 +70,7 @@ async fn sqlite_last_two_finish_in_two_writers() {
         worker_id: "w".to_owned(),
         lease: Duration::from_secs(60),
         now: None,
+        kinds: Vec::new(),
     };
     let finish = |row: &backlog::JobRow| JobFinishManyParams {
         jobs: vec![JobFinish {
