@@ -13,16 +13,20 @@
 //!
 //! See `docs/server.md` for running it and the ZeroMQ pitfalls it handles.
 
+mod dispatch;
 mod enqueue;
 mod keys;
+mod recorder;
 mod session;
 mod socket;
+mod work;
 mod zap;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use backlog::Client;
+use backlog::{Client, KindPolicy};
+pub use backlog_protocol::Command;
 
 pub use keys::{decode_key, encode_key, CurveKeyPair, KeyError};
 pub use session::{LostReason, LostSession, Unroutable};
@@ -52,6 +56,16 @@ pub struct ServerConfig {
     pub hwm: i32,
     /// CURVE: the server's key pair and the client public keys allowed in. `None`: plaintext.
     pub curve: Option<CurveConfig>,
+    /// How often the server claims for idle workers without a wake-up from the database (a
+    /// safety net: wake-ups normally start claims within milliseconds).
+    pub poll_interval: Duration,
+    /// Most orders outstanding over all workers of this server (jobq's `num`); `None`: only
+    /// the workers' capacities limit it.
+    pub max_active: Option<u32>,
+    /// Backoff and timeout of kinds without an entry in `kind_policies`.
+    pub policy: KindPolicy,
+    /// Backoff and timeout per kind (a job's own settings still come first).
+    pub kind_policies: std::collections::HashMap<String, KindPolicy>,
 }
 
 impl Default for ServerConfig {
@@ -67,6 +81,10 @@ impl Default for ServerConfig {
             max_inflight_requests: 256,
             hwm: 10_000,
             curve: None,
+            poll_interval: Duration::from_secs(1),
+            max_active: None,
+            policy: KindPolicy::default(),
+            kind_policies: Default::default(),
         }
     }
 }
@@ -140,6 +158,7 @@ pub enum ServerError {
 /// A running server. Dropping it does not stop it: call [`Server::shutdown`].
 pub struct Server {
     socket: Arc<socket::SocketHandle>,
+    control: tokio::sync::mpsc::Sender<session::Control>,
     zap: Option<zap::ZapHandle>,
     stop: tokio_util::sync::CancellationToken,
     task: tokio::task::JoinHandle<()>,
@@ -166,10 +185,16 @@ impl Server {
                 "max_sessions, max_batch and missed_heartbeats must be at least 1".into(),
             ));
         }
-        if config.heartbeat.is_zero() {
+        if config.heartbeat.is_zero() || config.poll_interval.is_zero() {
             return Err(ServerError::Config(
-                "heartbeat must be longer than zero".into(),
+                "heartbeat and poll_interval must be longer than zero".into(),
             ));
+        }
+        if config.lease < config.heartbeat * 2 {
+            return Err(ServerError::Config(format!(
+                "the lease ({:?}) must last at least two heartbeat intervals ({:?}), or leases run out between renewals",
+                config.lease, config.heartbeat
+            )));
         }
         let ctx = zmq::Context::new();
         let mut zap = None;
@@ -211,15 +236,18 @@ impl Server {
             }
         };
         let stop = tokio_util::sync::CancellationToken::new();
+        let (control, control_rx) = tokio::sync::mpsc::channel(16);
         let task = tokio::spawn(session::run(
             client,
             config,
             hooks,
             socket.clone(),
             rx,
+            control_rx,
             stop.clone(),
         ));
         Ok(Server {
+            control,
             socket,
             zap,
             stop,
@@ -231,6 +259,23 @@ impl Server {
     /// The endpoint bound, with the port filled in (e.g. `tcp://127.0.0.1:41234`).
     pub fn endpoint(&self) -> &str {
         &self.socket.endpoint
+    }
+
+    /// Tells the workers with this `worker_id` (every worker with `None`) to `quiet` (finish
+    /// what they hold, take nothing more) or `terminate` (release what they hold and leave),
+    /// in their next `HeartbeatAck`; they get no more orders from now on. Returns how many
+    /// sessions were told. Commands go forward only: a terminated worker is never quieted.
+    pub async fn command(&self, worker_id: Option<&str>, command: Command) -> usize {
+        let (done, told) = tokio::sync::oneshot::channel();
+        let control = session::Control {
+            worker_id: worker_id.map(str::to_owned),
+            command,
+            done,
+        };
+        if self.control.send(control).await.is_err() {
+            return 0;
+        }
+        told.await.unwrap_or(0)
     }
 
     /// Says `Goodbye` to every session, stops the socket thread and waits for it.

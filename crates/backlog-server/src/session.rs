@@ -12,8 +12,12 @@ use backlog_protocol::{
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+use crate::dispatch::{Dispatch, Internal, WorkerSlots};
+use crate::recorder::Recorder;
 use crate::socket::{Inbound, SocketHandle};
 use crate::{ServerConfig, ServerHooks};
+use backlog_protocol::{Command, Held};
+use backlog_storage::Event;
 
 /// A session that ended, handed to [`ServerHooks::session_lost`].
 #[derive(Debug, Clone)]
@@ -57,22 +61,37 @@ pub struct Unroutable {
     pub peer_gone: bool,
 }
 
-struct Session {
-    id: String,
+pub(crate) struct Session {
+    pub(crate) id: String,
     role: Role,
     worker_id: Option<String>,
     last_seen: Instant,
+    /// A worker's slots and outstanding orders.
+    pub(crate) worker: Option<WorkerSlots>,
+    /// `quiet` or `terminate`, told in every `HeartbeatAck` from now on.
+    pub(crate) command: Option<Command>,
 }
 
-struct State {
-    client: Client,
-    config: ServerConfig,
+pub(crate) struct State {
+    pub(crate) client: Client,
+    pub(crate) config: ServerConfig,
     hooks: ServerHooks,
-    socket: Arc<SocketHandle>,
-    sessions: HashMap<Vec<u8>, Session>,
+    pub(crate) socket: Arc<SocketHandle>,
+    pub(crate) sessions: HashMap<Vec<u8>, Session>,
     limits: Limits,
     inflight: Arc<Semaphore>,
     server_id: String,
+    pub(crate) dispatch: Dispatch,
+    pub(crate) recorder: Recorder,
+    pub(crate) internal: mpsc::UnboundedSender<Internal>,
+}
+
+/// A command for the worker sessions of one worker id (or all), from [`crate::Server::command`].
+#[derive(Debug)]
+pub(crate) struct Control {
+    pub(crate) worker_id: Option<String>,
+    pub(crate) command: Command,
+    pub(crate) done: tokio::sync::oneshot::Sender<usize>,
 }
 
 /// The session layer's task: runs until `stop`.
@@ -82,11 +101,27 @@ pub(crate) async fn run(
     hooks: ServerHooks,
     socket: Arc<SocketHandle>,
     mut inbound: mpsc::Receiver<Inbound>,
+    mut control: mpsc::Receiver<Control>,
     stop: CancellationToken,
 ) {
     let mut sweep = tokio::time::interval(config.heartbeat);
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut poll = tokio::time::interval(config.poll_interval);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let storage = client.storage().clone();
+    // Subscribed before the first claim, so that no wake-up falls in between.
+    let mut events = match storage.event_subscribe().await {
+        Ok(events) => Some(events),
+        Err(error) => {
+            tracing::warn!(%error, "no wake-ups from the database; dispatching on the poll interval only");
+            None
+        }
+    };
+    let (internal, mut internal_rx) = mpsc::unbounded_channel();
     let mut state = State {
+        dispatch: Dispatch::new(storage.clone(), internal.clone(), &config),
+        recorder: Recorder::start(storage, socket.clone(), internal.clone()),
+        internal,
         limits: Limits {
             max_message_bytes: config.max_message_bytes,
             max_depth: DEFAULT_MAX_DEPTH,
@@ -103,6 +138,13 @@ pub(crate) async fn run(
         tokio::select! {
             _ = stop.cancelled() => break,
             _ = sweep.tick() => state.sweep(),
+            _ = poll.tick() => {
+                state.dispatch.woken(None);
+                state.dispatch();
+            }
+            Some(event) = internal_rx.recv() => state.internal(event),
+            Some(control) = control.recv() => state.control(control),
+            event = next_event(&mut events) => state.storage_event(event),
             item = inbound.recv() => match item {
                 None => break,
                 Some(Inbound::Frame { peer, payload }) => state.handle(peer, &payload),
@@ -115,6 +157,9 @@ pub(crate) async fn run(
                 Some(Inbound::Unroutable { peer, payload, error }) => {
                     let message = decode(&payload, &Limits::default()).ok();
                     tracing::debug!(%error, "could not deliver a message");
+                    if let Some(Message::Order(order)) = &message {
+                        state.undeliverable_order(&peer, order.job_id, order.lease);
+                    }
                     if let Some(hook) = &state.hooks.unroutable {
                         hook(Unroutable {
                             routing_id: peer,
@@ -136,7 +181,74 @@ pub(crate) async fn run(
     }
 }
 
+/// The next wake-up from the database; a receiver that fell behind asks for a full pass.
+async fn next_event(events: &mut Option<tokio::sync::broadcast::Receiver<Event>>) -> Option<Event> {
+    let Some(rx) = events else {
+        return std::future::pending().await;
+    };
+    match rx.recv().await {
+        Ok(event) => Some(event),
+        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => Some(Event::Resync),
+        Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+            *events = None;
+            None
+        }
+    }
+}
+
 impl State {
+    fn storage_event(&mut self, event: Option<Event>) {
+        match event {
+            Some(Event::JobAvailable { queue }) | Some(Event::QueueResumed { queue }) => {
+                self.dispatch.woken(Some(&queue));
+                self.dispatch();
+            }
+            Some(Event::Resync) => {
+                self.dispatch.woken(None);
+                self.dispatch();
+            }
+            Some(Event::CancelRequested { ids }) => self.cancel_requested(&ids),
+            _ => {}
+        }
+    }
+
+    /// `quiet` / `terminate` for the sessions of one worker id, or of every worker.
+    fn control(&mut self, control: Control) {
+        let mut told = 0;
+        for session in self.sessions.values_mut() {
+            let Some(w) = session.worker.as_mut() else {
+                continue;
+            };
+            if control
+                .worker_id
+                .as_ref()
+                .is_some_and(|id| *id != w.worker_id)
+            {
+                continue;
+            }
+            w.quiet = true;
+            // Forward only: terminate overrides quiet, never the other way round.
+            if session.command != Some(Command::Terminate) {
+                session.command = Some(control.command);
+            }
+            told += 1;
+        }
+        let _ = control.done.send(told);
+    }
+
+    pub(crate) fn welcome(&self, session: &str, capacity: Option<u32>, lost: Vec<Held>) -> Message {
+        Message::Welcome(Welcome {
+            session: session.to_owned(),
+            server_id: self.server_id.clone(),
+            heartbeat_ms: self.config.heartbeat.as_millis() as u64,
+            lease_ms: self.config.lease.as_millis() as u64,
+            max_message_bytes: self.config.max_message_bytes as u64,
+            max_batch: self.config.max_batch,
+            capacity,
+            lost,
+        })
+    }
+
     fn send(&self, peer: &[u8], message: &Message) {
         match encode(message) {
             Ok(bytes) => {
@@ -219,6 +331,14 @@ impl State {
         let role = session.role;
         match message {
             Message::Request(request) => self.request(peer, request),
+            Message::Heartbeat(heartbeat) if role == Role::Worker => {
+                self.worker_heartbeat(peer, heartbeat)
+            }
+            Message::Completed(m) if role == Role::Worker => self.completed(peer, m),
+            Message::Failed(m) if role == Role::Worker => self.failed(peer, m),
+            Message::Release(m) if role == Role::Worker => self.release(peer, m),
+            Message::Extend(m) if role == Role::Worker => self.extend(peer, m),
+            Message::Progress(m) if role == Role::Worker => self.progress(peer, m),
             Message::Heartbeat(_) => self.send(
                 &peer,
                 &Message::HeartbeatAck(HeartbeatAck {
@@ -230,6 +350,13 @@ impl State {
             ),
             Message::Goodbye(_) => {
                 if let Some(session) = self.sessions.remove(&peer) {
+                    if let Some(w) = &session.worker {
+                        // Orders it did not answer keep their leases until they run out (the
+                        // worker may rejoin through another server and say it holds them).
+                        if !w.held.is_empty() {
+                            tracing::info!(worker = %w.worker_id, held = w.held.len(), "a worker said Goodbye holding jobs; their leases will run out");
+                        }
+                    }
                     self.lost(peer, session, LostReason::Goodbye);
                 }
             }
@@ -249,10 +376,7 @@ impl State {
             _ if ty.direction() == backlog_protocol::Direction::ToServer => self.send_error(
                 &peer,
                 ErrorCode::Unexpected,
-                format!(
-                    "{} is a worker's message, but this server does not dispatch jobs yet",
-                    ty.as_str()
-                ),
+                format!("{} is not expected from this session", ty.as_str()),
                 Some(ty),
             ),
             _ => self.send_error(
@@ -300,29 +424,45 @@ impl State {
             );
             return;
         }
+        let worker = (hello.role == Role::Worker).then(|| {
+            let mut kinds = hello.kinds.clone();
+            kinds.sort();
+            kinds.dedup();
+            let mut queues = hello.queues.clone();
+            queues.sort();
+            queues.dedup();
+            WorkerSlots {
+                worker_id: hello.worker_id.clone().unwrap_or_default(),
+                kinds,
+                queues,
+                capacity: hello.capacity.unwrap_or(1),
+                reserved: 0,
+                held: HashMap::new(),
+                quiet: false,
+                welcomed: hello.holding.is_empty(),
+            }
+        });
         let session = Session {
             id: format!("{:016x}", fastrand::u64(..)),
             role: hello.role,
             worker_id: hello.worker_id.clone(),
             last_seen: Instant::now(),
+            worker,
+            command: None,
         };
-        let welcome = Welcome {
-            session: session.id.clone(),
-            server_id: self.server_id.clone(),
-            heartbeat_ms: self.config.heartbeat.as_millis() as u64,
-            lease_ms: self.config.lease.as_millis() as u64,
-            max_message_bytes: self.config.max_message_bytes as u64,
-            max_batch: self.config.max_batch,
-            capacity: match hello.role {
-                Role::Worker => hello.capacity,
-                _ => None,
-            },
-            lost: Vec::new(),
-        };
+        let session_id = session.id.clone();
+        let capacity = session.worker.as_ref().map(|w| w.capacity);
         if let Some(old) = self.sessions.insert(peer.clone(), session) {
             self.lost(peer.clone(), old, LostReason::Replaced);
         }
-        self.send(&peer, &Message::Welcome(welcome));
+        if hello.role == Role::Worker && !hello.holding.is_empty() {
+            // Welcome waits until the database says which of them are still its own.
+            self.rejoin(peer, session_id, hello.holding);
+            return;
+        }
+        let welcome = self.welcome(&session_id, capacity, Vec::new());
+        self.send(&peer, &welcome);
+        self.dispatch();
     }
 
     fn request(&self, peer: Vec<u8>, request: backlog_protocol::Request) {

@@ -74,6 +74,7 @@ mod error;
 mod idempotency;
 mod job;
 pub mod maintenance;
+pub mod policy;
 mod registry;
 mod runtime;
 pub mod telemetry;
@@ -93,6 +94,7 @@ pub use context::{JobValueError, PROGRESS_INTERVAL};
 pub use error::{CancelError, EnqueueError, Error};
 pub use idempotency::new_idempotency_key;
 pub use job::{InsertOpts, Job, JobArgs};
+pub use policy::KindPolicy;
 pub use registry::Workers;
 pub use runtime::{
     shutdown_signal, JobEvent, QueueConfig, Runner, RunnerBuilder, RunnerConfig, RunnerStats,

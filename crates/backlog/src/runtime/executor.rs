@@ -260,14 +260,9 @@ fn outcome(row: &JobRow, ended: Ended, backoff: &Backoff) -> JobOutcome {
 }
 
 fn retry_or_discard(row: &JobRow, failure: Failure, backoff: &Backoff) -> JobOutcome {
-    if row.attempt >= row.max_attempts {
-        JobOutcome::Discard { failure }
-    } else {
-        JobOutcome::Retry {
-            failure,
-            delay: backoff.delay(row.attempt),
-        }
-    }
+    crate::policy::retry_or_discard(row.attempt, row.max_attempts, failure, || {
+        backoff.delay(row.attempt)
+    })
 }
 
 async fn sleep_or_forever(timeout: Option<Duration>) {

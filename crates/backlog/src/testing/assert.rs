@@ -234,6 +234,7 @@ fn describe(jobs: &[EnqueuedJob]) -> String {
         .join("; ")
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 fn parse_state(state: &str) -> Result<JobState, Error> {
     JobState::ALL
         .into_iter()

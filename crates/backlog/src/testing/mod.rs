@@ -71,11 +71,14 @@
 mod assert;
 mod drain;
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::{Job, JobArgs, Storage};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+use crate::Storage;
+use crate::{Job, JobArgs};
 
 pub use assert::{assert_enqueued, assert_not_enqueued, enqueued, EnqueuedJob, Expected};
 pub use drain::{drain, drain_with, DrainConfig, Drained, Outcome};
