@@ -296,7 +296,28 @@ pub(crate) fn order(
         metadata: (!row.metadata.is_null()
             && row.metadata.as_object().is_none_or(|o| !o.is_empty()))
         .then(|| row.metadata.clone()),
-        username: None,
-        uuid: None,
+        username: row
+            .metadata
+            .get("username")
+            .and_then(|u| u.as_str())
+            .map(str::to_owned),
+        uuid: row
+            .metadata
+            .get("uuid")
+            .and_then(|u| u.as_str())
+            .and_then(parse_uuid),
     })
+}
+
+/// jobq's asset uuid, kept in the metadata in its hyphenated form by the producer side.
+fn parse_uuid(text: &str) -> Option<backlog_protocol::Uuid> {
+    let hex: String = text.chars().filter(|c| *c != '-').collect();
+    if hex.len() != 32 {
+        return None;
+    }
+    let mut bytes = [0u8; 16];
+    for (i, byte) in bytes.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(backlog_protocol::Uuid::from(bytes))
 }

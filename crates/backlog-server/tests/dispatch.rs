@@ -172,7 +172,15 @@ async fn a_job_enqueued_anywhere_reaches_an_idle_worker_without_traffic(db: Db) 
     assert!(worker.try_recv(Duration::from_millis(100)).is_none());
     // Enqueued through the library, not the server: only the database's wake-up tells it.
     let started = std::time::Instant::now();
-    let id = enqueue(&db, "k", InsertOpts::new().tag("t")).await;
+    let id = enqueue(
+        &db,
+        "k",
+        InsertOpts::new().tag("t").metadata(serde_json::json!({
+            "username": "alice",
+            "uuid": "00112233-4455-6677-8899-aabbccddeeff",
+        })),
+    )
+    .await;
     let order = worker.order();
     assert!(
         started.elapsed() < Duration::from_secs(5),
@@ -183,6 +191,11 @@ async fn a_job_enqueued_anywhere_reaches_an_idle_worker_without_traffic(db: Db) 
         (id, "k", 1)
     );
     assert_eq!(order.tags, vec!["t".to_string()]);
+    assert_eq!(order.username.as_deref(), Some("alice"));
+    assert_eq!(
+        order.uuid.map(|u| u.to_string()).as_deref(),
+        Some("00112233-4455-6677-8899-aabbccddeeff")
+    );
     assert_eq!(order.args, serde_json::json!({"n": 1}));
     let row = state(&db, id).await;
     assert_eq!(row.state, JobState::Running);
