@@ -42,7 +42,9 @@ def free_port() -> int:
 class ServerProcess:
     """One ``backlog serve`` process; ``kill`` is SIGKILL, ``stop`` a graceful SIGTERM."""
 
-    def __init__(self, database: str, schema: str, zmq_port: int) -> None:
+    def __init__(
+        self, database: str, schema: str, zmq_port: int, lease_ms: int = 30_000
+    ) -> None:
         if not BIN.exists():
             pytest.fail(
                 f"{BIN} not found: build it with `cargo build -p backlog-cli --features server` "
@@ -52,7 +54,7 @@ class ServerProcess:
             [
                 str(BIN), "serve", "--database", database, "--schema", schema, "--migrate",
                 "--http", "127.0.0.1:0", "--zmq", f"tcp://127.0.0.1:{zmq_port}",
-                "--insecure-no-auth", "--heartbeat-ms", str(HEARTBEAT_MS),
+                "--insecure-no-auth", "--heartbeat-ms", str(HEARTBEAT_MS), "--lease-ms", str(lease_ms),
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -284,3 +286,60 @@ def test_an_outcome_survives_the_server_being_killed(database):
     # The outcome may have waited in the socket's queue or been resent after the new Hello;
     # either way it was recorded once.
     assert running.stats.completed == 1 and running.stats.stale == 0
+
+
+@pytest.fixture
+def postgres_database():
+    schema = f"py_{uuid.uuid4().hex[:12]}"
+    yield {"url": POSTGRES, "schema": schema}
+    subprocess.run(
+        ["psql", POSTGRES, "-qc", f"DROP SCHEMA IF EXISTS {schema} CASCADE"],
+        capture_output=True,
+        check=False,
+    )
+
+
+def test_two_servers_share_the_work_and_ride_out_one_being_killed(postgres_database):
+    """Two servers on one database, two workers each knowing both endpoints; one server is
+    SIGKILLed mid-run. Every job completes, and each ran exactly once: the workers on the
+    killed server move to the other with the jobs they hold and their outcomes. (PostgreSQL:
+    the production setup for several servers.)"""
+    database = postgres_database
+    # An order on its way to a worker when its server dies is lost with it; the job waits for
+    # its lease to run out and the rescuer (every 5 s). Short leases keep the test short.
+    a = ServerProcess(database["url"], database["schema"], free_port(), lease_ms=2000)
+    b = ServerProcess(database["url"], database["schema"], free_port(), lease_ms=2000)
+    executions: Dict[int, int] = {}
+    lock = threading.Lock()
+
+    def work(job: Job):
+        with lock:
+            executions[job.id] = executions.get(job.id, 0) + 1
+        time.sleep(0.01)  # the job's own work
+        return None
+
+    total = 200
+    with Producer(a.endpoint) as producer:
+        ids = producer.enqueue_many([JobSpec(kind="w", args={"i": i}) for i in range(total)])
+    workers = [
+        run_worker([a.endpoint, b.endpoint], {"w": work}, capacity=4, worker_id="on-a"),
+        run_worker([b.endpoint, a.endpoint], {"w": work}, capacity=4, worker_id="on-b"),
+    ]
+    try:
+        deadline = time.monotonic() + 30
+        while len(executions) < total // 4:
+            assert time.monotonic() < deadline, "the workers did not start"
+            time.sleep(0.01)
+        a.kill()
+        for job_id in ids:
+            b.wait_state(job_id, {"completed"}, timeout=60)
+    finally:
+        for w in workers:
+            w.stop()
+        b.stop()
+    assert sorted(executions) == sorted(ids)
+    # An order lost in flight never started, so it ran once after its rescue; a job whose
+    # outcome was sent to the dead server was resent to the other: once too.
+    twice = {job_id: n for job_id, n in executions.items() if n != 1}
+    assert not twice, f"ran more than once: {twice}"
+    assert workers[0].stats.reconnects >= 1, "the worker on the killed server moved"

@@ -34,6 +34,14 @@ pub struct ZmqArgs {
     /// How often clients send heartbeats, in milliseconds; three missed drop the session.
     #[arg(long, default_value_t = 5000)]
     pub heartbeat_ms: u64,
+    /// How long a remote worker's lease lasts after each renewal, in milliseconds (at least
+    /// three heartbeat intervals). An order lost with a dead server waits this long for the
+    /// rescuer.
+    #[arg(long, default_value_t = 30_000)]
+    pub lease_ms: u64,
+    /// Most orders outstanding over all workers of this server (jobq's `num`).
+    #[arg(long)]
+    pub max_active: Option<u32>,
 }
 
 impl ZmqArgs {
@@ -67,14 +75,25 @@ impl ZmqArgs {
             anyhow::bail!("--heartbeat-ms must be at least 1");
         }
         let heartbeat = Duration::from_millis(self.heartbeat_ms);
-        let defaults = ServerConfig::default();
+        let lease = Duration::from_millis(self.lease_ms);
+        // Leases last at least three heartbeat intervals (docs/protocol.md).
+        if lease < heartbeat.saturating_mul(3) {
+            anyhow::bail!(
+                "--lease-ms {} is shorter than three heartbeat intervals ({} ms): leases would run out between renewals; raise --lease-ms or lower --heartbeat-ms",
+                self.lease_ms,
+                self.heartbeat_ms.saturating_mul(3)
+            );
+        }
+        if self.max_active == Some(0) {
+            anyhow::bail!("--max-active must be at least 1 (leave it out for no limit)");
+        }
         Ok(ServerConfig {
             endpoint: endpoint.to_owned(),
             heartbeat,
-            // Leases last at least three heartbeat intervals (docs/protocol.md).
-            lease: defaults.lease.max(heartbeat.saturating_mul(3)),
+            lease,
+            max_active: self.max_active,
             curve,
-            ..defaults
+            ..ServerConfig::default()
         })
     }
 }
