@@ -1,5 +1,5 @@
-//! Backlog's ZeroMQ server: remote producers (and, next, remote workers) speak the protocol
-//! of `backlog-protocol` to it over a `ROUTER` socket.
+//! Backlog's ZeroMQ server: remote producers and remote workers, in any language, speak the
+//! protocol of `backlog-protocol` to it over a `ROUTER` socket.
 //!
 //! - The `ROUTER` lives on its own OS thread (ZeroMQ sockets are not thread-safe), bridged to
 //!   tokio by a bounded channel inbound and an `inproc` pair outbound.
@@ -8,6 +8,10 @@
 //!   serving everyone else. Silent sessions are dropped after [`ServerConfig::missed_heartbeats`]
 //!   intervals and handed to [`ServerHooks::session_lost`].
 //! - Producers' `Request`s are enqueued through the library and acknowledged after the commit.
+//! - Workers get `Order`s claimed for them when the database signals work (per worker: its
+//!   kinds, queues and free slots); heartbeats renew their leases; outcomes are written in
+//!   batches, fenced on each execution's lease token, and answered `Recorded`. See
+//!   `docs/server.md` ("Dispatch to remote workers").
 //! - With [`ServerConfig::curve`], connections are encrypted and only allowlisted client keys
 //!   get in.
 //!
