@@ -38,6 +38,32 @@ pub(crate) struct WorkerSlots {
     pub(crate) quiet: bool,
     /// `Welcome` sent: orders may follow.
     pub(crate) welcomed: bool,
+    /// The client library named in `Hello` (shown on the dashboard).
+    pub(crate) library: Option<String>,
+}
+
+impl WorkerSlots {
+    /// What the dashboard's worker list shows for this worker.
+    pub(crate) fn report(&self, server_id: &str) -> backlog_storage::WorkerHeartbeatParams {
+        backlog_storage::WorkerHeartbeatParams {
+            id: self.worker_id.clone(),
+            host: format!("via server {server_id}"),
+            pid: 0,
+            kinds: self.kinds.clone(),
+            queues: self
+                .queues
+                .iter()
+                .map(|q| (q.clone(), self.capacity))
+                .collect(),
+            capacity: self.capacity,
+            in_flight: self.held.len() as u32,
+            origin: match &self.library {
+                Some(library) => format!("remote ({library})"),
+                None => "remote".into(),
+            },
+            now: None,
+        }
+    }
 }
 
 impl WorkerSlots {

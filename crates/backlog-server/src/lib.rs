@@ -23,6 +23,7 @@ mod keys;
 mod recorder;
 mod session;
 mod socket;
+pub mod telemetry;
 mod work;
 mod zap;
 

@@ -114,6 +114,7 @@ async fn run(
                 RecordStatus::AlreadyRecorded
             };
             if let Some((peer, of)) = &entry.reply {
+                crate::telemetry::recorded(*of, status);
                 let reply = Message::Recorded(Recorded {
                     job_id: entry.finish.id,
                     lease: LeaseToken::from(*entry.finish.lease_token.as_bytes()),

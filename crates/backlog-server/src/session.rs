@@ -80,7 +80,7 @@ pub(crate) struct State {
     pub(crate) sessions: HashMap<Vec<u8>, Session>,
     limits: Limits,
     inflight: Arc<Semaphore>,
-    server_id: String,
+    pub(crate) server_id: String,
     pub(crate) dispatch: Dispatch,
     pub(crate) recorder: Recorder,
     pub(crate) internal: mpsc::UnboundedSender<Internal>,
@@ -286,6 +286,7 @@ impl State {
     }
 
     fn sweep(&mut self) {
+        crate::telemetry::count_sessions(self.sessions.values().map(|s| &s.role));
         let silence = self.config.heartbeat * self.config.missed_heartbeats;
         let now = Instant::now();
         let silent: Vec<Vec<u8>> = self
@@ -351,6 +352,13 @@ impl State {
             Message::Goodbye(_) => {
                 if let Some(session) = self.sessions.remove(&peer) {
                     if let Some(w) = &session.worker {
+                        let storage = self.client.storage().clone();
+                        let id = w.worker_id.clone();
+                        tokio::spawn(async move {
+                            if let Err(error) = storage.worker_delete(&id).await {
+                                tracing::debug!(%error, "could not unregister a remote worker");
+                            }
+                        });
                         // Orders it did not answer keep their leases until they run out (the
                         // worker may rejoin through another server and say it holds them).
                         if !w.held.is_empty() {
@@ -440,6 +448,7 @@ impl State {
                 held: HashMap::new(),
                 quiet: false,
                 welcomed: hello.holding.is_empty(),
+                library: hello.library.clone(),
             }
         });
         let session = Session {
@@ -462,7 +471,22 @@ impl State {
         }
         let welcome = self.welcome(&session_id, capacity, Vec::new());
         self.send(&peer, &welcome);
+        self.register(&peer);
         self.dispatch();
+    }
+
+    /// Lists a worker session in the worker table (the dashboard's Workers page).
+    pub(crate) fn register(&self, peer: &[u8]) {
+        let Some(w) = self.sessions.get(peer).and_then(|s| s.worker.as_ref()) else {
+            return;
+        };
+        let report = w.report(&self.server_id);
+        let storage = self.client.storage().clone();
+        tokio::spawn(async move {
+            if let Err(error) = storage.worker_heartbeat(report).await {
+                tracing::debug!(%error, "could not register a remote worker");
+            }
+        });
     }
 
     fn request(&self, peer: Vec<u8>, request: backlog_protocol::Request) {
@@ -487,6 +511,7 @@ impl State {
                 Ok(ack) => Message::Acknowledged(ack),
                 Err(rejected) => Message::Rejected(rejected),
             };
+            crate::telemetry::request(matches!(reply, Message::Acknowledged(_)));
             drop(permit);
             match encode(&reply) {
                 Ok(bytes) => {

@@ -46,6 +46,7 @@ impl State {
             session.worker.as_mut().map(|w| (peer, id, w))
         });
         let claims = self.dispatch.plan(workers, active);
+        crate::telemetry::outstanding(active);
         for claim in claims {
             self.dispatch.spawn(claim);
         }
@@ -116,6 +117,7 @@ impl State {
                 let capacity = w.capacity;
                 let welcome = self.welcome(&session, Some(capacity), lost);
                 send(&self.socket, &peer, &welcome);
+                self.register(&peer);
                 self.dispatch();
             }
             Internal::Wake { queue } => {
@@ -163,6 +165,8 @@ impl State {
                         continue;
                     }
                     let policy = dispatch.policy_of(&row.kind);
+                    backlog::telemetry::started(&row);
+                    crate::telemetry::ordered(&row.queue, &row.kind);
                     messages.push((row.id, lease, order(&row, wire(lease), policy, lease_ms)));
                     w.held.insert(
                         row.id,
@@ -196,6 +200,7 @@ impl State {
 
     /// Hands a job back without spending its attempt; it keeps its place in the run order.
     pub(crate) fn give_back(&self, id: JobId, lease: backlog_types::LeaseToken) {
+        crate::telemetry::given_back();
         self.recorder.submit(Entry {
             finish: JobFinish {
                 id,
@@ -247,12 +252,17 @@ impl State {
         let cutoff = self.config.heartbeat;
         w.held
             .retain(|id, h| listed.contains(id) || h.sent_at.elapsed() < cutoff);
+        let report = w.report(&self.server_id);
         let storage = self.client.storage().clone();
         let socket = self.socket.clone();
         let internal = self.internal.clone();
         let lease = self.config.lease;
         let held = heartbeat.held;
         tokio::spawn(async move {
+            // Listed on the dashboard's Workers page like in-process runners.
+            if let Err(error) = storage.worker_heartbeat(report).await {
+                tracing::debug!(%error, "could not register a remote worker");
+            }
             let (lost, cancel) = if held.is_empty() {
                 (Vec::new(), Vec::new())
             } else {
@@ -316,6 +326,7 @@ impl State {
                     return;
                 }
             };
+            crate::telemetry::recorded(Recordable::Extend, status);
             send(
                 &socket,
                 &peer,
@@ -350,6 +361,7 @@ impl State {
                     return;
                 }
             };
+            crate::telemetry::recorded(Recordable::Progress, status);
             send(
                 &socket,
                 &peer,

@@ -53,6 +53,7 @@ on_both_backends!(
     cancellation_reaches_the_remote_worker,
     quiet_stops_orders_and_is_told_in_the_heartbeat_ack,
     the_global_active_limit_holds_over_workers,
+    remote_workers_are_listed_beside_the_runners,
 );
 
 fn config() -> ServerConfig {
@@ -575,5 +576,63 @@ async fn the_global_active_limit_holds_over_workers(db: Db) {
         }
     }
     assert_eq!(more, 1, "one slot freed, one more order");
+    server.shutdown().await;
+}
+
+async fn remote_workers_are_listed_beside_the_runners(db: Db) {
+    let server = Server::start(db.clone(), config(), ServerHooks::default()).unwrap();
+    let worker = Peer::connect(server.endpoint());
+    worker.hello("remote-1", &["k", "j"], &["default"], 3, vec![]);
+    let id = enqueue(&db, "k", InsertOpts::new()).await;
+    let order = worker.order();
+    assert_eq!(order.job_id, id);
+    worker.send(Message::Heartbeat(Heartbeat {
+        held: vec![held(&order)],
+        capacity: None,
+    }));
+    assert!(matches!(worker.recv(), Message::HeartbeatAck(_)));
+    let listed = |db: Db| async move {
+        db.storage()
+            .worker_list(backlog_storage::WorkerListParams {
+                seen_since: chrono::Utc::now() - chrono::Duration::minutes(1),
+            })
+            .await
+            .unwrap()
+    };
+    // The registration is written beside the heartbeat's answer; wait for it to land.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let row = loop {
+        let rows = listed(db.clone()).await;
+        if let Some(row) = rows
+            .into_iter()
+            .find(|r| r.report.id == "remote-1" && r.report.in_flight == 1)
+        {
+            break row;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the remote worker is not listed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(row.report.origin, "remote (test)");
+    assert_eq!(row.report.kinds, vec!["j".to_string(), "k".to_string()]);
+    assert_eq!(row.report.capacity, 3);
+    worker.send(Message::Goodbye(backlog_protocol::Goodbye {
+        reason: None,
+        reconnect_ms: None,
+    }));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while listed(db.clone())
+        .await
+        .iter()
+        .any(|r| r.report.id == "remote-1")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still listed after Goodbye"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     server.shutdown().await;
 }

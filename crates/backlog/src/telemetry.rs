@@ -53,8 +53,9 @@ pub(crate) fn enqueued(counts: HashMap<(String, String), u64>) {
     }
 }
 
-/// A claimed job: started counter and enqueue-to-start latency.
-pub(crate) fn started(row: &JobRow) {
+/// A claimed job: started counter and enqueue-to-start latency (the runner records its own
+/// claims; the server calls this for the jobs it claims for remote workers).
+pub fn started(row: &JobRow) {
     let labels = [("queue", row.queue.clone()), ("kind", row.kind.clone())];
     metrics::counter!(JOBS_STARTED, &labels).increment(1);
     if let Some(started) = row.attempted_at {
