@@ -142,7 +142,8 @@ pub async fn serve_http(
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let options = options(&args)?;
+    #[cfg_attr(not(feature = "server"), allow(unused_mut))] // set below with the server
+    let mut options = options(&args)?;
     let db = args.db.open().await?;
     if args.migrate {
         backlog::migrate_up(&*db.storage)
@@ -159,7 +160,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let zmq = match &args.zmq.zmq {
         Some(endpoint) => {
             let config = args.zmq.config(endpoint)?;
-            Some(crate::serve_zmq::start(client.clone(), config)?)
+            let server = crate::serve_zmq::start(client.clone(), config)?;
+            options.worker_control = Some(crate::serve_zmq::worker_control(server.control()));
+            Some(server)
         }
         None => None,
     };

@@ -106,6 +106,20 @@ pub fn start(client: Client, config: ServerConfig) -> anyhow::Result<Server> {
     Ok(server)
 }
 
+/// The dashboard's quiet / terminate buttons, sent through `control`.
+pub fn worker_control(control: backlog_server::ServerControl) -> backlog_web::WorkerControl {
+    std::sync::Arc::new(move |id, command| {
+        let control = control.clone();
+        Box::pin(async move {
+            let command = match command {
+                backlog_web::WorkerCommand::Terminate => backlog_server::Command::Terminate,
+                _ => backlog_server::Command::Quiet,
+            };
+            control.command(Some(&id), command).await
+        })
+    })
+}
+
 /// `backlog keygen`.
 #[derive(Debug, Args)]
 pub struct KeygenArgs {}

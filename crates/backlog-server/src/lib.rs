@@ -160,6 +160,29 @@ pub enum ServerError {
     Thread(std::io::Error),
 }
 
+/// Sends commands to a running server's workers; see [`Server::command`]. After the server
+/// stopped, commands reach nobody (0).
+#[derive(Debug, Clone)]
+pub struct ServerControl {
+    control: tokio::sync::mpsc::Sender<session::Control>,
+}
+
+impl ServerControl {
+    /// As [`Server::command`].
+    pub async fn command(&self, worker_id: Option<&str>, command: Command) -> usize {
+        let (done, told) = tokio::sync::oneshot::channel();
+        let control = session::Control {
+            worker_id: worker_id.map(str::to_owned),
+            command,
+            done,
+        };
+        if self.control.send(control).await.is_err() {
+            return 0;
+        }
+        told.await.unwrap_or(0)
+    }
+}
+
 /// A running server. Dropping it does not stop it: call [`Server::shutdown`].
 pub struct Server {
     socket: Arc<socket::SocketHandle>,
@@ -271,16 +294,14 @@ impl Server {
     /// in their next `HeartbeatAck`; they get no more orders from now on. Returns how many
     /// sessions were told. Commands go forward only: a terminated worker is never quieted.
     pub async fn command(&self, worker_id: Option<&str>, command: Command) -> usize {
-        let (done, told) = tokio::sync::oneshot::channel();
-        let control = session::Control {
-            worker_id: worker_id.map(str::to_owned),
-            command,
-            done,
-        };
-        if self.control.send(control).await.is_err() {
-            return 0;
+        self.control().command(worker_id, command).await
+    }
+
+    /// A cloneable handle for [`Server::command`] (e.g. for the dashboard's buttons).
+    pub fn control(&self) -> ServerControl {
+        ServerControl {
+            control: self.control.clone(),
         }
-        told.await.unwrap_or(0)
     }
 
     /// Says `Goodbye` to every session, stops the socket thread and waits for it.

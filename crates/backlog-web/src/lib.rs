@@ -49,7 +49,7 @@ use backlog::Client;
 pub use api::overview::{OLDEST_AGE, WORKERS};
 pub use auth::{Auth, Authorize, BasicUser, Identity, Role};
 pub use error::ApiError;
-pub use options::{Redact, WebOptions};
+pub use options::{Redact, WebOptions, WorkerCommand, WorkerControl};
 
 /// Why the router could not be built.
 #[derive(Debug, thiserror::Error)]

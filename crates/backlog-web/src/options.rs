@@ -11,6 +11,28 @@ use crate::Auth;
 /// every job the API returns and every page renders.
 pub type Redact = Arc<dyn Fn(&mut JobRow) + Send + Sync>;
 
+/// A command for remote workers, sent through the ZeroMQ server of this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WorkerCommand {
+    /// Finish what you hold, take nothing more.
+    Quiet,
+    /// Release what you hold and leave.
+    Terminate,
+}
+
+/// Sends a [`WorkerCommand`] to the remote workers with the given id; resolves to how many
+/// sessions were told (0: no such worker is connected). `backlog serve --zmq` wires this to
+/// its ZeroMQ server.
+pub type WorkerControl = Arc<
+    dyn Fn(
+            String,
+            WorkerCommand,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = usize> + Send>>
+        + Send
+        + Sync,
+>;
+
 /// Settings of the dashboard and API.
 #[derive(Clone)]
 pub struct WebOptions {
@@ -29,6 +51,9 @@ pub struct WebOptions {
     pub metrics: Option<PrometheusHandle>,
     /// How long counts are cached: counting a large table costs a scan. Default 2 s.
     pub count_cache: std::time::Duration,
+    /// Quiet / terminate for remote workers (`POST /api/workers/{id}/{command}`). Default:
+    /// none, and the API answers that this process runs no server.
+    pub worker_control: Option<WorkerControl>,
 }
 
 impl Default for WebOptions {
@@ -41,6 +66,7 @@ impl Default for WebOptions {
             bulk_cap: 1000,
             metrics: None,
             count_cache: std::time::Duration::from_secs(2),
+            worker_control: None,
         }
     }
 }
@@ -55,6 +81,7 @@ impl std::fmt::Debug for WebOptions {
             .field("bulk_cap", &self.bulk_cap)
             .field("metrics", &self.metrics.is_some())
             .field("count_cache", &self.count_cache)
+            .field("worker_control", &self.worker_control.is_some())
             .finish()
     }
 }

@@ -422,6 +422,8 @@ pub(crate) async fn queues_page(
 }
 
 struct WorkerLine {
+    /// Connected through a ZeroMQ server: quiet / terminate apply.
+    remote: bool,
     id: String,
     host: String,
     pid: i32,
@@ -459,6 +461,7 @@ pub(crate) async fn workers_page(
                 .join(", "),
             kinds: w.kinds.join(", "),
             age: seconds(w.heartbeat_age_secs),
+            remote: w.origin.starts_with("remote") && state.options.worker_control.is_some(),
             id: w.id,
             host: w.host,
             pid: w.pid,

@@ -23,6 +23,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/queues/{name}/limits", post(queues::limits))
         .route("/api/queues/{name}/{action}", post(queues::pause_resume))
         .route("/api/workers", get(overview::workers))
+        .route("/api/workers/{id}/{command}", post(overview::command))
         .route("/api/cron", get(cron::list))
         .route("/api/cron/{name}", post(cron::edit))
         .route("/api/cron/{name}/{action}", post(cron::action))

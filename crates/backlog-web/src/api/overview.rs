@@ -149,10 +149,39 @@ pub(crate) async fn worker_views(state: &AppState) -> Result<Vec<WorkerView>, Ap
         .collect())
 }
 
-/// `GET /api/workers`. Quiet / terminate will apply to remote workers (origin other than
-/// `in_process`) once the server has them.
+/// `GET /api/workers`.
 pub(crate) async fn workers(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({"workers": worker_views(&state).await?})))
+}
+
+/// `POST /api/workers/{id}/{quiet|terminate}`: tells a remote worker connected to this
+/// process's ZeroMQ server to finish what it holds (`quiet`) or to release it and leave
+/// (`terminate`). In-process runners are stopped by their application, not from here.
+pub(crate) async fn command(
+    State(state): State<AppState>,
+    axum::extract::Path((id, command)): axum::extract::Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let command = match command.as_str() {
+        "quiet" => crate::WorkerCommand::Quiet,
+        "terminate" => crate::WorkerCommand::Terminate,
+        other => {
+            return Err(ApiError::NotFound(format!(
+                "unknown worker command `{other}`: use quiet or terminate"
+            )))
+        }
+    };
+    let Some(control) = &state.options.worker_control else {
+        return Err(ApiError::NotFound(
+            "this process runs no ZeroMQ server, so it has no remote workers to command (start `backlog serve --zmq ...`)".into(),
+        ));
+    };
+    let told = control(id.clone(), command).await;
+    if told == 0 {
+        return Err(ApiError::NotFound(format!(
+            "no remote worker `{id}` is connected to this server (in-process runners and workers of other servers cannot be commanded here)"
+        )));
+    }
+    Ok(Json(json!({"worker": id, "told": told})))
 }
 
 /// `GET /health/live`: the process answers.

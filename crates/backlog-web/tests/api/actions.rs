@@ -246,3 +246,43 @@ pub async fn enqueue_is_off_unless_enabled(db: Db) {
     let bad = post(&on, "/api/jobs", json!({"kind": "bad kind!"})).await;
     assert_eq!(bad.status, 400);
 }
+
+pub async fn remote_workers_are_commanded_through_the_server(db: Db) {
+    // Without a server in this process there is nobody to command.
+    let app = app(&db, WebOptions::default());
+    let reply = post(&app, "/api/workers/w-1/quiet", json!({})).await;
+    assert_eq!(reply.status, axum::http::StatusCode::NOT_FOUND);
+    assert!(reply.body.contains("no ZeroMQ server"), "{}", reply.body);
+    // With one: the command goes through the control hook, which says how many were told.
+    let told = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = told.clone();
+    let control: backlog_web::WorkerControl = std::sync::Arc::new(move |id, command| {
+        seen.lock().unwrap().push((id.clone(), command));
+        Box::pin(async move { usize::from(id == "w-1") })
+    });
+    let app = app_with(&db, control);
+    let reply = post(&app, "/api/workers/w-1/terminate", json!({})).await;
+    assert_eq!(reply.status, axum::http::StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.json()["told"], 1);
+    let reply = post(&app, "/api/workers/nobody/quiet", json!({})).await;
+    assert_eq!(reply.status, axum::http::StatusCode::NOT_FOUND);
+    let reply = post(&app, "/api/workers/w-1/explode", json!({})).await;
+    assert_eq!(reply.status, axum::http::StatusCode::NOT_FOUND);
+    assert_eq!(
+        *told.lock().unwrap(),
+        vec![
+            ("w-1".to_string(), backlog_web::WorkerCommand::Terminate),
+            ("nobody".to_string(), backlog_web::WorkerCommand::Quiet),
+        ]
+    );
+}
+
+fn app_with(db: &Db, control: backlog_web::WorkerControl) -> axum::Router {
+    app(
+        db,
+        WebOptions {
+            worker_control: Some(control),
+            ..WebOptions::default()
+        },
+    )
+}

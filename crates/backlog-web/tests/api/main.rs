@@ -41,6 +41,7 @@ on_both_backends!(
     actions::queues_pause_resume_and_limits,
     actions::cron_toggle_trigger_edit,
     actions::enqueue_is_off_unless_enabled,
+    actions::remote_workers_are_commanded_through_the_server,
     security::basic_auth_and_read_only_role,
     security::authorization_hook,
     security::cross_site_writes_are_refused,
