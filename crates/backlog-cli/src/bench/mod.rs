@@ -4,6 +4,8 @@
 mod dashboard;
 mod latency;
 mod scenarios;
+#[cfg(feature = "server")]
+mod server;
 mod workflow;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -86,6 +88,17 @@ pub enum Scenario {
     /// Insert and run a fan-out / fan-in workflow of --workflow-jobs jobs (not in the default
     /// set).
     Workflow,
+    /// Through the ZeroMQ server: enqueue over the wire, single and batched (not in the
+    /// default set; `server` feature).
+    #[cfg(feature = "server")]
+    ServerEnqueue,
+    /// Through the ZeroMQ server: drain --jobs jobs by remote workers (not in the default set).
+    #[cfg(feature = "server")]
+    ServerDrain,
+    /// Through the ZeroMQ server: enqueue→start latency over the wire at --rates (not in the
+    /// default set).
+    #[cfg(feature = "server")]
+    ServerLatency,
 }
 
 /// The benchmark's job: carries its enqueue time so the worker can measure latency.
@@ -220,6 +233,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             Scenario::Latency => latency::run(&bench).await?,
             Scenario::Dashboard => dashboard::run(&bench).await?,
             Scenario::Workflow => workflow::run(&bench).await?,
+            #[cfg(feature = "server")]
+            Scenario::ServerEnqueue => server::enqueue(&bench).await?,
+            #[cfg(feature = "server")]
+            Scenario::ServerDrain => server::drain(&bench).await?,
+            #[cfg(feature = "server")]
+            Scenario::ServerLatency => server::latency(&bench).await?,
         };
         eprintln!("  done in {:.1} s", started.elapsed().as_secs_f64());
         rows.append(&mut result);
