@@ -8,8 +8,31 @@ use backlog_protocol::{
     RejectCode, Rejected, Request, UniqueArgs as WireUniqueArgs, UniqueArgsName,
 };
 
-/// Enqueues a request's jobs in one transaction and answers with `Acknowledged` (after the
-/// commit) or `Rejected`.
+/// A request checked and turned into the library's inserts, waiting for its statement.
+pub(crate) struct Prepared {
+    pub(crate) peer: Vec<u8>,
+    pub(crate) request: Request,
+    pub(crate) jobs: Vec<backlog_storage::JobInsert>,
+    /// Holds one of `max_inflight_requests` until the answer is sent.
+    pub(crate) permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Prepared {
+    /// The idempotency keys its jobs claim.
+    fn keys(&self) -> impl Iterator<Item = &str> {
+        self.jobs
+            .iter()
+            .filter_map(|j| j.idempotency.as_ref().map(|i| i.key.as_str()))
+    }
+
+    /// Jobs with `unique` options are inserted alone: their deduplication is not meant to
+    /// race other requests' rows inside one statement.
+    fn has_unique(&self) -> bool {
+        self.jobs.iter().any(|j| j.unique.is_some())
+    }
+}
+
+/// Checks a request and prepares its jobs, or says why it is refused (nothing stored).
 ///
 /// This is the one place the request's idempotency key (`request_id`) meets the library: job
 /// *i* of the request is stored under the library's idempotency key `request_id` (a one-job
@@ -18,11 +41,11 @@ use backlog_protocol::{
 /// same ids and `duplicate: true`. A job with `unique` options is deduplicated by its unique
 /// key instead (the library refuses both on one job); its resend is answered with
 /// `unique_conflict: true`.
-pub(crate) async fn handle(
+pub(crate) fn prepare(
     client: &Client,
-    request: Request,
+    request: &Request,
     max_batch: u32,
-) -> Result<Acknowledged, Rejected> {
+) -> Result<Vec<backlog_storage::JobInsert>, Rejected> {
     let reject = |code, message: String, index: Option<u32>| Rejected {
         request_id: request.request_id.clone(),
         code,
@@ -66,32 +89,121 @@ pub(crate) async fn handle(
         })?;
         prepared.push(job);
     }
-    match client.insert_prepared(prepared).await {
-        Ok(results) => Ok(Acknowledged {
-            request_id: request.request_id.clone(),
-            jobs: results
-                .into_iter()
-                .zip(&request.jobs)
-                .map(|(r, spec)| {
-                    let keyed = spec.unique.is_none();
-                    Enqueued {
-                        id: r.id,
-                        duplicate: keyed && r.duplicate,
-                        unique_conflict: !keyed && r.duplicate,
-                    }
-                })
-                .collect(),
-        }),
-        Err(e) => {
-            tracing::warn!(error = %e, request_id = %request.request_id, "enqueue failed");
-            // The storage error does not say whether the commit happened, so the client must
-            // treat the outcome as unknown and resend with the same request_id.
-            Err(reject(
-                RejectCode::OutcomeUnknown,
-                format!("the database failed ({e}); resend the request with the same request_id"),
-                None,
-            ))
+    Ok(prepared)
+}
+
+/// The `Acknowledged` of a request whose jobs were stored with `results`.
+fn acknowledged(request: &Request, results: &[backlog::InsertOutcome]) -> Acknowledged {
+    Acknowledged {
+        request_id: request.request_id.clone(),
+        jobs: results
+            .iter()
+            .zip(&request.jobs)
+            .map(|(r, spec)| {
+                let keyed = spec.unique.is_none();
+                Enqueued {
+                    id: r.id,
+                    duplicate: keyed && r.duplicate,
+                    unique_conflict: !keyed && r.duplicate,
+                }
+            })
+            .collect(),
+    }
+}
+
+/// The storage error does not say whether the commit happened, so the client must treat the
+/// outcome as unknown and resend with the same request_id.
+fn outcome_unknown(request: &Request, e: &EnqueueError) -> Rejected {
+    tracing::warn!(error = %e, request_id = %request.request_id, "enqueue failed");
+    Rejected {
+        request_id: request.request_id.clone(),
+        code: RejectCode::OutcomeUnknown,
+        message: format!("the database failed ({e}); resend the request with the same request_id"),
+        index: None,
+        retry_after_ms: None,
+    }
+}
+
+/// Most statements in flight at once; requests arriving meanwhile wait and are inserted
+/// together in the next one.
+const STATEMENTS: usize = 4;
+/// Most jobs gathered into one statement.
+const GATHER_JOBS: usize = 1000;
+
+/// The enqueuer: inserts prepared requests, several to a statement when they arrive together.
+///
+/// One job per request means one commit per request, and under concurrency durable commits
+/// queue on the database's log flush. So requests that arrive while [`STATEMENTS`] inserts are
+/// in flight are gathered into one statement (one commit) and answered each with its own ids.
+/// A request alone is inserted at once: gathering never waits for company. Requests whose
+/// idempotency keys repeat one already gathered (a resend racing its original) and requests
+/// with `unique` jobs go in a statement of their own.
+pub(crate) async fn run(
+    client: Client,
+    socket: std::sync::Arc<crate::socket::SocketHandle>,
+    mut rx: tokio::sync::mpsc::Receiver<Prepared>,
+) {
+    let statements = std::sync::Arc::new(tokio::sync::Semaphore::new(STATEMENTS));
+    let mut next: Option<Prepared> = None;
+    loop {
+        let first = match next.take() {
+            Some(p) => p,
+            None => match rx.recv().await {
+                Some(p) => p,
+                None => return,
+            },
+        };
+        let Ok(slot) = statements.clone().acquire_owned().await else {
+            return;
+        };
+        let mut batch = vec![first];
+        if !batch[0].has_unique() {
+            let mut keys: std::collections::HashSet<String> =
+                batch[0].keys().map(str::to_owned).collect();
+            let mut jobs = batch[0].jobs.len();
+            while jobs < GATHER_JOBS {
+                let Ok(p) = rx.try_recv() else { break };
+                if p.has_unique()
+                    || jobs + p.jobs.len() > GATHER_JOBS
+                    || p.keys().any(|k| keys.contains(k))
+                {
+                    next = Some(p);
+                    break;
+                }
+                keys.extend(p.keys().map(str::to_owned));
+                jobs += p.jobs.len();
+                batch.push(p);
+            }
         }
+        let client = client.clone();
+        let socket = socket.clone();
+        tokio::spawn(async move {
+            insert(&client, &socket, batch).await;
+            drop(slot);
+        });
+    }
+}
+
+async fn insert(client: &Client, socket: &crate::socket::SocketHandle, mut batch: Vec<Prepared>) {
+    let counts: Vec<usize> = batch.iter().map(|p| p.jobs.len()).collect();
+    let jobs: Vec<backlog_storage::JobInsert> = batch
+        .iter_mut()
+        .flat_map(|p| std::mem::take(&mut p.jobs))
+        .collect();
+    let result = client.insert_prepared(jobs).await;
+    let mut offset = 0;
+    for (p, n) in batch.into_iter().zip(counts) {
+        let reply = match &result {
+            Ok(results) => backlog_protocol::Message::Acknowledged(acknowledged(
+                &p.request,
+                &results[offset..offset + n],
+            )),
+            Err(e) => backlog_protocol::Message::Rejected(outcome_unknown(&p.request, e)),
+        };
+        offset += n;
+        crate::telemetry::request(matches!(reply, backlog_protocol::Message::Acknowledged(_)));
+        crate::recorder::send(socket, &p.peer, &reply);
+        drop(p.permit);
     }
 }
 

@@ -84,6 +84,7 @@ pub(crate) struct State {
     pub(crate) dispatch: Dispatch,
     pub(crate) recorder: Recorder,
     pub(crate) internal: mpsc::UnboundedSender<Internal>,
+    enqueuer: mpsc::Sender<crate::enqueue::Prepared>,
 }
 
 /// A command for the worker sessions of one worker id (or all), from [`crate::Server::command`].
@@ -118,7 +119,14 @@ pub(crate) async fn run(
         }
     };
     let (internal, mut internal_rx) = mpsc::unbounded_channel();
+    let (enqueuer, enqueuer_rx) = mpsc::channel(config.max_inflight_requests.max(1));
+    tokio::spawn(crate::enqueue::run(
+        client.clone(),
+        socket.clone(),
+        enqueuer_rx,
+    ));
     let mut state = State {
+        enqueuer,
         dispatch: Dispatch::new(storage.clone(), internal.clone(), &config),
         recorder: Recorder::start(storage, socket.clone(), internal.clone()),
         internal,
@@ -491,6 +499,7 @@ impl State {
 
     fn request(&self, peer: Vec<u8>, request: backlog_protocol::Request) {
         let Ok(permit) = self.inflight.clone().try_acquire_owned() else {
+            crate::telemetry::request(false);
             self.send(
                 &peer,
                 &Message::Rejected(Rejected {
@@ -503,24 +512,23 @@ impl State {
             );
             return;
         };
-        let client = self.client.clone();
-        let socket = self.socket.clone();
-        let max_batch = self.config.max_batch;
-        tokio::spawn(async move {
-            let reply = match crate::enqueue::handle(&client, request, max_batch).await {
-                Ok(ack) => Message::Acknowledged(ack),
-                Err(rejected) => Message::Rejected(rejected),
-            };
-            crate::telemetry::request(matches!(reply, Message::Acknowledged(_)));
-            drop(permit);
-            match encode(&reply) {
-                Ok(bytes) => {
-                    if let Err(error) = socket.send(&peer, &bytes) {
-                        tracing::warn!(%error, "outbound queue full; a reply was dropped");
-                    }
-                }
-                Err(error) => tracing::error!(%error, "could not encode a reply"),
+        match crate::enqueue::prepare(&self.client, &request, self.config.max_batch) {
+            Err(rejected) => {
+                crate::telemetry::request(false);
+                self.send(&peer, &Message::Rejected(rejected));
             }
-        });
+            Ok(jobs) => {
+                let prepared = crate::enqueue::Prepared {
+                    peer,
+                    request,
+                    jobs,
+                    permit,
+                };
+                // The channel holds max_inflight_requests, as many as permits exist.
+                if let Err(error) = self.enqueuer.try_send(prepared) {
+                    tracing::error!(%error, "the enqueuer stopped; a request was dropped unanswered");
+                }
+            }
+        }
     }
 }

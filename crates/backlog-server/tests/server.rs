@@ -42,6 +42,7 @@ on_both_backends!(
     hostile_and_early_messages_get_errors_and_the_server_keeps_serving,
     producer_enqueues_one_and_a_batch_with_every_option,
     resent_requests_are_idempotent,
+    requests_arriving_together_share_a_statement_and_keep_their_own_answers,
     a_flood_of_sessions_is_bounded,
     two_peers_claiming_one_worker_id_both_get_replies,
     silent_sessions_are_dropped_and_handed_to_the_hook,
@@ -353,6 +354,66 @@ async fn resent_requests_are_idempotent(db: Db) {
         counts.total, 4,
         "one job and a batch of three, each stored once"
     );
+    server.shutdown().await;
+}
+
+async fn requests_arriving_together_share_a_statement_and_keep_their_own_answers(db: Db) {
+    let client = db.clone();
+    let server = Server::start(db, config(), ServerHooks::default()).unwrap();
+    let endpoint = server.endpoint().to_owned();
+    let answers = tokio::task::spawn_blocking(move || {
+        let peer = Peer::connect(&endpoint);
+        assert!(matches!(
+            peer.hello(Role::Producer, None),
+            Message::Welcome(_)
+        ));
+        // Sent back to back without waiting, so that they are gathered; "dup" is sent twice
+        // (a resend racing its original) and must still store one job.
+        for i in 0..40 {
+            let jobs = (0..=(i % 3))
+                .map(|j| JobSpec::new("k", serde_json::json!({ "i": i, "j": j })))
+                .collect();
+            peer.send(request(&format!("burst-{i}"), jobs));
+        }
+        let dup = || vec![JobSpec::new("k", serde_json::json!({"dup": true}))];
+        peer.send(request("dup", dup()));
+        peer.send(request("dup", dup()));
+        (0..42)
+            .map(|_| match peer.recv() {
+                Message::Acknowledged(a) => a,
+                other => panic!("expected Acknowledged, got {other:?}"),
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    let mut ids = std::collections::HashSet::new();
+    for ack in answers
+        .iter()
+        .filter(|a| a.request_id.starts_with("burst-"))
+    {
+        let i: usize = ack.request_id["burst-".len()..].parse().unwrap();
+        assert_eq!(
+            ack.jobs.len(),
+            i % 3 + 1,
+            "{} got its own jobs",
+            ack.request_id
+        );
+        for job in &ack.jobs {
+            assert!(!job.duplicate);
+            assert!(ids.insert(job.id), "job {} answered twice", job.id);
+        }
+    }
+    let dups: Vec<_> = answers.iter().filter(|a| a.request_id == "dup").collect();
+    assert_eq!(dups.len(), 2);
+    assert_eq!(dups[0].jobs[0].id, dups[1].jobs[0].id);
+    assert_eq!(
+        dups.iter().filter(|a| a.jobs[0].duplicate).count(),
+        1,
+        "one of the two stored the job"
+    );
+    let stored: u64 = (0..40).map(|i| i % 3 + 1).sum::<u64>() + 1;
+    assert_eq!(client.unfinished().await.unwrap().total, stored);
     server.shutdown().await;
 }
 
