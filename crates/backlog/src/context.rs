@@ -41,6 +41,15 @@ pub enum JobValueError {
 #[derive(Clone, Default)]
 pub(crate) struct JobContext {
     inner: Option<Arc<Inner>>,
+    /// For a job run by a remote worker: results kept here, progress handed to the sink.
+    remote: Option<Arc<RemoteInner>>,
+}
+
+/// Where a remotely run job's writes go (see [`crate::remote`]).
+pub(crate) struct RemoteInner {
+    pub(crate) max_result_bytes: usize,
+    pub(crate) result: Mutex<Option<serde_json::Value>>,
+    pub(crate) progress: crate::remote::ProgressSink,
 }
 
 impl std::fmt::Debug for JobContext {
@@ -76,6 +85,7 @@ impl JobContext {
         max_result_bytes: usize,
     ) -> JobContext {
         JobContext {
+            remote: None,
             inner: Some(Arc::new(Inner {
                 storage,
                 id,
@@ -87,17 +97,26 @@ impl JobContext {
         }
     }
 
+    /// A context whose writes go to a remote worker's connection.
+    pub(crate) fn remote(remote: RemoteInner) -> JobContext {
+        JobContext {
+            inner: None,
+            remote: Some(Arc::new(remote)),
+        }
+    }
+
     pub(crate) fn set_result(&self, value: impl Serialize) -> Result<(), JobValueError> {
-        let inner = self.inner.as_ref().ok_or(JobValueError::Detached)?;
+        let (max, slot) = match (&self.remote, &self.inner) {
+            (Some(remote), _) => (remote.max_result_bytes, &remote.result),
+            (None, Some(inner)) => (inner.max_result_bytes, &inner.result),
+            (None, None) => return Err(JobValueError::Detached),
+        };
         let value = serde_json::to_value(value)?;
         let size = serde_json::to_vec(&value)?.len();
-        if size > inner.max_result_bytes {
-            return Err(JobValueError::TooLarge {
-                size,
-                max: inner.max_result_bytes,
-            });
+        if size > max {
+            return Err(JobValueError::TooLarge { size, max });
         }
-        *inner.result.lock().unwrap_or_else(PoisonError::into_inner) = Some(value);
+        *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(value);
         Ok(())
     }
 
@@ -112,6 +131,10 @@ impl JobContext {
     }
 
     pub(crate) fn set_progress(&self, value: impl Serialize) -> Result<(), JobValueError> {
+        if let Some(remote) = &self.remote {
+            (remote.progress)(serde_json::to_value(value)?);
+            return Ok(());
+        }
         let inner = self.inner.as_ref().ok_or(JobValueError::Detached)?;
         let value = serde_json::to_value(value)?;
         let mut progress = inner
@@ -141,6 +164,13 @@ impl JobContext {
     /// Ends the attempt's writes: flushes the latest progress (fenced, so it is dropped if the
     /// job is no longer held) and returns the result to store with the outcome.
     pub(crate) async fn finish(&self) -> Option<serde_json::Value> {
+        if let Some(remote) = &self.remote {
+            return remote
+                .result
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+        }
         let inner = self.inner.as_ref()?;
         let writer = inner
             .progress

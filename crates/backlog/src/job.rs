@@ -74,6 +74,11 @@ impl InsertOpts {
         self
     }
 
+    /// The queue set with [`InsertOpts::queue`], if any (a remote producer sends it along).
+    pub fn queue_name(&self) -> Option<&str> {
+        self.queue.as_deref()
+    }
+
     /// The priority; higher runs first.
     pub fn priority(mut self, priority: Priority) -> Self {
         self.priority = Some(priority);

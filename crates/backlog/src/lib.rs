@@ -76,6 +76,7 @@ mod job;
 pub mod maintenance;
 pub mod policy;
 mod registry;
+pub mod remote;
 mod runtime;
 pub mod telemetry;
 pub mod testing;
