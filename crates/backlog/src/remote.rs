@@ -217,15 +217,17 @@ impl Workers {
         let job_token = cancellation.child_token();
         let future = match worker.start(&row, job_token.clone(), context.clone()) {
             Ok(future) => future,
-            Err(error) => return failed(
-                RemoteAction::Discard,
-                None,
-                format!(
+            Err(error) => {
+                return failed(
+                    RemoteAction::Discard,
+                    None,
+                    format!(
                     "args do not decode as job kind `{}`: {error}; fix the args and retry the job",
                     order.kind
                 ),
-                false,
-            ),
+                    false,
+                )
+            }
         };
         let timeout = order.timeout.or_else(|| worker.timeout());
         let attempt = AssertUnwindSafe(future).catch_unwind();
