@@ -58,6 +58,10 @@ pub enum Command {
     /// Print a new CURVE key pair (Z85) for the ZeroMQ server or a client.
     #[cfg(feature = "server")]
     Keygen(crate::serve_zmq::KeygenArgs),
+    /// One of `demo --server`'s worker processes (started by it; stops when stdin closes).
+    #[cfg(feature = "server")]
+    #[command(hide = true)]
+    DemoWorker(crate::demo::server::DemoWorkerArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -74,6 +78,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(args).await,
         #[cfg(feature = "server")]
         Command::Keygen(args) => crate::serve_zmq::keygen(args),
+        #[cfg(feature = "server")]
+        Command::DemoWorker(args) => crate::demo::server::worker(args).await,
     }
 }
 

@@ -14,6 +14,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use crate::database::Database;
+
+#[cfg(feature = "server")]
+pub mod server;
 use crate::percentiles::{ms, Samples};
 
 #[derive(Debug, Args)]
@@ -29,9 +32,14 @@ pub struct DemoArgs {
     /// demo did not create.
     #[arg(long)]
     force: bool,
-    /// How many jobs to enqueue.
-    #[arg(long, default_value_t = 5_000)]
-    jobs: usize,
+    /// How many jobs to enqueue (default: 5,000; 500 with --server).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Run jobq's example over the wire instead: a ZeroMQ server, separate worker processes
+    /// (two in Rust, one in Python when its client is installed) and a remote producer
+    /// (needs the `server` feature).
+    #[arg(long)]
+    server: bool,
     /// After the run, serve the dashboard on the demo's database until Ctrl-C.
     #[arg(long)]
     serve: bool,
@@ -206,40 +214,34 @@ impl Worker for Demo<Webhook> {
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
-    let url = match &args.database {
-        Some(url) => url.clone(),
-        None => {
-            let dir = std::env::temp_dir().join(format!("backlog-demo-{}", std::process::id()));
-            std::fs::create_dir_all(&dir)
-                .with_context(|| format!("could not create {}", dir.display()))?;
-            format!("sqlite://{}", dir.join("demo.sqlite3").display())
-        }
-    };
-    let db = Database::open(&url, &args.schema).await?;
-    backlog::migrate_up(&*db.storage)
-        .await
-        .context("could not migrate the demo database")?;
-    let owned = crate::disposable::Owned {
-        command: "demo",
-        queues: &["media", "emails", "imports", "default"],
-        kinds: &[
-            Thumbnail::KIND,
-            SendEmail::KIND,
-            ImportRow::KIND,
-            DetectFaces::KIND,
-            Webhook::KIND,
-        ],
-    };
-    crate::disposable::ensure(&*db.storage, &owned, &db.describe, args.force).await?;
-    db.storage
-        .truncate_all()
-        .await
-        .context("could not empty the demo database")?;
+    if args.server {
+        #[cfg(feature = "server")]
+        return server::run(args).await;
+        #[cfg(not(feature = "server"))]
+        anyhow::bail!(
+            "`demo --server` needs the ZeroMQ server: build with `--features server` (it links libzmq; Debian: apt-get install libzmq3-dev pkg-config)"
+        );
+    }
+    let (db, url) = prepare(
+        &args,
+        &crate::disposable::Owned {
+            command: "demo",
+            queues: &["media", "emails", "imports", "default"],
+            kinds: &[
+                Thumbnail::KIND,
+                SendEmail::KIND,
+                ImportRow::KIND,
+                DetectFaces::KIND,
+                Webhook::KIND,
+            ],
+        },
+    )
+    .await?;
     println!("Backlog demo on {}", db.describe);
 
     let client = Client::from_arc(db.storage.clone());
     let started = Instant::now();
-    let total = enqueue_mix(&client, args.jobs).await?;
+    let total = enqueue_mix(&client, args.jobs.unwrap_or(5_000)).await?;
     let enqueue_time = started.elapsed();
     println!(
         "enqueued {total} jobs in {} (5 kinds, 4 queues, priorities, some scheduled for later)",
@@ -289,13 +291,45 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     bar.finish();
     runner.shutdown(Duration::from_secs(10)).await;
 
-    let target = if url.starts_with("postgres") {
-        format!("{url} --schema {}", args.schema)
-    } else {
-        url.clone()
-    };
+    let target = target(&args, &url);
     summary(&db, &target, total, elapsed, &latencies).await?;
     crate::serve::after_demo(&db, &target, args.serve, args.http).await
+}
+
+/// Opens and migrates the demo's database (a fresh SQLite file unless `--database`), refuses
+/// one holding what `owned` does not name (unless `--force`), and empties it.
+async fn prepare(
+    args: &DemoArgs,
+    owned: &crate::disposable::Owned<'_>,
+) -> anyhow::Result<(Database, String)> {
+    let url = match &args.database {
+        Some(url) => url.clone(),
+        None => {
+            let dir = std::env::temp_dir().join(format!("backlog-demo-{}", std::process::id()));
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("could not create {}", dir.display()))?;
+            format!("sqlite://{}", dir.join("demo.sqlite3").display())
+        }
+    };
+    let db = Database::open(&url, &args.schema).await?;
+    backlog::migrate_up(&*db.storage)
+        .await
+        .context("could not migrate the demo database")?;
+    crate::disposable::ensure(&*db.storage, owned, &db.describe, args.force).await?;
+    db.storage
+        .truncate_all()
+        .await
+        .context("could not empty the demo database")?;
+    Ok((db, url))
+}
+
+/// How to name the demo's database to other commands.
+fn target(args: &DemoArgs, url: &str) -> String {
+    if url.starts_with("postgres") {
+        format!("{url} --schema {}", args.schema)
+    } else {
+        url.to_owned()
+    }
 }
 
 async fn enqueue_mix(client: &Client, jobs: usize) -> anyhow::Result<usize> {

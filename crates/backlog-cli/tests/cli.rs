@@ -206,6 +206,48 @@ fn demo_runs_on_sqlite() {
     std::fs::remove_dir_all(dir).ok();
 }
 
+/// jobq's example over the wire: a server, worker processes, a remote producer; every 12th
+/// job fails and is discarded, the rest complete, and the work is shared by the Rust workers.
+#[cfg(feature = "server")]
+#[test]
+fn demo_over_the_server_runs_jobqs_example() {
+    let (dir, url) = temp_db();
+    let out = backlog(&["demo", "--server", "--jobs", "48", "--database", &url]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let count = |state: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(state))
+            .and_then(|rest| rest.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no count of {state}: {text}"))
+    };
+    assert_eq!(count("completed"), 44, "{text}");
+    assert_eq!(count("discarded"), 4, "{text}");
+    for expected in [
+        "Average duration per priority",
+        "high",
+        "normal",
+        "rust-1",
+        "rust-2",
+    ] {
+        assert!(text.contains(expected), "missing {expected}: {text}");
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// Without the server feature, `demo --server` says how to get it.
+#[cfg(not(feature = "server"))]
+#[test]
+fn demo_over_the_server_needs_the_feature() {
+    let out = backlog(&["demo", "--server"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("--features server"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 #[test]
 fn enqueue_with_an_idempotency_key_inserts_once() {
     let (dir, url) = temp_db();
