@@ -160,8 +160,8 @@ impl BlockingPool {
                     let next = receiver.lock().unwrap_or_else(|p| p.into_inner()).recv();
                     let Ok(task) = next else { return };
                     busy.fetch_add(1, Ordering::SeqCst);
+                    // The task counts itself out before it answers (see `run`).
                     task();
-                    busy.fetch_sub(1, Ordering::SeqCst);
                 })
                 .map_err(|source| BlockingPoolError::Spawn { index, source })?;
         }
@@ -187,8 +187,12 @@ impl BlockingPool {
     /// Runs `f` on a pool thread and returns its value; a panic in `f` is resumed here.
     async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
         let (tx, rx) = oneshot::channel();
+        let busy = self.inner.busy.clone();
         let task: Task = Box::new(move || {
-            let _ = tx.send(catch_unwind(AssertUnwindSafe(f)));
+            let outcome = catch_unwind(AssertUnwindSafe(f));
+            // Free before answering, so whoever gets the answer sees the thread free.
+            busy.fetch_sub(1, Ordering::SeqCst);
+            let _ = tx.send(outcome);
         });
         let sent = self
             .inner
@@ -208,7 +212,7 @@ impl BlockingPool {
 }
 
 /// A [`BlockingWorker`] bound to its pool: the [`Worker`] that
-/// [`Workers::register_blocking`](crate::Workers::register_blocking)(crate::Workers::register_blocking) registers.
+/// [`Workers::register_blocking`](crate::Workers::register_blocking) registers.
 pub struct OnPool<W> {
     worker: Arc<W>,
     pool: BlockingPool,

@@ -99,6 +99,10 @@ pub enum Scenario {
     /// default set).
     #[cfg(feature = "server")]
     ServerLatency,
+    /// Through the ZeroMQ server: the memory of a separate `backlog serve --zmq` process with a
+    /// backlog of --jobs jobs and 1,000 idle sessions (not in the default set; Linux).
+    #[cfg(feature = "server")]
+    ServerMemory,
 }
 
 /// The benchmark's job: carries its enqueue time so the worker can measure latency.
@@ -152,6 +156,9 @@ pub(crate) struct Row {
 
 pub(crate) struct Bench {
     pub(crate) db: Database,
+    /// The database's URL, for processes the bench starts.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    pub(crate) url: String,
     pub(crate) args: BenchArgs,
 }
 
@@ -219,7 +226,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             .map(|n| n.get())
             .unwrap_or(1)
     );
-    let bench = Bench { db, args };
+    let bench = Bench { db, url, args };
     let mut rows = Vec::new();
     for scenario in scenarios {
         let started = Instant::now();
@@ -239,6 +246,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             Scenario::ServerDrain => server::drain(&bench).await?,
             #[cfg(feature = "server")]
             Scenario::ServerLatency => server::latency(&bench).await?,
+            #[cfg(feature = "server")]
+            Scenario::ServerMemory => server::memory(&bench).await?,
         };
         eprintln!("  done in {:.1} s", started.elapsed().as_secs_f64());
         rows.append(&mut result);

@@ -359,3 +359,152 @@ pub(crate) async fn latency(bench: &Bench) -> anyhow::Result<Vec<Row>> {
     }
     Ok(rows)
 }
+
+/// Idle sessions held open by the memory scenario.
+const IDLE_SESSIONS: usize = 1_000;
+/// Orders the memory scenario's worker session holds without answering.
+const HELD_ORDERS: u32 = 1_000;
+
+/// A free loopback port (bound and released; the child binds it a moment later).
+fn free_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// Resident and peak resident memory of a process, in bytes (Linux `/proc`).
+fn rss(pid: u32) -> anyhow::Result<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .context("could not read the server's memory (/proc is needed: Linux only)")?;
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    };
+    Ok((field("VmRSS:"), field("VmHWM:")))
+}
+
+fn mb(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
+}
+
+/// Server memory: a separate `backlog serve --zmq` process on a backlog of --jobs jobs, then
+/// with 1,000 idle producer sessions and a worker session holding 1,000 unanswered orders.
+pub(crate) async fn memory(bench: &Bench) -> anyhow::Result<Vec<Row>> {
+    let n = bench.args.jobs;
+    let client = Client::from_arc(bench.db.storage.clone());
+    for chunk in (0..n).collect::<Vec<_>>().chunks(bench.args.batch.max(1)) {
+        client
+            .enqueue_many(
+                chunk
+                    .iter()
+                    .map(|_| Noop { sent_ns: 0 })
+                    .collect::<Vec<_>>(),
+            )
+            .await?;
+    }
+    let endpoint = format!("tcp://127.0.0.1:{}", free_port()?);
+    let http = format!("127.0.0.1:{}", free_port()?);
+    let mut child = std::process::Command::new(std::env::current_exe()?)
+        .args([
+            "serve",
+            "--no-maintenance",
+            "--zmq",
+            &endpoint,
+            "--http",
+            &http,
+        ])
+        .args(["--database", &bench.url, "--schema", &bench.args.schema])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .context("could not start `backlog serve`")?;
+    let pid = child.id();
+    let stdout = child.stdout.take().context("no stdout")?;
+    let measured =
+        tokio::task::spawn_blocking(move || -> anyhow::Result<([(u64, u64); 3], usize)> {
+            use std::io::BufRead;
+            let mut lines = std::io::BufReader::new(stdout).lines();
+            loop {
+                match lines.next() {
+                    Some(line) => {
+                        if line?.contains("ZeroMQ server listening") {
+                            break;
+                        }
+                    }
+                    None => anyhow::bail!("`backlog serve` exited before listening"),
+                }
+            }
+            std::thread::spawn(move || lines.for_each(drop));
+            std::thread::sleep(Duration::from_secs(1));
+            let idle = rss(pid)?;
+            // A context holds at most 1,023 sockets (libzmq's default; zmq 0.9 cannot raise it):
+            // one context per 500 sessions.
+            let contexts: Vec<zmq::Context> = (0..IDLE_SESSIONS.div_ceil(500) + 1)
+                .map(|_| zmq::Context::new())
+                .collect();
+            let mut sockets = Vec::with_capacity(IDLE_SESSIONS + 1);
+            for i in 0..IDLE_SESSIONS {
+                let s = socket(&contexts[i / 500], &endpoint)?;
+                hello(&s, Role::Producer, None, 0)?;
+                sockets.push(s);
+            }
+            let worker = socket(&contexts[contexts.len() - 1], &endpoint)?;
+            hello(
+                &worker,
+                Role::Worker,
+                Some("bench-holder".into()),
+                HELD_ORDERS,
+            )?;
+            // Let the orders go out, then one heartbeat round on every session.
+            std::thread::sleep(Duration::from_secs(2));
+            let connected = rss(pid)?;
+            for s in &sockets {
+                send(
+                    s,
+                    &Message::Heartbeat(Heartbeat {
+                        held: vec![],
+                        capacity: None,
+                    }),
+                )?;
+            }
+            std::thread::sleep(Duration::from_secs(2));
+            let after = rss(pid)?;
+            // The orders the worker session was sent (it answers none).
+            let mut orders = 0;
+            while worker.poll(zmq::POLLIN, 0)? > 0 {
+                if matches!(recv(&worker)?, Message::Order(_)) {
+                    orders += 1;
+                }
+            }
+            drop(worker);
+            drop(sockets);
+            drop(contexts);
+            Ok(([idle, connected, after], orders))
+        })
+        .await?;
+    let _ = child.kill();
+    let _ = child.wait();
+    let ([idle, connected, after], orders) = measured?;
+    Ok(vec![
+        Row {
+            name: format!("server RSS, {n} jobs waiting"),
+            value: mb(idle.0),
+            detail: "a `backlog serve --zmq` process, no sessions".into(),
+        },
+        Row {
+            name: format!("server RSS, +{IDLE_SESSIONS} sessions"),
+            value: mb(connected.0.max(after.0)),
+            detail: format!(
+                "{IDLE_SESSIONS} idle producers (one heartbeat round) + a worker holding {orders} orders"
+            ),
+        },
+        Row {
+            name: "server peak RSS (VmHWM)".into(),
+            value: mb(after.1),
+            detail: "over the whole run".into(),
+        },
+    ])
+}
