@@ -89,7 +89,9 @@ async fn sqlite_on_a_full_filesystem() {
         concurrency: 4,
     };
     let mut procs = Procs::new(&scratch.0);
-    let producer = procs.producer(&url, jobs, 20);
+    // Paced, so it is still enqueueing when the disk fills (unpaced, it could finish the lot
+    // between the poll below and the filler, and nothing would be refused).
+    let producer = procs.producer_at(&url, jobs, 20, 100);
     procs.worker(&url, opts);
     procs.worker(&url, opts);
     poll(
