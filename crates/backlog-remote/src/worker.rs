@@ -161,12 +161,27 @@ pub struct RemoteWorkerStats {
 
 #[derive(Debug, Default)]
 struct Counters {
+    /// Outcomes the server answered (recorded or stale): what `RemoteWorker::answered` waits on.
+    answered: tokio::sync::watch::Sender<u64>,
     orders: AtomicU64,
     recorded: AtomicU64,
     stale: AtomicU64,
     lost: AtomicU64,
     reconnects: AtomicU64,
     released: AtomicU64,
+}
+
+impl Counters {
+    fn snapshot(&self) -> RemoteWorkerStats {
+        RemoteWorkerStats {
+            orders: self.orders.load(Ordering::Relaxed),
+            recorded: self.recorded.load(Ordering::Relaxed),
+            stale: self.stale.load(Ordering::Relaxed),
+            lost: self.lost.load(Ordering::Relaxed),
+            reconnects: self.reconnects.load(Ordering::Relaxed),
+            released: self.released.load(Ordering::Relaxed),
+        }
+    }
 }
 
 impl RemoteWorker {
@@ -191,15 +206,16 @@ impl RemoteWorker {
 
     /// What it did so far.
     pub fn stats(&self) -> RemoteWorkerStats {
-        let c = &self.stats;
-        RemoteWorkerStats {
-            orders: c.orders.load(Ordering::Relaxed),
-            recorded: c.recorded.load(Ordering::Relaxed),
-            stale: c.stale.load(Ordering::Relaxed),
-            lost: c.lost.load(Ordering::Relaxed),
-            reconnects: c.reconnects.load(Ordering::Relaxed),
-            released: c.released.load(Ordering::Relaxed),
-        }
+        self.stats.snapshot()
+    }
+
+    /// Waits until the server has answered at least `n` of this worker's outcomes (recorded or
+    /// stale) since it started — e.g. to know a batch of jobs is done without polling the
+    /// database.
+    pub async fn answered(&self, n: u64) {
+        let mut answered = self.stats.answered.subscribe();
+        // The sender lives as long as `self`, so this ends only when `n` is reached.
+        let _ = answered.wait_for(|count| *count >= n).await;
     }
 
     /// Stops gracefully: takes no more orders, lets running jobs finish within the grace
@@ -207,15 +223,7 @@ impl RemoteWorker {
     pub async fn shutdown(self) -> RemoteWorkerStats {
         self.stop.cancel();
         let _ = self.task.await;
-        let c = &self.stats;
-        RemoteWorkerStats {
-            orders: c.orders.load(Ordering::Relaxed),
-            recorded: c.recorded.load(Ordering::Relaxed),
-            stale: c.stale.load(Ordering::Relaxed),
-            lost: c.lost.load(Ordering::Relaxed),
-            reconnects: c.reconnects.load(Ordering::Relaxed),
-            released: c.released.load(Ordering::Relaxed),
-        }
+        self.stats.snapshot()
     }
 
     /// Runs until `signal` completes (e.g. Ctrl-C or SIGTERM), then shuts down gracefully.
@@ -306,15 +314,7 @@ impl State {
     fn hello(&mut self) {
         self.welcomed = false;
         self.last_heard = Instant::now();
-        let holding = self
-            .running
-            .iter()
-            .filter(|(_, r)| !r.lost)
-            .map(|(k, _)| Held {
-                job_id: k.0,
-                lease: k.1,
-            })
-            .collect();
+        let holding = self.held();
         self.send(&Message::Hello(Hello {
             role: Role::Worker,
             worker_id: Some(self.worker_id.clone()),
@@ -402,6 +402,7 @@ impl State {
                         }
                         _ => self.stats.recorded.fetch_add(1, Ordering::Relaxed),
                     };
+                    self.stats.answered.send_modify(|n| *n += 1);
                 }
             }
             Message::Goodbye(_) => self.switch("the server said Goodbye"),
@@ -544,6 +545,18 @@ impl State {
         );
     }
 
+    /// The executions it holds and still runs (not those the server said are lost).
+    fn held(&self) -> Vec<Held> {
+        self.running
+            .iter()
+            .filter(|(_, r)| !r.lost)
+            .map(|(k, _)| Held {
+                job_id: k.0,
+                lease: k.1,
+            })
+            .collect()
+    }
+
     fn lose(&mut self, key: Key) {
         if let Some(r) = self.running.get_mut(&key) {
             if !r.lost {
@@ -589,15 +602,7 @@ impl State {
             self.hello();
             return;
         }
-        let held = self
-            .running
-            .iter()
-            .filter(|(_, r)| !r.lost)
-            .map(|(k, _)| Held {
-                job_id: k.0,
-                lease: k.1,
-            })
-            .collect();
+        let held = self.held();
         self.send(&Message::Heartbeat(Heartbeat {
             held,
             capacity: self.quiet.then_some(0),

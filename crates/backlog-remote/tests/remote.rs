@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use backlog::{Client, InsertOpts, Job, JobArgs, JobError, JobState, Worker, Workers};
 use backlog_remote::{RemoteProducer, RemoteWorker};
@@ -80,21 +80,24 @@ impl Worker for Doubler {
     }
 }
 
-/// Waits (bounded) until `id` is in `state`.
-async fn wait_state(db: &Db, id: i64, state: JobState) -> backlog::JobRow {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let row = db.job_get(id).await.unwrap().expect("the job");
-        if row.state == state {
-            return row;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "job {id} is {:?}, expected {state:?}",
-            row.state
+/// Waits (bounded) until the server has answered `n` of the worker's outcomes.
+async fn answered(worker: &RemoteWorker, n: u64) {
+    if tokio::time::timeout(Duration::from_secs(20), worker.answered(n))
+        .await
+        .is_err()
+    {
+        panic!(
+            "{n} outcomes not answered within 20 s: {:?}",
+            worker.stats()
         );
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// The job's row, which must be in `state`.
+async fn row_in(db: &Db, id: i64, state: JobState) -> backlog::JobRow {
+    let row = db.job_get(id).await.unwrap().expect("the job");
+    assert_eq!(row.state, state, "job {id}");
+    row
 }
 
 async fn a_remote_worker_runs_jobs_with_the_same_worker_trait(db: Db) {
@@ -107,8 +110,9 @@ async fn a_remote_worker_runs_jobs_with_the_same_worker_trait(db: Db) {
     for n in 0..10 {
         ids.push(db.enqueue(Double { n }).await.unwrap());
     }
+    answered(&worker, 10).await;
     for (n, id) in ids.iter().enumerate() {
-        let row = wait_state(&db, *id, JobState::Completed).await;
+        let row = row_in(&db, *id, JobState::Completed).await;
         assert_eq!(row.result, Some(serde_json::json!(n as u64 * 2)));
         assert_eq!(row.attempted_by, vec![worker.worker_id().to_owned()]);
     }
@@ -154,9 +158,10 @@ async fn job_errors_map_onto_outcomes(db: Db) {
         ("retry", JobState::Retryable, 1),
         ("panic", JobState::Retryable, 1),
     ];
-    for (what, state, attempt) in cases {
+    for (n, (what, state, attempt)) in cases.into_iter().enumerate() {
         let id = db.enqueue(Act { what: what.into() }).await.unwrap();
-        let row = wait_state(&db, id, state).await;
+        answered(&worker, n as u64 + 1).await;
+        let row = row_in(&db, id, state).await;
         assert_eq!(row.attempt, attempt, "{what}");
         if what == "panic" {
             let error = row.errors.last().expect("the panic is kept");
@@ -176,7 +181,8 @@ async fn job_errors_map_onto_outcomes(db: Db) {
         )
         .await
         .unwrap();
-    wait_state(&db, id, JobState::Discarded).await;
+    answered(&worker, cases.len() as u64 + 1).await;
+    row_in(&db, id, JobState::Discarded).await;
     worker.shutdown().await;
     server.shutdown().await;
 }
@@ -247,7 +253,8 @@ async fn cancellation_reaches_a_running_remote_job(db: Db) {
     let id = db.enqueue(Wait).await.unwrap();
     waiter.started().await;
     db.job_cancel(id).await.unwrap();
-    wait_state(&db, id, JobState::Cancelled).await;
+    answered(&worker, 1).await;
+    row_in(&db, id, JobState::Cancelled).await;
     worker.shutdown().await;
     server.shutdown().await;
 }
@@ -267,8 +274,9 @@ async fn the_capacity_is_never_exceeded(db: Db) {
         waiter.started().await;
         waiter.go.add_permits(1);
     }
+    answered(&worker, 6).await;
     for id in ids {
-        wait_state(&db, id, JobState::Completed).await;
+        row_in(&db, id, JobState::Completed).await;
     }
     assert!(waiter.max_running.load(Ordering::SeqCst) <= 2);
     assert_eq!(waiter.executions.load(Ordering::SeqCst), 6);
@@ -289,7 +297,8 @@ async fn an_outcome_survives_a_server_restart_and_the_job_runs_once(db: Db) {
     // The job finishes while no server runs; its outcome waits in the worker.
     waiter.go.add_permits(1);
     let second = server(&db, &endpoint);
-    let row = wait_state(&db, id, JobState::Completed).await;
+    answered(&worker, 1).await;
+    let row = row_in(&db, id, JobState::Completed).await;
     assert_eq!(row.attempt, 1);
     assert_eq!(
         waiter.executions.load(Ordering::SeqCst),

@@ -12,7 +12,8 @@ fn client(bench: &Bench) -> Client {
     Client::from_arc(bench.db.storage.clone())
 }
 
-async fn enqueue_bulk(client: &Client, jobs: usize, batch: usize) -> anyhow::Result<()> {
+/// Enqueues `jobs` no-op jobs in batches of `batch` (a backlog for the scenarios to drain).
+pub(crate) async fn enqueue_bulk(client: &Client, jobs: usize, batch: usize) -> anyhow::Result<()> {
     let mut left = jobs;
     while left > 0 {
         let n = left.min(batch);

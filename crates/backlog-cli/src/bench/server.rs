@@ -270,16 +270,7 @@ pub(crate) async fn enqueue(bench: &Bench) -> anyhow::Result<Vec<Row>> {
 pub(crate) async fn drain(bench: &Bench) -> anyhow::Result<Vec<Row>> {
     let n = bench.args.jobs;
     let client = Client::from_arc(bench.db.storage.clone());
-    for chunk in (0..n).collect::<Vec<_>>().chunks(bench.args.batch.max(1)) {
-        client
-            .enqueue_many(
-                chunk
-                    .iter()
-                    .map(|_| Noop { sent_ns: 0 })
-                    .collect::<Vec<_>>(),
-            )
-            .await?;
-    }
+    super::scenarios::enqueue_bulk(&client, n, bench.args.batch.max(1)).await?;
     let server = start_server(bench)?;
     let capacity = (bench.args.concurrency / WORKERS).max(1) as u32;
     let started = Instant::now();
@@ -395,16 +386,7 @@ fn mb(bytes: u64) -> String {
 pub(crate) async fn memory(bench: &Bench) -> anyhow::Result<Vec<Row>> {
     let n = bench.args.jobs;
     let client = Client::from_arc(bench.db.storage.clone());
-    for chunk in (0..n).collect::<Vec<_>>().chunks(bench.args.batch.max(1)) {
-        client
-            .enqueue_many(
-                chunk
-                    .iter()
-                    .map(|_| Noop { sent_ns: 0 })
-                    .collect::<Vec<_>>(),
-            )
-            .await?;
-    }
+    super::scenarios::enqueue_bulk(&client, n, bench.args.batch.max(1)).await?;
     let endpoint = format!("tcp://127.0.0.1:{}", free_port()?);
     let http = format!("127.0.0.1:{}", free_port()?);
     let mut child = std::process::Command::new(std::env::current_exe()?)
