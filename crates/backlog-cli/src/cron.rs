@@ -53,7 +53,7 @@ enum Action {
         #[arg(long, short, default_value = "default")]
         queue: String,
         /// `high`, `normal`, `low` or an integer (higher runs first).
-        #[arg(long, short, value_parser = parse_priority)]
+        #[arg(long, short, value_parser = crate::parse::priority)]
         priority: Option<Priority>,
         /// Attempts before a job is discarded.
         #[arg(long)]
@@ -74,12 +74,6 @@ enum Action {
         /// The schedule's name.
         name: String,
     },
-}
-
-fn parse_priority(s: &str) -> Result<Priority, String> {
-    Priority::parse(s).ok_or_else(|| {
-        format!("`{s}` is not a priority: use high, normal, low or an integer from -32768 to 32767")
-    })
 }
 
 fn parse_missed(s: &str) -> Result<MissedPolicy, String> {

@@ -11,6 +11,7 @@ mod disposable;
 mod enqueue;
 mod jobs;
 mod migrate;
+mod parse;
 mod percentiles;
 mod queues;
 mod serve;

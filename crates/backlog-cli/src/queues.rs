@@ -1,7 +1,5 @@
 //! `backlog queues`: list, pause, resume and limit queues.
 
-use std::time::Duration;
-
 use anyhow::{bail, Context};
 use backlog::{Client, JobState, QueueInfo, QueueUpdateParams, RateLimit};
 use clap::{Args, Subcommand};
@@ -72,28 +70,10 @@ fn parse_rate(s: &str) -> Result<Rate, String> {
         .ok()
         .filter(|m| *m > 0)
         .ok_or_else(|| format!("`{max}` is not a positive number"))?;
-    let period = parse_period(period).ok_or_else(|| {
+    let period = crate::parse::period(period).ok_or_else(|| {
         format!("`{period}` is not a period: use s, m, h or a duration such as 10s, 500ms, 5m")
     })?;
     Ok(Rate(Some(RateLimit { max, period })))
-}
-
-fn parse_period(s: &str) -> Option<Duration> {
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (number, unit) = s.split_at(split);
-    let n: u64 = if number.is_empty() {
-        1
-    } else {
-        number.parse().ok()?
-    };
-    let period = match unit {
-        "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n * 60),
-        "h" => Duration::from_secs(n * 3600),
-        _ => return None,
-    };
-    (!period.is_zero()).then_some(period)
 }
 
 pub async fn run(args: QueuesArgs) -> anyhow::Result<()> {
@@ -211,6 +191,7 @@ fn print_table(queues: &[QueueInfo]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn rates() {

@@ -234,3 +234,122 @@ pub async fn now_is_close_to_local_clock(db: Db) {
     let now = db.now().await.unwrap();
     assert_close(now, Utc::now(), Duration::from_secs(5), "database now");
 }
+
+/// Delete by filter removes waiting and finished jobs for good, never a running job nor a job
+/// of a workflow; an empty filter is refused.
+pub async fn delete_by_filter_spares_running_and_workflow_jobs(db: Db) {
+    use backlog_storage::{ErrorKind, JobFilter, WorkflowInsertParams};
+
+    let waiting = insert(&db, vec![job("q", "k"), job("q", "k"), job("other", "k")]).await;
+    let mut later = job("q", "k");
+    later.scheduled_at = Some(Utc::now() + chrono::Duration::hours(1));
+    let later = insert_one(&db, later).await;
+    let running = insert_one(&db, job("busy", "k")).await;
+    assert_eq!(fetch(&db, "busy", 1).await[0].id, running);
+    let flow = db
+        .workflow_insert(WorkflowInsertParams {
+            name: "w".into(),
+            jobs: vec![job("q", "step")],
+            dependencies: Vec::new(),
+        })
+        .await
+        .unwrap();
+
+    let err = db
+        .job_delete_by_filter(JobFilter::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+
+    // Clear queue `q`: both waiting states go, the workflow's job stays.
+    let deleted = db
+        .job_delete_by_filter(JobFilter {
+            queue: Some("q".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(deleted, vec![waiting[0], waiting[1], later]);
+    assert!(db.job_get(waiting[0]).await.unwrap().is_none());
+    assert!(db.job_get(flow.job_ids[0]).await.unwrap().is_some());
+
+    // By id: the running job is refused, the other one goes.
+    let deleted = db
+        .job_delete_by_filter(JobFilter {
+            ids: vec![running, waiting[2]],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(deleted, vec![waiting[2]]);
+    assert_eq!(get(&db, running).await.state, JobState::Running);
+}
+
+/// Reschedule moves waiting jobs to a new time, priority and queue; a future time makes an
+/// available job wait and a past one makes a scheduled job available; running jobs are left.
+pub async fn reschedule_moves_waiting_jobs(db: Db) {
+    use backlog_storage::{ErrorKind, JobFilter, JobRescheduleParams};
+
+    let now_ids = insert(&db, vec![job("q", "k"), job("q", "k")]).await;
+    let mut later = job("q", "k");
+    later.scheduled_at = Some(Utc::now() + chrono::Duration::hours(1));
+    let later = insert_one(&db, later).await;
+    let running = insert_one(&db, job("busy", "k")).await;
+    assert_eq!(fetch(&db, "busy", 1).await[0].id, running);
+
+    let nothing = JobRescheduleParams {
+        filter: JobFilter {
+            queue: Some("q".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let err = db.job_reschedule_by_filter(nothing).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+
+    // The first available job moves an hour ahead, to another queue, with a new priority.
+    let in_an_hour = Utc::now() + chrono::Duration::hours(1);
+    let moved = db
+        .job_reschedule_by_filter(JobRescheduleParams {
+            filter: JobFilter {
+                ids: vec![now_ids[0], running],
+                ..Default::default()
+            },
+            run_at: Some(in_an_hour),
+            priority: Some(5),
+            queue: Some("slow".into()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(moved, vec![now_ids[0]], "the running job is left alone");
+    let row = get(&db, now_ids[0]).await;
+    assert_eq!(
+        (row.state, row.priority, row.queue.as_str()),
+        (JobState::Scheduled, 5, "slow")
+    );
+    assert_close(
+        row.scheduled_at,
+        in_an_hour,
+        Duration::from_millis(1),
+        "run_at",
+    );
+
+    // The scheduled job is brought forward: available at once, and claimable.
+    let moved = db
+        .job_reschedule_by_filter(JobRescheduleParams {
+            filter: JobFilter {
+                ids: vec![later],
+                ..Default::default()
+            },
+            run_at: Some(Utc::now() - chrono::Duration::seconds(1)),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(moved, vec![later]);
+    assert_eq!(get(&db, later).await.state, JobState::Available);
+    let claimed: Vec<i64> = fetch(&db, "q", 10).await.iter().map(|r| r.id).collect();
+    assert!(claimed.contains(&later), "{claimed:?}");
+    assert!(!claimed.contains(&now_ids[0]));
+    assert_eq!(get(&db, running).await.state, JobState::Running);
+}

@@ -56,6 +56,8 @@ pub async fn retry_records_error_and_delay(db: Db) {
         failure: Failure {
             message: "boom: disk full".into(),
             panicked: true,
+            kind: Some("IOError".into()),
+            backtrace: Some("  File \"worker.py\", line 3, in work\n    raise IOError()".into()),
         },
         delay: Duration::from_secs(120),
     };
@@ -75,6 +77,16 @@ pub async fn retry_records_error_and_delay(db: Db) {
     assert_eq!(error.attempt, 1);
     assert_eq!(error.message, "boom: disk full");
     assert!(error.panicked);
+    assert_eq!(
+        error.kind.as_deref(),
+        Some("IOError"),
+        "the kind is kept apart"
+    );
+    assert_eq!(
+        error.backtrace.as_deref(),
+        Some("  File \"worker.py\", line 3, in work\n    raise IOError()"),
+        "the backtrace is kept apart, line breaks and quotes intact"
+    );
     assert_close(error.at, Utc::now(), Duration::from_secs(5), "error.at");
     assert_eq!(after.attempt_durations_us, vec![1_500]);
     assert!(

@@ -77,6 +77,50 @@ pub async fn stores_every_field(db: Db) {
     assert_close(row.scheduled_at, row.created_at, tolerance, "scheduled_at");
 }
 
+/// A job's own timeout, backoff and expiry are stored in their columns, not in the metadata,
+/// through each insert path: one job alone, a batch, a batch with an idempotency key.
+pub async fn stores_job_options(db: Db) {
+    let expires = Utc::now() + chrono::Duration::minutes(5);
+    let with_options = |n: i64| {
+        let mut j = job("default", "k");
+        j.args = json!({ "n": n });
+        j.metadata = json!({"mine": true});
+        j.timeout = Some(Duration::from_millis(1_500));
+        j.backoff = Some(json!({"type": "fixed", "delay_ms": 250}));
+        j.expires_at = Some(expires);
+        j
+    };
+    let alone = insert(&db, vec![with_options(1)]).await;
+    let mut keyed = with_options(3);
+    keyed.idempotency = Some(backlog_storage::IdempotencyInsert {
+        key: "options-key".into(),
+        window: Duration::from_secs(60),
+        now: None,
+    });
+    let batch = insert(&db, vec![with_options(2), keyed, job("default", "plain")]).await;
+    for id in [alone[0], batch[0], batch[1]] {
+        let row = get(&db, id).await;
+        assert_eq!(row.timeout_ms, Some(1_500), "job {id}");
+        assert_eq!(row.backoff, Some(json!({"type": "fixed", "delay_ms": 250})));
+        assert_close(
+            row.expires_at.expect("expires_at stored"),
+            expires,
+            Duration::from_millis(1),
+            "expires_at",
+        );
+        assert_eq!(
+            row.metadata,
+            json!({"mine": true}),
+            "metadata holds only the user's"
+        );
+    }
+    let plain = get(&db, batch[2]).await;
+    assert_eq!(
+        (plain.timeout_ms, plain.backoff, plain.expires_at),
+        (None, None, None)
+    );
+}
+
 /// Unicode, nesting, big numbers and escapes survive the round trip.
 pub async fn args_round_trip_exactly(db: Db) {
     let args = json!({

@@ -62,7 +62,7 @@ macro_rules! suite {
         }
         $crate::suite!(@module insert: [
             returns_ids_in_input_order, empty_batch_is_a_no_op, future_jobs_are_scheduled,
-            stores_every_field, args_round_trip_exactly, large_batch
+            stores_every_field, args_round_trip_exactly, large_batch, stores_job_options
         ]);
         $crate::suite!(@module fetch: [
             claims_highest_priority_then_oldest, marks_running_with_lease_and_worker,
@@ -80,7 +80,8 @@ macro_rules! suite {
         $crate::suite!(@module admin: [
             get_missing_is_none, list_filters_and_paginates, count_by_state,
             cancel_only_waiting_jobs, retry_revives_finalized_jobs, truncate_all,
-            migrations_are_applied, now_is_close_to_local_clock
+            migrations_are_applied, now_is_close_to_local_clock,
+            delete_by_filter_spares_running_and_workflow_jobs, reschedule_moves_waiting_jobs
         ]);
         $crate::suite!(@module retention: [
             rescue_discards_poison_jobs, delete_finalized_can_archive, purge_deletes_only_finalized

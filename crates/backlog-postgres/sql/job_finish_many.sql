@@ -10,12 +10,16 @@
 -- `deferred`) the final outcomes of jobs of workflows or batches; the caller applies those again
 -- with true inside a transaction that also settles them (src/settle.rs). Plain jobs stay one
 -- autocommit statement.
+-- $10 error kinds and $11 backtraces (NULL: left out of the error record).
 WITH input AS (
     SELECT *
     FROM unnest(
         $1::bigint[], $2::bytea[], $3::text[], $4::bigint[], $5::text[], $6::boolean[],
-        $7::bigint[], $8::jsonb[]
-    ) AS t (id, lease_token, state, delay_us, message, panicked, duration_us, result)
+        $7::bigint[], $8::jsonb[], $10::text[], $11::text[]
+    ) AS t (
+        id, lease_token, state, delay_us, message, panicked, duration_us, result, error_kind,
+        backtrace
+    )
 ),
 -- Lock in id order so that concurrent batches cannot deadlock.
 -- FOR UPDATE returns each row's latest committed version, so `already` sees a concurrent
@@ -42,12 +46,14 @@ finished AS (
         lease_expires_at = NULL,
         errors = CASE
             WHEN input.message IS NULL THEN job.errors
-            ELSE job.errors || jsonb_build_array(jsonb_build_object(
+            ELSE job.errors || jsonb_build_array(jsonb_strip_nulls(jsonb_build_object(
                 'attempt', job.attempt,
                 'at', now(),
                 'message', input.message,
-                'panicked', input.panicked
-            ))
+                'panicked', input.panicked,
+                'kind', input.error_kind,
+                'backtrace', input.backtrace
+            )))
         END,
         attempt_durations_us = array_append(job.attempt_durations_us, input.duration_us),
         result = coalesce(input.result, job.result)

@@ -5,6 +5,7 @@
 -- $14 notify from this statement (the transactional enqueue: delivered on commit). The pooled
 -- insert passes false and wakes workers after committing (src/wakeup.rs explains why).
 -- $15 run after, in microseconds on the database clock (used when scheduled_at is NULL).
+-- $16 timeouts in milliseconds, $17 backoffs (JSON), $18 expiry times (NULL: none).
 -- Each row draws its id up front, so results map back to input rows with an O(n) join on the
 -- id (a window-numbered join of the two lists went quadratic under a generic plan).
 WITH input AS (
@@ -12,17 +13,19 @@ WITH input AS (
     FROM unnest(
         $1::text[], $2::text[], $3::jsonb[], $4::smallint[], $5::integer[],
         $6::timestamptz[], $7::jsonb[], $8::jsonb[], $10::bytea[], $11::smallint[],
-        $12::boolean[], $13::text[], $15::bigint[]
+        $12::boolean[], $13::text[], $15::bigint[], $16::bigint[], $17::jsonb[],
+        $18::timestamptz[]
     ) WITH ORDINALITY
         AS t (
             queue, kind, args, priority, max_attempts, scheduled_at, tags, metadata,
-            unique_key, unique_states, replace, fingerprint, run_after_us, ord
+            unique_key, unique_states, replace, fingerprint, run_after_us, timeout_ms, backoff,
+            expires_at, ord
         )
 ),
 inserted AS (
     INSERT INTO backlog_job (
         id, state, queue, kind, args, priority, max_attempts, scheduled_at, tags, metadata,
-        unique_key, unique_states, fingerprint
+        unique_key, unique_states, fingerprint, timeout_ms, backoff, expires_at
     )
     OVERRIDING SYSTEM VALUE
     SELECT
@@ -38,7 +41,7 @@ inserted AS (
         CASE WHEN tags = '[]'::jsonb THEN '{}'::text[]
             ELSE ARRAY(SELECT jsonb_array_elements_text(tags))
         END,
-        metadata, unique_key, unique_states, fingerprint
+        metadata, unique_key, unique_states, fingerprint, timeout_ms, backoff, expires_at
     FROM input
     ORDER BY ord
     -- The predicate of the unique index backlog_job_unique, spelled identically so that the

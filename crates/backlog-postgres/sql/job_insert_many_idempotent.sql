@@ -1,7 +1,7 @@
 -- job_insert_many.sql for a batch where some jobs carry an idempotency key (kept apart so that
--- batches without keys pay nothing). Parameters $1..$15 as there, plus $16 idempotency keys
--- (NULL: none; each key at most once in the batch, and never on a unique job), $17 their
--- windows in microseconds, $18 their clock overrides (NULL: now()).
+-- batches without keys pay nothing). Parameters $1..$18 as there, plus $19 idempotency keys
+-- (NULL: none; each key at most once in the batch, and never on a unique job), $20 their
+-- windows in microseconds, $21 their clock overrides (NULL: now()).
 -- Each keyed row claims its key with the id it drew. A live key is "updated" to itself, which
 -- makes RETURNING report the id already stored: ON CONFLICT waits for a concurrent claim of the
 -- key to commit or roll back and then sees its row, so concurrent inserts of a key yield one
@@ -11,13 +11,13 @@ WITH input AS (
     FROM unnest(
         $1::text[], $2::text[], $3::jsonb[], $4::smallint[], $5::integer[],
         $6::timestamptz[], $7::jsonb[], $8::jsonb[], $10::bytea[], $11::smallint[],
-        $12::boolean[], $13::text[], $15::bigint[], $16::text[], $17::bigint[],
-        $18::timestamptz[]
+        $12::boolean[], $13::text[], $15::bigint[], $16::bigint[], $17::jsonb[],
+        $18::timestamptz[], $19::text[], $20::bigint[], $21::timestamptz[]
     ) WITH ORDINALITY
         AS t (
             queue, kind, args, priority, max_attempts, scheduled_at, tags, metadata,
-            unique_key, unique_states, replace, fingerprint, run_after_us, idempotency_key,
-            window_us, key_now, ord
+            unique_key, unique_states, replace, fingerprint, run_after_us, timeout_ms, backoff,
+            expires_at, idempotency_key, window_us, key_now, ord
         )
 ),
 claimed AS (
@@ -47,7 +47,7 @@ admitted AS (
 inserted AS (
     INSERT INTO backlog_job (
         id, state, queue, kind, args, priority, max_attempts, scheduled_at, tags, metadata,
-        unique_key, unique_states, fingerprint
+        unique_key, unique_states, fingerprint, timeout_ms, backoff, expires_at
     )
     OVERRIDING SYSTEM VALUE
     SELECT
@@ -62,7 +62,7 @@ inserted AS (
         CASE WHEN tags = '[]'::jsonb THEN '{}'::text[]
             ELSE ARRAY(SELECT jsonb_array_elements_text(tags))
         END,
-        metadata, unique_key, unique_states, fingerprint
+        metadata, unique_key, unique_states, fingerprint, timeout_ms, backoff, expires_at
     FROM admitted
     ORDER BY ord
     -- As in job_insert_many.sql (keyed rows are never unique, so only unkeyed rows conflict).

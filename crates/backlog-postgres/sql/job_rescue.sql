@@ -40,7 +40,8 @@ rescued AS (
                     job.rescue_count + 1)
                 ELSE 'lease expired: the worker stopped heartbeating (it crashed, was killed or lost the database)'
             END,
-            'panicked', false
+            'panicked', false,
+            'kind', CASE WHEN judged.poison THEN 'poison' ELSE 'lease_expired' END
         ))
     FROM judged
     WHERE job.id = judged.id

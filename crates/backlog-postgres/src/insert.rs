@@ -11,7 +11,7 @@ pub(crate) const SQL: &str = include_str!("../sql/job_insert_many.sql");
 /// The SQL of `job_insert_many` for a batch where some job has an idempotency key.
 pub(crate) const SQL_IDEMPOTENT: &str = include_str!("../sql/job_insert_many_idempotent.sql");
 
-/// One array per column, in the order of the statement's parameters `$1`..`$15`.
+/// One array per column, in the order of the statement's parameters `$1`..`$18`.
 pub(crate) struct InsertArrays {
     queues: Vec<String>,
     kinds: Vec<String>,
@@ -28,6 +28,9 @@ pub(crate) struct InsertArrays {
     fingerprints: Vec<Option<String>>,
     notify: bool,
     run_after_us: Vec<Option<i64>>,
+    timeout_ms: Vec<Option<i64>>,
+    backoff: Vec<Option<serde_json::Value>>,
+    expires_at: Vec<Option<DateTime<Utc>>>,
     /// Whether some job has an idempotency key (then the three arrays below are bound).
     keyed: bool,
     idempotency_keys: Vec<Option<String>>,
@@ -36,7 +39,7 @@ pub(crate) struct InsertArrays {
 }
 
 /// The statement's parameter types, for `query_typed` (no prepare round trip).
-pub(crate) const TYPES: [Type; 18] = [
+pub(crate) const TYPES: [Type; 21] = [
     Type::TEXT_ARRAY,
     Type::TEXT_ARRAY,
     Type::JSONB_ARRAY,
@@ -52,6 +55,9 @@ pub(crate) const TYPES: [Type; 18] = [
     Type::TEXT_ARRAY,
     Type::BOOL,
     Type::INT8_ARRAY,
+    Type::INT8_ARRAY,
+    Type::JSONB_ARRAY,
+    Type::TIMESTAMPTZ_ARRAY,
     Type::TEXT_ARRAY,
     Type::INT8_ARRAY,
     Type::TIMESTAMPTZ_ARRAY,
@@ -77,12 +83,18 @@ impl InsertArrays {
             fingerprints: Vec::with_capacity(n),
             notify,
             run_after_us: Vec::with_capacity(n),
+            timeout_ms: Vec::with_capacity(n),
+            backoff: Vec::with_capacity(n),
+            expires_at: Vec::with_capacity(n),
             keyed: jobs.iter().any(|job| job.idempotency.is_some()),
             idempotency_keys: Vec::new(),
             window_us: Vec::new(),
             key_now: Vec::new(),
         };
         for job in jobs {
+            arrays.timeout_ms.push(job.timeout_ms());
+            arrays.backoff.push(job.backoff);
+            arrays.expires_at.push(job.expires_at);
             arrays.queues.push(job.queue);
             arrays.kinds.push(job.kind);
             arrays.args.push(job.args);
@@ -128,7 +140,7 @@ impl InsertArrays {
         }
     }
 
-    /// The parameters of [`InsertArrays::sql`]: `$1`..`$15`, and `$16`..`$18` if keyed.
+    /// The parameters of [`InsertArrays::sql`]: `$1`..`$18`, and `$19`..`$21` if keyed.
     pub(crate) fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
         let mut params: Vec<&(dyn ToSql + Sync)> = vec![
             &self.queues,
@@ -146,6 +158,9 @@ impl InsertArrays {
             &self.fingerprints,
             &self.notify,
             &self.run_after_us,
+            &self.timeout_ms,
+            &self.backoff,
+            &self.expires_at,
         ];
         if self.keyed {
             params.push(&self.idempotency_keys);

@@ -64,6 +64,12 @@ pub static MIGRATIONS: &[Migration] = &[
         up: include_str!("../migrations/011_workflows.up.sql"),
         down: include_str!("../migrations/011_workflows.down.sql"),
     },
+    Migration {
+        version: 12,
+        name: "job_options",
+        up: include_str!("../migrations/012_job_options.up.sql"),
+        down: include_str!("../migrations/012_job_options.down.sql"),
+    },
 ];
 
 const LOCK: &str = include_str!("../sql/migration_lock.sql");

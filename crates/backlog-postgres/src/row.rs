@@ -55,6 +55,9 @@ pub(crate) fn job_row(row: &Row) -> Result<JobRow, Error> {
             .map(LeaseToken::try_from)
             .transpose()
             .map_err(error::decode)?,
+        timeout_ms: row.try_get("timeout_ms").map_err(error::decode)?,
+        backoff: row.try_get("backoff").map_err(error::decode)?,
+        expires_at: row.try_get("expires_at").map_err(error::decode)?,
     })
 }
 

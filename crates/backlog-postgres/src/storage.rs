@@ -11,13 +11,13 @@ use backlog_storage::{
     JobCancelManyResult, JobCancelParams, JobCancelResult, JobDeleteFinalizedParams,
     JobFetchAvailableParams, JobFilter, JobFinishManyParams, JobHeartbeatManyParams,
     JobHeartbeatResult, JobIdsParams, JobInsertManyParams, JobInsertResult, JobListParams,
-    JobOutcome, JobProgressSetParams, JobRescueParams, JobScheduleParams, JobSearchParams,
-    JobThroughputParams, Leader, LeaderElectParams, LeaderResignParams, MigrationRunParams,
-    MigrationStatus, PruneParams, QueueCount, QueueInfo, QueueLatency, QueuePauseParams,
-    QueueUpdateParams, RateLimitTake, RateLimitTakeParams, StateCount, Storage, ThroughputBucket,
-    WorkerHeartbeatParams, WorkerListParams, WorkerRow, WorkflowId, WorkflowInsertParams,
-    WorkflowInsertResult, WorkflowJob, WorkflowListParams, WorkflowRow, CANCELLABLE_STATES,
-    RETRYABLE_STATES,
+    JobOutcome, JobProgressSetParams, JobRescheduleParams, JobRescueParams, JobScheduleParams,
+    JobSearchParams, JobThroughputParams, Leader, LeaderElectParams, LeaderResignParams,
+    MigrationRunParams, MigrationStatus, PruneParams, QueueCount, QueueInfo, QueueLatency,
+    QueuePauseParams, QueueUpdateParams, RateLimitTake, RateLimitTakeParams, StateCount, Storage,
+    ThroughputBucket, WorkerHeartbeatParams, WorkerListParams, WorkerRow, WorkflowId,
+    WorkflowInsertParams, WorkflowInsertResult, WorkflowJob, WorkflowListParams, WorkflowRow,
+    CANCELLABLE_STATES, DELETABLE_STATES, RESCHEDULABLE_STATES, RETRYABLE_STATES,
 };
 use backlog_types::{JobId, JobRow};
 use chrono::{DateTime, Utc};
@@ -66,10 +66,12 @@ struct FinishArrays {
     panicked: Vec<bool>,
     durations: Vec<i64>,
     results: Vec<Option<serde_json::Value>>,
+    kinds: Vec<Option<String>>,
+    backtraces: Vec<Option<String>>,
 }
 
 impl FinishArrays {
-    fn params<'a>(&'a self, settling: &'a bool) -> [&'a (dyn ToSql + Sync); 9] {
+    fn params<'a>(&'a self, settling: &'a bool) -> [&'a (dyn ToSql + Sync); 11] {
         [
             &self.ids,
             &self.tokens,
@@ -80,6 +82,8 @@ impl FinishArrays {
             &self.durations,
             &self.results,
             settling,
+            &self.kinds,
+            &self.backtraces,
         ]
     }
 
@@ -95,6 +99,8 @@ impl FinishArrays {
             panicked: Vec::new(),
             durations: Vec::new(),
             results: Vec::new(),
+            kinds: Vec::new(),
+            backtraces: Vec::new(),
         };
         for (i, id) in self.ids.iter().enumerate() {
             if ids.contains(id) {
@@ -106,6 +112,8 @@ impl FinishArrays {
                 only.panicked.push(self.panicked[i]);
                 only.durations.push(self.durations[i]);
                 only.results.push(self.results[i].clone());
+                only.kinds.push(self.kinds[i].clone());
+                only.backtraces.push(self.backtraces[i].clone());
             }
         }
         only
@@ -196,6 +204,9 @@ impl Storage for PgStorage {
                         &job.metadata,
                         &job.fingerprint,
                         &job.run_after.map(micros),
+                        &job.timeout_ms(),
+                        &job.backoff,
+                        &job.expires_at,
                     ],
                 )
                 .await?
@@ -245,6 +256,8 @@ impl Storage for PgStorage {
         let mut panicked = Vec::with_capacity(n);
         let mut durations = Vec::with_capacity(n);
         let mut results: Vec<Option<serde_json::Value>> = Vec::with_capacity(n);
+        let mut kinds: Vec<Option<String>> = Vec::with_capacity(n);
+        let mut backtraces: Vec<Option<String>> = Vec::with_capacity(n);
         for job in params.jobs {
             let (state, delay, failure) = match job.outcome {
                 JobOutcome::Completed => ("completed", None, None),
@@ -258,7 +271,18 @@ impl Storage for PgStorage {
             states.push(state);
             delays.push(delay.map(micros));
             panicked.push(failure.as_ref().is_some_and(|f| f.panicked));
-            messages.push(failure.map(|f| f.message));
+            match failure {
+                Some(f) => {
+                    messages.push(Some(f.message));
+                    kinds.push(f.kind);
+                    backtraces.push(f.backtrace);
+                }
+                None => {
+                    messages.push(None);
+                    kinds.push(None);
+                    backtraces.push(None);
+                }
+            }
             durations.push(micros(job.duration));
             results.push(job.result);
         }
@@ -271,6 +295,8 @@ impl Storage for PgStorage {
             panicked,
             durations,
             results,
+            kinds,
+            backtraces,
         };
         // Plain jobs: one autocommit statement. Final outcomes of workflow and batch jobs come
         // back deferred and are applied again in a transaction that settles them. While
@@ -509,6 +535,45 @@ impl Storage for PgStorage {
                     &filter.queue,
                     &filter.kind,
                     &states,
+                    &self.notify_channel(),
+                ],
+            )
+            .await?;
+        ids(&rows)
+    }
+
+    async fn job_delete_by_filter(&self, filter: JobFilter) -> Result<Vec<JobId>, Error> {
+        filter.check()?;
+        let states = state_names(&filter.states_among(&DELETABLE_STATES));
+        let rows = self
+            .query(
+                include_str!("../sql/job_delete_by_filter.sql"),
+                &[&filter.ids, &filter.queue, &filter.kind, &states],
+            )
+            .await?;
+        let mut deleted = ids(&rows)?;
+        deleted.sort_unstable();
+        Ok(deleted)
+    }
+
+    async fn job_reschedule_by_filter(
+        &self,
+        params: JobRescheduleParams,
+    ) -> Result<Vec<JobId>, Error> {
+        params.check()?;
+        let filter = &params.filter;
+        let states = state_names(&filter.states_among(&RESCHEDULABLE_STATES));
+        let rows = self
+            .query(
+                include_str!("../sql/job_reschedule_by_filter.sql"),
+                &[
+                    &filter.ids,
+                    &filter.queue,
+                    &filter.kind,
+                    &states,
+                    &params.run_at,
+                    &params.priority,
+                    &params.queue,
                     &self.notify_channel(),
                 ],
             )

@@ -100,3 +100,63 @@ async fn concurrent_runs_both_succeed() {
     assert_eq!(applied, all_versions());
     insert_one(&storage).await.unwrap();
 }
+
+/// Migration 12 moves a job's timeout and backoff out of the reserved metadata keys of earlier
+/// versions into their columns, and its down step puts them back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_options_move_out_of_metadata_and_back() {
+    let storage = try_test_storage_unmigrated().await.unwrap();
+    storage.migration_run(up(Some(11))).await.unwrap();
+    let client = storage.pool().get().await.unwrap();
+    let old_metadata = serde_json::json!({
+        "mine": 1,
+        "backlog_timeout_ms": 1500,
+        "backlog_backoff": {"type": "fixed", "delay_ms": 250}
+    });
+    let id: i64 = client
+        .query_one(
+            "INSERT INTO backlog_job (queue, kind, max_attempts, metadata) \
+             VALUES ('default', 'k', 3, $1) RETURNING id",
+            &[&old_metadata],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let plain: i64 = client
+        .query_one(
+            "INSERT INTO backlog_job (queue, kind, max_attempts, metadata) \
+             VALUES ('default', 'k', 3, '{\"mine\": 2}') RETURNING id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    drop(client);
+
+    storage.migration_run(up(Some(12))).await.unwrap();
+    let row = storage.job_get(id).await.unwrap().unwrap();
+    assert_eq!(row.timeout_ms, Some(1500));
+    assert_eq!(
+        row.backoff,
+        Some(serde_json::json!({"type": "fixed", "delay_ms": 250}))
+    );
+    assert_eq!(row.metadata, serde_json::json!({"mine": 1}));
+    let row = storage.job_get(plain).await.unwrap().unwrap();
+    assert_eq!((row.timeout_ms, row.backoff), (None, None));
+    assert_eq!(row.metadata, serde_json::json!({"mine": 2}));
+
+    storage.migration_run(down(Some(11))).await.unwrap();
+    let client = storage.pool().get().await.unwrap();
+    let metadata: serde_json::Value = client
+        .query_one("SELECT metadata FROM backlog_job WHERE id = $1", &[&id])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(metadata, old_metadata);
+    let metadata: serde_json::Value = client
+        .query_one("SELECT metadata FROM backlog_job WHERE id = $1", &[&plain])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(metadata, serde_json::json!({"mine": 2}));
+}

@@ -57,6 +57,10 @@ pub struct JobSpec {
     /// Backoff between retries, overriding the kind's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backoff: Option<Backoff>,
+    /// Discard the job instead of starting it after this time: milliseconds since the Unix
+    /// epoch, UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at_ms: Option<i64>,
     /// Uniqueness among live jobs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unique: Option<Unique>,
@@ -95,6 +99,7 @@ impl JobSpec {
             max_attempts: None,
             timeout_ms: None,
             backoff: None,
+            expires_at_ms: None,
             unique: None,
             tags: Vec::new(),
             metadata: None,

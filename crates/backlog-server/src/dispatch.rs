@@ -94,6 +94,9 @@ pub(crate) struct RetryFacts {
     pub(crate) max_attempts: i32,
     /// The delay if this attempt fails and is retried (the job's backoff, else the kind's).
     pub(crate) delay: Duration,
+    /// Whether `delay` is the job's own backoff (given at enqueue), which wins over the delay
+    /// a worker asks for.
+    pub(crate) own: bool,
 }
 
 impl RetryFacts {
@@ -102,6 +105,15 @@ impl RetryFacts {
             attempt: row.attempt,
             max_attempts: row.max_attempts,
             delay: policy.retry_delay(row),
+            own: row.backoff.is_some(),
+        }
+    }
+
+    /// The delay of a retry the worker asked for with `asked` (its own backoff, if any).
+    pub(crate) fn retry_delay(&self, asked: Option<Duration>) -> Duration {
+        match asked {
+            Some(asked) if !self.own => asked,
+            _ => self.delay,
         }
     }
 }

@@ -246,6 +246,11 @@ pub(crate) fn insert_opts(spec: &JobSpec) -> Result<InsertOpts, String> {
     if let Some(backoff) = &spec.backoff {
         opts = opts.backoff(backoff_of(backoff)?);
     }
+    if let Some(ms) = spec.expires_at_ms {
+        let at = chrono::DateTime::from_timestamp_millis(ms)
+            .ok_or_else(|| format!("expires_at_ms {ms} is not a representable time"))?;
+        opts = opts.expires_at(at);
+    }
     if let Some(unique) = &spec.unique {
         let mut u = UniqueOpts::default();
         match &unique.by_args {
@@ -355,6 +360,24 @@ mod tests {
         let mut far = spec();
         far.run_at_ms = Some(i64::MAX);
         assert!(insert_opts(&far).unwrap_err().contains("representable"));
+
+        let mut never = spec();
+        never.expires_at_ms = Some(i64::MIN);
+        assert!(insert_opts(&never).unwrap_err().contains("expires_at_ms"));
+    }
+
+    #[test]
+    fn expiry_and_timeout_become_the_jobs_own() {
+        let mut s = spec();
+        s.expires_at_ms = Some(1_800_000_000_000);
+        s.timeout_ms = Some(2_500);
+        let at = chrono::DateTime::from_timestamp_millis(1_800_000_000_000).unwrap();
+        assert_eq!(
+            insert_opts(&s).unwrap(),
+            InsertOpts::new()
+                .timeout(Duration::from_millis(2_500))
+                .expires_at(at)
+        );
     }
 
     #[test]

@@ -108,6 +108,7 @@ impl State {
                                 attempt: 0,
                                 max_attempts: 0,
                                 delay: Duration::ZERO,
+                                own: false,
                             }),
                             sent_at: Instant::now(),
                         },
@@ -142,6 +143,7 @@ impl State {
     fn deliver(&mut self, peer: &[u8], session: &str, asked: u32, rows: Vec<JobRow>) {
         let lease_ms = self.config.lease.as_millis() as u64;
         let mut give_back = Vec::new();
+        let mut expired = Vec::new();
         let mut messages = Vec::new();
         let dispatch = &self.dispatch;
         let worker = self
@@ -162,6 +164,17 @@ impl State {
                     };
                     if w.quiet {
                         give_back.push((row.id, lease));
+                        continue;
+                    }
+                    // Claimed after its expiry time: discarded, never sent.
+                    if let Some(outcome) = backlog::policy::expired(&row) {
+                        expired.push(JobFinish {
+                            id: row.id,
+                            lease_token: lease,
+                            outcome,
+                            duration: Duration::ZERO,
+                            result: None,
+                        });
                         continue;
                     }
                     let policy = dispatch.policy_of(&row.kind);
@@ -195,6 +208,13 @@ impl State {
         }
         for (id, lease) in give_back {
             self.give_back(id, lease);
+        }
+        for finish in expired {
+            self.recorder.submit(Entry {
+                finish,
+                reply: None,
+                then: None,
+            });
         }
     }
 
@@ -454,7 +474,7 @@ impl State {
                     facts.attempt,
                     facts.max_attempts,
                     failure,
-                    || delay.unwrap_or(facts.delay),
+                    || facts.retry_delay(delay),
                 ),
                 // Not an order of this session (a resend after a failover or a restart): the
                 // job is read to decide.
@@ -580,21 +600,16 @@ impl State {
     }
 }
 
-/// The failure stored for a `Failed`: kind, message and backtrace, within the protocol's limits.
+/// The failure stored for a `Failed`: kind, message and backtrace (each kept apart in the
+/// attempt's error record), within the protocol's limits.
 fn failure(error: Option<ErrorInfo>) -> Failure {
     let Some(error) = error.map(ErrorInfo::truncated) else {
         return Failure::error("the worker reported a failure without an error");
     };
-    let mut message = match &error.kind {
-        Some(kind) if !kind.is_empty() => format!("{kind}: {}", error.message),
-        _ => error.message.clone(),
-    };
-    if let Some(backtrace) = error.backtrace.as_deref().filter(|b| !b.is_empty()) {
-        message.push_str("\n\n");
-        message.push_str(backtrace);
-    }
     Failure {
-        message,
+        message: error.message,
         panicked: error.panicked,
+        kind: error.kind.filter(|k| !k.is_empty()),
+        backtrace: error.backtrace.filter(|b| !b.is_empty()),
     }
 }

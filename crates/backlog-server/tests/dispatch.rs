@@ -54,6 +54,7 @@ on_both_backends!(
     quiet_stops_orders_and_is_told_in_the_heartbeat_ack,
     the_global_active_limit_holds_over_workers,
     remote_workers_are_listed_beside_the_runners,
+    an_expired_job_is_discarded_not_ordered,
 );
 
 fn config() -> ServerConfig {
@@ -345,9 +346,14 @@ async fn failed_maps_onto_retry_discard_snooze_and_cancel(db: Db) {
         assert_eq!(row.state, expected, "{action:?}");
         assert_eq!(row.attempt, attempt, "{action:?}");
         if action != FailAction::Snooze {
-            let error = &row.errors.last().expect("the error is kept").message;
-            assert!(error.contains("ValueError: bad input"), "{error}");
-            assert!(error.contains("frame 2"), "{error}");
+            let error = row.errors.last().expect("the error is kept");
+            assert_eq!(error.message, "bad input");
+            assert_eq!(error.kind.as_deref(), Some("ValueError"), "kind kept apart");
+            assert_eq!(
+                error.backtrace.as_deref(),
+                Some("frame 1\nframe 2"),
+                "backtrace kept apart"
+            );
         }
     }
     // The last attempt's retry discards.
@@ -356,6 +362,30 @@ async fn failed_maps_onto_retry_discard_snooze_and_cancel(db: Db) {
     worker.send(failed(&order, FailAction::Retry, None));
     worker.recorded();
     assert_eq!(state(&db, id).await.state, JobState::Discarded);
+    server.shutdown().await;
+}
+
+async fn an_expired_job_is_discarded_not_ordered(db: Db) {
+    let server = Server::start(db.clone(), config(), ServerHooks::default()).unwrap();
+    let past = chrono::Utc::now() - chrono::Duration::seconds(1);
+    let expired = enqueue(&db, "k", InsertOpts::new().expires_at(past)).await;
+    let fresh = enqueue(
+        &db,
+        "k",
+        InsertOpts::new().expires_after(Duration::from_secs(3600)),
+    )
+    .await;
+    let worker = Peer::connect(server.endpoint());
+    worker.hello("w", &["k"], &["default"], 2, vec![]);
+    let order = worker.order();
+    assert_eq!(order.job_id, fresh, "the expired job is never sent");
+    // Outcomes are recorded in the order they were submitted: once the fresh job's is, the
+    // expired job's discard (submitted when it was claimed) is too.
+    worker.complete(&order);
+    assert_eq!(worker.recorded().status, RecordStatus::Applied);
+    let row = state(&db, expired).await;
+    assert_eq!(row.state, JobState::Discarded);
+    assert_eq!(row.errors[0].kind.as_deref(), Some("expired"));
     server.shutdown().await;
 }
 

@@ -11,7 +11,8 @@ SELECT id, queue, kind, state, created_at, finalized_at, :now, json_object(
     'metadata', json(metadata), 'rescue_count', rescue_count,
     'cancel_requested_at', cancel_requested_at, 'fingerprint', fingerprint,
     'result', json(result), 'progress', json(progress),
-    'lease_token', CASE WHEN lease_token IS NOT NULL THEN lower(hex(lease_token)) END
+    'lease_token', CASE WHEN lease_token IS NOT NULL THEN lower(hex(lease_token)) END,
+    'timeout_ms', timeout_ms, 'backoff', json(backoff), 'expires_at', expires_at
 )
 FROM backlog_job
 WHERE id = :id

@@ -1,7 +1,8 @@
 -- Executed once per finished execution (a row is returned when it applied), fenced on (state = 'running', lease_token). :message is NULL
 -- for outcomes that record no error (completed, snoozed); :attempt_change is -1 for a snooze,
 -- which gives the attempt back. :result
--- (JSON text) NULL keeps the stored result.
+-- (JSON text) NULL keeps the stored result. :error_kind and :backtrace are stored apart from the
+-- message when the worker gave them.
 UPDATE backlog_job
 SET state = :state,
     attempt = attempt + :attempt_change,
@@ -12,7 +13,11 @@ SET state = :state,
         WHEN :message IS NULL THEN errors
         ELSE json_insert(
             errors, '$[#]',
-            json_object('attempt', attempt, 'at', :now, 'message', :message, 'panicked', json(:panicked))
+            json_patch(
+                json_object('attempt', attempt, 'at', :now, 'message', :message, 'panicked', json(:panicked)),
+                -- NULL kind or backtrace: left out of the record (json_patch drops null members).
+                json_object('kind', :error_kind, 'backtrace', :backtrace)
+            )
         )
     END,
     attempt_durations_us = json_insert(attempt_durations_us, '$[#]', :duration_us),

@@ -25,7 +25,11 @@ SET state = CASE
                     rescue_count + 1)
                 ELSE 'lease expired: the worker stopped heartbeating (it crashed, was killed or lost the database)'
             END,
-            'panicked', json('false')
+            'panicked', json('false'),
+            'kind', CASE
+                WHEN :poison > 0 AND rescue_count + 1 >= :poison THEN 'poison'
+                ELSE 'lease_expired'
+            END
         )
     )
 WHERE id IN (

@@ -2,7 +2,9 @@
 //! writer's transaction (so reading the row and changing it cannot interleave with another
 //! write).
 
-use backlog_storage::{Error, JobCancelManyResult, JobCancelParams, JobCancelResult, JobFilter};
+use backlog_storage::{
+    Error, JobCancelManyResult, JobCancelParams, JobCancelResult, JobFilter, JobRescheduleParams,
+};
 use backlog_types::{JobId, JobState};
 use chrono::{DateTime, Utc};
 use rusqlite::{named_params, Connection};
@@ -114,4 +116,67 @@ fn ids_json(ids: &[JobId]) -> Option<String> {
 
 fn states_json(states: &[JobState]) -> String {
     serde_json::Value::from(states.iter().map(|s| s.as_str()).collect::<Vec<_>>()).to_string()
+}
+
+/// [`Storage::job_delete_by_filter`](backlog_storage::Storage::job_delete_by_filter).
+pub(crate) fn job_delete_by_filter(
+    conn: &Connection,
+    filter: &JobFilter,
+    states: &[JobState],
+) -> Result<Vec<JobId>, Error> {
+    let mut statement = conn
+        .prepare_cached(sql::JOB_DELETE_BY_FILTER)
+        .map_err(from_sqlite)?;
+    let mut rows = statement
+        .query(named_params! {
+            ":ids": ids_json(&filter.ids),
+            ":queue": filter.queue,
+            ":kind": filter.kind,
+            ":states": states_json(states),
+        })
+        .map_err(from_sqlite)?;
+    let mut ids = Vec::new();
+    while let Some(row) = rows.next().map_err(from_sqlite)? {
+        ids.push(row.get(0).map_err(from_sqlite)?);
+    }
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+/// [`Storage::job_reschedule_by_filter`](backlog_storage::Storage::job_reschedule_by_filter):
+/// the ids changed, and the queues that got available jobs.
+pub(crate) fn job_reschedule_by_filter(
+    conn: &Connection,
+    params: &JobRescheduleParams,
+    states: &[JobState],
+    now: DateTime<Utc>,
+) -> Result<(Vec<JobId>, Vec<String>), Error> {
+    let filter = &params.filter;
+    let mut statement = conn
+        .prepare_cached(sql::JOB_RESCHEDULE_BY_FILTER)
+        .map_err(from_sqlite)?;
+    let mut rows = statement
+        .query(named_params! {
+            ":ids": ids_json(&filter.ids),
+            ":queue": filter.queue,
+            ":kind": filter.kind,
+            ":states": states_json(states),
+            ":run_at": params.run_at.map(time::encode),
+            ":priority": params.priority,
+            ":new_queue": params.queue,
+            ":now": time::encode(now),
+        })
+        .map_err(from_sqlite)?;
+    let mut ids = Vec::new();
+    let mut queues: Vec<String> = Vec::new();
+    while let Some(row) = rows.next().map_err(from_sqlite)? {
+        ids.push(row.get(0).map_err(from_sqlite)?);
+        let queue: String = row.get(1).map_err(from_sqlite)?;
+        let state: String = row.get(2).map_err(from_sqlite)?;
+        if state == "available" && !queues.contains(&queue) {
+            queues.push(queue);
+        }
+    }
+    ids.sort_unstable();
+    Ok((ids, queues))
 }

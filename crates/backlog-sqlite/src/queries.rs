@@ -34,6 +34,9 @@ struct EncodedJob {
     replace: bool,
     fingerprint: Option<String>,
     idempotency: Option<EncodedKey>,
+    timeout_ms: Option<i64>,
+    backoff: Option<String>,
+    expires_at: Option<String>,
 }
 
 /// A batch of jobs encoded for [`job_insert_many`]. Built by the caller, so that JSON encoding
@@ -70,6 +73,7 @@ impl InsertBatch {
                 if state == JobState::Available && !available.contains(&job.queue) {
                     available.push(job.queue.clone());
                 }
+                let timeout_ms = job.timeout_ms();
                 let tags = if job.tags.is_empty() {
                     "[]".to_owned()
                 } else {
@@ -80,6 +84,9 @@ impl InsertBatch {
                     .as_ref()
                     .is_some_and(|u| u.on_conflict == OnConflict::Replace);
                 EncodedJob {
+                    timeout_ms,
+                    backoff: job.backoff.as_ref().map(|b| b.to_string()),
+                    expires_at: job.expires_at.map(time::encode),
                     idempotency: job.idempotency.map(|i| EncodedKey::new(i, now)),
                     unique_states: job.unique.as_ref().map(|u| u.states),
                     unique_key: job.unique.map(|u| u.key),
@@ -150,6 +157,9 @@ pub(crate) fn job_insert_many(
                 job.unique_key,
                 job.unique_states,
                 job.fingerprint,
+                job.timeout_ms,
+                job.backoff,
+                job.expires_at,
             ])
             .map_err(from_sqlite)?;
         let id = conn.last_insert_rowid();
@@ -266,6 +276,8 @@ pub(crate) fn job_finish_many(
                     ":now": now_text,
                     ":message": failure.map(|f| f.message.as_str()),
                     ":panicked": if failure.is_some_and(|f| f.panicked) { "true" } else { "false" },
+                    ":error_kind": failure.and_then(|f| f.kind.as_deref()),
+                    ":backtrace": failure.and_then(|f| f.backtrace.as_deref()),
                     ":duration_us": time::micros(job.duration),
                     ":result": job.result.as_ref().map(|r| r.to_string()),
                 },

@@ -46,6 +46,9 @@ pub(crate) fn job_row(row: &Row<'_>) -> Result<JobRow, Error> {
         result: optional_json(row, "result")?,
         progress: optional_json(row, "progress")?,
         lease_token: lease_token(row)?,
+        timeout_ms: get(row, "timeout_ms")?,
+        backoff: optional_json(row, "backoff")?,
+        expires_at: optional_timestamp(row, "expires_at")?,
     })
 }
 

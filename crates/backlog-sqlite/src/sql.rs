@@ -24,6 +24,8 @@ sql! {
     JOB_CANCEL => "job_cancel.sql",
     JOB_CANCEL_BY_FILTER => "job_cancel_by_filter.sql",
     JOB_RETRY_BY_FILTER => "job_retry_by_filter.sql",
+    JOB_DELETE_BY_FILTER => "job_delete_by_filter.sql",
+    JOB_RESCHEDULE_BY_FILTER => "job_reschedule_by_filter.sql",
     JOB_FETCH_AVAILABLE => "job_fetch_available.sql",
     JOB_FINISH_MANY => "job_finish_many.sql",
     JOB_DEPENDANTS_SETTLE => "job_dependants_settle.sql",

@@ -9,13 +9,14 @@ use backlog_storage::{
     DependencyResult, Error, Event, IdempotencyPruneParams, JobCancelManyResult, JobCancelParams,
     JobCancelResult, JobDeleteFinalizedParams, JobFetchAvailableParams, JobFilter,
     JobFinishManyParams, JobHeartbeatManyParams, JobHeartbeatResult, JobIdsParams,
-    JobInsertManyParams, JobInsertResult, JobListParams, JobProgressSetParams, JobRescueParams,
-    JobScheduleParams, JobSearchParams, JobThroughputParams, Leader, LeaderElectParams,
-    LeaderResignParams, MigrationRunParams, MigrationStatus, PruneParams, QueueCount, QueueInfo,
-    QueueLatency, QueuePauseParams, QueueUpdateParams, RateLimitTake, RateLimitTakeParams,
-    StateCount, Storage, ThroughputBucket, WorkerHeartbeatParams, WorkerListParams, WorkerRow,
-    WorkflowId, WorkflowInsertParams, WorkflowInsertResult, WorkflowJob, WorkflowListParams,
-    WorkflowRow, CANCELLABLE_STATES, RETRYABLE_STATES,
+    JobInsertManyParams, JobInsertResult, JobListParams, JobProgressSetParams, JobRescheduleParams,
+    JobRescueParams, JobScheduleParams, JobSearchParams, JobThroughputParams, Leader,
+    LeaderElectParams, LeaderResignParams, MigrationRunParams, MigrationStatus, PruneParams,
+    QueueCount, QueueInfo, QueueLatency, QueuePauseParams, QueueUpdateParams, RateLimitTake,
+    RateLimitTakeParams, StateCount, Storage, ThroughputBucket, WorkerHeartbeatParams,
+    WorkerListParams, WorkerRow, WorkflowId, WorkflowInsertParams, WorkflowInsertResult,
+    WorkflowJob, WorkflowListParams, WorkflowRow, CANCELLABLE_STATES, DELETABLE_STATES,
+    RESCHEDULABLE_STATES, RETRYABLE_STATES,
 };
 use backlog_types::{JobId, JobRow};
 use chrono::{DateTime, Utc};
@@ -204,6 +205,27 @@ impl Storage for SqliteStorage {
         let states = filter.states_among(&RETRYABLE_STATES);
         let (ids, queues) = self
             .write(move |tx| cancel::job_retry_by_filter(tx, &filter, &states, time::now()))
+            .await?;
+        self.notifier()
+            .job_available(queues.iter().map(String::as_str));
+        Ok(ids)
+    }
+
+    async fn job_delete_by_filter(&self, filter: JobFilter) -> Result<Vec<JobId>, Error> {
+        filter.check()?;
+        let states = filter.states_among(&DELETABLE_STATES);
+        self.write(move |tx| cancel::job_delete_by_filter(tx, &filter, &states))
+            .await
+    }
+
+    async fn job_reschedule_by_filter(
+        &self,
+        params: JobRescheduleParams,
+    ) -> Result<Vec<JobId>, Error> {
+        params.check()?;
+        let states = params.filter.states_among(&RESCHEDULABLE_STATES);
+        let (ids, queues) = self
+            .write(move |tx| cancel::job_reschedule_by_filter(tx, &params, &states, time::now()))
             .await?;
         self.notifier()
             .job_available(queues.iter().map(String::as_str));

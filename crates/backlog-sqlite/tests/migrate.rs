@@ -81,3 +81,61 @@ async fn fresh_database_lists_nothing_applied() {
     storage.close().await.unwrap();
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// Migration 12 moves a job's timeout and backoff out of the reserved metadata keys of earlier
+/// versions into their columns, and its down step puts them back.
+#[tokio::test]
+async fn job_options_move_out_of_metadata_and_back() {
+    let storage = test_storage().await.unwrap();
+    storage
+        .migration_run(run(MigrationDirection::Down, Some(11)))
+        .await
+        .unwrap();
+    let old_metadata = serde_json::json!({
+        "mine": 1,
+        "backlog_timeout_ms": 1500,
+        "backlog_backoff": {"type": "fixed", "delay_ms": 250}
+    });
+    let raw = rusqlite::Connection::open(storage.path()).unwrap();
+    let insert = "INSERT INTO backlog_job (state, queue, kind, max_attempts, scheduled_at, \
+                  created_at, metadata) VALUES ('available', 'default', 'k', 3, \
+                  '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z', ?1) RETURNING id";
+    let id: i64 = raw
+        .query_row(insert, [old_metadata.to_string()], |r| r.get(0))
+        .unwrap();
+    let plain: i64 = raw
+        .query_row(insert, [r#"{"mine":2}"#], |r| r.get(0))
+        .unwrap();
+
+    storage
+        .migration_run(run(MigrationDirection::Up, None))
+        .await
+        .unwrap();
+    let row = storage.job_get(id).await.unwrap().unwrap();
+    assert_eq!(row.timeout_ms, Some(1500));
+    assert_eq!(
+        row.backoff,
+        Some(serde_json::json!({"type": "fixed", "delay_ms": 250}))
+    );
+    assert_eq!(row.metadata, serde_json::json!({"mine": 1}));
+    let row = storage.job_get(plain).await.unwrap().unwrap();
+    assert_eq!((row.timeout_ms, row.backoff), (None, None));
+    assert_eq!(row.metadata, serde_json::json!({"mine": 2}));
+
+    storage
+        .migration_run(run(MigrationDirection::Down, Some(11)))
+        .await
+        .unwrap();
+    let metadata = |id: i64| -> serde_json::Value {
+        let text: String = raw
+            .query_row(
+                "SELECT metadata FROM backlog_job WHERE id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .unwrap();
+        serde_json::from_str(&text).unwrap()
+    };
+    assert_eq!(metadata(id), old_metadata);
+    assert_eq!(metadata(plain), serde_json::json!({"mine": 2}));
+}

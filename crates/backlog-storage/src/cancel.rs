@@ -1,6 +1,7 @@
 //! Parameters and results of cancelling and retrying jobs one at a time or by filter.
 
 use backlog_types::{JobId, JobRow, JobState};
+use chrono::{DateTime, Utc};
 
 use crate::{Error, ErrorKind};
 
@@ -120,6 +121,56 @@ pub const RETRYABLE_STATES: [JobState; 5] = [
     JobState::Cancelled,
     JobState::Discarded,
 ];
+
+/// The states [`Storage::job_delete_by_filter`](crate::Storage::job_delete_by_filter) applies
+/// to: every state but `running` (cancel a running job first).
+pub const DELETABLE_STATES: [JobState; 6] = [
+    JobState::Available,
+    JobState::Scheduled,
+    JobState::Retryable,
+    JobState::Completed,
+    JobState::Cancelled,
+    JobState::Discarded,
+];
+
+/// The states
+/// [`Storage::job_reschedule_by_filter`](crate::Storage::job_reschedule_by_filter) applies to:
+/// the waiting ones.
+pub const RESCHEDULABLE_STATES: [JobState; 3] = [
+    JobState::Available,
+    JobState::Scheduled,
+    JobState::Retryable,
+];
+
+/// Parameters of
+/// [`Storage::job_reschedule_by_filter`](crate::Storage::job_reschedule_by_filter): which waiting
+/// jobs, and what changes (at least one of `run_at`, `priority`, `queue`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JobRescheduleParams {
+    /// Which jobs (only waiting ones are changed).
+    pub filter: JobFilter,
+    /// The new run time: in the future the job waits (`scheduled`, or stays `retryable`); now
+    /// or past, it is `available` at once. `None` keeps it.
+    pub run_at: Option<DateTime<Utc>>,
+    /// The new priority (`None` keeps it).
+    pub priority: Option<i16>,
+    /// The new queue, already validated (`None` keeps it).
+    pub queue: Option<String>,
+}
+
+impl JobRescheduleParams {
+    /// Refuses an empty filter and a change of nothing.
+    pub fn check(&self) -> Result<(), Error> {
+        self.filter.check()?;
+        if self.run_at.is_none() && self.priority.is_none() && self.queue.is_none() {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "a reschedule needs at least one of a run time, a priority or a queue",
+            ));
+        }
+        Ok(())
+    }
+}
 
 /// Result of [`Storage::job_cancel_by_filter`](crate::Storage::job_cancel_by_filter).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -14,6 +14,21 @@ pub struct JsonMatch {
 }
 
 impl JsonMatch {
+    /// Reads `path` (dot-separated object keys: `user.email`) and `value` (read as JSON when it
+    /// parses as a number, `true`, `false`, `null` or a quoted string, else as a plain string).
+    /// The error says what a valid path looks like.
+    pub fn parse(path: &str, value: &str) -> Result<JsonMatch, String> {
+        let path: Vec<String> = path.split('.').map(str::to_owned).collect();
+        if path.iter().any(String::is_empty) {
+            return Err("a JSON path is dot-separated object keys, e.g. user.id=42".into());
+        }
+        let value = match serde_json::from_str::<serde_json::Value>(value) {
+            Ok(v) if !v.is_object() && !v.is_array() => v,
+            _ => serde_json::Value::String(value.to_owned()),
+        };
+        Ok(JsonMatch { path, value })
+    }
+
     /// The path as a SQLite JSON path: `$."user"."email"` (keys quoted, `"` and `\` escaped).
     pub fn sqlite_path(&self) -> String {
         let mut out = String::from("$");

@@ -168,6 +168,21 @@ pub trait Storage: Send + Sync + 'static {
     /// jobs are left alone. Returns the ids retried, ascending.
     async fn job_retry_by_filter(&self, filter: JobFilter) -> Result<Vec<JobId>, Error>;
 
+    /// Deletes for good the jobs matching a filter (states default to [`DELETABLE_STATES`]:
+    /// every state but `running`; cancel a running job first) — the SKIP LOCKED seed's
+    /// `delete_job` and `clear`. Jobs of a workflow or batch are left alone (their dependants and
+    /// callback count them: cancel them instead), as is a job being claimed at that moment.
+    /// Returns the ids deleted, ascending.
+    async fn job_delete_by_filter(&self, filter: JobFilter) -> Result<Vec<JobId>, Error>;
+
+    /// Moves the waiting jobs (available, scheduled, retryable) matching a filter to a new run
+    /// time, priority and/or queue. A job waiting for workflow dependencies keeps waiting.
+    /// Returns the ids changed, ascending; refuses an empty filter or a change of nothing.
+    async fn job_reschedule_by_filter(
+        &self,
+        params: JobRescheduleParams,
+    ) -> Result<Vec<JobId>, Error>;
+
     /// Deletes (and optionally archives) finalized jobs older than each state's cutoff,
     /// oldest first, returning how many were deleted. Used by the cleaner.
     async fn job_delete_finalized(&self, params: JobDeleteFinalizedParams) -> Result<u64, Error>;

@@ -46,6 +46,13 @@ pub struct JobInsert {
     pub fingerprint: Option<String>,
     /// The producer's idempotency key (`None`: none). Cannot be combined with `unique`.
     pub idempotency: Option<IdempotencyInsert>,
+    /// Longest one attempt may run (`None`: the worker's or the kind's limit). Stored in whole
+    /// milliseconds, at least 1.
+    pub timeout: Option<Duration>,
+    /// The job's own backoff, as the `backlog` crate serialises it (`None`: the worker's).
+    pub backoff: Option<serde_json::Value>,
+    /// Discard the job instead of starting it after this time (`None`: never expires).
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 impl JobInsert {
@@ -68,7 +75,16 @@ impl JobInsert {
             unique: None,
             fingerprint: None,
             idempotency: None,
+            timeout: None,
+            backoff: None,
+            expires_at: None,
         }
+    }
+
+    /// [`JobInsert::timeout`] in whole milliseconds (at least 1), as stored.
+    pub fn timeout_ms(&self) -> Option<i64> {
+        self.timeout
+            .map(|t| i64::try_from(t.as_millis()).unwrap_or(i64::MAX).max(1))
     }
 }
 
@@ -136,6 +152,10 @@ pub struct Failure {
     pub message: String,
     /// Whether it was a panic.
     pub panicked: bool,
+    /// The error's type, if the worker named one (stored apart from the message).
+    pub kind: Option<String>,
+    /// Where it happened, if the worker sent a backtrace.
+    pub backtrace: Option<String>,
 }
 
 impl Failure {
@@ -144,7 +164,23 @@ impl Failure {
         Failure {
             message: message.into(),
             panicked: false,
+            kind: None,
+            backtrace: None,
         }
+    }
+
+    /// A panic's failure.
+    pub fn panic(message: impl Into<String>) -> Failure {
+        Failure {
+            panicked: true,
+            ..Failure::error(message)
+        }
+    }
+
+    /// This failure with its error type named.
+    pub fn with_kind(mut self, kind: impl Into<String>) -> Failure {
+        self.kind = Some(kind.into());
+        self
     }
 }
 

@@ -18,6 +18,14 @@ pub struct AttemptError {
     /// Whether the job's code panicked rather than returned an error.
     #[serde(default)]
     pub panicked: bool,
+    /// The error's type, when the worker named one: an exception class, a Rust error type,
+    /// or Backlog's own `timeout`, `expired`, `rescued`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Where it happened, as the worker reported it (remote workers send their language's
+    /// stack trace; the protocol caps it at 64 lines and 16 KiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backtrace: Option<String>,
 }
 
 /// A job as stored: everything the database knows about it.
@@ -86,4 +94,16 @@ pub struct JobRow {
     /// the first claim.
     #[serde(default)]
     pub lease_token: Option<LeaseToken>,
+    /// The job's own limit on one attempt's run time, in milliseconds, given at enqueue
+    /// (`None`: the worker's or the kind's).
+    #[serde(default)]
+    pub timeout_ms: Option<i64>,
+    /// The job's own backoff between attempts, given at enqueue, as the `backlog` crate stores
+    /// it (`None`: the worker's or the kind's).
+    #[serde(default)]
+    pub backoff: Option<serde_json::Value>,
+    /// If the job has not started by then, it is discarded (error kind `expired`) instead of
+    /// running late.
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
 }

@@ -37,20 +37,9 @@ fn time(key: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
         })
 }
 
-/// A JSON-path criterion: `args.user.id=42` (the value is read as JSON when it parses as a
-/// number, `true`, `false`, `null` or a quoted string, else as a plain string).
+/// A JSON-path criterion: `args.user.id=42` (see [`JsonMatch::parse`]).
 fn json_match(key: &str, path: &str, value: &str) -> Result<JsonMatch, ApiError> {
-    let path: Vec<String> = path.split('.').map(str::to_owned).collect();
-    if path.iter().any(String::is_empty) {
-        return Err(ApiError::BadRequest(format!(
-            "{key}: a JSON path is dot-separated object keys, e.g. args.user.id=42"
-        )));
-    }
-    let value = match serde_json::from_str::<serde_json::Value>(value) {
-        Ok(v) if !v.is_object() && !v.is_array() => v,
-        _ => serde_json::Value::String(value.to_owned()),
-    };
-    Ok(JsonMatch { path, value })
+    JsonMatch::parse(path, value).map_err(|e| ApiError::BadRequest(format!("{key}: {e}")))
 }
 
 /// Reads a filter from query pairs; `Err` says which parameter was wrong and how to fix it.

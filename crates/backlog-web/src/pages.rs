@@ -294,6 +294,8 @@ struct AttemptLine {
     worker: String,
     duration: String,
     error: String,
+    error_kind: Option<String>,
+    backtrace: Option<String>,
     panicked: bool,
 }
 
@@ -334,6 +336,20 @@ fn fields(j: &JobRow) -> Vec<(&'static str, String)> {
         ("Lease expires", opt(j.lease_expires_at)),
         ("Cancel requested", opt(j.cancel_requested_at)),
         ("Rescued", j.rescue_count.to_string()),
+        (
+            "Timeout",
+            j.timeout_ms
+                .map(|ms| seconds(ms as f64 / 1000.0))
+                .unwrap_or_else(|| "the worker's".into()),
+        ),
+        (
+            "Backoff",
+            j.backoff
+                .as_ref()
+                .map(|b| b.to_string())
+                .unwrap_or_else(|| "the worker's".into()),
+        ),
+        ("Expires", opt(j.expires_at)),
     ]
 }
 
@@ -379,6 +395,8 @@ pub(crate) async fn job_page(
                 .map(|ms| seconds(ms / 1000.0))
                 .unwrap_or_else(|| "—".into()),
             error: a.error.unwrap_or_default(),
+            error_kind: a.error_kind,
+            backtrace: a.backtrace,
             panicked: a.panicked,
         })
         .collect();

@@ -107,8 +107,8 @@ impl PartialEq for Backoff {
     }
 }
 
-/// The form a per-job backoff takes in the job's metadata (`backlog_backoff` key), so that
-/// whichever process runs the job applies it.
+/// The form a per-job backoff takes in the job's `backoff` column, so that whichever process
+/// runs the job applies it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub(crate) enum StoredBackoff {
@@ -125,9 +125,6 @@ pub(crate) enum StoredBackoff {
         delay_ms: u64,
     },
 }
-
-/// The metadata key holding a per-job backoff.
-pub(crate) const BACKOFF_KEY: &str = "backlog_backoff";
 
 impl StoredBackoff {
     pub(crate) fn from_backoff(b: &Backoff) -> Option<StoredBackoff> {
@@ -167,9 +164,9 @@ impl StoredBackoff {
         }
     }
 
-    /// The per-job backoff stored in `metadata`, if any.
-    pub(crate) fn from_metadata(metadata: &serde_json::Value) -> Option<Backoff> {
-        let value = metadata.get(BACKOFF_KEY)?;
+    /// The job's own backoff (its `backoff` column), if it has one.
+    pub(crate) fn of(row: &backlog_types::JobRow) -> Option<Backoff> {
+        let value = row.backoff.as_ref()?;
         serde_json::from_value::<StoredBackoff>(value.clone())
             .ok()
             .map(StoredBackoff::into_backoff)
@@ -221,8 +218,10 @@ mod tests {
             max: Duration::from_secs(9),
         };
         let stored = StoredBackoff::from_backoff(&b).unwrap();
-        let metadata = serde_json::json!({ BACKOFF_KEY: stored });
-        assert_eq!(StoredBackoff::from_metadata(&metadata), Some(b));
+        let mut row = crate::remote::RemoteOrder::new(1, "k", serde_json::json!({})).row();
+        assert_eq!(StoredBackoff::of(&row), None);
+        row.backoff = Some(serde_json::to_value(stored).unwrap());
+        assert_eq!(StoredBackoff::of(&row), Some(b));
         assert!(StoredBackoff::from_backoff(&Backoff::custom(|_| Duration::ZERO)).is_none());
     }
 }

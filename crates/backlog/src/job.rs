@@ -56,6 +56,8 @@ pub struct InsertOpts {
     pub(crate) metadata: Option<serde_json::Value>,
     pub(crate) backoff: Option<Backoff>,
     pub(crate) timeout: Option<Duration>,
+    pub(crate) expires_at: Option<DateTime<Utc>>,
+    pub(crate) expires_after: Option<Duration>,
     pub(crate) unique: Option<UniqueOpts>,
     pub(crate) fingerprint: Option<String>,
     pub(crate) idempotency_key: Option<String>,
@@ -131,6 +133,24 @@ impl InsertOpts {
         self
     }
 
+    /// Discard the job, instead of starting it, if it has not started by `at`: it ends
+    /// `discarded` with the error kind `expired` (Faktory Enterprise's expiring jobs). For work
+    /// that is worthless late: a one-time code, a "your ride is here" push. The check is made
+    /// when a worker claims the job, against the database's clock.
+    pub fn expires_at(mut self, at: DateTime<Utc>) -> Self {
+        self.expires_at = Some(at);
+        self.expires_after = None;
+        self
+    }
+
+    /// As [`InsertOpts::expires_at`], `after` the enqueue (counted on this process's clock; it
+    /// may also be a kind's default in [`JobArgs::default_opts`]).
+    pub fn expires_after(mut self, after: Duration) -> Self {
+        self.expires_after = Some(after);
+        self.expires_at = None;
+        self
+    }
+
     /// Makes the job unique among live jobs (see [`UniqueOpts`]). Use
     /// [`Client::enqueue_unique`](crate::Client::enqueue_unique) to learn whether the insert was
     /// a duplicate.
@@ -183,6 +203,10 @@ impl InsertOpts {
         self.metadata = self.metadata.or(defaults.metadata);
         self.backoff = self.backoff.or(defaults.backoff);
         self.timeout = self.timeout.or(defaults.timeout);
+        if self.expires_at.is_none() && self.expires_after.is_none() {
+            self.expires_at = defaults.expires_at;
+            self.expires_after = defaults.expires_after;
+        }
         self.unique = self.unique.or(defaults.unique);
         self.fingerprint = self.fingerprint.or(defaults.fingerprint);
         // The key is per enqueue, so only the window comes from the kind's defaults.
@@ -191,14 +215,11 @@ impl InsertOpts {
     }
 }
 
-/// The metadata key holding a per-job timeout in milliseconds.
-pub(crate) const TIMEOUT_KEY: &str = "backlog_timeout_ms";
-
-/// The per-job timeout stored in `metadata`, if any.
-pub(crate) fn timeout_from_metadata(metadata: &serde_json::Value) -> Option<Duration> {
-    metadata
-        .get(TIMEOUT_KEY)?
-        .as_u64()
+/// The job's own timeout (its `timeout_ms` column), if it has one.
+pub(crate) fn timeout_of(row: &backlog_types::JobRow) -> Option<Duration> {
+    row.timeout_ms
+        .and_then(|ms| u64::try_from(ms).ok())
+        .filter(|ms| *ms > 0)
         .map(Duration::from_millis)
 }
 

@@ -90,7 +90,7 @@ pub use blocking::{BlockingPool, BlockingPoolError, BlockingWorker};
 pub use client::PgClient;
 #[cfg(feature = "sqlite")]
 pub use client::SqliteClient;
-pub use client::{Client, ClientConfig, Unfinished};
+pub use client::{Client, ClientConfig, Reschedule, Unfinished};
 pub use context::{JobValueError, PROGRESS_INTERVAL};
 pub use error::{CancelError, EnqueueError, Error};
 pub use idempotency::new_idempotency_key;

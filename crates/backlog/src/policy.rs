@@ -20,10 +20,13 @@
 
 use std::time::Duration;
 
+use std::any::Any;
+
 use backlog_storage::{Failure, JobOutcome};
 use backlog_types::JobRow;
 
 use crate::backoff::StoredBackoff;
+use crate::worker::ErrorAction;
 use crate::Backoff;
 
 /// The backoff and timeout of one kind, applied where no [`Worker`](crate::Worker) states them.
@@ -38,29 +41,54 @@ pub struct KindPolicy {
 impl KindPolicy {
     /// How long this attempt of `row` may run: the job's own timeout, else the kind's.
     pub fn timeout_of(&self, row: &JobRow) -> Option<Duration> {
-        crate::job::timeout_from_metadata(&row.metadata).or(self.timeout)
+        crate::job::timeout_of(row).or(self.timeout)
     }
 
     /// The delay after `row`'s current attempt fails: the job's own backoff, else the kind's.
     pub fn retry_delay(&self, row: &JobRow) -> Duration {
-        match StoredBackoff::from_metadata(&row.metadata) {
+        match StoredBackoff::of(row) {
             Some(own) => own.delay(row.attempt),
             None => self.backoff.delay(row.attempt),
         }
     }
 
-    /// The outcome of a failed attempt that asked to be retried: `retryable` after `delay`
-    /// (or [`KindPolicy::retry_delay`]), or `discarded` when it was the last attempt.
+    /// The outcome of a failed attempt that asked to be retried: `retryable`, or `discarded`
+    /// when it was the last attempt. The delay is the job's own backoff (given at enqueue) if it
+    /// has one, else `delay` (what the worker's backoff asked for), else the kind's.
     pub fn retry_or_discard(
         &self,
         row: &JobRow,
         failure: Failure,
         delay: Option<Duration>,
     ) -> JobOutcome {
-        retry_or_discard(row.attempt, row.max_attempts, failure, || {
-            delay.unwrap_or_else(|| self.retry_delay(row))
-        })
+        retry_or_discard(
+            row.attempt,
+            row.max_attempts,
+            failure,
+            || match StoredBackoff::of(row) {
+                Some(own) => own.delay(row.attempt),
+                None => delay.unwrap_or_else(|| self.backoff.delay(row.attempt)),
+            },
+        )
     }
+}
+
+/// The outcome of a job claimed after its expiry time ([`InsertOpts::expires_at`]): it is
+/// `discarded` with the error kind `expired` instead of run. `None` for a job that has not
+/// expired (or never does). The claim's time (`attempted_at`, the database's clock) decides.
+///
+/// [`InsertOpts::expires_at`]: crate::InsertOpts::expires_at
+pub fn expired(row: &JobRow) -> Option<JobOutcome> {
+    let expires_at = row.expires_at?;
+    let claimed_at = row.attempted_at.unwrap_or_else(chrono::Utc::now);
+    (claimed_at > expires_at).then(|| JobOutcome::Discard {
+        failure: Failure::error(format!(
+            "expired: not started by {} (claimed at {}); discarded instead of running late",
+            expires_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            claimed_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        ))
+        .with_kind("expired"),
+    })
 }
 
 /// `retryable` after `delay()`, or `discarded` when `attempt` was the last of `max_attempts`.
@@ -77,5 +105,75 @@ pub fn retry_or_discard(
             failure,
             delay: delay(),
         }
+    }
+}
+
+/// How an attempt ended, before it is mapped to a stored outcome.
+pub(crate) enum Ended {
+    Ok,
+    Failed(crate::JobError),
+    Panicked(String),
+    TimedOut(Duration),
+    Interrupted,
+    /// Cancellation was requested and the attempt failed or ignored it: `cancelled`.
+    Cancelled(String),
+}
+
+/// The stored outcome of an attempt that ended as `ended`; `backoff` is the job's or its
+/// worker's.
+pub(crate) fn outcome(row: &JobRow, ended: Ended, backoff: &Backoff) -> JobOutcome {
+    match ended {
+        Ended::Ok => JobOutcome::Completed,
+        Ended::Failed(error) => match error.action {
+            ErrorAction::Retry => retry_or_discard_row(row, error.failure(), backoff),
+            ErrorAction::Discard => JobOutcome::Discard {
+                failure: error.failure(),
+            },
+            ErrorAction::Cancel => JobOutcome::Cancel {
+                failure: error.failure(),
+            },
+            ErrorAction::Snooze(delay) => JobOutcome::Snooze { delay },
+        },
+        Ended::Panicked(message) => retry_or_discard_row(
+            row,
+            Failure::panic(format!("panicked: {message}")).with_kind("panic"),
+            backoff,
+        ),
+        Ended::TimedOut(limit) => retry_or_discard_row(
+            row,
+            Failure::error(format!("timed out after {limit:?}")).with_kind("timeout"),
+            backoff,
+        ),
+        Ended::Interrupted => JobOutcome::Retry {
+            failure: Failure::error(
+                "interrupted: the worker shut down or lost the job's lease before it finished",
+            )
+            .with_kind("interrupted"),
+            delay: Duration::ZERO,
+        },
+        Ended::Cancelled(message) => JobOutcome::Cancel {
+            failure: Failure::error(message).with_kind("cancelled"),
+        },
+    }
+}
+
+pub(crate) fn retry_or_discard_row(
+    row: &JobRow,
+    failure: Failure,
+    backoff: &Backoff,
+) -> JobOutcome {
+    retry_or_discard(row.attempt, row.max_attempts, failure, || {
+        backoff.delay(row.attempt)
+    })
+}
+
+/// A panic's message, from its payload.
+pub(crate) fn panic_message(panic: Box<dyn Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a non-string panic payload".to_owned()
     }
 }

@@ -110,7 +110,7 @@ impl RemoteOrder {
         }
     }
 
-    fn row(&self) -> JobRow {
+    pub(crate) fn row(&self) -> JobRow {
         JobRow {
             id: self.id,
             state: JobState::Running,
@@ -136,6 +136,9 @@ impl RemoteOrder {
             result: None,
             progress: None,
             lease_token: self.lease_token,
+            timeout_ms: None,
+            backoff: None,
+            expires_at: None,
         }
     }
 }

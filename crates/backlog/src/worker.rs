@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use backlog_storage::RateLimit;
+use backlog_storage::{Failure, RateLimit};
 
 use crate::{Backoff, Job, JobArgs};
 
@@ -78,6 +78,7 @@ pub trait Worker: Send + Sync + 'static {
 pub struct JobError {
     pub(crate) action: ErrorAction,
     pub(crate) message: String,
+    pub(crate) kind: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +95,7 @@ impl JobError {
         JobError {
             action: ErrorAction::Retry,
             message: message.to_string(),
+            kind: None,
         }
     }
 
@@ -102,6 +104,7 @@ impl JobError {
         JobError {
             action: ErrorAction::Discard,
             message: message.to_string(),
+            kind: None,
         }
     }
 
@@ -110,6 +113,7 @@ impl JobError {
         JobError {
             action: ErrorAction::Cancel,
             message: message.to_string(),
+            kind: None,
         }
     }
 
@@ -119,12 +123,34 @@ impl JobError {
         JobError {
             action: ErrorAction::Snooze(delay),
             message: String::new(),
+            kind: None,
         }
+    }
+
+    /// Names the error's type (`"PaymentDeclined"`, `"reqwest::Error"`): stored apart from the
+    /// message in the attempt's error record, shown by the dashboard and `backlog jobs get`,
+    /// so failures can be grouped by kind.
+    pub fn with_kind(mut self, kind: impl Into<String>) -> JobError {
+        self.kind = Some(kind.into());
+        self
     }
 
     /// The message recorded with the attempt.
     pub fn message(&self) -> &str {
         &self.message
+    }
+
+    /// The error's type, if [`JobError::with_kind`] named one.
+    pub fn kind(&self) -> Option<&str> {
+        self.kind.as_deref()
+    }
+
+    /// The failure stored for this error.
+    pub(crate) fn failure(self) -> Failure {
+        Failure {
+            kind: self.kind,
+            ..Failure::error(self.message)
+        }
     }
 }
 
@@ -144,6 +170,7 @@ where
         JobError {
             action: ErrorAction::Retry,
             message,
+            kind: None,
         }
     }
 }

@@ -197,6 +197,7 @@ class JobSpec:
     max_attempts: Optional[int] = opt(I32)
     timeout_ms: Optional[int] = opt(U64)
     backoff: Optional[Backoff] = opt(_BACKOFF)
+    expires_at_ms: Optional[int] = opt(I64)
     unique: Optional[Unique] = opt(Struct(Unique))
     tags: List[str] = many(TEXT)
     metadata: Any = opt(JSON)

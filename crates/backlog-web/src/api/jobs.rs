@@ -19,6 +19,10 @@ pub(crate) struct Attempt {
     pub(crate) worker: Option<String>,
     pub(crate) duration_ms: Option<f64>,
     pub(crate) error: Option<String>,
+    /// The error's type, when the worker named one (`timeout`, `expired`, an exception class).
+    pub(crate) error_kind: Option<String>,
+    /// The stack trace the worker sent, kept apart from the message.
+    pub(crate) backtrace: Option<String>,
     pub(crate) panicked: bool,
     pub(crate) failed_at: Option<String>,
 }
@@ -37,6 +41,8 @@ pub(crate) fn attempts(job: &JobRow) -> Vec<Attempt> {
                     .get(i)
                     .map(|us| *us as f64 / 1000.0),
                 error: error.map(|e| e.message.clone()),
+                error_kind: error.and_then(|e| e.kind.clone()),
+                backtrace: error.and_then(|e| e.backtrace.clone()),
                 panicked: error.is_some_and(|e| e.panicked),
                 failed_at: error.map(|e| e.at.to_rfc3339()),
             }

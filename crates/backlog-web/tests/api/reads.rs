@@ -4,9 +4,9 @@ use axum::http::StatusCode;
 use backlog::{Runner, RunnerConfig, Workers};
 use backlog_storage::JobOutcome;
 use backlog_web::WebOptions;
-use serde_json::json;
+use serde_json::{json, Value};
 
-use crate::support::{app, discard, enqueue, get, run_one, Db};
+use crate::support::{app, enqueue, get, run_one, Db};
 
 pub async fn list_filters_and_pages(db: Db) {
     let a = enqueue(
@@ -99,9 +99,30 @@ pub async fn job_detail_has_history(db: Db) {
     db.job_schedule(backlog_storage::JobScheduleParams { now: None, max: 10 })
         .await
         .unwrap();
-    run_one(&db, "q", discard("second failure")).await;
+    let backtrace = "Traceback (most recent call last):\n  File \"w.py\", line 9, in work\n    raise ValueError(\"<b>no</b>\")";
+    run_one(
+        &db,
+        "q",
+        JobOutcome::Discard {
+            failure: backlog_storage::Failure {
+                backtrace: Some(backtrace.into()),
+                ..backlog_storage::Failure::error("second failure").with_kind("ValueError")
+            },
+        },
+    )
+    .await;
     let app = app(&db, WebOptions::default());
+    let page = get(&app, &format!("/jobs/{id}")).await.body;
+    assert!(page.contains("ValueError"), "the kind is shown");
+    assert!(page.contains("Backtrace"), "the backtrace is shown");
+    assert!(
+        page.contains("line 9, in work") && !page.contains("<b>no</b>"),
+        "the backtrace is shown, escaped"
+    );
     let body = get(&app, &format!("/api/jobs/{id}")).await.json();
+    assert_eq!(body["attempts"][1]["error_kind"], "ValueError");
+    assert_eq!(body["attempts"][1]["backtrace"], backtrace);
+    assert_eq!(body["attempts"][0]["error_kind"], Value::Null);
     assert_eq!(body["job"]["state"], "discarded");
     assert_eq!(body["archived"], false);
     let attempts = body["attempts"].as_array().unwrap();

@@ -1,7 +1,7 @@
 //! Cancelling and retrying through the [`Client`]: one job (typed or not), or many by filter.
 
 use backlog_storage::{JobCancelManyResult, JobCancelParams, JobCancelResult, JobFilter};
-use backlog_types::{JobId, JobRow};
+use backlog_types::{JobId, JobRow, Priority, QueueName};
 
 use super::Client;
 use crate::{CancelError, Error, JobArgs};
@@ -82,6 +82,54 @@ impl Client {
     pub async fn job_retry_by_filter(&self, filter: JobFilter) -> Result<Vec<JobId>, Error> {
         Ok(self.storage.job_retry_by_filter(filter).await?)
     }
+
+    /// Deletes for good the jobs matching `filter` that are not running (by default in any
+    /// other state), except jobs of a workflow or batch (cancel those); returns the ids
+    /// deleted. Clear a queue with `JobFilter { queue: Some(..), ..Default::default() }`. At
+    /// least one criterion must be set.
+    pub async fn job_delete_by_filter(&self, filter: JobFilter) -> Result<Vec<JobId>, Error> {
+        Ok(self.storage.job_delete_by_filter(filter).await?)
+    }
+
+    /// Moves the waiting jobs matching `filter` to a new run time, priority and/or queue
+    /// (a new queue name is validated first); returns the ids changed.
+    pub async fn job_reschedule_by_filter(
+        &self,
+        filter: JobFilter,
+        change: Reschedule,
+    ) -> Result<Vec<JobId>, Error> {
+        let queue = change
+            .queue
+            .map(|q| {
+                QueueName::new(q)
+                    .map(|q| q.as_str().to_owned())
+                    .map_err(|e| {
+                        backlog_storage::Error::new(
+                            backlog_storage::ErrorKind::InvalidInput,
+                            e.to_string(),
+                        )
+                    })
+            })
+            .transpose()?;
+        let params = backlog_storage::JobRescheduleParams {
+            filter,
+            run_at: change.run_at,
+            priority: change.priority.map(|p| p.0),
+            queue,
+        };
+        Ok(self.storage.job_reschedule_by_filter(params).await?)
+    }
+}
+
+/// What [`Client::job_reschedule_by_filter`] changes; unset fields are kept.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Reschedule {
+    /// The new run time (now or past: available at once).
+    pub run_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The new priority.
+    pub priority: Option<Priority>,
+    /// The new queue.
+    pub queue: Option<String>,
 }
 
 /// The error for a cancel that changed nothing.

@@ -19,10 +19,10 @@ use backlog_storage::{
 };
 use backlog_types::{validate_kind, JobId, JobRow, Priority, QueueName};
 
-use crate::backoff::{StoredBackoff, BACKOFF_KEY};
-use crate::job::TIMEOUT_KEY;
+use crate::backoff::StoredBackoff;
 use crate::{EnqueueError, Error, InsertOpts, InsertOutcome, JobArgs};
 
+pub use self::cancel::Reschedule;
 #[cfg(feature = "postgres")]
 pub use self::postgres::PgClient;
 #[cfg(feature = "sqlite")]
@@ -206,7 +206,7 @@ impl Client {
                 tag.chars().take(40).collect::<String>()
             )));
         }
-        let mut metadata = match opts.metadata {
+        let metadata = match opts.metadata {
             None => serde_json::Value::Object(Default::default()),
             Some(serde_json::Value::Object(map)) => serde_json::Value::Object(map),
             Some(other) => {
@@ -215,31 +215,40 @@ impl Client {
                 )))
             }
         };
-        if let Some(backoff) = &opts.backoff {
-            let stored = StoredBackoff::from_backoff(backoff).ok_or_else(|| {
-                EnqueueError::InvalidOption(
-                    "a custom backoff function can only be set per kind, on the worker".into(),
-                )
-            })?;
-            let value = serde_json::to_value(stored).map_err(|source| EnqueueError::Serialize {
-                kind: kind.to_owned(),
-                source,
-            })?;
-            if let serde_json::Value::Object(map) = &mut metadata {
-                map.insert(BACKOFF_KEY.to_owned(), value);
-            }
+        let backoff = opts
+            .backoff
+            .as_ref()
+            .map(|backoff| {
+                let stored = StoredBackoff::from_backoff(backoff).ok_or_else(|| {
+                    EnqueueError::InvalidOption(
+                        "a custom backoff function can only be set per kind, on the worker".into(),
+                    )
+                })?;
+                serde_json::to_value(stored).map_err(|source| EnqueueError::Serialize {
+                    kind: kind.to_owned(),
+                    source,
+                })
+            })
+            .transpose()?;
+        if opts.timeout.is_some_and(|t| t < Duration::from_millis(1)) {
+            return Err(EnqueueError::InvalidOption(
+                "timeout must be at least 1 ms (it is stored in whole milliseconds)".into(),
+            ));
         }
-        if let Some(timeout) = opts.timeout {
-            if timeout.is_zero() {
-                return Err(EnqueueError::InvalidOption(
-                    "timeout must be longer than zero".into(),
-                ));
-            }
-            if let serde_json::Value::Object(map) = &mut metadata {
-                let ms = timeout.as_millis().min(u64::MAX as u128) as u64;
-                map.insert(TIMEOUT_KEY.to_owned(), ms.into());
-            }
-        }
+        let expires_at = match (opts.expires_at, opts.expires_after) {
+            (Some(at), _) => Some(at),
+            (None, Some(after)) => Some(
+                chrono::Duration::from_std(after)
+                    .ok()
+                    .and_then(|after| chrono::Utc::now().checked_add_signed(after))
+                    .ok_or_else(|| {
+                        EnqueueError::InvalidOption(format!(
+                            "expires_after {after:?} is too far away"
+                        ))
+                    })?,
+            ),
+            (None, None) => None,
+        };
         // `run_after` goes to the database as a delay, counted there on its clock. Only a
         // unique period's bucket is computed here, on this process's clock (see UniqueOpts).
         let (scheduled_at, run_after) = match (opts.run_at, opts.run_after) {
@@ -291,6 +300,9 @@ impl Client {
             unique,
             fingerprint: opts.fingerprint,
             idempotency,
+            timeout: opts.timeout,
+            backoff,
+            expires_at,
         })
     }
 

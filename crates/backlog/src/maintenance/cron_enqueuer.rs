@@ -132,6 +132,9 @@ impl CronEnqueuer {
                 // Exactly one job per tick comes from the compare-and-set, not a unique key.
                 unique: None,
                 idempotency: None,
+                timeout: None,
+                backoff: None,
+                expires_at: None,
             })
             .collect();
         let ids = self

@@ -1,6 +1,5 @@
 //! Runs one attempt of one job: decode, run with panic capture and timeout, decide the outcome.
 
-use std::any::Any;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,20 +17,9 @@ use super::producer::Slot;
 use super::Shared;
 use crate::backoff::StoredBackoff;
 use crate::context::JobContext;
+use crate::policy::{outcome, panic_message, retry_or_discard_row, Ended};
 use crate::registry::ErasedWorker;
-use crate::worker::ErrorAction;
 use crate::Backoff;
-
-/// How an attempt ended, before it is mapped to a stored outcome.
-enum Ended {
-    Ok,
-    Failed(crate::JobError),
-    Panicked(String),
-    TimedOut(Duration),
-    Interrupted,
-    /// Cancellation was requested and the attempt failed or ignored it: `cancelled`.
-    Cancelled(String),
-}
 
 pub(crate) async fn run(shared: Arc<Shared>, row: JobRow, mut slot: Slot) {
     let span = tracing::info_span!(
@@ -135,6 +123,9 @@ async fn attempt(
         grace,
     } = signals;
     let grace = *grace;
+    if let Some(expired) = crate::policy::expired(row) {
+        return expired;
+    }
     let job_token = cancel.child_token();
     match worker {
         None => {
@@ -142,8 +133,9 @@ async fn attempt(
             let failure = Failure::error(format!(
                 "unknown job kind `{}`: no worker is registered for it in this process (registered: {known})",
                 row.kind
-            ));
-            retry_or_discard(row, failure, &Backoff::default())
+            ))
+            .with_kind("unknown_kind");
+            retry_or_discard_row(row, failure, &Backoff::default())
         }
         // The job's own token fires on a cancellation request (its parent) and on a timeout
         // (itself only, so a timeout is not mistaken for a cancellation request).
@@ -152,11 +144,11 @@ async fn attempt(
                 failure: Failure::error(format!(
                     "args do not decode as job kind `{}`: {error}; fix the args and retry the job",
                     row.kind
-                )),
+                ))
+                .with_kind("invalid_args"),
             },
             Ok(future) => {
-                let timeout =
-                    crate::job::timeout_from_metadata(&row.metadata).or_else(|| worker.timeout());
+                let timeout = crate::job::timeout_of(row).or_else(|| worker.timeout());
                 let attempt = AssertUnwindSafe(future.instrument(span.clone())).catch_unwind();
                 tokio::pin!(attempt);
                 let first = tokio::select! {
@@ -182,8 +174,7 @@ async fn attempt(
                     }
                 };
                 let ended = after_cancel_request(ended, signals.cancel.is_cancelled());
-                let backoff =
-                    StoredBackoff::from_metadata(&row.metadata).unwrap_or_else(|| worker.backoff());
+                let backoff = StoredBackoff::of(row).unwrap_or_else(|| worker.backoff());
                 outcome(row, ended, &backoff)
             }
         },
@@ -221,64 +212,10 @@ fn after_cancel_request(ended: Ended, requested: bool) -> Ended {
     }
 }
 
-fn outcome(row: &JobRow, ended: Ended, backoff: &Backoff) -> JobOutcome {
-    match ended {
-        Ended::Ok => JobOutcome::Completed,
-        Ended::Failed(error) => match error.action {
-            ErrorAction::Retry => retry_or_discard(row, Failure::error(error.message), backoff),
-            ErrorAction::Discard => JobOutcome::Discard {
-                failure: Failure::error(error.message),
-            },
-            ErrorAction::Cancel => JobOutcome::Cancel {
-                failure: Failure::error(error.message),
-            },
-            ErrorAction::Snooze(delay) => JobOutcome::Snooze { delay },
-        },
-        Ended::Panicked(message) => retry_or_discard(
-            row,
-            Failure {
-                message: format!("panicked: {message}"),
-                panicked: true,
-            },
-            backoff,
-        ),
-        Ended::TimedOut(limit) => retry_or_discard(
-            row,
-            Failure::error(format!("timed out after {limit:?}")),
-            backoff,
-        ),
-        Ended::Interrupted => JobOutcome::Retry {
-            failure: Failure::error(
-                "interrupted: the worker shut down or lost the job's lease before it finished",
-            ),
-            delay: Duration::ZERO,
-        },
-        Ended::Cancelled(message) => JobOutcome::Cancel {
-            failure: Failure::error(message),
-        },
-    }
-}
-
-fn retry_or_discard(row: &JobRow, failure: Failure, backoff: &Backoff) -> JobOutcome {
-    crate::policy::retry_or_discard(row.attempt, row.max_attempts, failure, || {
-        backoff.delay(row.attempt)
-    })
-}
-
 async fn sleep_or_forever(timeout: Option<Duration>) {
     match timeout {
         Some(t) => tokio::time::sleep(t).await,
         None => std::future::pending().await,
-    }
-}
-
-fn panic_message(panic: Box<dyn Any + Send>) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a non-string panic payload".to_owned()
     }
 }
 

@@ -1,6 +1,5 @@
 //! [`drain`]: run every due job inline, once each, with the registered workers.
 
-use std::any::Any;
 use std::collections::{BTreeSet, HashSet};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -16,8 +15,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backoff::StoredBackoff;
 use crate::context::JobContext;
-use crate::worker::ErrorAction;
-use crate::{Backoff, Error, Workers};
+use crate::policy::{outcome, panic_message, Ended};
+use crate::{Error, Workers};
 
 /// What [`drain_with`] runs.
 #[derive(Debug, Clone)]
@@ -273,6 +272,9 @@ async fn hand_back(
 }
 
 async fn attempt(row: &JobRow, workers: &Workers, context: JobContext) -> JobOutcome {
+    if let Some(expired) = crate::policy::expired(row) {
+        return expired;
+    }
     let Some(worker) = workers.get(&row.kind) else {
         return JobOutcome::Snooze {
             delay: Duration::ZERO,
@@ -285,68 +287,25 @@ async fn attempt(row: &JobRow, workers: &Workers, context: JobContext) -> JobOut
                 failure: Failure::error(format!(
                     "args do not decode as job kind `{}`: {error}; fix the args and retry the job",
                     row.kind
-                )),
+                ))
+                .with_kind("invalid_args"),
             }
         }
     };
-    let backoff = StoredBackoff::from_metadata(&row.metadata).unwrap_or_else(|| worker.backoff());
-    let timeout = crate::job::timeout_from_metadata(&row.metadata).or_else(|| worker.timeout());
+    let backoff = StoredBackoff::of(row).unwrap_or_else(|| worker.backoff());
+    let timeout = crate::job::timeout_of(row).or_else(|| worker.timeout());
     let run = AssertUnwindSafe(future).catch_unwind();
     let ended = match timeout {
-        Some(limit) => match tokio::time::timeout(limit, run).await {
-            Ok(ended) => ended,
-            Err(_) => {
-                return retry_or_discard(
-                    row,
-                    Failure::error(format!("timed out after {limit:?}")),
-                    &backoff,
-                )
-            }
-        },
-        None => run.await,
+        Some(limit) => tokio::time::timeout(limit, run).await.ok(),
+        None => Some(run.await),
     };
-    match ended {
-        Ok(Ok(())) => JobOutcome::Completed,
-        Ok(Err(error)) => match error.action {
-            ErrorAction::Retry => retry_or_discard(row, Failure::error(error.message), &backoff),
-            ErrorAction::Discard => JobOutcome::Discard {
-                failure: Failure::error(error.message),
-            },
-            ErrorAction::Cancel => JobOutcome::Cancel {
-                failure: Failure::error(error.message),
-            },
-            ErrorAction::Snooze(delay) => JobOutcome::Snooze { delay },
-        },
-        Err(panic) => retry_or_discard(
-            row,
-            Failure {
-                message: format!("panicked: {}", panic_message(panic)),
-                panicked: true,
-            },
-            &backoff,
-        ),
-    }
-}
-
-fn retry_or_discard(row: &JobRow, failure: Failure, backoff: &Backoff) -> JobOutcome {
-    if row.attempt >= row.max_attempts {
-        JobOutcome::Discard { failure }
-    } else {
-        JobOutcome::Retry {
-            failure,
-            delay: backoff.delay(row.attempt),
-        }
-    }
-}
-
-fn panic_message(panic: Box<dyn Any + Send>) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a non-string panic payload".to_owned()
-    }
+    let ended = match ended {
+        None => Ended::TimedOut(timeout.unwrap_or_default()),
+        Some(Ok(Ok(()))) => Ended::Ok,
+        Some(Ok(Err(error))) => Ended::Failed(error),
+        Some(Err(panic)) => Ended::Panicked(panic_message(panic)),
+    };
+    outcome(row, ended, &backoff)
 }
 
 fn public(outcome: JobOutcome) -> Outcome {

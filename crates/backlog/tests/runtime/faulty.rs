@@ -169,6 +169,17 @@ impl Storage for Faulty {
         self.inner.job_retry_by_filter(filter).await
     }
 
+    async fn job_delete_by_filter(&self, filter: JobFilter) -> Result<Vec<JobId>, Error> {
+        self.inner.job_delete_by_filter(filter).await
+    }
+
+    async fn job_reschedule_by_filter(
+        &self,
+        params: backlog::storage::JobRescheduleParams,
+    ) -> Result<Vec<JobId>, Error> {
+        self.inner.job_reschedule_by_filter(params).await
+    }
+
     async fn job_delete_finalized(&self, params: JobDeleteFinalizedParams) -> Result<u64, Error> {
         self.inner.job_delete_finalized(params).await
     }

@@ -61,6 +61,7 @@ on_both_backends!(
     retention_cases::cleaner_archives_finished_jobs,
     retention_cases::dead_letters_can_be_listed_retried_and_purged,
     retention_cases::per_job_timeout_overrides_the_kind,
+    retention_cases::expired_jobs_are_discarded_not_run,
     lease_cases::heartbeats_keep_a_long_job_alive,
     lease_cases::per_kind_rate_limit_spaces_starts,
     retention_cases::cleaner_forgets_expired_idempotency_keys,

@@ -121,6 +121,71 @@ pub async fn per_job_timeout_overrides_the_kind(db: Db) {
     let event = wait_for(&mut events, id, JobState::Discarded).await;
     runner.shutdown(Duration::from_secs(5)).await;
     assert!(event.error.unwrap().contains("timed out after 100ms"));
+    let row = db.job_get(id).await.unwrap().unwrap();
+    assert_eq!(row.timeout_ms, Some(100), "stored in its own column");
+    assert_eq!(
+        row.metadata,
+        serde_json::json!({}),
+        "not in the user's metadata"
+    );
+    assert_eq!(row.errors[0].kind.as_deref(), Some("timeout"));
+}
+
+/// A job not started by its expiry time is discarded with the kind `expired`, without running;
+/// one that has not expired runs.
+pub async fn expired_jobs_are_discarded_not_run(db: Db) {
+    let client = Client::from_arc(db.clone());
+    let worker = TaskWorker::default();
+    let started = worker.started.clone();
+    let runner = Runner::builder(db.clone(), Workers::new().register(worker))
+        .start()
+        .unwrap();
+    let mut events = runner.subscribe();
+    let expired = client
+        .enqueue_with(
+            Task::ok(),
+            InsertOpts::new().expires_at(chrono::Utc::now() - chrono::Duration::seconds(1)),
+        )
+        .await
+        .unwrap();
+    let fresh = client
+        .enqueue_with(
+            Task::ok(),
+            InsertOpts::new().expires_after(Duration::from_secs(3600)),
+        )
+        .await
+        .unwrap();
+    // The two outcomes may be recorded in one batch, in either order.
+    let mut ended = Vec::new();
+    while ended.len() < 2 {
+        let event = tokio::time::timeout(Duration::from_secs(20), events.recv())
+            .await
+            .expect("both jobs end within 20 s")
+            .unwrap();
+        if let Some(state) = event.state.filter(|s| s.is_finalized()) {
+            ended.push((event.id, state, event.error));
+        }
+    }
+    runner.shutdown(Duration::from_secs(5)).await;
+    ended.sort_by_key(|e| e.0);
+    assert_eq!(ended[0].0, expired);
+    assert_eq!(ended[0].1, JobState::Discarded);
+    assert!(ended[0]
+        .2
+        .as_deref()
+        .unwrap_or_default()
+        .contains("expired"));
+    assert_eq!(ended[1].0, fresh);
+    assert_eq!(ended[1].1, JobState::Completed);
+    let row = db.job_get(expired).await.unwrap().unwrap();
+    assert_eq!(row.errors.len(), 1);
+    assert_eq!(row.errors[0].kind.as_deref(), Some("expired"));
+    assert!(row.expires_at.is_some());
+    assert_eq!(
+        *started.lock().unwrap(),
+        vec![fresh],
+        "only the fresh job ran"
+    );
 }
 
 /// The cleaner forgets idempotency keys whose window has ended, even with no job retention,
