@@ -1,7 +1,9 @@
 //! `backlog jobs`.
 
 use anyhow::{bail, Context};
-use backlog::{Client, JobFilter, JobId, JobListParams, JobRow, JobState};
+use backlog::storage::{JobSearchParams, JsonMatch};
+use backlog::{Client, JobFilter, JobId, JobRow, JobState, Priority, Reschedule};
+use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 
 use crate::cli::DatabaseArgs;
@@ -16,15 +18,34 @@ pub struct JobsArgs {
 
 #[derive(Debug, Subcommand)]
 enum Action {
-    /// List jobs, newest first.
+    /// List jobs, newest first, e.g.
+    /// `backlog jobs list --state discarded --tag billing --metadata tenant=acme`.
     List {
         /// Only jobs in this state (repeatable).
         #[arg(long = "state", value_parser = parse_state)]
         states: Vec<JobState>,
-        #[arg(long)]
-        queue: Option<String>,
-        #[arg(long)]
-        kind: Option<String>,
+        /// Only jobs of this queue (repeatable).
+        #[arg(long = "queue")]
+        queues: Vec<String>,
+        /// Only jobs of this kind (repeatable).
+        #[arg(long = "kind")]
+        kinds: Vec<String>,
+        /// Only jobs carrying this tag (repeatable: every one).
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+        /// Only jobs whose metadata holds VALUE at PATH: `PATH=VALUE`, PATH dot-separated keys
+        /// (`tenant=acme`, `request.id=42`).
+        #[arg(long, value_parser = parse_json_match)]
+        metadata: Option<JsonMatch>,
+        /// Only jobs whose args hold VALUE at PATH: `PATH=VALUE` (`user.id=42`).
+        #[arg(long, value_parser = parse_json_match)]
+        args: Option<JsonMatch>,
+        /// Only jobs of this priority: high, normal, low or a number.
+        #[arg(long, value_parser = crate::parse::priority)]
+        priority: Option<Priority>,
+        /// Only jobs enqueued at or after this time: RFC 3339.
+        #[arg(long, value_parser = crate::parse::time)]
+        since: Option<DateTime<Utc>>,
         /// Only jobs with an id below this one (next page).
         #[arg(long)]
         before: Option<JobId>,
@@ -55,6 +76,33 @@ enum Action {
     Retry {
         #[command(flatten)]
         filter: FilterArgs,
+    },
+    /// Delete jobs for good, by id and/or filter — any state but running (cancel a running job
+    /// first); jobs of a workflow or batch are left (cancel them instead). With a filter, the
+    /// matching jobs are counted and you are asked to confirm (or pass --yes), e.g.
+    /// `backlog jobs delete --queue imports --state scheduled`.
+    Delete {
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// Do not ask for confirmation.
+        #[arg(long, short)]
+        yes: bool,
+    },
+    /// Move waiting jobs (available, scheduled, retryable), by id and/or filter, to a new run
+    /// time, priority and/or queue, e.g. `backlog jobs reschedule 42 --run-at +1h` or
+    /// `backlog jobs reschedule --queue emails --priority high`.
+    Reschedule {
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// The new run time: RFC 3339, +DURATION from now, or `now`.
+        #[arg(long, value_parser = crate::parse::time)]
+        run_at: Option<DateTime<Utc>>,
+        /// The new priority: high, normal, low or a number.
+        #[arg(long, value_parser = crate::parse::priority)]
+        priority: Option<Priority>,
+        /// The new queue.
+        #[arg(long = "to-queue")]
+        to_queue: Option<String>,
     },
     /// Delete finished jobs (completed, cancelled, discarded) for good, e.g. dead letters.
     Purge {
@@ -100,27 +148,86 @@ fn parse_state(s: &str) -> Result<JobState, String> {
     s.parse::<JobState>().map_err(|e| e.to_string())
 }
 
+fn parse_json_match(s: &str) -> Result<JsonMatch, String> {
+    let (path, value) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}`: expected PATH=VALUE, e.g. tenant=acme or user.id=42"))?;
+    JsonMatch::parse(path, value)
+}
+
+/// Asks `question` on stderr and reads y/yes from stdin; `false` on anything else or EOF.
+pub(crate) fn confirm(question: &str) -> bool {
+    use std::io::{BufRead, Write};
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).is_ok()
+        && matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+/// How many jobs in `states` match `filter` (counted before a bulk delete).
+pub(crate) async fn count_matching(
+    client: &Client,
+    filter: &JobFilter,
+    states: &[JobState],
+) -> anyhow::Result<usize> {
+    let mut count = 0;
+    let mut before = None;
+    loop {
+        let page = client
+            .storage()
+            .job_search(JobSearchParams {
+                ids: filter.ids.clone(),
+                states: filter.states_among(states),
+                queues: filter.queue.iter().cloned().collect(),
+                kinds: filter.kind.iter().cloned().collect(),
+                before_id: before,
+                limit: 1_000,
+                ..Default::default()
+            })
+            .await
+            .context("could not count the matching jobs")?;
+        count += page.iter().filter(|j| j.state != JobState::Running).count();
+        match page.last() {
+            Some(last) if page.len() == 1_000 => before = Some(last.id),
+            _ => return Ok(count),
+        }
+    }
+}
+
 pub async fn run(args: JobsArgs) -> anyhow::Result<()> {
     let db = args.db.open().await?;
     let client = Client::from_arc(db.storage.clone());
     match args.action {
         Action::List {
             states,
-            queue,
-            kind,
+            queues,
+            kinds,
+            tags,
+            metadata,
+            args,
+            priority,
+            since,
             before,
             limit,
             fingerprint,
             json,
         } => {
             let rows = client
-                .job_list(JobListParams {
+                .storage()
+                .job_search(JobSearchParams {
                     states,
-                    queue,
-                    kind,
+                    queues,
+                    kinds,
+                    tags,
+                    metadata,
+                    args,
+                    priority: priority.map(|p| p.0),
+                    created_after: since,
                     before_id: before,
                     limit,
                     fingerprint,
+                    ..Default::default()
                 })
                 .await
                 .context("could not list jobs")?;
@@ -142,6 +249,62 @@ pub async fn run(args: JobsArgs) -> anyhow::Result<()> {
                 None => bail!("no job with id {id} (it may have been deleted by the cleaner after its retention)"),
             },
         },
+        Action::Delete { filter, yes } => {
+            let by_filter = filter.queue.is_some() || filter.kind.is_some() || !filter.states.is_empty();
+            let filter = filter.into_filter()?;
+            if by_filter && !yes {
+                let n = count_matching(&client, &filter, &backlog::storage::DELETABLE_STATES).await?;
+                if n == 0 {
+                    println!("no job matches; nothing deleted");
+                    return Ok(());
+                }
+                if !confirm(&format!("delete {n} job(s) for good?")) {
+                    bail!("not confirmed; nothing deleted (pass --yes to skip the question)");
+                }
+            }
+            let ids = filter.ids.clone();
+            let done = client
+                .job_delete_by_filter(filter)
+                .await
+                .context("could not delete")?;
+            println!("deleted: {}", done.len());
+            report(
+                "deleted",
+                &ids,
+                &done,
+                "it is running, belongs to a workflow or batch, or does not exist",
+            );
+        }
+        Action::Reschedule {
+            filter,
+            run_at,
+            priority,
+            to_queue,
+        } => {
+            if run_at.is_none() && priority.is_none() && to_queue.is_none() {
+                bail!("give at least one of --run-at, --priority, --to-queue");
+            }
+            let filter = filter.into_filter()?;
+            let ids = filter.ids.clone();
+            let done = client
+                .job_reschedule_by_filter(
+                    filter,
+                    Reschedule {
+                        run_at,
+                        priority,
+                        queue: to_queue,
+                    },
+                )
+                .await
+                .context("could not reschedule")?;
+            println!("rescheduled: {}", done.len());
+            report(
+                "rescheduled",
+                &ids,
+                &done,
+                "it is running, finished, or does not exist",
+            );
+        }
         Action::Purge { ids } => {
             let done = client.job_purge_many(ids.clone()).await.context("could not purge")?;
             report("purged", &ids, &done, "it is not finished, or does not exist");

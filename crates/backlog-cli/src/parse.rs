@@ -47,8 +47,11 @@ pub(crate) fn duration(s: &str) -> Result<Duration, String> {
     })
 }
 
-/// A time: RFC 3339 (`2026-12-24T18:00:00Z`), or `+` and a duration from now (`+10m`).
+/// A time: RFC 3339 (`2026-12-24T18:00:00Z`), `+` and a duration from now (`+10m`), or `now`.
 pub(crate) fn time(s: &str) -> Result<DateTime<Utc>, String> {
+    if s == "now" {
+        return Ok(Utc::now());
+    }
     if let Some(after) = s.strip_prefix('+') {
         let after = duration(after)?;
         return chrono::Duration::from_std(after)
@@ -59,7 +62,7 @@ pub(crate) fn time(s: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| {
-            format!("`{s}` is not a time ({e}): use RFC 3339 such as 2026-12-24T18:00:00Z, or +10m from now")
+            format!("`{s}` is not a time ({e}): use RFC 3339 such as 2026-12-24T18:00:00Z, +10m from now, or now")
         })
 }
 

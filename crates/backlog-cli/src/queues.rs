@@ -1,4 +1,4 @@
-//! `backlog queues`: list, pause, resume and limit queues.
+//! `backlog queues`: list, pause, resume, limit and clear queues.
 
 use anyhow::{bail, Context};
 use backlog::{Client, JobState, QueueInfo, QueueUpdateParams, RateLimit};
@@ -39,6 +39,22 @@ enum Action {
         #[arg(long, value_parser = parse_rate)]
         rate: Option<Rate>,
     },
+    /// Delete every job of a queue that is not running (waiting and finished ones; jobs of a
+    /// workflow or batch are left: cancel them). Counts them and asks first, unless --yes.
+    /// Pause the queue first to stop new jobs from starting while you clear it.
+    Clear {
+        queue: String,
+        /// Only jobs in this state (repeatable), e.g. `--state scheduled`.
+        #[arg(long = "state", value_parser = parse_state)]
+        states: Vec<JobState>,
+        /// Do not ask for confirmation.
+        #[arg(long, short)]
+        yes: bool,
+    },
+}
+
+fn parse_state(s: &str) -> Result<JobState, String> {
+    s.parse::<JobState>().map_err(|e| e.to_string())
 }
 
 /// `--max-running`: a number or `none`.
@@ -128,6 +144,33 @@ pub async fn run(args: QueuesArgs) -> anyhow::Result<()> {
                 .await
                 .context("could not change the limits")?;
             print_table(std::slice::from_ref(&info));
+        }
+        Action::Clear { queue, states, yes } => {
+            let filter = backlog::JobFilter {
+                queue: Some(queue.clone()),
+                states,
+                ..Default::default()
+            };
+            if !yes {
+                let n = crate::jobs::count_matching(
+                    &client,
+                    &filter,
+                    &backlog::storage::DELETABLE_STATES,
+                )
+                .await?;
+                if n == 0 {
+                    println!("{queue}: no job to delete");
+                    return Ok(());
+                }
+                if !crate::jobs::confirm(&format!("delete {n} job(s) of queue {queue} for good?")) {
+                    bail!("not confirmed; nothing deleted (pass --yes to skip the question)");
+                }
+            }
+            let deleted = client
+                .job_delete_by_filter(filter)
+                .await
+                .context("could not clear the queue")?;
+            println!("{queue}: deleted {} job(s)", deleted.len());
         }
     }
     Ok(())

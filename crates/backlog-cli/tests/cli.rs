@@ -35,6 +35,9 @@ fn every_command_has_help() {
         vec!["enqueue", "--help"],
         vec!["jobs", "--help"],
         vec!["jobs", "list", "--help"],
+        vec!["jobs", "delete", "--help"],
+        vec!["jobs", "reschedule", "--help"],
+        vec!["queues", "clear", "--help"],
         vec!["bench", "--help"],
         vec!["workflows", "--help"],
         vec!["batches", "show", "--help"],
@@ -362,4 +365,141 @@ fn workflows_and_batches_commands() {
         stdout(&out)
     );
     std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn enqueue_every_option_then_list_reschedule_delete_and_clear() {
+    let (dir, url) = temp_db();
+    assert!(backlog(&["migrate", "--database", &url]).status.success());
+    let out = backlog(&[
+        "enqueue",
+        "--database",
+        &url,
+        "send_email",
+        "--args",
+        r#"{"to":"a@example.com"}"#,
+        "--queue",
+        "emails",
+        "--priority",
+        "high",
+        "--run-at",
+        "+1h",
+        "--max-attempts",
+        "3",
+        "--tag",
+        "welcome",
+        "--metadata",
+        r#"{"tenant":"acme"}"#,
+        "--fingerprint",
+        "user:1",
+        "--timeout",
+        "30s",
+        "--backoff",
+        "fixed:5s",
+        "--expires-at",
+        "+2h",
+        "--unique",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = stdout(&out).trim().to_owned();
+    let show = backlog(&["jobs", "--database", &url, "show", &id]);
+    let job: serde_json::Value = serde_json::from_str(&stdout(&show)).unwrap();
+    assert_eq!(job["state"], "scheduled");
+    assert_eq!(job["priority"], 10);
+    assert_eq!(job["timeout_ms"], 30_000);
+    assert_eq!(job["backoff"]["delay_ms"], 5_000);
+    assert!(job["expires_at"].is_string());
+    assert_eq!(job["metadata"], serde_json::json!({"tenant": "acme"}));
+    // The same unique job again: the live one's id, nothing inserted.
+    let again = backlog(&[
+        "enqueue",
+        "--database",
+        &url,
+        "send_email",
+        "--args",
+        r#"{"to":"a@example.com"}"#,
+        "--queue",
+        "emails",
+        "--unique",
+    ]);
+    assert_eq!(stdout(&again).trim(), id);
+    assert!(stderr(&again).contains("duplicate"), "{}", stderr(&again));
+    let other = backlog(&["enqueue", "--database", &url, "k", "--queue", "emails"]);
+    let other = stdout(&other).trim().to_owned();
+
+    // List by tag and by metadata.
+    for filter in [["--tag", "welcome"], ["--metadata", "tenant=acme"]] {
+        let list = backlog(&[
+            "jobs",
+            "--database",
+            &url,
+            "list",
+            "--json",
+            filter[0],
+            filter[1],
+        ]);
+        let ids: Vec<String> = stdout(&list)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].to_string())
+            .collect();
+        assert_eq!(ids, vec![id.clone()], "{filter:?}");
+    }
+    let bad = backlog(&["jobs", "--database", &url, "list", "--metadata", "tenant"]);
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("PATH=VALUE"), "{}", stderr(&bad));
+
+    // Reschedule: brought forward and moved to another queue.
+    let out = backlog(&[
+        "jobs",
+        "--database",
+        &url,
+        "reschedule",
+        &id,
+        "--run-at",
+        "now",
+        "--to-queue",
+        "later",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!("{id}: rescheduled")),
+        "{}",
+        stdout(&out)
+    );
+    let show = backlog(&["jobs", "--database", &url, "show", &id]);
+    let job: serde_json::Value = serde_json::from_str(&stdout(&show)).unwrap();
+    assert_eq!(
+        (job["state"].as_str(), job["queue"].as_str()),
+        (Some("available"), Some("later"))
+    );
+
+    // Delete by filter asks first; without an answer nothing is deleted.
+    let out = backlog(&["jobs", "--database", &url, "delete", "--queue", "later"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("delete 1 job(s)"), "{}", stderr(&out));
+    assert!(backlog(&["jobs", "--database", &url, "show", &id])
+        .status
+        .success());
+    let out = backlog(&["jobs", "--database", &url, "delete", &id]);
+    assert!(
+        stdout(&out).contains(&format!("{id}: deleted")),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!backlog(&["jobs", "--database", &url, "show", &id])
+        .status
+        .success());
+
+    // Clear a queue.
+    let out = backlog(&["queues", "--database", &url, "clear", "emails", "--yes"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("deleted 1 job(s)"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!backlog(&["jobs", "--database", &url, "show", &other])
+        .status
+        .success());
+    std::fs::remove_dir_all(dir).unwrap();
 }
