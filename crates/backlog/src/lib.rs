@@ -98,8 +98,8 @@ pub use job::{InsertOpts, Job, JobArgs};
 pub use policy::KindPolicy;
 pub use registry::Workers;
 pub use runtime::{
-    shutdown_signal, JobEvent, QueueConfig, Runner, RunnerBuilder, RunnerConfig, RunnerStats,
-    StatsSnapshot,
+    shutdown_signal, JobEvent, Prefetch, QueueConfig, Runner, RunnerBuilder, RunnerConfig,
+    RunnerStats, StatsSnapshot, PREFETCH_MAX_WAIT, PREFETCH_WAIT_BUDGET,
 };
 pub use unique::{UniqueArgs, UniqueOpts};
 pub use worker::{JobError, Worker};

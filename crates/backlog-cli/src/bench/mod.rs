@@ -54,9 +54,12 @@ pub struct BenchArgs {
     /// Jobs running at once in the worker.
     #[arg(long, default_value_t = 1000)]
     concurrency: usize,
-    /// Most jobs claimed per fetch (default: the concurrency, capped at 1,000).
+    /// Most jobs claimed per fetch for free slots (default: the concurrency, capped at 1,000).
     #[arg(long)]
     fetch_batch: Option<usize>,
+    /// Claiming ahead of free slots: `auto` (while jobs are short), `off`, or a number.
+    #[arg(long, default_value = "auto", value_parser = parse_prefetch)]
+    prefetch: backlog::Prefetch,
     /// Seconds of the steady-state measurement.
     #[arg(long, default_value_t = 60)]
     steady_secs: u64,
@@ -140,6 +143,17 @@ impl Worker for NoopWorker {
     }
 }
 
+fn parse_prefetch(s: &str) -> Result<backlog::Prefetch, String> {
+    match s {
+        "auto" => Ok(backlog::Prefetch::Auto),
+        "off" => Ok(backlog::Prefetch::Off),
+        n => n
+            .parse()
+            .map(backlog::Prefetch::Fixed)
+            .map_err(|_| format!("`{n}` is not auto, off or a number of jobs")),
+    }
+}
+
 pub(crate) fn unix_ns() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -168,6 +182,7 @@ impl Bench {
         let queue = backlog::QueueConfig {
             max_workers: self.args.concurrency,
             fetch_batch: self.args.fetch_batch,
+            prefetch: self.args.prefetch,
         };
         Ok(
             Runner::builder(self.db.storage.clone(), Workers::new().register(worker))

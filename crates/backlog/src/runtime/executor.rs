@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::admission::{self, Admission};
 use super::completer::Completion;
-use super::producer::Slot;
+use super::producer::{Room, Slot};
 use super::Shared;
 use crate::backoff::StoredBackoff;
 use crate::context::JobContext;
@@ -59,25 +59,42 @@ pub(crate) async fn run(shared: Arc<Shared>, row: JobRow, mut slot: Slot) {
         shared.config.max_result_bytes,
     );
     let mut started = Instant::now();
-    let (outcome, _kind_permit) =
-        match admission::admit(&shared, &row, worker.as_deref(), &mut slot, &signals.stop).await {
-            Admission::Hold(outcome) => (outcome, None),
-            Admission::Run(permit) => {
-                started = Instant::now();
-                (
-                    attempt(
-                        &shared,
-                        &row,
-                        worker.as_deref(),
-                        context.clone(),
-                        &signals,
-                        &span,
-                    )
-                    .await,
-                    permit,
-                )
-            }
-        };
+    // A job claimed ahead of a free slot waits for one first (see `Prefetch`).
+    let room = if slot.waiting() {
+        slot.wait_for_room(&shared, &signals.stop, &signals.cancel)
+            .await
+    } else {
+        Room::Granted
+    };
+    let admitted = match room {
+        Room::Granted => {
+            admission::admit(&shared, &row, worker.as_deref(), &mut slot, &signals.stop).await
+        }
+        // Handed back unstarted: no attempt spent, its place in the run order kept.
+        Room::HandBack => Admission::Hold(JobOutcome::Snooze {
+            delay: Duration::ZERO,
+        }),
+        Room::Cancelled => Admission::Hold(JobOutcome::Cancel {
+            failure: Failure::error("cancelled before it started").with_kind("cancelled"),
+        }),
+    };
+    let (outcome, _kind_permit) = match admitted {
+        Admission::Hold(outcome) => (outcome, None),
+        Admission::Run(permit) => {
+            started = Instant::now();
+            let outcome = attempt(
+                &shared,
+                &row,
+                worker.as_deref(),
+                context.clone(),
+                &signals,
+                &span,
+            )
+            .await;
+            slot.stats.observe(started.elapsed());
+            (outcome, permit)
+        }
+    };
     let outcome = outcome.instrument_outcome(&span);
     let duration = started.elapsed();
     let result = context.finish().await;

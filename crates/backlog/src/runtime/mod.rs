@@ -40,9 +40,40 @@ use crate::{Error, Workers};
 pub struct QueueConfig {
     /// Most jobs of this queue running at once in this process.
     pub max_workers: usize,
-    /// Most jobs claimed per fetch (defaults to `max_workers`, capped at 1,000).
+    /// Most jobs claimed per fetch for free slots (defaults to `max_workers`, capped at 1,000).
     pub fetch_batch: Option<usize>,
+    /// Claiming ahead: how many jobs a fetch may claim beyond the free slots, to wait in this
+    /// process for a slot (their leases are renewed like running jobs'; at shutdown they are
+    /// handed back unstarted, keeping their place). One claim then feeds many completions, the
+    /// biggest lever on throughput with short jobs and few slots. See [`Prefetch`].
+    pub prefetch: Prefetch,
 }
+
+/// How far ahead of its free slots a queue claims ([`QueueConfig::prefetch`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Prefetch {
+    /// Claim ahead only while jobs are short: as many jobs as this process is expected to
+    /// start within [`PREFETCH_WAIT_BUDGET`], judged from the moving average of the queue's
+    /// recent attempt durations (up to 1,000 in all per fetch). Nothing is claimed ahead
+    /// before the first attempts finish, nor for jobs that take long, so one process never
+    /// hoards work another could start: a job waits in the buffer about the budget at most,
+    /// and is handed back if it ever waits [`PREFETCH_MAX_WAIT`].
+    #[default]
+    Auto,
+    /// Never claim ahead: each fetch claims at most the free slots.
+    Off,
+    /// Claim up to this many jobs ahead, whatever the jobs' durations (they may still be
+    /// handed back after [`PREFETCH_MAX_WAIT`]).
+    Fixed(usize),
+}
+
+/// With [`Prefetch::Auto`], how long the last of the jobs claimed ahead is expected to wait for
+/// a slot.
+pub const PREFETCH_WAIT_BUDGET: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// The longest a job claimed ahead waits for a slot before it is handed back to the queue
+/// (unstarted, keeping its place), for another process to take.
+pub const PREFETCH_MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl QueueConfig {
     /// A queue running up to `max_workers` jobs at once.
@@ -50,6 +81,7 @@ impl QueueConfig {
         QueueConfig {
             max_workers,
             fetch_batch: None,
+            prefetch: Prefetch::Auto,
         }
     }
 }

@@ -1,23 +1,111 @@
-//! The producer of one queue: claims jobs in batches sized to the free capacity and starts a
-//! task for each.
+//! The producer of one queue: claims jobs in batches sized to the free capacity (plus, while
+//! jobs are short, some ahead of it: see [`Prefetch`]) and starts a task for each.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use backlog_storage::JobFetchAvailableParams;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
-use super::{executor, Held, QueueConfig, Shared};
+use super::{executor, Held, Prefetch, QueueConfig, Shared, PREFETCH_WAIT_BUDGET};
 use crate::telemetry;
 
-/// The permits one job holds while it runs: its queue's, and the process-wide one if set.
+/// Most jobs one fetch claims, free slots and claimed-ahead together.
+const MAX_CLAIM: usize = 1000;
+
+/// What the producer of a queue learns from its finished attempts.
+#[derive(Debug)]
+pub(crate) struct QueueStats {
+    /// Moving average of attempt durations in microseconds; `u64::MAX` before the first.
+    average_us: AtomicU64,
+}
+
+impl QueueStats {
+    fn new() -> QueueStats {
+        QueueStats {
+            average_us: AtomicU64::new(u64::MAX),
+        }
+    }
+
+    /// Folds one attempt's duration into the average (weight 1/16; racing updates may drop
+    /// one sample, which an average can afford).
+    pub(crate) fn observe(&self, duration: Duration) {
+        let us = u64::try_from(duration.as_micros()).unwrap_or(u64::MAX / 2);
+        let old = self.average_us.load(Ordering::Relaxed);
+        let new = if old == u64::MAX {
+            us
+        } else {
+            old - old / 16 + us / 16
+        };
+        self.average_us.store(new, Ordering::Relaxed);
+    }
+
+    /// How many jobs to claim ahead with `Prefetch::Auto`: as many as `slots` slots start
+    /// within the wait budget at the average duration.
+    fn auto_prefetch(&self, slots: usize) -> usize {
+        match self.average_us.load(Ordering::Relaxed) {
+            u64::MAX => 0,
+            average => {
+                let budget = PREFETCH_WAIT_BUDGET.as_micros() as u64;
+                let per_slot = budget / average.max(1);
+                usize::try_from(per_slot.saturating_mul(slots as u64))
+                    .unwrap_or(usize::MAX)
+                    .min(MAX_CLAIM)
+            }
+        }
+    }
+}
+
+/// The permits one job holds while it runs: its queue's, and the process-wide one if set. A
+/// job claimed ahead starts without them and holds a place in the prefetch buffer instead until
+/// it gets them ([`Slot::wait_for_room`]).
 pub(crate) struct Slot {
     queue: Option<OwnedSemaphorePermit>,
     global: Option<OwnedSemaphorePermit>,
     queue_limit: Arc<Semaphore>,
+    /// While claimed ahead: the place in the buffer.
+    ahead: Option<OwnedSemaphorePermit>,
+    pub(crate) stats: Arc<QueueStats>,
+}
+
+/// How the wait of a job claimed ahead ended.
+pub(crate) enum Room {
+    /// It holds its permits now and may run.
+    Granted,
+    /// The runner is stopping, the lease was lost, or it waited too long: hand it back.
+    HandBack,
+    /// Its cancellation was requested while it waited.
+    Cancelled,
 }
 
 impl Slot {
+    /// Whether this job was claimed ahead and still waits for its permits.
+    pub(crate) fn waiting(&self) -> bool {
+        self.ahead.is_some()
+    }
+
+    /// Waits for the permits of a job claimed ahead, in claim order (the semaphores are fair).
+    pub(crate) async fn wait_for_room(
+        &mut self,
+        shared: &Shared,
+        stop: &tokio_util::sync::CancellationToken,
+        cancel: &tokio_util::sync::CancellationToken,
+    ) -> Room {
+        let room = tokio::select! {
+            _ = self.reacquire(shared.global_limit.as_ref()) => Room::Granted,
+            _ = stop.cancelled() => Room::HandBack,
+            _ = shared.shutdown.cancelled() => Room::HandBack,
+            _ = cancel.cancelled() => Room::Cancelled,
+            _ = tokio::time::sleep(super::PREFETCH_MAX_WAIT) => Room::HandBack,
+        };
+        if !matches!(room, Room::Granted) {
+            self.release();
+        }
+        self.ahead = None;
+        room
+    }
+
     /// Gives the permits back while the job waits for something else (its kind's permit).
     pub(crate) fn release(&mut self) {
         self.queue = None;
@@ -52,8 +140,15 @@ pub(crate) async fn run(
     let want = config
         .fetch_batch
         .unwrap_or(config.max_workers)
-        .clamp(1, 1000)
+        .clamp(1, MAX_CLAIM)
         .min(config.max_workers);
+    let stats = Arc::new(QueueStats::new());
+    // Places in the buffer of jobs claimed ahead of a free slot.
+    let ahead_limit = Arc::new(Semaphore::new(match config.prefetch {
+        Prefetch::Off => 0,
+        Prefetch::Auto => MAX_CLAIM,
+        Prefetch::Fixed(n) => n.min(MAX_CLAIM),
+    }));
     let mut fetch_now = true;
     let mut error_backoff = Duration::from_millis(100);
     loop {
@@ -69,7 +164,19 @@ pub(crate) async fn run(
             p = capacity(&limit, shared.global_limit.as_ref(), want, shared.config.fetch_cooldown) => p,
         };
         let (mut queue_permits, mut global_permits) = permits;
-        let asked = queue_permits.num_permits();
+        let slots = queue_permits.num_permits();
+        let ahead_wanted = match config.prefetch {
+            Prefetch::Off => 0,
+            Prefetch::Auto => stats.auto_prefetch(config.max_workers),
+            Prefetch::Fixed(n) => n,
+        }
+        .min(MAX_CLAIM.saturating_sub(slots))
+        .min(ahead_limit.available_permits());
+        let mut ahead_permits = match ahead_wanted {
+            0 => None,
+            n => ahead_limit.clone().try_acquire_many_owned(n as u32).ok(),
+        };
+        let asked = slots + ahead_permits.as_ref().map_or(0, |p| p.num_permits());
         // Not raced against shutdown: a claim whose answer is dropped would leave its jobs
         // running until their leases expire. The jobs of a finished fetch are run.
         let fetched = shared
@@ -87,7 +194,7 @@ pub(crate) async fn run(
             Ok(rows) => rows,
             Err(error) => {
                 tracing::warn!(%queue, %error, retry_in = ?error_backoff, "fetch failed");
-                drop((queue_permits, global_permits));
+                drop((queue_permits, global_permits, ahead_permits));
                 tokio::select! {
                     _ = shared.shutdown.cancelled() => return,
                     _ = tokio::time::sleep(error_backoff) => {}
@@ -132,15 +239,28 @@ pub(crate) async fn run(
             }
         }
         for row in rows {
-            // `asked` permits were taken and at most `asked` rows came back, so splits succeed.
-            let Some(queue_permit) = queue_permits.split(1) else {
-                break;
-            };
-            let global_permit = global_permits.as_mut().and_then(|g| g.split(1));
-            let slot = Slot {
-                queue: Some(queue_permit),
-                global: global_permit,
-                queue_limit: limit.clone(),
+            // `asked` permits were taken (slots, then places ahead) and at most `asked` rows
+            // came back: each row gets a slot, else a place in the buffer.
+            let slot = match queue_permits.split(1) {
+                Some(queue_permit) => Slot {
+                    queue: Some(queue_permit),
+                    global: global_permits.as_mut().and_then(|g| g.split(1)),
+                    queue_limit: limit.clone(),
+                    ahead: None,
+                    stats: stats.clone(),
+                },
+                None => {
+                    let Some(place) = ahead_permits.as_mut().and_then(|a| a.split(1)) else {
+                        break;
+                    };
+                    Slot {
+                        queue: None,
+                        global: None,
+                        queue_limit: limit.clone(),
+                        ahead: Some(place),
+                        stats: stats.clone(),
+                    }
+                }
             };
             shared.jobs.spawn(executor::run(shared.clone(), row, slot));
         }

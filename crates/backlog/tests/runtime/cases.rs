@@ -204,6 +204,7 @@ pub async fn higher_priority_runs_first(db: Db) {
             backlog::QueueConfig {
                 max_workers: 1,
                 fetch_batch: Some(1),
+                prefetch: backlog::Prefetch::Off,
             },
         )
         .configure(fast)
@@ -303,6 +304,7 @@ pub async fn no_double_delivery_across_runners(db: Db) {
                     backlog::QueueConfig {
                         max_workers: 20,
                         fetch_batch: Some(7),
+                        prefetch: backlog::Prefetch::Fixed(5),
                     },
                 )
                 .configure(|c| {
@@ -621,4 +623,76 @@ pub async fn per_job_backoff_overrides_the_kind(db: Db) {
         "per-job backoff of 1 h used, got {wait}"
     );
     let _ = Arc::new(());
+}
+
+/// Claiming ahead: with one slot and room for three more, one fetch claims four jobs; the three
+/// waiting for the slot are handed back unstarted at shutdown (available again, attempt given
+/// back), and one whose cancellation is requested while it waits is cancelled without running.
+pub async fn claimed_ahead_jobs_wait_and_are_handed_back(db: Db) {
+    let client = Client::from_arc(db.clone());
+    let worker = TaskWorker::default();
+    let ids = client
+        .enqueue_many((0..5).map(|_| Task {
+            action: Action::UntilCancelled,
+            ..Task::ok()
+        }))
+        .await
+        .unwrap();
+    let runner = Runner::builder(db.clone(), Workers::new().register(worker.clone()))
+        .queue(
+            "default",
+            backlog::QueueConfig {
+                prefetch: backlog::Prefetch::Fixed(3),
+                ..backlog::QueueConfig::new(1)
+            },
+        )
+        .configure(fast)
+        .start()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while worker.running.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the first job starts");
+        tokio::task::yield_now().await;
+    }
+    let running = |rows: &[backlog::JobRow]| {
+        rows.iter()
+            .filter(|r| r.state == JobState::Running)
+            .map(|r| r.id)
+            .collect::<Vec<_>>()
+    };
+    let rows = db.job_list(JobListParams::default()).await.unwrap();
+    assert_eq!(
+        running(&rows).len(),
+        4,
+        "one slot and three claimed ahead: {rows:?}"
+    );
+    assert_eq!(*worker.started.lock().unwrap(), vec![ids[0]], "one runs");
+    // Cancel one of those waiting: it ends cancelled without starting.
+    client.job_cancel(ids[1]).await.unwrap();
+    let mut events = runner.subscribe();
+    if row(&db, ids[1]).await.state != JobState::Cancelled {
+        wait_for(&mut events, ids[1], JobState::Cancelled).await;
+    }
+    runner.shutdown(Duration::from_millis(200)).await;
+    assert_eq!(*worker.started.lock().unwrap(), vec![ids[0]]);
+    for id in &ids[2..4] {
+        // Given back like a snooze of zero: due at once, keeping its run time (the scheduler
+        // makes it available again).
+        let r = row(&db, *id).await;
+        assert!(
+            matches!(r.state, JobState::Scheduled | JobState::Available) && r.attempt == 0,
+            "job {id} handed back unstarted: {:?} attempt {}",
+            r.state,
+            r.attempt
+        );
+        assert!(r.scheduled_at <= chrono::Utc::now());
+        assert!(r.errors.is_empty());
+    }
+    assert_eq!(
+        row(&db, ids[4]).await.state,
+        JobState::Available,
+        "never claimed"
+    );
+    let cancelled = row(&db, ids[1]).await;
+    assert_eq!(cancelled.errors[0].message, "cancelled before it started");
 }
