@@ -66,6 +66,9 @@ async fn flush(shared: &Shared, batch: &mut Vec<Completion>, stop: &Cancellation
                     tries_after_stop += 1;
                     if tries_after_stop > 3 {
                         tracing::error!(%error, jobs = batch.len(), "could not record outcomes at shutdown; the jobs will be rescued when their leases expire");
+                        if let Ok(mut report) = shared.stopping.lock() {
+                            report.unrecorded.extend(batch.iter().map(|c| c.finish.id));
+                        }
                         release(shared, batch.drain(..).map(|c| c.finish.id));
                         return;
                     }
@@ -88,6 +91,9 @@ async fn flush(shared: &Shared, batch: &mut Vec<Completion>, stop: &Cancellation
             hint_scheduler = true;
         }
         shared.stats.record(state);
+        if state.is_some() && shared.shutdown.is_cancelled() {
+            note_stopping(shared, &c.finish);
+        }
         if let Some(state) = state {
             telemetry::finished(&c.queue, &c.kind, state, c.finish.duration);
         }
@@ -107,6 +113,20 @@ async fn flush(shared: &Shared, batch: &mut Vec<Completion>, stop: &Cancellation
         shared.scheduler_hint.notify_one();
     }
     release(shared, batch.drain(..).map(|c| c.finish.id));
+}
+
+/// Files an outcome recorded after shutdown began: an interruption or a hand-back.
+fn note_stopping(shared: &Shared, finish: &backlog_storage::JobFinish) {
+    let Ok(mut report) = shared.stopping.lock() else {
+        return;
+    };
+    match &finish.outcome {
+        JobOutcome::Retry { failure, .. } if failure.kind.as_deref() == Some("interrupted") => {
+            report.interrupted.push(finish.id)
+        }
+        JobOutcome::Snooze { delay } if delay.is_zero() => report.handed_back.push(finish.id),
+        _ => {}
+    }
 }
 
 fn release(shared: &Shared, ids: impl Iterator<Item = JobId>) {

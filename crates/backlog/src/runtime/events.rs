@@ -61,6 +61,20 @@ pub struct StatsSnapshot {
 }
 
 impl StatsSnapshot {
+    /// What happened between `earlier` and this snapshot.
+    pub fn since(&self, earlier: &StatsSnapshot) -> StatsSnapshot {
+        StatsSnapshot {
+            fetched: self.fetched.saturating_sub(earlier.fetched),
+            completed: self.completed.saturating_sub(earlier.completed),
+            retried: self.retried.saturating_sub(earlier.retried),
+            discarded: self.discarded.saturating_sub(earlier.discarded),
+            cancelled: self.cancelled.saturating_sub(earlier.cancelled),
+            snoozed: self.snoozed.saturating_sub(earlier.snoozed),
+            fenced: self.fenced.saturating_sub(earlier.fenced),
+            leases_lost: self.leases_lost.saturating_sub(earlier.leases_lost),
+        }
+    }
+
     /// Attempts whose outcome has been written (whatever it was).
     pub fn finished(&self) -> u64 {
         self.completed + self.retried + self.discarded + self.cancelled + self.snoozed + self.fenced
@@ -92,5 +106,30 @@ impl RunnerStats {
             _ => &self.fenced,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// What [`Runner::shutdown`](crate::Runner::shutdown) did with the jobs this process held.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// The outcomes recorded while stopping, by kind: jobs that finished on their own within
+    /// the grace period (`completed`, `retried`, ...), plus the hand-backs below.
+    pub recorded: StatsSnapshot,
+    /// Jobs still running at the end of the grace period: interrupted and handed back as
+    /// `retryable` (the attempt is recorded as interrupted). Ascending.
+    pub interrupted: Vec<JobId>,
+    /// Jobs given back without starting, keeping their place in the run order: claimed ahead
+    /// of a free slot, or waiting for their kind's limit. Ascending.
+    pub handed_back: Vec<JobId>,
+    /// Jobs whose outcome could not be written (the database was unreachable): they stay
+    /// `running` and are rescued when their leases expire. Ascending.
+    pub unrecorded: Vec<JobId>,
+}
+
+impl ShutdownReport {
+    /// Whether every job held was either finished or handed back, with its outcome written.
+    pub fn is_clean(&self) -> bool {
+        self.unrecorded.is_empty()
     }
 }

@@ -29,7 +29,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use events::{JobEvent, RunnerStats, StatsSnapshot};
+pub use events::{JobEvent, RunnerStats, ShutdownReport, StatsSnapshot};
 pub use until::shutdown_signal;
 
 use crate::maintenance::{self, MaintenanceConfig};
@@ -279,6 +279,8 @@ pub(crate) struct Shared {
     pub(crate) scheduler_hint: Arc<Notify>,
     /// Asks the heartbeater to beat now (cancellation signals may have been missed).
     pub(crate) heartbeat_now: Arc<Notify>,
+    /// What became of held jobs once shutdown began, for [`ShutdownReport`].
+    pub(crate) stopping: Mutex<ShutdownReport>,
 }
 
 impl Shared {
@@ -344,6 +346,7 @@ impl Runner {
             jobs: TaskTracker::new(),
             scheduler_hint: Arc::new(Notify::new()),
             heartbeat_now: Arc::new(Notify::new()),
+            stopping: Mutex::new(ShutdownReport::default()),
         });
         let completer_stop = CancellationToken::new();
         let completer = tokio::spawn(completer::run(
@@ -461,12 +464,13 @@ impl Runner {
         &self.shared.config.worker_id
     }
 
-    /// Stops gracefully: no new jobs are fetched; running jobs get up to `grace` to finish;
-    /// jobs still running then are interrupted and handed back as retryable (their attempt is
-    /// recorded as failed with "interrupted by shutdown"); every outcome is written before this
-    /// returns. If the database is unreachable at that point, the jobs stay `running` and are
-    /// rescued when their lease expires: never lost, never completed twice.
-    pub async fn shutdown(self, grace: Duration) {
+    /// Stops gracefully: no new jobs are fetched; jobs claimed ahead of a free slot are handed
+    /// back unstarted; running jobs get up to `grace` to finish; jobs still running then are
+    /// interrupted and handed back as retryable (their attempt is recorded as interrupted);
+    /// every outcome is written before this returns. If the database is unreachable at that
+    /// point, the jobs stay `running` and are rescued when their lease expires: never lost,
+    /// never completed twice. The report says which jobs went which way.
+    pub async fn shutdown(self, grace: Duration) -> ShutdownReport {
         let Runner {
             shared,
             producers,
@@ -478,6 +482,7 @@ impl Runner {
             leader: _,
             registered: _,
         } = self;
+        let before = shared.stats.snapshot();
         shared.shutdown.cancel();
         // Resign first, so another process takes over maintenance while our jobs finish.
         if let Some(elector) = elector {
@@ -507,6 +512,23 @@ impl Runner {
             let _ = task.await;
         }
         registration::leave(&shared).await;
-        tracing::info!(worker_id = %shared.config.worker_id, "backlog runner stopped");
+        let mut report = shared
+            .stopping
+            .lock()
+            .map(|mut r| std::mem::take(&mut *r))
+            .unwrap_or_default();
+        report.recorded = shared.stats.snapshot().since(&before);
+        report.interrupted.sort_unstable();
+        report.handed_back.sort_unstable();
+        report.unrecorded.sort_unstable();
+        tracing::info!(
+            worker_id = %shared.config.worker_id,
+            finished = report.recorded.finished(),
+            interrupted = report.interrupted.len(),
+            handed_back = report.handed_back.len(),
+            unrecorded = report.unrecorded.len(),
+            "backlog runner stopped"
+        );
+        report
     }
 }

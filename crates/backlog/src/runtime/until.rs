@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use super::Runner;
+use super::{Runner, ShutdownReport};
 
 impl Runner {
     /// Runs until `stop` completes, then shuts down gracefully with
@@ -20,10 +20,14 @@ impl Runner {
     ///     .await;
     /// # }
     /// ```
-    pub async fn run_until(self, stop: impl Future<Output = ()>, grace: Duration) {
+    pub async fn run_until(
+        self,
+        stop: impl Future<Output = ()>,
+        grace: Duration,
+    ) -> ShutdownReport {
         stop.await;
         tracing::info!(grace = ?grace, "stop requested; shutting the runner down");
-        self.shutdown(grace).await;
+        self.shutdown(grace).await
     }
 
     /// Runs until the process receives Ctrl-C (SIGINT) or, on Unix, SIGTERM (what
@@ -46,14 +50,11 @@ impl Runner {
     pub fn run_until_signal(
         self,
         grace: Duration,
-    ) -> impl Future<Output = std::io::Result<()>> + Send + 'static {
+    ) -> impl Future<Output = std::io::Result<ShutdownReport>> + Send + 'static {
         let signal = shutdown_signal();
         async move {
             match signal {
-                Ok(signal) => {
-                    self.run_until(signal, grace).await;
-                    Ok(())
-                }
+                Ok(signal) => Ok(self.run_until(signal, grace).await),
                 Err(error) => {
                     self.shutdown(grace).await;
                     Err(error)

@@ -362,8 +362,10 @@ pub async fn graceful_shutdown_lets_jobs_finish(db: Db) {
         assert!(Instant::now() < deadline);
         tokio::task::yield_now().await;
     }
-    runner.shutdown(Duration::from_secs(10)).await;
+    let report = runner.shutdown(Duration::from_secs(10)).await;
     assert_eq!(row(&db, id).await.state, JobState::Completed);
+    assert_eq!(report.recorded.completed, 1, "{report:?}");
+    assert!(report.interrupted.is_empty() && report.handed_back.is_empty());
 }
 
 pub async fn shutdown_deadline_hands_jobs_back(db: Db) {
@@ -382,7 +384,9 @@ pub async fn shutdown_deadline_hands_jobs_back(db: Db) {
         assert!(Instant::now() < deadline);
         tokio::task::yield_now().await;
     }
-    runner.shutdown(Duration::from_millis(100)).await;
+    let report = runner.shutdown(Duration::from_millis(100)).await;
+    assert_eq!(report.interrupted, vec![id], "{report:?}");
+    assert_eq!(report.recorded.retried, 1);
     let r = row(&db, id).await;
     assert_eq!(
         r.state,
@@ -673,8 +677,11 @@ pub async fn claimed_ahead_jobs_wait_and_are_handed_back(db: Db) {
     if row(&db, ids[1]).await.state != JobState::Cancelled {
         wait_for(&mut events, ids[1], JobState::Cancelled).await;
     }
-    runner.shutdown(Duration::from_millis(200)).await;
+    let report = runner.shutdown(Duration::from_millis(200)).await;
     assert_eq!(*worker.started.lock().unwrap(), vec![ids[0]]);
+    assert_eq!(report.handed_back, vec![ids[2], ids[3]], "{report:?}");
+    assert_eq!(report.interrupted, vec![ids[0]], "{report:?}");
+    assert!(report.is_clean());
     for id in &ids[2..4] {
         // Given back like a snooze of zero: due at once, keeping its run time (the scheduler
         // makes it available again).
