@@ -197,13 +197,75 @@ impl RunnerBuilder {
         self
     }
 
+    /// This process's worker id, recorded in each job's `attempted_by` and the worker list.
+    /// Default `host:pid:random`.
+    pub fn worker_id(mut self, id: impl Into<String>) -> Self {
+        self.config.worker_id = id.into();
+        self
+    }
+
+    /// Most jobs running at once in this process, over all its queues (each queue's own limit
+    /// still applies). Default: no process-wide limit.
+    pub fn max_workers_total(mut self, n: usize) -> Self {
+        self.config.max_workers_total = Some(n);
+        self
+    }
+
+    /// How long a claim lasts without a heartbeat; heartbeats renew it every third of that.
+    /// A crashed worker's jobs are rescued this long after its last heartbeat. Default 30 s.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.config.lease = lease;
+        self
+    }
+
+    /// Longest a queue with no wake-up waits before fetching again. Default 1 s.
+    pub fn poll_interval(mut self, every: Duration) -> Self {
+        self.config.poll_interval = every;
+        self
+    }
+
+    /// Whether this process takes part in running the maintenance services (scheduler,
+    /// rescuer, cleaner, cron, leader election). Default true; turn it off on processes that
+    /// should only run jobs, as long as some process keeps it on.
+    pub fn maintenance(mut self, on: bool) -> Self {
+        self.config.maintenance = on;
+        self
+    }
+
+    /// How long finished jobs stay in the job table before the cleaner deletes (or archives)
+    /// them. Default: completed 24 h, cancelled and discarded 7 days.
+    pub fn retention(mut self, retention: crate::maintenance::Retention) -> Self {
+        self.config.maintenance_config.retention = retention;
+        self
+    }
+
+    /// A job rescued this many times is discarded as poison. Default 5; 0 turns it off.
+    pub fn poison_threshold(mut self, rescues: i32) -> Self {
+        self.config.maintenance_config.poison_threshold = rescues;
+        self
+    }
+
+    /// How long a job may keep running after its cancellation was requested before it is
+    /// dropped. Default 5 s.
+    pub fn cancel_grace(mut self, grace: Duration) -> Self {
+        self.config.cancel_grace = grace;
+        self
+    }
+
+    /// Largest serialized result a job may record. Default 64 KiB.
+    pub fn max_result_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_result_bytes = bytes;
+        self
+    }
+
     /// Replaces the runner settings.
     pub fn config(mut self, config: RunnerConfig) -> Self {
         self.config = config;
         self
     }
 
-    /// Changes the runner settings in place.
+    /// Changes the runner settings in place, for the knobs without a method of their own
+    /// (the maintenance services' intervals and batch sizes, the completion batch...).
     pub fn configure(mut self, f: impl FnOnce(&mut RunnerConfig)) -> Self {
         f(&mut self.config);
         self

@@ -578,10 +578,10 @@ pub async fn wakes_on_insert_without_polling(db: Db) {
 pub async fn records_who_ran_and_how_long(db: Db) {
     let client = Client::from_arc(db.clone());
     let runner = Runner::builder(db.clone(), Workers::new().register(TaskWorker::default()))
-        .configure(|c| {
-            fast(c);
-            c.worker_id = "host-x:1".into();
-        })
+        .configure(fast)
+        .worker_id("host-x:1")
+        .lease(Duration::from_secs(20))
+        .max_workers_total(4)
         .start()
         .unwrap();
     let mut events = runner.subscribe();
