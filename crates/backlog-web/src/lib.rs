@@ -71,6 +71,8 @@ pub fn router(client: Client, options: WebOptions) -> Result<Router, RouterError
         .route("/queues", get(pages::queues_page))
         .route("/workers", get(pages::workers_page))
         .route("/cron", get(pages::cron_page))
+        .route("/workflows", get(pages::workflows_page))
+        .route("/workflows/{id}", get(pages::workflow_page))
         .route("/metrics", get(api::overview::metrics))
         .merge(api::routes())
         .route_layer(middleware::from_fn_with_state(

@@ -547,3 +547,169 @@ pub(crate) async fn cron_page(
         schedules,
     }))
 }
+
+struct WorkflowLine {
+    id: i64,
+    name: String,
+    created_at: String,
+    jobs: u64,
+    states: Vec<(&'static str, u64)>,
+    waiting: u64,
+    finished: bool,
+}
+
+struct BatchLine {
+    id: i64,
+    description: String,
+    parent: String,
+    status: &'static str,
+    total: u64,
+    succeeded: u64,
+    failed: u64,
+    cancelled: u64,
+    callback: String,
+    created_at: String,
+}
+
+#[derive(Template)]
+#[template(path = "workflows.html")]
+struct WorkflowsPage {
+    base: String,
+    nonce: String,
+    page: &'static str,
+    workflows: Vec<WorkflowLine>,
+    batches: Vec<BatchLine>,
+}
+
+/// `GET /workflows`: the latest workflows and batches.
+pub(crate) async fn workflows_page(
+    State(state): State<AppState>,
+    Extension(nonce): Extension<Nonce>,
+) -> Result<Response, ApiError> {
+    let workflows = state
+        .client
+        .workflow_list(backlog_storage::WorkflowListParams {
+            before_id: None,
+            limit: 100,
+        })
+        .await?
+        .into_iter()
+        .map(|w| WorkflowLine {
+            jobs: w.total(),
+            finished: w.is_finished(),
+            states: w.states.iter().map(|(s, n)| (s.as_str(), *n)).collect(),
+            id: w.id,
+            name: w.name,
+            created_at: time(w.created_at),
+            waiting: w.waiting,
+        })
+        .collect();
+    let batches = state
+        .client
+        .batch_list(backlog_storage::BatchListParams {
+            before_id: None,
+            limit: 100,
+        })
+        .await?
+        .into_iter()
+        .map(|b| BatchLine {
+            id: b.counts.id,
+            status: match (b.sealed_at, b.finished_at) {
+                (_, Some(_)) => "finished",
+                (Some(_), None) => "sealed",
+                (None, None) => "open",
+            },
+            total: b.counts.total,
+            succeeded: b.counts.succeeded,
+            failed: b.counts.failed,
+            cancelled: b.counts.cancelled,
+            description: b.description,
+            parent: b
+                .parent
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "—".into()),
+            callback: match (b.callback_kind, b.callback_job_id) {
+                (Some(kind), Some(job)) => format!("{kind} (job {job})"),
+                (Some(kind), None) => kind,
+                (None, _) => "—".into(),
+            },
+            created_at: time(b.created_at),
+        })
+        .collect();
+    Ok(render(&WorkflowsPage {
+        base: state.base.to_string(),
+        nonce: nonce.0,
+        page: "workflows",
+        workflows,
+        batches,
+    }))
+}
+
+struct WorkflowJobLine {
+    id: JobId,
+    kind: String,
+    queue: String,
+    state: &'static str,
+    depends_on: Vec<JobId>,
+    deps_left: i32,
+    args: String,
+}
+
+#[derive(Template)]
+#[template(path = "workflow.html")]
+struct WorkflowPage {
+    base: String,
+    nonce: String,
+    page: &'static str,
+    id: i64,
+    name: String,
+    created_at: String,
+    total: u64,
+    waiting: u64,
+    finished: bool,
+    jobs: Vec<WorkflowJobLine>,
+}
+
+/// `GET /workflows/{id}`: a workflow's jobs, their states and dependencies.
+pub(crate) async fn workflow_page(
+    State(state): State<AppState>,
+    Extension(nonce): Extension<Nonce>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::BadRequest(format!("{id:?} is not a workflow id")))?;
+    let Some(workflow) = state.client.workflow_get(id).await? else {
+        return Err(ApiError::NotFound(format!("no workflow with id {id}")));
+    };
+    let jobs = state
+        .client
+        .workflow_jobs(id)
+        .await?
+        .into_iter()
+        .map(|w| {
+            let job = state.redact(w.job);
+            WorkflowJobLine {
+                id: job.id,
+                state: job.state.as_str(),
+                args: truncate(&job.args.to_string(), 80),
+                kind: job.kind,
+                queue: job.queue,
+                depends_on: w.depends_on,
+                deps_left: w.deps_left,
+            }
+        })
+        .collect();
+    Ok(render(&WorkflowPage {
+        base: state.base.to_string(),
+        nonce: nonce.0,
+        page: "workflows",
+        id,
+        total: workflow.total(),
+        waiting: workflow.waiting,
+        finished: workflow.is_finished(),
+        name: workflow.name,
+        created_at: time(workflow.created_at),
+        jobs,
+    }))
+}

@@ -29,6 +29,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/cron/{name}/{action}", post(cron::action))
         .route("/api/workflows", get(workflows::list))
         .route("/api/workflows/{id}", get(workflows::get))
+        .route("/api/workflows/{id}/{action}", post(workflows::action))
         .route("/api/batches", get(workflows::list_batches))
         .route("/api/batches/{id}", get(workflows::get_batch))
 }

@@ -2,7 +2,7 @@
 //! and batches (jobs grouped, with a callback).
 
 use axum::extract::{Path, Query, State};
-use axum::Json;
+use axum::{Extension, Json};
 use backlog_storage::{
     BatchId, BatchListParams, BatchRow, WorkflowId, WorkflowJob, WorkflowListParams, WorkflowRow,
 };
@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::state::AppState;
-use crate::ApiError;
+use crate::{ApiError, Identity};
 
 /// Most rows one page returns.
 const MAX_LIMIT: u32 = 500;
@@ -125,6 +125,34 @@ pub(crate) async fn get(
     let mut value = workflow_json(&row);
     value["jobs"] = Value::Array(jobs);
     Ok(Json(value))
+}
+
+/// `POST /api/workflows/{id}/{action}`: `cancel` (every unfinished job of it; running ones
+/// get a cancellation request) or `retry` (its failed and cancelled jobs run again, and the
+/// dependants they released wait for them again).
+pub(crate) async fn action(
+    State(state): State<AppState>,
+    Extension(who): Extension<Identity>,
+    Path((id, action)): Path<(WorkflowId, String)>,
+) -> Result<Json<Value>, ApiError> {
+    if state.client.workflow_get(id).await?.is_none() {
+        return Err(ApiError::NotFound(format!("no workflow with id {id}")));
+    }
+    let result = match action.as_str() {
+        "cancel" => {
+            let r = state.client.workflow_cancel(id).await?;
+            json!({"cancelled": r.cancelled, "cancel_requested": r.cancel_requested})
+        }
+        "retry" => json!({"retried": state.client.workflow_retry(id).await?}),
+        other => {
+            return Err(ApiError::NotFound(format!(
+                "unknown workflow action `{other}`: use cancel or retry"
+            )))
+        }
+    };
+    state.invalidate().await;
+    tracing::info!(who = %who.name, action = %action, workflow = id, result = %result, "backlog web: workflow action");
+    Ok(Json(result))
 }
 
 /// `GET /api/batches?before=ID&limit=N`.

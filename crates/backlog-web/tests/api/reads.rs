@@ -6,7 +6,7 @@ use backlog_storage::JobOutcome;
 use backlog_web::WebOptions;
 use serde_json::{json, Value};
 
-use crate::support::{app, enqueue, get, run_one, Db};
+use crate::support::{app, enqueue, get, post, run_one, Db};
 
 pub async fn list_filters_and_pages(db: Db) {
     let a = enqueue(
@@ -320,4 +320,55 @@ pub async fn workflows_and_batches(db: Db) {
         get(&app, "/api/batches/999").await.status,
         StatusCode::NOT_FOUND
     );
+
+    // The pages: the list links the workflow; its page lists the jobs and their dependencies.
+    let page = get(&app, "/workflows").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        page.body.contains(&format!("/workflows/{}", workflow.id)),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("etl") && page.body.contains("import"));
+    let page = get(&app, &format!("/workflows/{}", workflow.id)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    for id in &workflow.job_ids {
+        assert!(page.body.contains(&format!("/jobs/{id}")), "{}", page.body);
+    }
+    assert!(page.body.contains("extract") && page.body.contains("load"));
+    assert_eq!(
+        get(&app, "/workflows/999").await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // Cancelling the whole workflow from the dashboard's API.
+    let r = post(
+        &app,
+        &format!("/api/workflows/{}/cancel", workflow.id),
+        json!({}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.json()["cancelled"].as_array().map(Vec::len), Some(2));
+    for id in &workflow.job_ids {
+        assert_eq!(
+            db.job_get(*id).await.unwrap().unwrap().state,
+            backlog::JobState::Cancelled
+        );
+    }
+    let r = post(
+        &app,
+        &format!("/api/workflows/{}/retry", workflow.id),
+        json!({}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(!r.json()["retried"].as_array().unwrap().is_empty());
+    let r = post(
+        &app,
+        &format!("/api/workflows/{}/explode", workflow.id),
+        json!({}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
 }

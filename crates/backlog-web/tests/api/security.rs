@@ -265,8 +265,29 @@ pub async fn cross_site_writes_are_refused(db: Db) {
 pub async fn security_headers_and_escaping(db: Db) {
     let evil = r#"<script>alert("x")</script>' onmouseover="boom"#;
     let id = enqueue(&db, "q", "k", json!({"name": evil, "tag": "<b>bold</b>"})).await;
+    let workflow = db
+        .workflow_insert(backlog_storage::WorkflowInsertParams {
+            name: evil.to_owned(),
+            jobs: vec![backlog_storage::JobInsert::new(
+                "q",
+                "k",
+                json!({"tag": "<b>bold</b>"}),
+            )],
+            dependencies: Vec::new(),
+        })
+        .await
+        .unwrap();
     let app = app(&db, WebOptions::default());
-    for uri in ["/", "/jobs", &format!("/jobs/{id}"), "/queues", "/api/jobs"] {
+    let workflow_page = format!("/workflows/{}", workflow.id);
+    for uri in [
+        "/",
+        "/jobs",
+        &format!("/jobs/{id}"),
+        "/queues",
+        "/workflows",
+        &workflow_page,
+        "/api/jobs",
+    ] {
         let r = get(&app, uri).await;
         assert_eq!(r.status, 200, "{uri}");
         let h = &r.headers;
