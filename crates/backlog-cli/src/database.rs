@@ -39,6 +39,16 @@ pub fn parse(url: &str) -> anyhow::Result<Target> {
 
 impl Database {
     pub async fn open(url: &str, schema: &str) -> anyhow::Result<Database> {
+        Database::open_with(url, schema, None).await
+    }
+
+    /// As [`Database::open`], with at most `max_connections` pooled PostgreSQL connections
+    /// (`None`: the library's default).
+    pub async fn open_with(
+        url: &str,
+        schema: &str,
+        max_connections: Option<usize>,
+    ) -> anyhow::Result<Database> {
         match parse(url)? {
             Target::Sqlite(path) => {
                 let storage = SqliteStorage::open(&path, SqliteConfig::default())
@@ -50,10 +60,13 @@ impl Database {
                 })
             }
             Target::Postgres(url) => {
-                let config = PgConfig {
+                let mut config = PgConfig {
                     schema: schema.to_owned(),
                     ..PgConfig::default()
                 };
+                if let Some(n) = max_connections {
+                    config.max_connections = n;
+                }
                 let storage = PgStorage::connect(&url, config).await.with_context(|| {
                     "could not connect to PostgreSQL (is it running? check --database)".to_string()
                 })?;

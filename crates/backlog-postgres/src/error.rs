@@ -20,13 +20,23 @@ pub(crate) fn pg(err: tokio_postgres::Error) -> Error {
     let code = db.code().clone();
     let message = db.message().to_owned();
     let kind = kind_of(&code);
-    let message = match kind {
-        ErrorKind::NotMigrated => format!(
-            "Backlog's tables are missing in this schema ({message}): run `backlog migrate`"
-        ),
-        _ => message,
-    };
-    Error::new(kind, message).with_source(err)
+    Error::new(kind, with_advice(kind, &code, message)).with_source(err)
+}
+
+/// The server's message, with what to do about it where Backlog knows.
+fn with_advice(kind: ErrorKind, code: &SqlState, message: String) -> String {
+    if kind == ErrorKind::NotMigrated {
+        format!("Backlog's tables are missing in this schema ({message}): run `backlog migrate`")
+    } else if *code == SqlState::TOO_MANY_CONNECTIONS {
+        format!(
+            "PostgreSQL refused a new connection ({message}): every process sharing the database \
+             opens up to PgConfig::max_connections pooled connections plus one listener; lower \
+             max_connections per process, raise max_connections in postgresql.conf, or put a \
+             pooler such as PgBouncer (session mode for the listener) in front"
+        )
+    } else {
+        message
+    }
 }
 
 /// Classifies a pool error; errors opening a connection are classified like driver errors.
@@ -76,6 +86,20 @@ pub(crate) fn kind_of(code: &SqlState) -> ErrorKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn too_many_connections_says_what_to_do() {
+        let message = with_advice(
+            ErrorKind::Unavailable,
+            &SqlState::TOO_MANY_CONNECTIONS,
+            "sorry, too many clients already".into(),
+        );
+        assert!(message.contains("too many clients") && message.contains("max_connections"));
+        assert_eq!(
+            with_advice(ErrorKind::Database, &SqlState::SYNTAX_ERROR, "x".into()),
+            "x"
+        );
+    }
 
     #[test]
     fn kinds() {

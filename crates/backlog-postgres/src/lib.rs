@@ -95,7 +95,12 @@ pub struct PgConfig {
     /// The schema holding Backlog's tables, created by the migrations if missing: lowercase
     /// letters, digits and `_`, starting with a letter or `_`, at most 48 characters.
     pub schema: String,
-    /// The most pooled connections open at once (the listener's dedicated connection is extra).
+    /// The most pooled connections open at once (the listener's dedicated connection is
+    /// extra). Connections are opened only when needed. Default 10, sized from what a runner
+    /// uses at once: one claim per queue, one completion batch, one heartbeat, up to three
+    /// maintenance services (on the leader), and the rest for the application's enqueues and
+    /// jobs' progress writes. Mind PostgreSQL's own `max_connections` (100 by default) when many
+    /// processes share the database: each may open this many plus its listener.
     pub max_connections: usize,
 }
 
@@ -103,7 +108,7 @@ impl Default for PgConfig {
     fn default() -> Self {
         PgConfig {
             schema: "public".to_owned(),
-            max_connections: 16,
+            max_connections: 10,
         }
     }
 }

@@ -213,7 +213,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             format!("sqlite://{}", dir.join("bench.sqlite3").display())
         }
     };
-    let db = Database::open(&url, &args.schema).await?;
+    // Every producer of the enqueue measurements holds a connection, beside the runner's.
+    let connections = args.producers.max(args.bulk_producers) + 8;
+    let db = Database::open_with(&url, &args.schema, Some(connections)).await?;
     backlog::migrate_up(&*db.storage)
         .await
         .context("could not migrate the benchmark database")?;
