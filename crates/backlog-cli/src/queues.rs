@@ -38,6 +38,10 @@ enum Action {
         /// `none` removes the limit.
         #[arg(long, value_parser = parse_rate)]
         rate: Option<Rate>,
+        /// Most jobs of one partition key running at once across all workers (makes the queue
+        /// fair); `none` removes the limit.
+        #[arg(long, value_parser = parse_max_running)]
+        per_key_max_running: Option<MaxRunning>,
     },
     /// Delete every job of a queue that is not running (waiting and finished ones; jobs of a
     /// workflow or batch are left: cancel them). Counts them and asks first, unless --yes.
@@ -131,15 +135,17 @@ pub async fn run(args: QueuesArgs) -> anyhow::Result<()> {
             queue,
             max_running,
             rate,
+            per_key_max_running,
         } => {
-            if max_running.is_none() && rate.is_none() {
-                bail!("nothing to change: give --max-running and/or --rate");
+            if max_running.is_none() && rate.is_none() && per_key_max_running.is_none() {
+                bail!("nothing to change: give --max-running, --rate and/or --per-key-max-running");
             }
             let info = client
                 .queue_update(QueueUpdateParams {
                     queue,
                     max_running: max_running.map(|m| m.0),
                     rate_limit: rate.map(|r| r.0),
+                    partition_max_running: per_key_max_running.map(|m| m.0),
                 })
                 .await
                 .context("could not change the limits")?;

@@ -95,6 +95,7 @@ pub async fn claims_only_the_kinds_asked_for(db: Db) {
         queue: "q".into(),
         max_running: Some(Some(10)),
         rate_limit: None,
+        partition_max_running: None,
     })
     .await
     .unwrap();

@@ -93,6 +93,7 @@ pub async fn max_running_never_exceeded_by_concurrent_fetchers(db: Db) {
         queue: "q".into(),
         max_running: Some(Some(LIMIT as u32)),
         rate_limit: None,
+        partition_max_running: None,
     })
     .await
     .unwrap();
@@ -142,6 +143,7 @@ pub async fn queue_rate_limit_applies_at_fetch(db: Db) {
             queue: queue.into(),
             max_running: None,
             rate_limit: Some(Some(limit)),
+            partition_max_running: None,
         })
         .await
         .unwrap();
@@ -274,6 +276,7 @@ pub async fn queue_list_reports_settings_and_counts(db: Db) {
             queue: "c".into(),
             max_running: Some(Some(4)),
             rate_limit: Some(Some(limit)),
+            partition_max_running: None,
         })
         .await
         .unwrap();
@@ -293,6 +296,7 @@ pub async fn queue_list_reports_settings_and_counts(db: Db) {
             queue: "c".into(),
             max_running: Some(None),
             rate_limit: None,
+            partition_max_running: None,
         })
         .await
         .unwrap();

@@ -25,6 +25,7 @@ pub mod cancel_unique;
 pub mod cron;
 pub mod dashboard;
 pub mod events;
+pub mod fair;
 pub mod fencing;
 pub mod fetch;
 pub mod finish;
@@ -76,6 +77,9 @@ macro_rules! suite {
         $crate::suite!(@module maintenance: [
             heartbeat_renews_lease_and_reports_lost, schedule_promotes_due_jobs,
             rescue_expired_leases, delete_finalized_respects_cutoffs
+        ]);
+        $crate::suite!(@module fair: [
+            claims_rotate_over_keys, the_cursor_moves_over_many_keys, per_key_limit_holds
         ]);
         $crate::suite!(@module admin: [
             get_missing_is_none, list_filters_and_paginates, count_by_state,

@@ -1,7 +1,7 @@
 -- $1 queue, $2 max, $3 worker id, $4 lease in microseconds, $5 now (NULL = database clock),
 -- $7 kinds (an empty array: any kind; with force_custom_plan the empty case folds away, so the
 -- plain walk keeps its plan), $6 limited: false on the fast path, which claims nothing when the queue has a settings row
--- that pauses or limits it (a one-time primary-key probe of backlog_queue); true when the
+-- that pauses, limits or makes it fair (a one-time primary-key probe of backlog_queue); true when the
 -- caller holds that row's lock and computed $2 from the limits (see storage_queue.rs).
 -- `available` alone means runnable: jobs only enter it once due (insert, job_schedule, retry),
 -- so there is no scheduled_at filter. With one, a job promoted by job_schedule with a `now`
@@ -29,7 +29,8 @@ locked AS (
         WHERE settings.name = $1::text
           AND (settings.paused_at IS NOT NULL
             OR settings.max_running IS NOT NULL
-            OR settings.rate_max IS NOT NULL)
+            OR settings.rate_max IS NOT NULL
+            OR settings.fair)
       ))
     ORDER BY priority DESC, scheduled_at, id
     LIMIT $2::bigint

@@ -5,7 +5,8 @@
 -- $14 notify from this statement (the transactional enqueue: delivered on commit). The pooled
 -- insert passes false and wakes workers after committing (src/wakeup.rs explains why).
 -- $15 run after, in microseconds on the database clock (used when scheduled_at is NULL).
--- $16 timeouts in milliseconds, $17 backoffs (JSON), $18 expiry times (NULL: none).
+-- $16 timeouts in milliseconds, $17 backoffs (JSON), $18 expiry times (NULL: none),
+-- $19 partition keys (NULL: none; a queue receiving a keyed job is marked fair).
 -- Each row draws its id up front, so results map back to input rows with an O(n) join on the
 -- id (a window-numbered join of the two lists went quadratic under a generic plan).
 WITH input AS (
@@ -14,18 +15,18 @@ WITH input AS (
         $1::text[], $2::text[], $3::jsonb[], $4::smallint[], $5::integer[],
         $6::timestamptz[], $7::jsonb[], $8::jsonb[], $10::bytea[], $11::smallint[],
         $12::boolean[], $13::text[], $15::bigint[], $16::bigint[], $17::jsonb[],
-        $18::timestamptz[]
+        $18::timestamptz[], $19::text[]
     ) WITH ORDINALITY
         AS t (
             queue, kind, args, priority, max_attempts, scheduled_at, tags, metadata,
             unique_key, unique_states, replace, fingerprint, run_after_us, timeout_ms, backoff,
-            expires_at, ord
+            expires_at, partition_key, ord
         )
 ),
 inserted AS (
     INSERT INTO backlog_job (
         id, state, queue, kind, args, priority, max_attempts, scheduled_at, tags, metadata,
-        unique_key, unique_states, fingerprint, timeout_ms, backoff, expires_at
+        unique_key, unique_states, fingerprint, timeout_ms, backoff, expires_at, partition_key
     )
     OVERRIDING SYSTEM VALUE
     SELECT
@@ -41,7 +42,8 @@ inserted AS (
         CASE WHEN tags = '[]'::jsonb THEN '{}'::text[]
             ELSE ARRAY(SELECT jsonb_array_elements_text(tags))
         END,
-        metadata, unique_key, unique_states, fingerprint, timeout_ms, backoff, expires_at
+        metadata, unique_key, unique_states, fingerprint, timeout_ms, backoff, expires_at,
+        partition_key
     FROM input
     ORDER BY ord
     -- The predicate of the unique index backlog_job_unique, spelled identically so that the
@@ -76,6 +78,24 @@ inserted AS (
         ) AS r
     )
     RETURNING id, queue, state, unique_key, (xmax::text <> '0') AS duplicate
+),
+-- A queue receiving a keyed job becomes fair (once: a queue already fair is not written, so
+-- producers do not queue on its settings row). Batches without keys find nothing to do.
+fair_new AS (
+    INSERT INTO backlog_queue (name, fair)
+    SELECT DISTINCT input.queue, true
+    FROM input
+    WHERE input.partition_key IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM backlog_queue AS q WHERE q.name = input.queue)
+    ON CONFLICT (name) DO NOTHING
+    RETURNING name
+),
+fair_set AS (
+    UPDATE backlog_queue AS q
+    SET fair = true, updated_at = now()
+    WHERE q.name IN (SELECT queue FROM input WHERE partition_key IS NOT NULL)
+      AND NOT q.fair
+    RETURNING q.name
 ),
 -- Delivered when the transaction commits. Referenced below: an unreferenced SELECT CTE is
 -- never executed.

@@ -1,7 +1,7 @@
 -- job_insert_many.sql for a batch where some jobs carry an idempotency key (kept apart so that
--- batches without keys pay nothing). Parameters $1..$18 as there, plus $19 idempotency keys
--- (NULL: none; each key at most once in the batch, and never on a unique job), $20 their
--- windows in microseconds, $21 their clock overrides (NULL: now()).
+-- batches without keys pay nothing). Parameters $1..$19 as there, plus $20 idempotency keys
+-- (NULL: none; each key at most once in the batch, and never on a unique job), $21 their
+-- windows in microseconds, $22 their clock overrides (NULL: now()).
 -- Each keyed row claims its key with the id it drew. A live key is "updated" to itself, which
 -- makes RETURNING report the id already stored: ON CONFLICT waits for a concurrent claim of the
 -- key to commit or roll back and then sees its row, so concurrent inserts of a key yield one
@@ -12,12 +12,12 @@ WITH input AS (
         $1::text[], $2::text[], $3::jsonb[], $4::smallint[], $5::integer[],
         $6::timestamptz[], $7::jsonb[], $8::jsonb[], $10::bytea[], $11::smallint[],
         $12::boolean[], $13::text[], $15::bigint[], $16::bigint[], $17::jsonb[],
-        $18::timestamptz[], $19::text[], $20::bigint[], $21::timestamptz[]
+        $18::timestamptz[], $19::text[], $20::text[], $21::bigint[], $22::timestamptz[]
     ) WITH ORDINALITY
         AS t (
             queue, kind, args, priority, max_attempts, scheduled_at, tags, metadata,
             unique_key, unique_states, replace, fingerprint, run_after_us, timeout_ms, backoff,
-            expires_at, idempotency_key, window_us, key_now, ord
+            expires_at, partition_key, idempotency_key, window_us, key_now, ord
         )
 ),
 claimed AS (
@@ -47,7 +47,7 @@ admitted AS (
 inserted AS (
     INSERT INTO backlog_job (
         id, state, queue, kind, args, priority, max_attempts, scheduled_at, tags, metadata,
-        unique_key, unique_states, fingerprint, timeout_ms, backoff, expires_at
+        unique_key, unique_states, fingerprint, timeout_ms, backoff, expires_at, partition_key
     )
     OVERRIDING SYSTEM VALUE
     SELECT
@@ -62,7 +62,8 @@ inserted AS (
         CASE WHEN tags = '[]'::jsonb THEN '{}'::text[]
             ELSE ARRAY(SELECT jsonb_array_elements_text(tags))
         END,
-        metadata, unique_key, unique_states, fingerprint, timeout_ms, backoff, expires_at
+        metadata, unique_key, unique_states, fingerprint, timeout_ms, backoff, expires_at,
+        partition_key
     FROM admitted
     ORDER BY ord
     -- As in job_insert_many.sql (keyed rows are never unique, so only unkeyed rows conflict).
@@ -93,6 +94,24 @@ inserted AS (
         ) AS r
     )
     RETURNING id, queue, state, unique_key, (xmax::text <> '0') AS duplicate
+),
+-- A queue receiving a keyed job becomes fair (once: a queue already fair is not written, so
+-- producers do not queue on its settings row). Batches without keys find nothing to do.
+fair_new AS (
+    INSERT INTO backlog_queue (name, fair)
+    SELECT DISTINCT input.queue, true
+    FROM input
+    WHERE input.partition_key IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM backlog_queue AS q WHERE q.name = input.queue)
+    ON CONFLICT (name) DO NOTHING
+    RETURNING name
+),
+fair_set AS (
+    UPDATE backlog_queue AS q
+    SET fair = true, updated_at = now()
+    WHERE q.name IN (SELECT queue FROM input WHERE partition_key IS NOT NULL)
+      AND NOT q.fair
+    RETURNING q.name
 ),
 notified AS (
     SELECT pg_notify($9::text, queue)

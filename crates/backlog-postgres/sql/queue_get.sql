@@ -5,6 +5,8 @@ SELECT names.name,
        settings.rate_max,
        settings.rate_period_us,
        settings.updated_at,
+       settings.fair,
+       settings.partition_max_running,
        (
            SELECT coalesce(jsonb_object_agg(counts.state, counts.count), '{}'::jsonb)
            FROM (

@@ -11,7 +11,7 @@ pub(crate) const SQL: &str = include_str!("../sql/job_insert_many.sql");
 /// The SQL of `job_insert_many` for a batch where some job has an idempotency key.
 pub(crate) const SQL_IDEMPOTENT: &str = include_str!("../sql/job_insert_many_idempotent.sql");
 
-/// One array per column, in the order of the statement's parameters `$1`..`$18`.
+/// One array per column, in the order of the statement's parameters `$1`..`$19`.
 pub(crate) struct InsertArrays {
     queues: Vec<String>,
     kinds: Vec<String>,
@@ -31,6 +31,7 @@ pub(crate) struct InsertArrays {
     timeout_ms: Vec<Option<i64>>,
     backoff: Vec<Option<serde_json::Value>>,
     expires_at: Vec<Option<DateTime<Utc>>>,
+    partition_keys: Vec<Option<String>>,
     /// Whether some job has an idempotency key (then the three arrays below are bound).
     keyed: bool,
     idempotency_keys: Vec<Option<String>>,
@@ -39,7 +40,7 @@ pub(crate) struct InsertArrays {
 }
 
 /// The statement's parameter types, for `query_typed` (no prepare round trip).
-pub(crate) const TYPES: [Type; 21] = [
+pub(crate) const TYPES: [Type; 22] = [
     Type::TEXT_ARRAY,
     Type::TEXT_ARRAY,
     Type::JSONB_ARRAY,
@@ -58,6 +59,7 @@ pub(crate) const TYPES: [Type; 21] = [
     Type::INT8_ARRAY,
     Type::JSONB_ARRAY,
     Type::TIMESTAMPTZ_ARRAY,
+    Type::TEXT_ARRAY,
     Type::TEXT_ARRAY,
     Type::INT8_ARRAY,
     Type::TIMESTAMPTZ_ARRAY,
@@ -86,6 +88,7 @@ impl InsertArrays {
             timeout_ms: Vec::with_capacity(n),
             backoff: Vec::with_capacity(n),
             expires_at: Vec::with_capacity(n),
+            partition_keys: Vec::with_capacity(n),
             keyed: jobs.iter().any(|job| job.idempotency.is_some()),
             idempotency_keys: Vec::new(),
             window_us: Vec::new(),
@@ -95,6 +98,7 @@ impl InsertArrays {
             arrays.timeout_ms.push(job.timeout_ms());
             arrays.backoff.push(job.backoff);
             arrays.expires_at.push(job.expires_at);
+            arrays.partition_keys.push(job.partition_key);
             arrays.queues.push(job.queue);
             arrays.kinds.push(job.kind);
             arrays.args.push(job.args);
@@ -140,7 +144,7 @@ impl InsertArrays {
         }
     }
 
-    /// The parameters of [`InsertArrays::sql`]: `$1`..`$18`, and `$19`..`$21` if keyed.
+    /// The parameters of [`InsertArrays::sql`]: `$1`..`$19`, and `$20`..`$22` if keyed.
     pub(crate) fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
         let mut params: Vec<&(dyn ToSql + Sync)> = vec![
             &self.queues,
@@ -161,6 +165,7 @@ impl InsertArrays {
             &self.timeout_ms,
             &self.backoff,
             &self.expires_at,
+            &self.partition_keys,
         ];
         if self.keyed {
             params.push(&self.idempotency_keys);

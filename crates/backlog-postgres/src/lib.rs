@@ -61,6 +61,7 @@
 mod batch;
 mod dashboard;
 mod error;
+mod fair;
 mod insert;
 mod leader_cron;
 mod listener;

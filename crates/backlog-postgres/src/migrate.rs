@@ -70,6 +70,12 @@ pub static MIGRATIONS: &[Migration] = &[
         up: include_str!("../migrations/012_job_options.up.sql"),
         down: include_str!("../migrations/012_job_options.down.sql"),
     },
+    Migration {
+        version: 13,
+        name: "fair_queues",
+        up: include_str!("../migrations/013_fair_queues.up.sql"),
+        down: include_str!("../migrations/013_fair_queues.down.sql"),
+    },
 ];
 
 const LOCK: &str = include_str!("../sql/migration_lock.sql");

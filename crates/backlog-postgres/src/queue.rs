@@ -16,7 +16,10 @@
 //! 3. take rate-limit tokens for the remaining room;
 //! 4. claim at most that many, and give back the tokens of jobs that were not there.
 //!
-//! So `max_running` is never exceeded, whatever the number of fetchers and processes.
+//! So `max_running` is never exceeded, whatever the number of fetchers and processes. A fair
+//! queue (one that received jobs with a partition key) takes the same path, and step 4 is the
+//! fair claim of `src/fair.rs`, which shares the claim among the keys and keeps each key within
+//! `partition_max_running`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -100,10 +103,22 @@ impl PgStorage {
             let take = take(&tx, &queue_bucket(&params.queue), limit, want, params).await?;
             granted = i64::from(take.granted);
         }
-        let rows = if granted > 0 {
-            claim(&tx, params, granted, true).await?
-        } else {
+        let fair: bool = settings.try_get("fair").map_err(error::decode)?;
+        let rows = if granted <= 0 {
             Vec::new()
+        } else if fair {
+            let fairness = crate::fair::Fairness {
+                per_key: settings
+                    .try_get("partition_max_running")
+                    .map_err(error::decode)?,
+                cursor: settings
+                    .try_get("partition_cursor")
+                    .map_err(error::decode)?,
+            };
+            let max = u32::try_from(granted).unwrap_or(u32::MAX);
+            crate::fair::claim(&tx, params, max, &fairness).await?
+        } else {
+            claim(&tx, params, granted, true).await?
         };
         let unused = granted - rows.len() as i64;
         if rate.is_some() && unused > 0 {
@@ -134,6 +149,10 @@ impl PgStorage {
         let rate = params.rate_limit.flatten();
         let rate_max = rate.map(|r| i32::try_from(r.max).unwrap_or(i32::MAX));
         let rate_period = rate.map(|r| micros(r.period).max(1));
+        let partition_max = params
+            .partition_max_running
+            .flatten()
+            .map(|n| i32::try_from(n).unwrap_or(i32::MAX));
         let client = self.client().await?;
         let statement = client
             .prepare_cached(QUEUE_UPDATE)
@@ -149,6 +168,8 @@ impl PgStorage {
                     &params.rate_limit.is_some(),
                     &rate_max,
                     &rate_period,
+                    &params.partition_max_running.is_some(),
+                    &partition_max,
                 ],
             )
             .await
@@ -262,6 +283,14 @@ fn queue_info(row: &Row) -> Result<QueueInfo, Error> {
         max_running: max_running.map(|n| n.unsigned_abs()),
         rate_limit: rate_limit(row)?,
         updated_at: row.try_get("updated_at").map_err(error::decode)?,
+        fair: row
+            .try_get::<_, Option<bool>>("fair")
+            .map_err(error::decode)?
+            .unwrap_or(false),
+        partition_max_running: row
+            .try_get::<_, Option<i32>>("partition_max_running")
+            .map_err(error::decode)?
+            .map(|n| n.unsigned_abs()),
         counts: by_state,
     })
 }

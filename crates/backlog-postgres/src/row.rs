@@ -58,6 +58,7 @@ pub(crate) fn job_row(row: &Row) -> Result<JobRow, Error> {
         timeout_ms: row.try_get("timeout_ms").map_err(error::decode)?,
         backoff: row.try_get("backoff").map_err(error::decode)?,
         expires_at: row.try_get("expires_at").map_err(error::decode)?,
+        partition_key: row.try_get("partition_key").map_err(error::decode)?,
     })
 }
 

@@ -190,7 +190,11 @@ impl Storage for PgStorage {
         backlog_storage::check_idempotency(&params.jobs)?;
         let mut batch = DedupedBatch::new(params.jobs);
         let rows = match batch.jobs.as_slice() {
-            [job] if job.unique.is_none() && job.idempotency.is_none() => {
+            [job]
+                if job.unique.is_none()
+                    && job.idempotency.is_none()
+                    && job.partition_key.is_none() =>
+            {
                 self.query(
                     include_str!("../sql/job_insert_one.sql"),
                     &[

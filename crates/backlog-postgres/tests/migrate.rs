@@ -133,7 +133,7 @@ async fn job_options_move_out_of_metadata_and_back() {
         .get(0);
     drop(client);
 
-    storage.migration_run(up(Some(12))).await.unwrap();
+    storage.migration_run(up(None)).await.unwrap();
     let row = storage.job_get(id).await.unwrap().unwrap();
     assert_eq!(row.timeout_ms, Some(1500));
     assert_eq!(

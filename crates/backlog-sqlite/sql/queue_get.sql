@@ -5,6 +5,8 @@ SELECT names.name,
        settings.rate_max,
        settings.rate_period_us,
        settings.updated_at,
+       settings.fair,
+       settings.partition_max_running,
        (
            SELECT json_group_object(state, count)
            FROM (

@@ -31,6 +31,8 @@ struct Settings {
     paused: bool,
     max_running: Option<i64>,
     rate: Option<RateLimit>,
+    /// Set when the queue is fair (partition keys).
+    fairness: Option<crate::fair::Fairness>,
 }
 
 /// Claims jobs as [`queries::job_fetch_available`] does, within the queue's settings.
@@ -42,10 +44,19 @@ pub(crate) fn job_fetch_available(
         .prepare_cached(sql::JOB_FETCH_AVAILABLE_SETTINGS)
         .and_then(|mut s| {
             s.query_row(named_params! { ":queue": params.queue }, |row| {
+                let fair: bool = row.get(4)?;
                 Ok(Settings {
                     paused: row.get(0)?,
                     max_running: row.get(1)?,
                     rate: rate_limit(row.get(2)?, row.get(3)?),
+                    fairness: if fair {
+                        Some(crate::fair::Fairness {
+                            per_key: row.get(5)?,
+                            cursor: row.get(6)?,
+                        })
+                    } else {
+                        None
+                    },
                 })
             })
             .optional()
@@ -84,7 +95,10 @@ pub(crate) fn job_fetch_available(
         max: u32::try_from(granted).unwrap_or(u32::MAX),
         ..params.clone()
     };
-    let rows = queries::job_fetch_available(conn, &limited)?;
+    let rows = match &settings.fairness {
+        Some(fairness) => crate::fair::claim(conn, &limited, fairness)?,
+        None => queries::job_fetch_available(conn, &limited)?,
+    };
     let unused = granted - rows.len() as i64;
     if settings.rate.is_some() && unused > 0 {
         conn.prepare_cached(sql::JOB_FETCH_AVAILABLE_REFUND)
@@ -175,6 +189,8 @@ pub(crate) fn queue_update(
                 ":set_rate": params.rate_limit.is_some(),
                 ":rate_max": rate.map(|r| r.max),
                 ":rate_period_us": rate.map(|r| time::micros(r.period).max(1)),
+                ":set_partition_max": params.partition_max_running.is_some(),
+                ":partition_max_running": params.partition_max_running.flatten(),
                 ":now": time::encode(time::now()),
             })
         })
@@ -235,6 +251,14 @@ fn queue_info(row: &Row<'_>) -> Result<QueueInfo, Error> {
             row.get("rate_period_us").map_err(from_sqlite)?,
         ),
         updated_at: optional_timestamp(row, "updated_at")?,
+        fair: row
+            .get::<_, Option<bool>>("fair")
+            .map_err(from_sqlite)?
+            .unwrap_or(false),
+        partition_max_running: row
+            .get::<_, Option<i64>>("partition_max_running")
+            .map_err(from_sqlite)?
+            .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
         counts: by_state,
     })
 }

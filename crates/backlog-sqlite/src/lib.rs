@@ -49,6 +49,7 @@ mod cancel;
 mod connection;
 mod dashboard;
 mod error;
+mod fair;
 mod flow;
 mod idempotency;
 mod leader_cron;

@@ -74,6 +74,12 @@ pub static MIGRATIONS: &[Migration] = &[
         up: include_str!("../migrations/012_job_options.up.sql"),
         down: include_str!("../migrations/012_job_options.down.sql"),
     },
+    Migration {
+        version: 13,
+        name: "fair_queues",
+        up: include_str!("../migrations/013_fair_queues.up.sql"),
+        down: include_str!("../migrations/013_fair_queues.down.sql"),
+    },
 ];
 
 /// Every known migration with the time it was applied, if it was.

@@ -37,6 +37,7 @@ struct EncodedJob {
     timeout_ms: Option<i64>,
     backoff: Option<String>,
     expires_at: Option<String>,
+    partition_key: Option<String>,
 }
 
 /// A batch of jobs encoded for [`job_insert_many`]. Built by the caller, so that JSON encoding
@@ -87,6 +88,7 @@ impl InsertBatch {
                     timeout_ms,
                     backoff: job.backoff.as_ref().map(|b| b.to_string()),
                     expires_at: job.expires_at.map(time::encode),
+                    partition_key: job.partition_key,
                     idempotency: job.idempotency.map(|i| EncodedKey::new(i, now)),
                     unique_states: job.unique.as_ref().map(|u| u.states),
                     unique_key: job.unique.map(|u| u.key),
@@ -160,6 +162,7 @@ pub(crate) fn job_insert_many(
                 job.timeout_ms,
                 job.backoff,
                 job.expires_at,
+                job.partition_key,
             ])
             .map_err(from_sqlite)?;
         let id = conn.last_insert_rowid();
@@ -170,6 +173,22 @@ pub(crate) fn job_insert_many(
             id,
             duplicate: false,
         });
+    }
+    let mut fair: Vec<&str> = Vec::new();
+    for job in &batch.jobs {
+        if job.partition_key.is_some() && !fair.contains(&job.queue.as_str()) {
+            fair.push(&job.queue);
+        }
+    }
+    if !fair.is_empty() {
+        let mut statement = conn
+            .prepare_cached(sql::QUEUE_MARK_FAIR)
+            .map_err(from_sqlite)?;
+        for queue in fair {
+            statement
+                .execute(named_params! { ":queue": queue, ":now": batch.now })
+                .map_err(from_sqlite)?;
+        }
     }
     Ok(results)
 }

@@ -49,6 +49,7 @@ pub(crate) fn job_row(row: &Row<'_>) -> Result<JobRow, Error> {
         timeout_ms: get(row, "timeout_ms")?,
         backoff: optional_json(row, "backoff")?,
         expires_at: optional_timestamp(row, "expires_at")?,
+        partition_key: get(row, "partition_key")?,
     })
 }
 

@@ -23,6 +23,7 @@ mod cancel;
 mod cron;
 mod dashboard;
 mod error;
+mod fair;
 mod idempotency;
 mod leader;
 mod migration;
@@ -43,6 +44,7 @@ pub use cron::{
 };
 pub use dashboard::*;
 pub use error::{Error, ErrorKind};
+pub use fair::*;
 pub use idempotency::*;
 pub use leader::{Leader, LeaderElectParams, LeaderResignParams};
 pub use migration::{Migration, MigrationDirection, MigrationStatus};

@@ -53,6 +53,9 @@ pub struct JobInsert {
     pub backoff: Option<serde_json::Value>,
     /// Discard the job instead of starting it after this time (`None`: never expires).
     pub expires_at: Option<DateTime<Utc>>,
+    /// The fair-queue partition, 1 to 255 bytes (`None`: none). A queue holding keyed jobs
+    /// becomes fair: its claims rotate over the keys.
+    pub partition_key: Option<String>,
 }
 
 impl JobInsert {
@@ -78,6 +81,7 @@ impl JobInsert {
             timeout: None,
             backoff: None,
             expires_at: None,
+            partition_key: None,
         }
     }
 

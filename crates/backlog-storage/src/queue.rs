@@ -61,6 +61,9 @@ pub struct QueueUpdateParams {
     pub max_running: Option<Option<u32>>,
     /// Most jobs of this queue started per period, across every process.
     pub rate_limit: Option<Option<RateLimit>>,
+    /// Most jobs of one partition key of this (fair) queue `running` at once across every
+    /// process.
+    pub partition_max_running: Option<Option<u32>>,
 }
 
 /// A queue's settings and its jobs per state, as returned by
@@ -78,6 +81,10 @@ pub struct QueueInfo {
     pub rate_limit: Option<RateLimit>,
     /// When its settings last changed (`None`: never configured, it only has jobs).
     pub updated_at: Option<DateTime<Utc>>,
+    /// Whether claims rotate over partition keys (set once a keyed job was inserted).
+    pub fair: bool,
+    /// Cluster-wide limit of running jobs per partition key, if any.
+    pub partition_max_running: Option<u32>,
     /// Jobs per state; states without jobs are absent.
     pub counts: BTreeMap<JobState, u64>,
 }

@@ -106,4 +106,7 @@ pub struct JobRow {
     /// running late.
     #[serde(default)]
     pub expires_at: Option<DateTime<Utc>>,
+    /// The fair-queue partition (a tenant, a customer): claims rotate over the keys of a queue.
+    #[serde(default)]
+    pub partition_key: Option<String>,
 }

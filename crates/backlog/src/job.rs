@@ -58,6 +58,7 @@ pub struct InsertOpts {
     pub(crate) timeout: Option<Duration>,
     pub(crate) expires_at: Option<DateTime<Utc>>,
     pub(crate) expires_after: Option<Duration>,
+    pub(crate) partition_key: Option<String>,
     pub(crate) unique: Option<UniqueOpts>,
     pub(crate) fingerprint: Option<String>,
     pub(crate) idempotency_key: Option<String>,
@@ -151,6 +152,17 @@ impl InsertOpts {
         self
     }
 
+    /// The job's partition in a fair queue (a tenant, a customer; 1 to 255 bytes). Within a
+    /// queue, claims rotate over the keys that have available jobs, so one key's large backlog
+    /// cannot starve another key's jobs; with a per-key limit
+    /// ([`Client::queue_update`](crate::Client::queue_update), `partition_max_running`), no key
+    /// has more jobs running at once across every process. A queue becomes fair when its first
+    /// keyed job is inserted. See `docs/flow_control.md`.
+    pub fn partition_key(mut self, key: impl Into<String>) -> Self {
+        self.partition_key = Some(key.into());
+        self
+    }
+
     /// Makes the job unique among live jobs (see [`UniqueOpts`]). Use
     /// [`Client::enqueue_unique`](crate::Client::enqueue_unique) to learn whether the insert was
     /// a duplicate.
@@ -203,6 +215,7 @@ impl InsertOpts {
         self.metadata = self.metadata.or(defaults.metadata);
         self.backoff = self.backoff.or(defaults.backoff);
         self.timeout = self.timeout.or(defaults.timeout);
+        self.partition_key = self.partition_key.or(defaults.partition_key);
         if self.expires_at.is_none() && self.expires_after.is_none() {
             self.expires_at = defaults.expires_at;
             self.expires_after = defaults.expires_after;

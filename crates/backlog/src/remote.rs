@@ -139,6 +139,7 @@ impl RemoteOrder {
             timeout_ms: None,
             backoff: None,
             expires_at: None,
+            partition_key: None,
         }
     }
 }

@@ -168,6 +168,7 @@ async fn two_runners_never_exceed_max_running(db: Db) {
             queue: "default".into(),
             max_running: Some(Some(3)),
             rate_limit: None,
+            partition_max_running: None,
         })
         .await
         .unwrap();

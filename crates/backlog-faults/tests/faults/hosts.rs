@@ -237,6 +237,7 @@ async fn postgres_four_hosts_share_one_database() {
         queue: "default".to_owned(),
         max_running,
         rate_limit,
+        partition_max_running: None,
     };
     hosts
         .client

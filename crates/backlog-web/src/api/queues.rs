@@ -148,6 +148,7 @@ pub(crate) async fn limits(
             queue: name.clone(),
             max_running: body.max_running,
             rate_limit,
+            partition_max_running: None,
         })
         .await?;
     state.refresh_queues().await?;

@@ -275,6 +275,13 @@ impl Client {
             })
             .transpose()
             .map_err(EnqueueError::InvalidOption)?;
+        if let Some(key) = &opts.partition_key {
+            if key.is_empty() || key.len() > 255 {
+                return Err(EnqueueError::InvalidOption(
+                    "partition_key must be 1 to 255 bytes".into(),
+                ));
+            }
+        }
         if let Some(fingerprint) = &opts.fingerprint {
             if fingerprint.is_empty() || fingerprint.len() > 255 {
                 return Err(EnqueueError::InvalidOption(
@@ -303,6 +310,7 @@ impl Client {
             timeout: opts.timeout,
             backoff,
             expires_at,
+            partition_key: opts.partition_key,
         })
     }
 

@@ -135,6 +135,7 @@ impl CronEnqueuer {
                 timeout: None,
                 backoff: None,
                 expires_at: None,
+                partition_key: None,
             })
             .collect();
         let ids = self

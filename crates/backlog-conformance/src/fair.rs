@@ -1,0 +1,108 @@
+//! Fair queues: partition keys, claims rotating over them, the per-key limit.
+
+use backlog_storage::{JobInsert, QueueUpdateParams};
+use backlog_types::JobState;
+
+use crate::support::{fetch, finalize, insert, job, Db};
+
+fn keyed(queue: &str, key: &str) -> JobInsert {
+    let mut j = job(queue, "k");
+    j.partition_key = Some(key.to_owned());
+    j
+}
+
+fn keys_of(rows: &[backlog_types::JobRow]) -> Vec<String> {
+    rows.iter()
+        .map(|r| r.partition_key.clone().unwrap_or_else(|| "-".into()))
+        .collect()
+}
+
+/// A queue becomes fair with its first keyed job; one key's big backlog, enqueued first, does
+/// not starve the keys behind it: a claim takes one job per key, turn by turn.
+pub async fn claims_rotate_over_keys(db: Db) {
+    insert(&db, (0..100).map(|_| keyed("q", "big")).collect()).await;
+    insert(
+        &db,
+        ["a", "b", "c", "d", "e"]
+            .iter()
+            .map(|k| keyed("q", k))
+            .collect(),
+    )
+    .await;
+    let queue = db.queue_get("q").await.unwrap().unwrap();
+    assert!(queue.fair, "a keyed insert makes the queue fair");
+    let claimed = fetch(&db, "q", 6).await;
+    let mut keys = keys_of(&claimed);
+    keys.sort();
+    assert_eq!(
+        keys,
+        vec!["a", "b", "big", "c", "d", "e"],
+        "one job per key"
+    );
+    // With only the big key left, a claim fills up from it.
+    let claimed = fetch(&db, "q", 10).await;
+    assert_eq!(keys_of(&claimed), vec!["big"; 10]);
+}
+
+/// Claims smaller than the number of keys rotate: each starts after the last key served.
+pub async fn the_cursor_moves_over_many_keys(db: Db) {
+    let keys: Vec<String> = (0..10).map(|i| format!("tenant-{i}")).collect();
+    for _ in 0..2 {
+        insert(&db, keys.iter().map(|k| keyed("q", k)).collect()).await;
+    }
+    let mut served = Vec::new();
+    for _ in 0..4 {
+        served.extend(keys_of(&fetch(&db, "q", 3).await));
+    }
+    // 12 claims over 10 keys: every key once before any key twice.
+    let first_ten: std::collections::BTreeSet<_> = served[..10].iter().cloned().collect();
+    assert_eq!(first_ten.len(), 10, "{served:?}");
+    assert_eq!(&served[10..], &["tenant-0", "tenant-1"], "{served:?}");
+}
+
+/// With a per-key limit, no key has more jobs running than it, across claims, until some
+/// finish; unkeyed jobs of a fair queue are one more group.
+pub async fn per_key_limit_holds(db: Db) {
+    db.queue_update(QueueUpdateParams {
+        queue: "q".into(),
+        max_running: None,
+        rate_limit: None,
+        partition_max_running: Some(Some(2)),
+    })
+    .await
+    .unwrap();
+    let info = db.queue_get("q").await.unwrap().unwrap();
+    assert_eq!((info.fair, info.partition_max_running), (true, Some(2)));
+    insert(&db, (0..5).map(|_| keyed("q", "x")).collect()).await;
+    insert(&db, (0..5).map(|_| keyed("q", "y")).collect()).await;
+    insert(&db, vec![job("q", "k")]).await;
+    let first = fetch(&db, "q", 10).await;
+    let mut keys = keys_of(&first);
+    keys.sort();
+    assert_eq!(
+        keys,
+        vec!["-", "x", "x", "y", "y"],
+        "two per key, and the unkeyed job"
+    );
+    assert!(
+        keys_of(&fetch(&db, "q", 10).await).is_empty(),
+        "both keys are at their limit"
+    );
+    // One x job finishes: one more x may start.
+    let done: Vec<_> = first
+        .iter()
+        .filter(|r| r.partition_key.as_deref() == Some("x"))
+        .take(1)
+        .cloned()
+        .collect();
+    finalize(&db, &done, vec![backlog_storage::JobOutcome::Completed]).await;
+    assert_eq!(keys_of(&fetch(&db, "q", 10).await), vec!["x"]);
+    let running = db
+        .job_list(backlog_storage::JobListParams {
+            states: vec![JobState::Running],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(running.len(), 5);
+}
