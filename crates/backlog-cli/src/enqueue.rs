@@ -49,6 +49,9 @@ pub struct EnqueueArgs {
     /// exponential:1s:1h.
     #[arg(long, value_parser = crate::parse::backoff)]
     backoff: Option<Backoff>,
+    /// The fair-queue partition (a tenant, a customer): the queue's claims rotate over keys.
+    #[arg(long)]
+    partition_key: Option<String>,
     /// Discard the job instead of starting it after this time: RFC 3339 or +DURATION.
     #[arg(long, value_parser = crate::parse::time)]
     expires_at: Option<DateTime<Utc>>,
@@ -105,6 +108,9 @@ pub async fn run(args: EnqueueArgs) -> anyhow::Result<()> {
     }
     if let Some(backoff) = args.backoff {
         opts = opts.backoff(backoff);
+    }
+    if let Some(key) = args.partition_key {
+        opts = opts.partition_key(key);
     }
     if let Some(at) = args.expires_at {
         opts = opts.expires_at(at);

@@ -202,17 +202,20 @@ fn to_json(q: &QueueInfo) -> serde_json::Value {
         "rate_max": q.rate_limit.map(|r| r.max),
         "rate_period_ms": q.rate_limit.map(|r| r.period.as_millis() as u64),
         "updated_at": q.updated_at,
+        "fair": q.fair,
+        "partition_max_running": q.partition_max_running,
         "counts": counts,
     })
 }
 
 fn print_table(queues: &[QueueInfo]) {
     println!(
-        "{:<20} {:<7} {:>11} {:>12} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "{:<20} {:<7} {:>11} {:>12} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9}",
         "queue",
         "paused",
         "max_running",
         "rate",
+        "fair",
         "available",
         "running",
         "waiting",
@@ -223,11 +226,16 @@ fn print_table(queues: &[QueueInfo]) {
         let waiting = q.count(JobState::Scheduled) + q.count(JobState::Retryable);
         let failed = q.count(JobState::Discarded) + q.count(JobState::Cancelled);
         println!(
-            "{:<20} {:<7} {:>11} {:>12} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "{:<20} {:<7} {:>11} {:>12} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9}",
             q.name,
             if q.is_paused() { "yes" } else { "no" },
             q.max_running.map_or("-".to_owned(), |n| n.to_string()),
             describe_rate(q.rate_limit),
+            match (q.fair, q.partition_max_running) {
+                (false, _) => "no".to_owned(),
+                (true, None) => "yes".to_owned(),
+                (true, Some(n)) => format!("{n}/key"),
+            },
             q.count(JobState::Available),
             q.count(JobState::Running),
             waiting,

@@ -61,6 +61,10 @@ pub struct JobSpec {
     /// epoch, UTC.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at_ms: Option<i64>,
+    /// The fair-queue partition (a tenant, a customer), 1 to 255 bytes: claims of the queue
+    /// rotate over the keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition_key: Option<String>,
     /// Uniqueness among live jobs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unique: Option<Unique>,
@@ -100,6 +104,7 @@ impl JobSpec {
             timeout_ms: None,
             backoff: None,
             expires_at_ms: None,
+            partition_key: None,
             unique: None,
             tags: Vec::new(),
             metadata: None,

@@ -246,6 +246,9 @@ pub(crate) fn insert_opts(spec: &JobSpec) -> Result<InsertOpts, String> {
     if let Some(backoff) = &spec.backoff {
         opts = opts.backoff(backoff_of(backoff)?);
     }
+    if let Some(key) = &spec.partition_key {
+        opts = opts.partition_key(key.clone());
+    }
     if let Some(ms) = spec.expires_at_ms {
         let at = chrono::DateTime::from_timestamp_millis(ms)
             .ok_or_else(|| format!("expires_at_ms {ms} is not a representable time"))?;

@@ -71,6 +71,11 @@ async fn queue_rows(state: &AppState) -> Result<Vec<QueueRow>, ApiError> {
             if let (Some(max), Some(period)) = (q.rate_limit_max, q.rate_limit_period_secs) {
                 limits.push(format!("{max} per {}", seconds(period)));
             }
+            match (q.fair, q.partition_max_running) {
+                (true, Some(m)) => limits.push(format!("fair, ≤ {m} running per key")),
+                (true, None) => limits.push("fair".to_owned()),
+                (false, _) => {}
+            }
             QueueRow {
                 available: q.available,
                 running: q.running,

@@ -198,6 +198,7 @@ class JobSpec:
     timeout_ms: Optional[int] = opt(U64)
     backoff: Optional[Backoff] = opt(_BACKOFF)
     expires_at_ms: Optional[int] = opt(I64)
+    partition_key: Optional[str] = opt(TEXT)
     unique: Optional[Unique] = opt(Struct(Unique))
     tags: List[str] = many(TEXT)
     metadata: Any = opt(JSON)

@@ -2,6 +2,7 @@
 //! backend, printed as a table. Every number in `docs/benchmarks.md` comes from here.
 
 mod dashboard;
+mod fair;
 mod latency;
 mod scenarios;
 #[cfg(feature = "server")]
@@ -91,6 +92,9 @@ pub enum Scenario {
     /// Insert and run a fan-out / fan-in workflow of --workflow-jobs jobs (not in the default
     /// set).
     Workflow,
+    /// Fair queue: --jobs jobs of one partition key, then 50 keys of 10 jobs; how early the
+    /// small keys run and the drain rate beside a plain drain (not in the default set).
+    Fair,
     /// Through the ZeroMQ server: enqueue over the wire, single and batched (not in the
     /// default set; `server` feature).
     #[cfg(feature = "server")]
@@ -177,13 +181,18 @@ pub(crate) struct Bench {
 }
 
 impl Bench {
-    /// A runner over the bench queue with the configured concurrency.
-    pub(crate) fn runner(&self, worker: NoopWorker) -> anyhow::Result<Runner> {
-        let queue = backlog::QueueConfig {
+    /// The bench queue's settings: the configured concurrency, fetch batch and prefetch.
+    pub(crate) fn queue_config(&self) -> backlog::QueueConfig {
+        backlog::QueueConfig {
             max_workers: self.args.concurrency,
             fetch_batch: self.args.fetch_batch,
             prefetch: self.args.prefetch,
-        };
+        }
+    }
+
+    /// A runner over the bench queue with the configured concurrency.
+    pub(crate) fn runner(&self, worker: NoopWorker) -> anyhow::Result<Runner> {
+        let queue = self.queue_config();
         Ok(
             Runner::builder(self.db.storage.clone(), Workers::new().register(worker))
                 .queue("bench", queue)
@@ -222,7 +231,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let owned = crate::disposable::Owned {
         command: "bench",
         queues: &["bench", "dash_a", "dash_b", "dash_c"],
-        kinds: &[Noop::KIND, "dash_common", "dash_rare"],
+        kinds: &[Noop::KIND, "dash_common", "dash_rare", fair::Small::KIND],
     };
     crate::disposable::ensure(&*db.storage, &owned, &db.describe, args.force).await?;
     let scenarios = if args.scenarios.is_empty() {
@@ -257,6 +266,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             Scenario::Latency => latency::run(&bench).await?,
             Scenario::Dashboard => dashboard::run(&bench).await?,
             Scenario::Workflow => workflow::run(&bench).await?,
+            Scenario::Fair => fair::run(&bench).await?,
             #[cfg(feature = "server")]
             Scenario::ServerEnqueue => server::enqueue(&bench).await?,
             #[cfg(feature = "server")]

@@ -22,6 +22,10 @@ pub(crate) struct QueueView {
     pub(crate) max_running: Option<u32>,
     pub(crate) rate_limit_max: Option<u32>,
     pub(crate) rate_limit_period_secs: Option<f64>,
+    /// Whether claims rotate over partition keys.
+    pub(crate) fair: bool,
+    /// Most jobs of one partition key running at once, if limited.
+    pub(crate) partition_max_running: Option<u32>,
     pub(crate) counts: BTreeMap<String, u64>,
     pub(crate) available: u64,
     pub(crate) running: u64,
@@ -44,6 +48,8 @@ pub(crate) async fn views(state: &AppState) -> Result<Vec<QueueView>, ApiError> 
                 max_running: q.max_running,
                 rate_limit_max: q.rate_limit.map(|r| r.max),
                 rate_limit_period_secs: q.rate_limit.map(|r| r.period.as_secs_f64()),
+                fair: q.fair,
+                partition_max_running: q.partition_max_running,
                 available: q.count(backlog_types::JobState::Available),
                 running: q.count(backlog_types::JobState::Running),
                 counts: q
@@ -99,6 +105,8 @@ pub(crate) struct LimitsBody {
     max_running: Option<Option<u32>>,
     #[serde(default, with = "double_option")]
     rate_limit: Option<Option<RateBody>>,
+    #[serde(default, with = "double_option")]
+    partition_max_running: Option<Option<u32>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -148,7 +156,7 @@ pub(crate) async fn limits(
             queue: name.clone(),
             max_running: body.max_running,
             rate_limit,
-            partition_max_running: None,
+            partition_max_running: body.partition_max_running,
         })
         .await?;
     state.refresh_queues().await?;
@@ -158,5 +166,7 @@ pub(crate) async fn limits(
         "max_running": info.max_running,
         "rate_limit_max": info.rate_limit.map(|r| r.max),
         "rate_limit_period_secs": info.rate_limit.map(|r| r.period.as_secs_f64()),
+        "fair": info.fair,
+        "partition_max_running": info.partition_max_running,
     })))
 }

@@ -1,0 +1,137 @@
+//! Fair queues: one partition key holding a big backlog, enqueued first, and 50 keys holding 10
+//! jobs each, enqueued after it. Measures how early the small keys' jobs start (in a plain
+//! queue they would wait for the whole backlog) and the drain rate, beside the same drain
+//! without keys.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use backlog::{Client, InsertOpts, Job, JobArgs, JobError, Runner, Worker, Workers};
+use serde::{Deserialize, Serialize};
+
+use super::{rate, scenarios, Bench, Noop, NoopWorker, Row};
+
+/// Keys holding 10 jobs each, enqueued after the big key's backlog.
+const SMALL_KEYS: usize = 50;
+const SMALL_JOBS: usize = 10;
+
+/// A job of a small key: records how many jobs had started before it.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Small {}
+
+impl JobArgs for Small {
+    const KIND: &'static str = "bench_fair_small";
+    fn default_opts() -> InsertOpts {
+        InsertOpts::new().queue("bench")
+    }
+}
+
+/// Counts every start (big and small jobs share the counter) and notes the small ones' places.
+#[derive(Clone, Default)]
+struct Starts {
+    count: Arc<AtomicU64>,
+    small: Arc<Mutex<Vec<u64>>>,
+}
+
+struct SmallWorker(Starts);
+
+impl Worker for SmallWorker {
+    type Args = Small;
+    async fn work(&self, _job: Job<Small>) -> Result<(), JobError> {
+        let place = self.0.count.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut small) = self.0.small.lock() {
+            small.push(place);
+        }
+        Ok(())
+    }
+}
+
+struct BigWorker(Starts, NoopWorker);
+
+impl Worker for BigWorker {
+    type Args = Noop;
+    async fn work(&self, job: Job<Noop>) -> Result<(), JobError> {
+        self.0.count.fetch_add(1, Ordering::Relaxed);
+        self.1.work(job).await
+    }
+}
+
+pub(crate) async fn run(bench: &Bench) -> anyhow::Result<Vec<Row>> {
+    let client = Client::from_arc(bench.db.storage.clone());
+    let big = bench.args.jobs;
+    let mut left = big;
+    while left > 0 {
+        let n = left.min(5_000);
+        let prepared = (0..n)
+            .map(|_| client.prepare(&Noop { sent_ns: 0 }, InsertOpts::new().partition_key("big")))
+            .collect::<Result<Vec<_>, _>>()?;
+        client.insert_prepared(prepared).await?;
+        left -= n;
+    }
+    let small = (0..SMALL_KEYS * SMALL_JOBS)
+        .map(|i| {
+            client.prepare(
+                &Small {},
+                InsertOpts::new().partition_key(format!("tenant-{:02}", i % SMALL_KEYS)),
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    client.insert_prepared(small).await?;
+    let total = (big + SMALL_KEYS * SMALL_JOBS) as u64;
+
+    let starts = Starts::default();
+    let noop = NoopWorker::default();
+    let workers = Workers::new()
+        .register(BigWorker(starts.clone(), noop))
+        .register(SmallWorker(starts.clone()));
+    let started = Instant::now();
+    let runner = Runner::builder(bench.db.storage.clone(), workers)
+        .queue("bench", bench.queue_config())
+        .start()?;
+    while runner.stats().completed < total {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let elapsed = started.elapsed();
+    runner.shutdown(Duration::from_secs(10)).await;
+    let last_small = starts
+        .small
+        .lock()
+        .map(|s| s.iter().copied().max().unwrap_or(0))
+        .unwrap_or(0);
+
+    // The same number of jobs without keys, for comparison.
+    bench.reset().await?;
+    scenarios::enqueue_bulk(&client, total as usize, 5_000).await?;
+    let plain_started = Instant::now();
+    let runner = bench.runner(NoopWorker::default())?;
+    while runner.stats().completed < total {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let plain = plain_started.elapsed();
+    runner.shutdown(Duration::from_secs(10)).await;
+
+    Ok(vec![
+        Row {
+            name: "fair drain".into(),
+            value: rate(total, elapsed),
+            detail: format!(
+                "{big} jobs of one key enqueued first, then {SMALL_KEYS} keys x {SMALL_JOBS}; \
+                 concurrency {}; plain drain of as many jobs without keys: {} ({:.0} %)",
+                bench.args.concurrency,
+                rate(total, plain),
+                100.0 * plain.as_secs_f64() / elapsed.as_secs_f64().max(1e-9)
+            ),
+        },
+        Row {
+            name: "fair: small keys served by".into(),
+            value: format!("start #{}", last_small + 1),
+            detail: format!(
+                "the last of the {} small-key jobs started as job {} of {total} (without keys: \
+                 after the whole backlog)",
+                SMALL_KEYS * SMALL_JOBS,
+                last_small + 1
+            ),
+        },
+    ])
+}
