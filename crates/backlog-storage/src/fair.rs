@@ -5,10 +5,13 @@
 //! 1. lists up to `max` keys with available jobs, in key order starting after the queue's
 //!    cursor (the last key a claim served) and wrapping around, then the unkeyed jobs as one
 //!    more group;
-//! 2. gives each group an equal share, `ceil(max / groups)`, capped by its room under the
-//!    per-key limit, and reads that many of each group's next jobs in run order;
-//! 3. if that leaves the claim short (some groups had fewer jobs than their share), tops it up
-//!    from the groups that filled their share, in key order;
+//! 2. gives each key an equal share, `ceil(max / keys)`, capped by its room under the
+//!    per-key limit, and reads that many of each key's next jobs in run order;
+//! 3. if that leaves the claim short (some keys had fewer jobs than their share), tops it up
+//!    from the keys that filled their share, in key order, and from the jobs without a key.
+//!    Those are read only then: finding them means walking the queue's whole run order past
+//!    the keyed jobs, which a claim filled by keys does not pay (give every job of a fair
+//!    queue a key);
 //! 4. takes the jobs turn by turn (each group's first job, then each group's second...) up to
 //!    `max`, and moves the cursor to the last key served.
 //!
@@ -37,28 +40,34 @@ pub struct FairCandidate {
     pub turn: u32,
 }
 
-/// Each group's share in the first read: `ceil(max / groups)`, capped by the group's room.
+/// Each group's share in the first read: `ceil(max / keys)` for each key, capped by its room;
+/// nothing for the jobs without a key (read in the top-up only).
 pub fn first_shares(max: u32, groups: &[FairGroup]) -> Vec<u32> {
-    let n = groups.len().max(1) as u32;
-    let share = max.div_ceil(n).max(1);
-    groups.iter().map(|g| g.room.min(share)).collect()
+    let keys = groups.iter().filter(|g| g.key.is_some()).count().max(1) as u32;
+    let share = max.div_ceil(keys).max(1);
+    groups
+        .iter()
+        .map(|g| match g.key {
+            Some(_) => g.room.min(share),
+            None => 0,
+        })
+        .collect()
 }
 
 /// How many more jobs each group may give in the top-up read, given what the first read
-/// returned per group (`got`): groups that filled their share may give up to their remaining
-/// room, and no more than the claim is short; others give nothing.
+/// returned per group (`got`): keys that filled their share may give up to their remaining
+/// room, the jobs without a key up to theirs, and none more than the claim is short.
 pub fn top_up(max: u32, groups: &[FairGroup], shares: &[u32], got: &[u32]) -> Vec<u32> {
     let total: u32 = got.iter().sum();
     let short = max.saturating_sub(total);
     groups
         .iter()
         .zip(shares.iter().zip(got))
-        .map(|(g, (share, got))| {
-            if short > 0 && *share > 0 && got == share {
-                g.room.saturating_sub(*share).min(short)
-            } else {
-                0
-            }
+        .map(|(g, (share, got))| match g.key {
+            _ if short == 0 => 0,
+            None => g.room.min(short),
+            Some(_) if *share > 0 && got == share => g.room.saturating_sub(*share).min(short),
+            Some(_) => 0,
         })
         .collect()
 }
@@ -146,10 +155,10 @@ mod tests {
             },
         ];
         let shares = first_shares(10, &groups);
-        assert_eq!(shares, vec![2, 5]);
-        let more = top_up(10, &groups, &shares, &[2, 5]);
-        assert_eq!(more, vec![0, 3], "the limited key has no room left");
-        let (_, cursor) = choose(10, &groups, candidates(1, 0..5), Vec::new());
+        assert_eq!(shares, vec![2, 0], "unkeyed jobs wait for the top-up");
+        let more = top_up(10, &groups, &shares, &[2, 0]);
+        assert_eq!(more, vec![0, 8], "the limited key has no room left");
+        let (_, cursor) = choose(10, &groups, Vec::new(), candidates(1, 0..5));
         assert_eq!(cursor, None, "only unkeyed jobs served: the cursor stays");
     }
 }
