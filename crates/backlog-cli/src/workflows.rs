@@ -41,6 +41,124 @@ enum WorkflowAction {
     /// Retry a workflow: its discarded and cancelled jobs wait again for their dependencies
     /// that have not completed, or run at once.
     Retry { id: WorkflowId },
+    /// Insert a workflow (jobs with dependencies) described in a JSON file (`-`: stdin), in one
+    /// transaction; prints its id and its jobs' ids. A cycle or an unknown dependency is refused
+    /// before anything is stored. The file:
+    ///
+    /// {"name": "nightly", "jobs": [
+    ///   {"id": "extract", "kind": "extract", "args": {"day": 1}},
+    ///   {"id": "load", "kind": "load", "after": ["extract"], "on_failure": "run"}]}
+    ///
+    /// A job may also give queue, priority (high, normal, low or a number), max_attempts, tags,
+    /// metadata, timeout (30s, 5m...), partition_key and expires_at (RFC 3339); `after` names
+    /// other jobs by `id` or by position (0 for the first).
+    Create {
+        /// The JSON file, or `-` for stdin.
+        file: String,
+    },
+}
+
+/// A workflow as `backlog workflows create` reads it.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WorkflowFile {
+    name: String,
+    jobs: Vec<WorkflowFileJob>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WorkflowFileJob {
+    id: Option<String>,
+    kind: String,
+    #[serde(default)]
+    args: serde_json::Value,
+    queue: Option<String>,
+    priority: Option<serde_json::Value>,
+    max_attempts: Option<i32>,
+    #[serde(default)]
+    tags: Vec<String>,
+    metadata: Option<serde_json::Value>,
+    timeout: Option<String>,
+    partition_key: Option<String>,
+    expires_at: Option<String>,
+    #[serde(default)]
+    after: Vec<serde_json::Value>,
+    on_failure: Option<String>,
+}
+
+/// Builds the library's workflow from the file; errors name the job and what was wrong.
+fn build(file: WorkflowFile) -> anyhow::Result<backlog::Workflow> {
+    use backlog::{DependencyFailure, InsertOpts};
+    let mut workflow = backlog::Workflow::new(file.name);
+    let names: Vec<Option<String>> = file.jobs.iter().map(|j| j.id.clone()).collect();
+    let mut steps = Vec::with_capacity(file.jobs.len());
+    let mut edges = Vec::new();
+    for (i, job) in file.jobs.into_iter().enumerate() {
+        let label = job.id.clone().unwrap_or_else(|| format!("#{i}"));
+        let mut opts = InsertOpts::new();
+        if let Some(queue) = job.queue {
+            opts = opts.queue(queue);
+        }
+        if let Some(priority) = job.priority {
+            let text = match &priority {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            opts = opts.priority(
+                crate::parse::priority(&text).map_err(|e| anyhow::anyhow!("job {label}: {e}"))?,
+            );
+        }
+        if let Some(n) = job.max_attempts {
+            opts = opts.max_attempts(n);
+        }
+        for tag in job.tags {
+            opts = opts.tag(tag);
+        }
+        if let Some(metadata) = job.metadata {
+            opts = opts.metadata(metadata);
+        }
+        if let Some(timeout) = job.timeout {
+            opts = opts.timeout(
+                crate::parse::duration(&timeout)
+                    .map_err(|e| anyhow::anyhow!("job {label}: {e}"))?,
+            );
+        }
+        if let Some(key) = job.partition_key {
+            opts = opts.partition_key(key);
+        }
+        if let Some(at) = job.expires_at {
+            opts = opts.expires_at(
+                crate::parse::time(&at).map_err(|e| anyhow::anyhow!("job {label}: {e}"))?,
+            );
+        }
+        let policy = match job.on_failure.as_deref() {
+            None | Some("cancel") => DependencyFailure::Cancel,
+            Some("run") => DependencyFailure::Run,
+            Some(other) => {
+                bail!("job {label}: on_failure must be cancel or run, got {other:?}")
+            }
+        };
+        for dependency in job.after {
+            let target = match &dependency {
+                serde_json::Value::Number(n) => n.as_u64().map(|n| n as usize),
+                serde_json::Value::String(s) => names.iter().position(|n| n.as_deref() == Some(s)),
+                _ => None,
+            }
+            .filter(|t| *t < names.len())
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "job {label}: `after` entry {dependency} names no job of the file (use a job's id or its position)"
+                )
+            })?;
+            edges.push((i, target, policy));
+        }
+        steps.push(workflow.add_raw(job.kind, job.args, opts, &[]));
+    }
+    for (job, on, policy) in edges {
+        workflow.depend_with(steps[job], steps[on], policy);
+    }
+    Ok(workflow)
 }
 
 #[derive(Debug, Args)]
@@ -72,6 +190,24 @@ pub async fn run_workflows(args: WorkflowsArgs) -> anyhow::Result<()> {
     let db = args.db.open().await?;
     let client = Client::from_arc(db.storage.clone());
     match args.action {
+        WorkflowAction::Create { file } => {
+            let text = if file == "-" {
+                std::io::read_to_string(std::io::stdin()).context("could not read stdin")?
+            } else {
+                std::fs::read_to_string(&file).with_context(|| format!("could not read {file}"))?
+            };
+            let parsed: WorkflowFile = serde_json::from_str(&text).with_context(|| {
+                format!("{file} is not a workflow file (see `backlog workflows create --help`)")
+            })?;
+            let inserted = client
+                .workflow_insert(build(parsed)?)
+                .await
+                .context("could not insert the workflow")?;
+            println!("workflow {}", inserted.id);
+            for id in inserted.job_ids {
+                println!("{id}");
+            }
+        }
         WorkflowAction::List {
             before,
             limit,

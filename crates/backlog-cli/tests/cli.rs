@@ -503,3 +503,85 @@ fn enqueue_every_option_then_list_reschedule_delete_and_clear() {
         .success());
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn workflows_create_from_a_file() {
+    let (dir, url) = temp_db();
+    assert!(backlog(&["migrate", "--database", &url]).status.success());
+    let file = dir.join("wf.json");
+    std::fs::write(
+        &file,
+        r#"{"name": "nightly", "jobs": [
+            {"id": "extract", "kind": "extract", "args": {"day": 1}, "queue": "etl", "priority": "high"},
+            {"id": "transform", "kind": "transform", "after": ["extract"], "timeout": "5m"},
+            {"kind": "load", "after": ["transform", 0], "on_failure": "run", "partition_key": "acme"}
+        ]}"#,
+    )
+    .unwrap();
+    let out = backlog(&[
+        "workflows",
+        "create",
+        file.to_str().unwrap(),
+        "--database",
+        &url,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = stdout(&out);
+    let mut lines = printed.lines();
+    let id = lines
+        .next()
+        .unwrap()
+        .strip_prefix("workflow ")
+        .unwrap()
+        .to_owned();
+    let jobs: Vec<&str> = lines.collect();
+    assert_eq!(jobs.len(), 3, "{printed}");
+    let out = backlog(&["workflows", "show", &id, "--json", "--database", &url]);
+    let shown: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+    assert_eq!(shown["name"], "nightly");
+    assert_eq!(shown["waiting"], 2);
+    let load = &shown["jobs"][2];
+    assert_eq!(load["depends_on"].as_array().map(Vec::len), Some(2));
+    let show = backlog(&["jobs", "--database", &url, "show", jobs[0]]);
+    let job: serde_json::Value = serde_json::from_str(&stdout(&show)).unwrap();
+    assert_eq!(
+        (job["queue"].as_str(), job["priority"].as_i64()),
+        (Some("etl"), Some(10))
+    );
+
+    // A cycle or an unknown dependency stores nothing and says what was wrong.
+    std::fs::write(
+        &file,
+        r#"{"name": "bad", "jobs": [{"id": "a", "kind": "k", "after": ["b"]}, {"id": "b", "kind": "k", "after": ["a"]}]}"#,
+    )
+    .unwrap();
+    let out = backlog(&[
+        "workflows",
+        "create",
+        file.to_str().unwrap(),
+        "--database",
+        &url,
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("cycle"), "{}", stderr(&out));
+    std::fs::write(
+        &file,
+        r#"{"name": "bad", "jobs": [{"kind": "k", "after": ["nope"]}]}"#,
+    )
+    .unwrap();
+    let out = backlog(&[
+        "workflows",
+        "create",
+        file.to_str().unwrap(),
+        "--database",
+        &url,
+    ]);
+    assert!(stderr(&out).contains("names no job"), "{}", stderr(&out));
+    let out = backlog(&["workflows", "list", "--json", "--database", &url]);
+    assert_eq!(
+        stdout(&out).lines().count(),
+        1,
+        "only the good workflow is stored"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -34,7 +34,7 @@ impl Step {
 /// One job of a workflow before it is validated by the client.
 #[derive(Debug)]
 pub(crate) struct PendingJob {
-    pub(crate) kind: &'static str,
+    pub(crate) kind: std::borrow::Cow<'static, str>,
     pub(crate) args: Result<serde_json::Value, serde_json::Error>,
     pub(crate) opts: InsertOpts,
 }
@@ -96,12 +96,39 @@ impl Workflow {
     /// Uniqueness and idempotency keys are refused at insert: every job of a workflow is new.
     /// A run time is ignored for a job with dependencies: it runs once they have settled.
     pub fn add_with<A: JobArgs>(&mut self, args: A, opts: InsertOpts, after: &[Step]) -> Step {
+        self.push(
+            PendingJob {
+                kind: A::KIND.into(),
+                args: serde_json::to_value(&args),
+                opts: opts.or(A::default_opts()),
+            },
+            after,
+        )
+    }
+
+    /// Adds a job given by kind name and JSON args (a kind with no Rust type in this process,
+    /// as the CLI's `backlog workflows create` does), with options, that runs after `after`.
+    /// The kind is checked at insert like [`Client::enqueue_raw`](crate::Client::enqueue_raw)'s.
+    pub fn add_raw(
+        &mut self,
+        kind: impl Into<String>,
+        args: serde_json::Value,
+        opts: InsertOpts,
+        after: &[Step],
+    ) -> Step {
+        self.push(
+            PendingJob {
+                kind: kind.into().into(),
+                args: Ok(args),
+                opts,
+            },
+            after,
+        )
+    }
+
+    fn push(&mut self, job: PendingJob, after: &[Step]) -> Step {
         let index = self.jobs.len();
-        self.jobs.push(PendingJob {
-            kind: A::KIND,
-            args: serde_json::to_value(&args),
-            opts: opts.or(A::default_opts()),
-        });
+        self.jobs.push(job);
         let step = Step {
             workflow: self.id,
             index,

@@ -26,12 +26,12 @@ impl Client {
             let args = pending.args.map_err(|source| WorkflowError::Enqueue {
                 index,
                 source: EnqueueError::Serialize {
-                    kind: pending.kind.to_owned(),
+                    kind: pending.kind.to_string(),
                     source,
                 },
             })?;
             let job = self
-                .prepare_raw(pending.kind, args, pending.opts)
+                .prepare_raw(&pending.kind, args, pending.opts)
                 .map_err(|source| WorkflowError::Enqueue { index, source })?;
             jobs.push(job);
         }
