@@ -42,6 +42,13 @@ pub enum Backoff {
     Fixed(Duration),
     /// A function of the attempt number.
     Custom(Arc<dyn Fn(i32) -> Duration + Send + Sync>),
+    /// The next level's backoff. A job's backoff comes from the first level that names one:
+    /// the job's own ([`InsertOpts::backoff`](crate::InsertOpts::backoff)), its worker's
+    /// ([`Worker::backoff`](crate::Worker::backoff), which returns `Inherit` unless
+    /// overridden), its queue's ([`QueueConfig::backoff`](crate::QueueConfig::backoff)), then
+    /// the runner's ([`RunnerBuilder::backoff`](crate::RunnerBuilder::backoff), by default
+    /// [`Backoff::default`]). As a delay on its own it is the default's.
+    Inherit,
 }
 
 impl Backoff {
@@ -64,6 +71,15 @@ impl Backoff {
             Backoff::Linear { step, max } => step.saturating_mul(attempt as u32).min(*max),
             Backoff::Fixed(delay) => *delay,
             Backoff::Custom(f) => f(attempt),
+            Backoff::Inherit => Backoff::default().delay(attempt),
+        }
+    }
+
+    /// `self`, or `next` when `self` is [`Backoff::Inherit`].
+    pub fn or(self, next: Backoff) -> Backoff {
+        match self {
+            Backoff::Inherit => next,
+            own => own,
         }
     }
 }
@@ -94,6 +110,7 @@ impl fmt::Debug for Backoff {
                 .finish(),
             Backoff::Fixed(d) => f.debug_tuple("Fixed").field(d).finish(),
             Backoff::Custom(_) => f.write_str("Custom(..)"),
+            Backoff::Inherit => f.write_str("Inherit"),
         }
     }
 }
@@ -140,7 +157,7 @@ impl StoredBackoff {
                 max_ms: ms(max),
             },
             Backoff::Fixed(d) => StoredBackoff::Fixed { delay_ms: ms(d) },
-            Backoff::Custom(_) => return None,
+            Backoff::Custom(_) | Backoff::Inherit => return None,
         })
     }
 

@@ -73,9 +73,10 @@ pub trait BlockingWorker: Send + Sync + 'static {
     /// cancellation and timeouts.
     fn work(&self, job: Job<Self::Args>) -> Result<(), JobError>;
 
-    /// How long to wait before each retry; see [`Worker::backoff`].
+    /// How long to wait before each retry; see [`Worker::backoff`] (the default inherits the
+    /// queue's, else the runner's).
     fn backoff(&self) -> Backoff {
-        Backoff::default()
+        Backoff::Inherit
     }
 
     /// Longest an attempt may take, counted from when it was started (including any wait for

@@ -51,6 +51,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::context::{JobContext, RemoteInner};
 use crate::worker::ErrorAction;
+use crate::Backoff;
 use crate::Workers;
 
 /// Where [`Job::set_progress`](crate::Job::set_progress) values go for a remote job (the
@@ -239,11 +240,15 @@ impl Workers {
             None => Some(attempt.await),
             Some(limit) => tokio::time::timeout(limit, attempt).await.ok(),
         };
-        let backoff = worker.backoff();
+        // An inherited backoff asks for no delay: the server applies the kind's policy.
+        let backoff = match worker.backoff() {
+            Backoff::Inherit => None,
+            own => Some(own),
+        };
         let retry = |message: String, panicked| {
             failed(
                 RemoteAction::Retry,
-                Some(backoff.delay(order.attempt)),
+                backoff.as_ref().map(|b| b.delay(order.attempt)),
                 message,
                 panicked,
             )

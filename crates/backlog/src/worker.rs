@@ -42,9 +42,10 @@ pub trait Worker: Send + Sync + 'static {
     /// A panic is caught and recorded as a failed attempt.
     fn work(&self, job: Job<Self::Args>) -> impl Future<Output = Result<(), JobError>> + Send;
 
-    /// The backoff between retries of this kind (a per-job backoff given at enqueue wins).
+    /// The backoff between retries of this kind (a per-job backoff given at enqueue wins). The
+    /// default, [`Backoff::Inherit`], takes the queue's backoff, else the runner's.
     fn backoff(&self) -> Backoff {
-        Backoff::default()
+        Backoff::Inherit
     }
 
     /// How long one attempt may run before it is stopped and counted as failed.

@@ -187,6 +187,7 @@ impl Bench {
             max_workers: self.args.concurrency,
             fetch_batch: self.args.fetch_batch,
             prefetch: self.args.prefetch,
+            backoff: backlog::Backoff::Inherit,
         }
     }
 

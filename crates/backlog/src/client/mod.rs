@@ -221,7 +221,7 @@ impl Client {
             .map(|backoff| {
                 let stored = StoredBackoff::from_backoff(backoff).ok_or_else(|| {
                     EnqueueError::InvalidOption(
-                        "a custom backoff function can only be set per kind, on the worker".into(),
+                        "a job's own backoff must be Exponential, Linear or Fixed: a Custom function can only be set per kind, on the worker, and Inherit is the absence of one".into(),
                     )
                 })?;
                 serde_json::to_value(stored).map_err(|source| EnqueueError::Serialize {

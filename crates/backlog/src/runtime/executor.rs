@@ -89,6 +89,7 @@ pub(crate) async fn run(shared: Arc<Shared>, row: JobRow, mut slot: Slot) {
                 context.clone(),
                 &signals,
                 &span,
+                &slot.stats.backoff,
             )
             .await;
             slot.stats.observe(started.elapsed());
@@ -133,6 +134,7 @@ async fn attempt(
     context: JobContext,
     signals: &Signals,
     span: &tracing::Span,
+    queue_backoff: &Backoff,
 ) -> JobOutcome {
     let Signals {
         stop,
@@ -152,7 +154,7 @@ async fn attempt(
                 row.kind
             ))
             .with_kind("unknown_kind");
-            retry_or_discard_row(row, failure, &Backoff::default())
+            retry_or_discard_row(row, failure, queue_backoff)
         }
         // The job's own token fires on a cancellation request (its parent) and on a timeout
         // (itself only, so a timeout is not mistaken for a cancellation request).
@@ -191,7 +193,10 @@ async fn attempt(
                     }
                 };
                 let ended = after_cancel_request(ended, signals.cancel.is_cancelled());
-                let backoff = StoredBackoff::of(row).unwrap_or_else(|| worker.backoff());
+                // The job's own, else its worker's, else its queue's (resolved against the
+                // runner's).
+                let backoff = StoredBackoff::of(row)
+                    .unwrap_or_else(|| worker.backoff().or(queue_backoff.clone()));
                 outcome(row, ended, &backoff)
             }
         },

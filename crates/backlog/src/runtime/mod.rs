@@ -47,6 +47,9 @@ pub struct QueueConfig {
     /// handed back unstarted, keeping their place). One claim then feeds many completions, the
     /// biggest lever on throughput with short jobs and few slots. See [`Prefetch`].
     pub prefetch: Prefetch,
+    /// The backoff of this queue's jobs whose job and worker name none. Default
+    /// [`Backoff::Inherit`](crate::Backoff::Inherit): the runner's.
+    pub backoff: crate::Backoff,
 }
 
 /// How far ahead of its free slots a queue claims ([`QueueConfig::prefetch`]).
@@ -82,7 +85,14 @@ impl QueueConfig {
             max_workers,
             fetch_batch: None,
             prefetch: Prefetch::Auto,
+            backoff: crate::Backoff::Inherit,
         }
+    }
+
+    /// This queue's backoff (see [`QueueConfig::backoff`]).
+    pub fn backoff(mut self, backoff: crate::Backoff) -> QueueConfig {
+        self.backoff = backoff;
+        self
     }
 }
 
@@ -133,6 +143,9 @@ pub struct RunnerConfig {
     /// state: a scan of the job table, so not too often), by runners with `maintenance` on.
     /// `None` turns it off. Default 30 s.
     pub queue_depth_interval: Option<Duration>,
+    /// The backoff of jobs whose job, worker and queue name none. Default
+    /// [`Backoff::default`](crate::Backoff::default): exponential from 1 s to 6 h, 10 % jitter.
+    pub backoff: crate::Backoff,
 }
 
 impl Default for RunnerConfig {
@@ -150,6 +163,7 @@ impl Default for RunnerConfig {
             cancel_poll_interval: Some(Duration::from_secs(1)),
             max_result_bytes: 64 * 1024,
             queue_depth_interval: Some(Duration::from_secs(30)),
+            backoff: crate::Backoff::default(),
         }
     }
 }
@@ -249,6 +263,13 @@ impl RunnerBuilder {
     /// dropped. Default 5 s.
     pub fn cancel_grace(mut self, grace: Duration) -> Self {
         self.config.cancel_grace = grace;
+        self
+    }
+
+    /// The backoff of jobs whose job, worker and queue name none (the global default).
+    /// Default: exponential from 1 s to 6 h with 10 % jitter.
+    pub fn backoff(mut self, backoff: crate::Backoff) -> Self {
+        self.config.backoff = backoff;
         self
     }
 

@@ -19,12 +19,15 @@ const MAX_CLAIM: usize = 1000;
 pub(crate) struct QueueStats {
     /// Moving average of attempt durations in microseconds; `u64::MAX` before the first.
     average_us: AtomicU64,
+    /// The queue's backoff, already resolved against the runner's.
+    pub(crate) backoff: crate::Backoff,
 }
 
 impl QueueStats {
-    fn new() -> QueueStats {
+    fn new(backoff: crate::Backoff) -> QueueStats {
         QueueStats {
             average_us: AtomicU64::new(u64::MAX),
+            backoff,
         }
     }
 
@@ -142,7 +145,9 @@ pub(crate) async fn run(
         .unwrap_or(config.max_workers)
         .clamp(1, MAX_CLAIM)
         .min(config.max_workers);
-    let stats = Arc::new(QueueStats::new());
+    let stats = Arc::new(QueueStats::new(
+        config.backoff.clone().or(shared.config.backoff.clone()),
+    ));
     // Places in the buffer of jobs claimed ahead of a free slot.
     let ahead_limit = Arc::new(Semaphore::new(match config.prefetch {
         Prefetch::Off => 0,

@@ -293,6 +293,7 @@ async fn attempt(row: &JobRow, workers: &Workers, context: JobContext) -> JobOut
         }
     };
     let backoff = StoredBackoff::of(row).unwrap_or_else(|| worker.backoff());
+    // `drain` has no queue or runner settings: an inherited backoff is the default.
     let timeout = crate::job::timeout_of(row).or_else(|| worker.timeout());
     let run = AssertUnwindSafe(future).catch_unwind();
     let ended = match timeout {

@@ -205,6 +205,7 @@ pub async fn higher_priority_runs_first(db: Db) {
                 max_workers: 1,
                 fetch_batch: Some(1),
                 prefetch: backlog::Prefetch::Off,
+                backoff: backlog::Backoff::Inherit,
             },
         )
         .configure(fast)
@@ -305,6 +306,7 @@ pub async fn no_double_delivery_across_runners(db: Db) {
                         max_workers: 20,
                         fetch_batch: Some(7),
                         prefetch: backlog::Prefetch::Fixed(5),
+                        backoff: backlog::Backoff::Inherit,
                     },
                 )
                 .configure(|c| {
@@ -702,4 +704,68 @@ pub async fn claimed_ahead_jobs_wait_and_are_handed_back(db: Db) {
     );
     let cancelled = row(&db, ids[1]).await;
     assert_eq!(cancelled.errors[0].message, "cancelled before it started");
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Flaky {}
+impl JobArgs for Flaky {
+    const KIND: &'static str = "flaky";
+}
+
+/// Fails every attempt and names no backoff of its own: its queue's, else the runner's, apply.
+struct FlakyWorker;
+
+impl backlog::Worker for FlakyWorker {
+    type Args = Flaky;
+    async fn work(&self, _job: backlog::Job<Flaky>) -> Result<(), backlog::JobError> {
+        Err(backlog::JobError::retry("always fails"))
+    }
+}
+
+/// Backoff comes from the first level that names one: the job's, the worker's, the queue's,
+/// then the runner's.
+pub async fn backoff_falls_back_from_queue_to_runner(db: Db) {
+    let client = Client::from_arc(db.clone());
+    let runner = Runner::builder(db.clone(), Workers::new().register(FlakyWorker))
+        .queue(
+            "slow",
+            backlog::QueueConfig::new(2).backoff(Backoff::Fixed(Duration::from_secs(3600))),
+        )
+        .queue("default", 2)
+        .backoff(Backoff::Fixed(Duration::from_secs(7200)))
+        .configure(fast)
+        .start()
+        .unwrap();
+    let mut events = runner.subscribe();
+    let by_queue = client
+        .enqueue_with(Flaky {}, InsertOpts::new().queue("slow"))
+        .await
+        .unwrap();
+    let by_runner = client.enqueue(Flaky {}).await.unwrap();
+    let by_job = client
+        .enqueue_with(
+            Flaky {},
+            InsertOpts::new().backoff(Backoff::Fixed(Duration::from_secs(60))),
+        )
+        .await
+        .unwrap();
+    let mut seen = std::collections::HashSet::new();
+    while seen.len() < 3 {
+        let event = tokio::time::timeout(Duration::from_secs(20), events.recv())
+            .await
+            .expect("three retries within 20 s")
+            .unwrap();
+        if event.state == Some(JobState::Retryable) {
+            seen.insert(event.id);
+        }
+    }
+    runner.shutdown(Duration::from_secs(5)).await;
+    for (id, expected) in [(by_queue, 3600), (by_runner, 7200), (by_job, 60)] {
+        let r = row(&db, id).await;
+        let wait = (r.scheduled_at - r.errors[0].at).num_seconds();
+        assert!(
+            (expected - 2..=expected + 2).contains(&wait),
+            "job {id}: waits {wait} s, expected {expected}"
+        );
+    }
 }

@@ -56,6 +56,7 @@ on_both_backends!(
     cases::records_who_ran_and_how_long,
     cases::per_job_backoff_overrides_the_kind,
     cases::claimed_ahead_jobs_wait_and_are_handed_back,
+    cases::backoff_falls_back_from_queue_to_runner,
     fencing_cases::retried_outcome_is_already_applied,
     fencing_cases::heartbeat_racing_an_outcome_is_no_loss,
     fencing_cases::retried_enqueue_with_the_same_key_returns_the_job,
