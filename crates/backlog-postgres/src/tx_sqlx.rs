@@ -41,7 +41,15 @@ pub(crate) async fn insert(
     let mut replace = Vec::with_capacity(n);
     let mut fingerprints: Vec<Option<String>> = Vec::with_capacity(n);
     let mut run_after_us: Vec<Option<i64>> = Vec::with_capacity(n);
+    let mut timeout_ms: Vec<Option<i64>> = Vec::with_capacity(n);
+    let mut backoff: Vec<Option<serde_json::Value>> = Vec::with_capacity(n);
+    let mut expires_at: Vec<Option<chrono::DateTime<chrono::Utc>>> = Vec::with_capacity(n);
+    let mut partition_keys: Vec<Option<String>> = Vec::with_capacity(n);
     for job in jobs {
+        timeout_ms.push(job.timeout_ms());
+        backoff.push(job.backoff);
+        expires_at.push(job.expires_at);
+        partition_keys.push(job.partition_key);
         if keyed {
             window_us.push(
                 job.idempotency
@@ -94,7 +102,11 @@ pub(crate) async fn insert(
         .bind(replace)
         .bind(fingerprints)
         .bind(true)
-        .bind(run_after_us);
+        .bind(run_after_us)
+        .bind(timeout_ms)
+        .bind(backoff)
+        .bind(expires_at)
+        .bind(partition_keys);
     if keyed {
         query = query.bind(idempotency_keys).bind(window_us).bind(key_now);
     }

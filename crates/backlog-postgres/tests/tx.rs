@@ -142,5 +142,21 @@ mod sqlx_tx {
             "committed"
         );
         assert_eq!(job_count(&storage).await, 1);
+
+        // Every column of the insert goes through this path too.
+        let mut job = JobInsert::new("committed", "k", serde_json::json!({}));
+        job.timeout = Some(Duration::from_millis(2_500));
+        job.backoff = Some(serde_json::json!({"type": "fixed", "delay_ms": 10}));
+        job.partition_key = Some("tenant-1".into());
+        let mut tx = conn.begin().await.unwrap();
+        let ids = storage
+            .job_insert_many_sqlx(&mut tx, JobInsertManyParams { jobs: vec![job] })
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let row = storage.job_get(ids[0].id).await.unwrap().unwrap();
+        assert_eq!(row.timeout_ms, Some(2_500));
+        assert_eq!(row.partition_key.as_deref(), Some("tenant-1"));
+        assert!(row.backoff.is_some());
     }
 }
