@@ -29,6 +29,30 @@ use crate::backoff::StoredBackoff;
 use crate::worker::ErrorAction;
 use crate::Backoff;
 
+/// The error kinds Backlog records itself in an attempt's error (`AttemptError::kind`); a
+/// worker names its own with [`JobError::with_kind`](crate::JobError::with_kind), a remote
+/// worker sends its exception class.
+pub mod error_kind {
+    /// The attempt ran past its timeout.
+    pub const TIMEOUT: &str = "timeout";
+    /// The job's code panicked.
+    pub const PANIC: &str = "panic";
+    /// Shutdown or a lost lease stopped the attempt; the job was handed back.
+    pub const INTERRUPTED: &str = "interrupted";
+    /// Cancellation was requested (before or while it ran).
+    pub const CANCELLED: &str = "cancelled";
+    /// Claimed after its `expires_at`: discarded without running.
+    pub const EXPIRED: &str = "expired";
+    /// No worker is registered for the job's kind in the process that claimed it.
+    pub const UNKNOWN_KIND: &str = "unknown_kind";
+    /// The args do not decode as the kind's type.
+    pub const INVALID_ARGS: &str = "invalid_args";
+    /// The rescuer found the lease expired (the worker crashed, was killed or lost the database).
+    pub const LEASE_EXPIRED: &str = "lease_expired";
+    /// Rescued too often: discarded as a poison job.
+    pub const POISON: &str = "poison";
+}
+
 /// The backoff and timeout of one kind, applied where no [`Worker`](crate::Worker) states them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct KindPolicy {
@@ -87,7 +111,7 @@ pub fn expired(row: &JobRow) -> Option<JobOutcome> {
             expires_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             claimed_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         ))
-        .with_kind("expired"),
+        .with_kind(error_kind::EXPIRED),
     })
 }
 
@@ -136,23 +160,23 @@ pub(crate) fn outcome(row: &JobRow, ended: Ended, backoff: &Backoff) -> JobOutco
         },
         Ended::Panicked(message) => retry_or_discard_row(
             row,
-            Failure::panic(format!("panicked: {message}")).with_kind("panic"),
+            Failure::panic(format!("panicked: {message}")).with_kind(error_kind::PANIC),
             backoff,
         ),
         Ended::TimedOut(limit) => retry_or_discard_row(
             row,
-            Failure::error(format!("timed out after {limit:?}")).with_kind("timeout"),
+            Failure::error(format!("timed out after {limit:?}")).with_kind(error_kind::TIMEOUT),
             backoff,
         ),
         Ended::Interrupted => JobOutcome::Retry {
             failure: Failure::error(
                 "interrupted: the worker shut down or lost the job's lease before it finished",
             )
-            .with_kind("interrupted"),
+            .with_kind(error_kind::INTERRUPTED),
             delay: Duration::ZERO,
         },
         Ended::Cancelled(message) => JobOutcome::Cancel {
-            failure: Failure::error(message).with_kind("cancelled"),
+            failure: Failure::error(message).with_kind(error_kind::CANCELLED),
         },
     }
 }

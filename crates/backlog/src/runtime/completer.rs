@@ -121,7 +121,9 @@ fn note_stopping(shared: &Shared, finish: &backlog_storage::JobFinish) {
         return;
     };
     match &finish.outcome {
-        JobOutcome::Retry { failure, .. } if failure.kind.as_deref() == Some("interrupted") => {
+        JobOutcome::Retry { failure, .. }
+            if failure.kind.as_deref() == Some(crate::policy::error_kind::INTERRUPTED) =>
+        {
             report.interrupted.push(finish.id)
         }
         JobOutcome::Snooze { delay } if delay.is_zero() => report.handed_back.push(finish.id),

@@ -75,7 +75,8 @@ pub(crate) async fn run(shared: Arc<Shared>, row: JobRow, mut slot: Slot) {
             delay: Duration::ZERO,
         }),
         Room::Cancelled => Admission::Hold(JobOutcome::Cancel {
-            failure: Failure::error("cancelled before it started").with_kind("cancelled"),
+            failure: Failure::error("cancelled before it started")
+                .with_kind(crate::policy::error_kind::CANCELLED),
         }),
     };
     let (outcome, _kind_permit) = match admitted {
@@ -153,7 +154,7 @@ async fn attempt(
                 "unknown job kind `{}`: no worker is registered for it in this process (registered: {known})",
                 row.kind
             ))
-            .with_kind("unknown_kind");
+            .with_kind(crate::policy::error_kind::UNKNOWN_KIND);
             retry_or_discard_row(row, failure, queue_backoff)
         }
         // The job's own token fires on a cancellation request (its parent) and on a timeout
@@ -164,7 +165,7 @@ async fn attempt(
                     "args do not decode as job kind `{}`: {error}; fix the args and retry the job",
                     row.kind
                 ))
-                .with_kind("invalid_args"),
+                .with_kind(crate::policy::error_kind::INVALID_ARGS),
             },
             Ok(future) => {
                 let timeout = crate::job::timeout_of(row).or_else(|| worker.timeout());

@@ -288,7 +288,7 @@ async fn attempt(row: &JobRow, workers: &Workers, context: JobContext) -> JobOut
                     "args do not decode as job kind `{}`: {error}; fix the args and retry the job",
                     row.kind
                 ))
-                .with_kind("invalid_args"),
+                .with_kind(crate::policy::error_kind::INVALID_ARGS),
             }
         }
     };
