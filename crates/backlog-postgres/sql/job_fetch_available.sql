@@ -2,7 +2,7 @@
 -- $7 kinds (an empty array: any kind; with force_custom_plan the empty case folds away, so the
 -- plain walk keeps its plan), $6 limited: false on the fast path, which claims nothing when the queue has a settings row
 -- that pauses, limits or makes it fair (a one-time primary-key probe of backlog_queue); true when the
--- caller holds that row's lock and computed $2 from the limits (see storage_queue.rs).
+-- caller holds that row's lock and computed $2 from the limits (see src/queue.rs).
 -- `available` alone means runnable: jobs only enter it once due (insert, job_schedule, retry),
 -- so there is no scheduled_at filter. With one, a job promoted by job_schedule with a `now`
 -- ahead of the database clock could not be fetched. The walk is then an ordered scan of the
