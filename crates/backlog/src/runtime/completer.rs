@@ -73,6 +73,7 @@ async fn flush(shared: &Shared, batch: &mut Vec<Completion>, stop: &Cancellation
                         return;
                     }
                 }
+                shared.storage_failed();
                 tracing::warn!(%error, jobs = batch.len(), retry_in = ?delay, "could not record job outcomes; retrying");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(2));

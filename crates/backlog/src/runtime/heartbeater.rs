@@ -66,6 +66,7 @@ pub(crate) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
             }
             Ok(_) => {}
             Err(error) => {
+                shared.storage_failed();
                 tracing::warn!(%error, "heartbeat failed; leases expire in {:?} unless renewed", shared.config.lease);
                 // Try again sooner than the regular period.
                 tokio::select! {

@@ -364,6 +364,18 @@ pub(crate) struct Shared {
     pub(crate) heartbeat_now: Arc<Notify>,
     /// What became of held jobs once shutdown began, for [`ShutdownReport`].
     pub(crate) stopping: Mutex<ShutdownReport>,
+    /// Storage calls of this runner that failed so far. A job claimed ahead that waited across
+    /// a failure is handed back instead of started: the database may have lost its claim
+    /// (claims commit asynchronously), and the job may already be claimed again elsewhere.
+    pub(crate) storage_failures: std::sync::atomic::AtomicU64,
+}
+
+impl Shared {
+    /// Notes a failed storage call (see `storage_failures`).
+    pub(crate) fn storage_failed(&self) {
+        self.storage_failures
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl Shared {
@@ -430,6 +442,7 @@ impl Runner {
             scheduler_hint: Arc::new(Notify::new()),
             heartbeat_now: Arc::new(Notify::new()),
             stopping: Mutex::new(ShutdownReport::default()),
+            storage_failures: std::sync::atomic::AtomicU64::new(0),
         });
         let completer_stop = CancellationToken::new();
         let completer = tokio::spawn(completer::run(

@@ -69,6 +69,8 @@ pub(crate) struct Slot {
     queue_limit: Arc<Semaphore>,
     /// While claimed ahead: the place in the buffer.
     ahead: Option<OwnedSemaphorePermit>,
+    /// The runner's storage failures when the job was claimed (see `Shared::storage_failures`).
+    failures_at_claim: u64,
     pub(crate) stats: Arc<QueueStats>,
 }
 
@@ -95,13 +97,18 @@ impl Slot {
         stop: &tokio_util::sync::CancellationToken,
         cancel: &tokio_util::sync::CancellationToken,
     ) -> Room {
-        let room = tokio::select! {
+        let mut room = tokio::select! {
             _ = self.reacquire(shared.global_limit.as_ref()) => Room::Granted,
             _ = stop.cancelled() => Room::HandBack,
             _ = shared.shutdown.cancelled() => Room::HandBack,
             _ = cancel.cancelled() => Room::Cancelled,
             _ = tokio::time::sleep(super::PREFETCH_MAX_WAIT) => Room::HandBack,
         };
+        // A storage call failed while it waited: the database may have lost its claim.
+        let failures = shared.storage_failures.load(Ordering::SeqCst);
+        if matches!(room, Room::Granted) && failures != self.failures_at_claim {
+            room = Room::HandBack;
+        }
         if !matches!(room, Room::Granted) {
             self.release();
         }
@@ -182,6 +189,7 @@ pub(crate) async fn run(
             n => ahead_limit.clone().try_acquire_many_owned(n as u32).ok(),
         };
         let asked = slots + ahead_permits.as_ref().map_or(0, |p| p.num_permits());
+        let failures_at_claim = shared.storage_failures.load(Ordering::SeqCst);
         // Not raced against shutdown: a claim whose answer is dropped would leave its jobs
         // running until their leases expire. The jobs of a finished fetch are run.
         let fetched = shared
@@ -198,6 +206,7 @@ pub(crate) async fn run(
         let rows = match fetched {
             Ok(rows) => rows,
             Err(error) => {
+                shared.storage_failed();
                 tracing::warn!(%queue, %error, retry_in = ?error_backoff, "fetch failed");
                 drop((queue_permits, global_permits, ahead_permits));
                 tokio::select! {
@@ -252,6 +261,7 @@ pub(crate) async fn run(
                     global: global_permits.as_mut().and_then(|g| g.split(1)),
                     queue_limit: limit.clone(),
                     ahead: None,
+                    failures_at_claim,
                     stats: stats.clone(),
                 },
                 None => {
@@ -263,6 +273,7 @@ pub(crate) async fn run(
                         global: None,
                         queue_limit: limit.clone(),
                         ahead: Some(place),
+                        failures_at_claim,
                         stats: stats.clone(),
                     }
                 }
