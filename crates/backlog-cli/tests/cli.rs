@@ -314,6 +314,7 @@ fn workflows_and_batches_commands() {
                     depends_on: 0,
                     on_failure: DependencyFailure::Cancel,
                 }],
+                idempotency_key: None,
             })
             .await
             .unwrap();

@@ -251,6 +251,7 @@ pub async fn delete_by_filter_spares_running_and_workflow_jobs(db: Db) {
             name: "w".into(),
             jobs: vec![job("q", "step")],
             dependencies: Vec::new(),
+            idempotency_key: None,
         })
         .await
         .unwrap();

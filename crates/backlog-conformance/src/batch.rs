@@ -3,7 +3,7 @@
 
 use backlog_storage::{
     BatchAddParams, BatchCallback, BatchCounts, BatchCreateParams, BatchId, BatchListParams,
-    CallbackOn, ErrorKind, Failure, JobListParams, JobOutcome,
+    CallbackOn, ErrorKind, Failure, IdempotencyInsert, JobListParams, JobOutcome,
 };
 use backlog_types::{JobId, JobRow, JobState};
 use serde_json::json;
@@ -26,6 +26,7 @@ async fn create(db: &Db, parent: Option<BatchId>, on: Option<CallbackOn>) -> Bat
         parent,
         description: "import".to_owned(),
         callback: on.map(callback),
+        idempotency_key: None,
     })
     .await
     .expect("batch create")
@@ -36,6 +37,9 @@ async fn add(db: &Db, batch: BatchId, queue: &str, n: usize) -> Vec<JobId> {
     db.batch_add(BatchAddParams { batch, jobs })
         .await
         .expect("batch add")
+        .into_iter()
+        .map(|r| r.id)
+        .collect()
 }
 
 async fn callbacks(db: &Db) -> Vec<JobRow> {
@@ -243,4 +247,99 @@ pub async fn cancelled_member_counts(db: Db) {
     let cbs = callbacks(&db).await;
     assert_eq!(cbs.len(), 1);
     assert_eq!(counts(&cbs[0]).cancelled, 1);
+}
+
+/// A batch created again with the same idempotency key is the same batch (nothing new, the
+/// parent not counted twice); members added again with the same keys are neither inserted nor
+/// counted again, and the batch still finishes once with the right counts.
+pub async fn keyed_creation_and_members_are_stored_once(db: Db) {
+    let parent = create(&db, None, None).await;
+    let params = BatchCreateParams {
+        parent: Some(parent),
+        description: "resend".to_owned(),
+        callback: Some(callback(CallbackOn::Complete)),
+        idempotency_key: Some("req-1".to_owned()),
+    };
+    let batch = db.batch_create(params.clone()).await.unwrap();
+    assert_eq!(db.batch_create(params).await.unwrap(), batch);
+    let other = db
+        .batch_create(BatchCreateParams {
+            idempotency_key: Some("req-2".to_owned()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_ne!(other, batch);
+    assert_eq!(db.batch_get(parent).await.unwrap().unwrap().counts.total, 1);
+    let bad = db
+        .batch_create(BatchCreateParams {
+            idempotency_key: Some("has space".to_owned()),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad.kind(), ErrorKind::InvalidInput);
+
+    let keyed = |keys: &[&str]| -> Vec<backlog_storage::JobInsert> {
+        keys.iter()
+            .map(|key| {
+                let mut j = job("work", "member");
+                j.idempotency = Some(IdempotencyInsert {
+                    key: (*key).to_owned(),
+                    window: std::time::Duration::from_secs(3600),
+                    now: None,
+                });
+                j
+            })
+            .collect()
+    };
+    let first = db
+        .batch_add(BatchAddParams {
+            batch,
+            jobs: keyed(&["req-1/0", "req-1/1"]),
+        })
+        .await
+        .unwrap();
+    assert!(first.iter().all(|r| !r.duplicate));
+    // The resend overlaps: two known keys and a new one.
+    let again = db
+        .batch_add(BatchAddParams {
+            batch,
+            jobs: keyed(&["req-1/0", "req-1/1", "req-1/2"]),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        again.iter().map(|r| r.duplicate).collect::<Vec<_>>(),
+        vec![true, true, false]
+    );
+    assert_eq!(again[0].id, first[0].id);
+    assert_eq!(again[1].id, first[1].id);
+    assert_eq!(db.batch_get(batch).await.unwrap().unwrap().counts.total, 3);
+    let unique = {
+        let mut j = job("work", "member");
+        j.unique = Some(backlog_storage::UniqueInsert {
+            key: b"u".to_vec(),
+            states: JobState::mask(&[JobState::Available]),
+            on_conflict: backlog_storage::OnConflict::Skip,
+        });
+        j
+    };
+    let err = db
+        .batch_add(BatchAddParams {
+            batch,
+            jobs: vec![unique],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+
+    db.batch_seal(batch).await.unwrap();
+    let members = fetch(&db, "work", 10).await;
+    assert_eq!(members.len(), 3);
+    finalize(&db, &members, vec![JobOutcome::Completed; 3]).await;
+    let done = db.batch_get(batch).await.unwrap().unwrap();
+    assert!(done.finished_at.is_some());
+    assert_eq!((done.counts.total, done.counts.succeeded), (3, 3));
+    assert_eq!(callbacks(&db).await.len(), 1);
 }

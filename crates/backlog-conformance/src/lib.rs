@@ -130,12 +130,14 @@ macro_rules! suite {
             dependants_wait_for_their_dependencies, invalid_workflows_store_nothing,
             failure_cancels_or_runs_dependants, release_wakes_subscribers,
             concurrent_last_dependencies_release_once, list_inspect_and_retry, fan_out_fan_in,
-            every_finalizing_path_settles, prune_forgets_finished_groups
+            every_finalizing_path_settles, prune_forgets_finished_groups,
+            keyed_insert_is_stored_once, concurrent_keyed_inserts_store_one
         ]);
         $crate::suite!(@module batch: [
             callback_once_after_seal_and_last_member, seal_after_members_finished_fires,
             success_callback_skipped_on_failure, nested_batches, sealed_batch_refuses_members,
-            concurrent_last_members_enqueue_one_callback, cancelled_member_counts
+            concurrent_last_members_enqueue_one_callback, cancelled_member_counts,
+            keyed_creation_and_members_are_stored_once
         ]);
     };
     (@module $module:ident: [$($name:ident),* $(,)?]) => {

@@ -26,6 +26,7 @@ fn workflow(queues: &[&str], edges: Vec<WorkflowDependency>) -> WorkflowInsertPa
         name: "nightly".to_owned(),
         jobs: queues.iter().map(|q| job(q, "step")).collect(),
         dependencies: edges,
+        idempotency_key: None,
     }
 }
 
@@ -393,4 +394,70 @@ pub async fn prune_forgets_finished_groups(db: Db) {
         vec![live.job_ids[0]]
     );
     assert_eq!(db.workflow_prune(limit).await.unwrap(), 0);
+}
+
+/// A workflow inserted again under the same idempotency key stores nothing and is answered
+/// with the first insert's workflow and job ids, in input order; a bad key is refused.
+pub async fn keyed_insert_is_stored_once(db: Db) {
+    let mut params = workflow(&["q", "q", "q"], vec![edge(2, 0), edge(2, 1)]);
+    params.idempotency_key = Some("req-7".to_owned());
+    let first = insert(&db, params.clone()).await;
+    assert!(!first.duplicate);
+    let again = insert(&db, params.clone()).await;
+    assert!(again.duplicate);
+    assert_eq!((again.id, &again.job_ids), (first.id, &first.job_ids));
+    assert_eq!(db.workflow_jobs(first.id).await.unwrap().len(), 3);
+    assert_eq!(
+        db.workflow_list(WorkflowListParams::default())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // The answer outlives the jobs: after they ran and were deleted, a resend still gets the ids.
+    assert_eq!(run(&db, "q", JobOutcome::Completed).await.len(), 2);
+    assert_eq!(run(&db, "q", JobOutcome::Completed).await.len(), 1);
+    let later = Some(chrono::Utc::now() + chrono::Duration::hours(1));
+    db.job_delete_finalized(backlog_storage::JobDeleteFinalizedParams {
+        completed_before: later,
+        cancelled_before: later,
+        discarded_before: later,
+        max: 100,
+        archive: false,
+    })
+    .await
+    .unwrap();
+    assert!(db.workflow_jobs(first.id).await.unwrap().is_empty());
+    let late = insert(&db, params.clone()).await;
+    assert!(late.duplicate);
+    assert_eq!(late.job_ids, first.job_ids);
+
+    let mut other = params.clone();
+    other.idempotency_key = Some("req-8".to_owned());
+    assert!(!insert(&db, other).await.duplicate);
+    let mut bad = params;
+    bad.idempotency_key = Some(String::new());
+    let err = db.workflow_insert(bad).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+}
+
+/// Two connections inserting one keyed workflow at once store it once; both get its ids.
+pub async fn concurrent_keyed_inserts_store_one(db: Db) {
+    let mut params = workflow(&["q", "q"], vec![edge(1, 0)]);
+    params.idempotency_key = Some("race".to_owned());
+    let (a, b) = tokio::join!(
+        db.workflow_insert(params.clone()),
+        db.workflow_insert(params)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!((a.id, &a.job_ids), (b.id, &b.job_ids));
+    assert!(a.duplicate != b.duplicate);
+    assert_eq!(
+        db.workflow_list(WorkflowListParams::default())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(db.workflow_jobs(a.id).await.unwrap().len(), 2);
 }

@@ -1,8 +1,13 @@
 -- Records a workflow whose jobs were just inserted in this transaction: $1 name, $2 job ids,
--- $3 each job's number of dependencies, $4/$5/$6 the edges (dependant, dependency, on_failure).
+-- $3 each job's number of dependencies, $4/$5/$6 the edges (dependant, dependency, on_failure),
+-- $7 the producer's idempotency key (NULL: none; with one, the job ids are kept on the row so a
+-- resend is answered with them). A concurrent insert of the same key fails this statement with a
+-- unique violation on backlog_workflow_idempotency; the caller then reads the winner's row.
 -- Data-modifying CTEs run whether or not they are referenced.
 WITH workflow AS (
-    INSERT INTO backlog_workflow (name) VALUES ($1::text) RETURNING id
+    INSERT INTO backlog_workflow (name, idempotency_key, job_ids)
+    VALUES ($1::text, $7::text, CASE WHEN $7::text IS NOT NULL THEN $2::bigint[] END)
+    RETURNING id
 ),
 jobs AS (
     UPDATE backlog_job AS job

@@ -1,8 +1,8 @@
 //! Batches: creating, adding members, sealing, reading.
 
 use backlog_storage::{
-    check_batch_jobs, check_callback, BatchAddParams, BatchCreateParams, BatchId, BatchListParams,
-    BatchRow, Error, ErrorKind, JobInsertManyParams,
+    check_batch_jobs, check_callback, validate_idempotency_key, BatchAddParams, BatchCreateParams,
+    BatchId, BatchListParams, BatchRow, Error, ErrorKind, JobInsertManyParams, JobInsertResult,
 };
 use backlog_types::JobId;
 
@@ -18,6 +18,13 @@ impl PgStorage {
         if let Some(callback) = callback {
             check_callback(callback)?;
         }
+        let key = params.idempotency_key.as_deref();
+        if let Some(key) = key {
+            validate_idempotency_key(key)?;
+            if let Some(id) = self.batch_find_key(key).await? {
+                return Ok(id);
+            }
+        }
         let rows = self
             .query(
                 include_str!("../sql/batch_create.sql"),
@@ -30,16 +37,36 @@ impl PgStorage {
                     &callback.map(|c| c.priority),
                     &callback.map(|c| c.max_attempts),
                     &callback.map_or(1, |c| c.on.code()),
+                    &key,
                 ],
             )
-            .await?;
+            .await;
+        let rows = match (rows, key) {
+            // A concurrent creation of the same key committed first: its batch is the answer.
+            (Err(e), Some(key)) if e.kind() == ErrorKind::UniqueViolation => {
+                return self.batch_find_key(key).await?.ok_or(e);
+            }
+            (rows, _) => rows?,
+        };
         match rows.first() {
             Some(row) => row.try_get("id").map_err(error::decode),
             None => Err(not_open(params.parent.unwrap_or_default())),
         }
     }
 
-    pub(crate) async fn batch_add_impl(&self, params: BatchAddParams) -> Result<Vec<JobId>, Error> {
+    async fn batch_find_key(&self, key: &str) -> Result<Option<BatchId>, Error> {
+        let rows = self
+            .query(include_str!("../sql/batch_find_key.sql"), &[&key])
+            .await?;
+        rows.first()
+            .map(|row| row.try_get("id").map_err(error::decode))
+            .transpose()
+    }
+
+    pub(crate) async fn batch_add_impl(
+        &self,
+        params: BatchAddParams,
+    ) -> Result<Vec<JobInsertResult>, Error> {
         check_batch_jobs(&params.jobs)?;
         if params.jobs.is_empty() {
             return Ok(Vec::new());
@@ -59,7 +86,22 @@ impl PgStorage {
         let inserted = self
             .job_insert_many_tx(&*tx, JobInsertManyParams { jobs: params.jobs })
             .await?;
-        let ids: Vec<JobId> = inserted.iter().map(|r| r.id).collect();
+        // Jobs whose idempotency key was used before are not new members: the batch was
+        // counted for them above, under its row lock, so the count is taken back.
+        let ids: Vec<JobId> = inserted
+            .iter()
+            .filter(|r| !r.duplicate)
+            .map(|r| r.id)
+            .collect();
+        let duplicates = n - i64::try_from(ids.len()).unwrap_or(i64::MAX);
+        if duplicates > 0 {
+            query(
+                &tx,
+                include_str!("../sql/batch_grow.sql"),
+                &[&params.batch, &-duplicates],
+            )
+            .await?;
+        }
         query(
             &tx,
             include_str!("../sql/job_batch_set.sql"),
@@ -67,7 +109,7 @@ impl PgStorage {
         )
         .await?;
         tx.commit().await.map_err(error::pg)?;
-        Ok(ids)
+        Ok(inserted)
     }
 
     pub(crate) async fn batch_seal_impl(&self, id: BatchId) -> Result<BatchRow, Error> {

@@ -76,6 +76,12 @@ pub static MIGRATIONS: &[Migration] = &[
         up: include_str!("../migrations/013_fair_queues.up.sql"),
         down: include_str!("../migrations/013_fair_queues.down.sql"),
     },
+    Migration {
+        version: 14,
+        name: "group_keys",
+        up: include_str!("../migrations/014_group_keys.up.sql"),
+        down: include_str!("../migrations/014_group_keys.down.sql"),
+    },
 ];
 
 const LOCK: &str = include_str!("../sql/migration_lock.sql");

@@ -822,7 +822,7 @@ impl Storage for PgStorage {
         self.batch_create_impl(params).await
     }
 
-    async fn batch_add(&self, params: BatchAddParams) -> Result<Vec<JobId>, Error> {
+    async fn batch_add(&self, params: BatchAddParams) -> Result<Vec<JobInsertResult>, Error> {
         self.batch_add_impl(params).await
     }
 

@@ -2,9 +2,9 @@
 //! retrying, and a job's view of its dependencies.
 
 use backlog_storage::{
-    check_workflow, waiting_for_dependencies, DependencyResult, Error, JobInsertManyParams,
-    WorkflowId, WorkflowInsertParams, WorkflowInsertResult, WorkflowJob, WorkflowListParams,
-    WorkflowRow,
+    check_workflow, waiting_for_dependencies, DependencyResult, Error, ErrorKind,
+    JobInsertManyParams, WorkflowId, WorkflowInsertParams, WorkflowInsertResult, WorkflowJob,
+    WorkflowListParams, WorkflowRow,
 };
 use backlog_types::{JobId, JobState};
 use tokio_postgres::types::{ToSql, Type};
@@ -15,14 +15,16 @@ use crate::tx::{ENTER, LEAVE};
 use crate::{error, PgStorage};
 
 const CREATE: &str = include_str!("../sql/workflow_create.sql");
-const CREATE_TYPES: [Type; 6] = [
+const CREATE_TYPES: [Type; 7] = [
     Type::TEXT,
     Type::INT8_ARRAY,
     Type::INT4_ARRAY,
     Type::INT8_ARRAY,
     Type::INT8_ARRAY,
     Type::INT2_ARRAY,
+    Type::TEXT,
 ];
+const FIND_KEY: &str = include_str!("../sql/workflow_find_key.sql");
 
 impl PgStorage {
     /// Inserts a workflow like
@@ -34,13 +36,20 @@ impl PgStorage {
     ///
     /// [`ErrorKind::InvalidInput`](backlog_storage::ErrorKind::InvalidInput) for a workflow
     /// refused by [`check_workflow`] (nothing is sent); otherwise as for
-    /// [`PgStorage::job_insert_many_tx`].
+    /// [`PgStorage::job_insert_many_tx`]. With an idempotency key that a concurrent
+    /// transaction is inserting too, [`ErrorKind::UniqueViolation`](backlog_storage::ErrorKind)
+    /// once the other commits: roll back and retry, and the retry finds it.
     pub async fn workflow_insert_tx<C: GenericClient + Sync>(
         &self,
         client: &C,
         params: WorkflowInsertParams,
     ) -> Result<WorkflowInsertResult, Error> {
         let checked = check_workflow(&params)?;
+        if let Some(key) = &params.idempotency_key {
+            if let Some(found) = self.workflow_find_key(client, key).await? {
+                return Ok(found);
+            }
+        }
         let waiting = waiting_for_dependencies();
         let jobs = params
             .jobs
@@ -65,13 +74,14 @@ impl PgStorage {
             policies.push(edge.on_failure.code());
         }
         let schema = self.schema();
-        let params: [&(dyn ToSql + Sync); 6] = [
+        let params: [&(dyn ToSql + Sync); 7] = [
             &params.name,
             &job_ids,
             &checked.waiting,
             &dependants,
             &dependencies,
             &policies,
+            &params.idempotency_key,
         ];
         let typed: Vec<(&(dyn ToSql + Sync), Type)> =
             params.iter().copied().zip(CREATE_TYPES).collect();
@@ -89,7 +99,28 @@ impl PgStorage {
         Ok(WorkflowInsertResult {
             id: row.try_get("id").map_err(error::decode)?,
             job_ids,
+            duplicate: false,
         })
+    }
+
+    /// The workflow stored under idempotency key `key`, as a duplicate's result.
+    async fn workflow_find_key<C: GenericClient + Sync>(
+        &self,
+        client: &C,
+        key: &str,
+    ) -> Result<Option<WorkflowInsertResult>, Error> {
+        let schema = self.schema();
+        let enter_params = [(&schema as &(dyn ToSql + Sync), Type::TEXT)];
+        let key_params = [(&key as &(dyn ToSql + Sync), Type::TEXT)];
+        let (enter, rows, leave) = tokio::join!(
+            client.query_typed(ENTER, &enter_params),
+            client.query_typed(FIND_KEY, &key_params),
+            client.query_typed(LEAVE, &[]),
+        );
+        let rows = rows.map_err(error::pg)?;
+        enter.map_err(error::pg)?;
+        leave.map_err(error::pg)?;
+        rows.first().map(duplicate_of).transpose()
     }
 
     pub(crate) async fn workflow_insert_impl(
@@ -97,11 +128,23 @@ impl PgStorage {
         params: WorkflowInsertParams,
     ) -> Result<WorkflowInsertResult, Error> {
         check_workflow(&params)?;
+        let key = params.idempotency_key.clone();
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(error::pg)?;
-        let result = self.workflow_insert_tx(&*tx, params).await?;
-        tx.commit().await.map_err(error::pg)?;
-        Ok(result)
+        match self.workflow_insert_tx(&*tx, params).await {
+            Ok(result) => {
+                tx.commit().await.map_err(error::pg)?;
+                Ok(result)
+            }
+            // A concurrent insert of the same key committed first: answer with its workflow.
+            Err(e) if e.kind() == ErrorKind::UniqueViolation && key.is_some() => {
+                drop(tx);
+                drop(client);
+                let rows = self.query(FIND_KEY, &[&key]).await?;
+                rows.first().map(duplicate_of).transpose()?.ok_or(e)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     pub(crate) async fn workflow_list_impl(
@@ -177,6 +220,18 @@ impl PgStorage {
             })
             .collect()
     }
+}
+
+/// A `workflow_find_key.sql` row as the result of a resent insert.
+fn duplicate_of(row: &Row) -> Result<WorkflowInsertResult, Error> {
+    Ok(WorkflowInsertResult {
+        id: row.try_get("id").map_err(error::decode)?,
+        job_ids: row
+            .try_get::<_, Option<Vec<JobId>>>("job_ids")
+            .map_err(error::decode)?
+            .unwrap_or_default(),
+        duplicate: true,
+    })
 }
 
 fn workflow_row(row: &Row) -> Result<WorkflowRow, Error> {

@@ -1,6 +1,9 @@
 //! Batches: creating, adding members, sealing, reading.
 
-use backlog_storage::{BatchCreateParams, BatchId, BatchListParams, BatchRow, Error, ErrorKind};
+use backlog_storage::{
+    validate_idempotency_key, BatchCreateParams, BatchId, BatchListParams, BatchRow, Error,
+    ErrorKind, JobInsertResult,
+};
 use backlog_types::JobId;
 use chrono::{DateTime, Utc};
 use rusqlite::{named_params, Connection, OptionalExtension};
@@ -28,6 +31,19 @@ pub(crate) fn create(
     params: &BatchCreateParams,
     now: DateTime<Utc>,
 ) -> Result<BatchId, Error> {
+    if let Some(key) = &params.idempotency_key {
+        validate_idempotency_key(key)?;
+        let found: Option<BatchId> = conn
+            .prepare_cached(sql::BATCH_FIND_KEY)
+            .and_then(|mut s| {
+                s.query_row(named_params! { ":key": key }, |row| row.get(0))
+                    .optional()
+            })
+            .map_err(from_sqlite)?;
+        if let Some(id) = found {
+            return Ok(id);
+        }
+    }
     if let Some(parent) = params.parent {
         grow(conn, parent, 1)?;
     }
@@ -45,6 +61,7 @@ pub(crate) fn create(
                     ":max_attempts": callback.map(|c| c.max_attempts),
                     ":on": callback.map_or(1, |c| c.on.code()),
                     ":now": time::encode(now),
+                    ":key": params.idempotency_key,
                 },
                 |row| row.get(0),
             )
@@ -52,22 +69,29 @@ pub(crate) fn create(
         .map_err(from_sqlite)
 }
 
-/// Inserts jobs as members of an open batch; returns their ids and the queues to wake.
+/// Inserts jobs as members of an open batch; returns their results. A job whose idempotency
+/// key was used before is neither inserted nor counted.
 pub(crate) fn add(
     conn: &Connection,
     id: BatchId,
     batch: &InsertBatch,
     n: i64,
-) -> Result<Vec<JobId>, Error> {
+) -> Result<Vec<JobInsertResult>, Error> {
     grow(conn, id, n)?;
-    let ids: Vec<JobId> = queries::job_insert_many(conn, batch)?
+    let inserted = queries::job_insert_many(conn, batch)?;
+    let ids: Vec<JobId> = inserted
         .iter()
+        .filter(|r| !r.duplicate)
         .map(|r| r.id)
         .collect();
+    let duplicates = n - i64::try_from(ids.len()).unwrap_or(i64::MAX);
+    if duplicates > 0 {
+        grow(conn, id, -duplicates)?;
+    }
     conn.prepare_cached(sql::JOB_BATCH_SET)
         .and_then(|mut s| s.execute(named_params! { ":batch": id, ":ids": id_list(&ids) }))
         .map_err(from_sqlite)?;
-    Ok(ids)
+    Ok(inserted)
 }
 
 /// Seals a batch, finishing it if every member already finished; returns the batch and the

@@ -80,6 +80,12 @@ pub static MIGRATIONS: &[Migration] = &[
         up: include_str!("../migrations/013_fair_queues.up.sql"),
         down: include_str!("../migrations/013_fair_queues.down.sql"),
     },
+    Migration {
+        version: 14,
+        name: "group_keys",
+        up: include_str!("../migrations/014_group_keys.up.sql"),
+        down: include_str!("../migrations/014_group_keys.down.sql"),
+    },
 ];
 
 /// Every known migration with the time it was applied, if it was.

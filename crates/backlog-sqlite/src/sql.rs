@@ -47,6 +47,8 @@ sql! {
     BATCH_GET => "batch_get.sql",
     BATCH_LIST => "batch_list.sql",
     WORKFLOW_CREATE => "workflow_create.sql",
+    WORKFLOW_FIND_KEY => "workflow_find_key.sql",
+    BATCH_FIND_KEY => "batch_find_key.sql",
     WORKFLOW_CREATE_JOBS => "workflow_create_jobs.sql",
     WORKFLOW_CREATE_EDGES => "workflow_create_edges.sql",
     WORKFLOW_LIST => "workflow_list.sql",

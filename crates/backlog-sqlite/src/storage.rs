@@ -448,10 +448,10 @@ impl Storage for SqliteStorage {
         params: WorkflowInsertParams,
     ) -> Result<WorkflowInsertResult, Error> {
         let checked = check_workflow(&params)?;
-        let (name, batch) = workflow::encode(params, &checked, time::now());
-        let queues = batch.available.clone();
+        let encoded = workflow::encode(params, &checked, time::now());
+        let queues = encoded.jobs.available.clone();
         let result = self
-            .write(move |tx| workflow::insert(tx, &name, &batch, &checked, time::now()))
+            .write(move |tx| workflow::insert(tx, &encoded, &checked, time::now()))
             .await?;
         self.notifier()
             .job_available(queues.iter().map(String::as_str));
@@ -500,7 +500,7 @@ impl Storage for SqliteStorage {
             .await
     }
 
-    async fn batch_add(&self, params: BatchAddParams) -> Result<Vec<JobId>, Error> {
+    async fn batch_add(&self, params: BatchAddParams) -> Result<Vec<JobInsertResult>, Error> {
         check_batch_jobs(&params.jobs)?;
         if params.jobs.is_empty() {
             return Ok(Vec::new());
@@ -509,10 +509,10 @@ impl Storage for SqliteStorage {
         let insert = queries::InsertBatch::new(params.jobs, time::now());
         let queues = insert.available.clone();
         let id = params.batch;
-        let ids = self.write(move |tx| batch::add(tx, id, &insert, n)).await?;
+        let inserted = self.write(move |tx| batch::add(tx, id, &insert, n)).await?;
         self.notifier()
             .job_available(queues.iter().map(String::as_str));
-        Ok(ids)
+        Ok(inserted)
     }
 
     async fn batch_seal(&self, id: BatchId) -> Result<BatchRow, Error> {

@@ -52,10 +52,12 @@ impl SqliteStorage {
     ) -> Result<WorkflowInsertResult, Error> {
         let checked = check_workflow(&params)?;
         let now = time::now();
-        let (name, batch) = workflow::encode(params, &checked, now);
-        let result = workflow::insert(tx, &name, &batch, &checked, now)?;
-        self.notifier()
-            .job_available(batch.available.iter().map(String::as_str));
+        let encoded = workflow::encode(params, &checked, now);
+        let result = workflow::insert(tx, &encoded, &checked, now)?;
+        if !result.duplicate {
+            self.notifier()
+                .job_available(encoded.jobs.available.iter().map(String::as_str));
+        }
         Ok(result)
     }
 }

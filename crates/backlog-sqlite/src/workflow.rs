@@ -7,19 +7,27 @@ use backlog_storage::{
 };
 use backlog_types::{JobId, JobState};
 use chrono::{DateTime, Utc};
-use rusqlite::{named_params, Connection};
+use rusqlite::{named_params, Connection, OptionalExtension};
 
 use crate::error::{decode, from_sqlite};
 use crate::queries::{self, InsertBatch};
 use crate::row::{get, job_row, json, optional_json, timestamp};
 use crate::{sql, time};
 
-/// The jobs of a checked workflow, encoded for the writer: dependants wait in the year 9999.
+/// A checked workflow encoded for the writer.
+pub(crate) struct Encoded {
+    pub(crate) name: String,
+    pub(crate) idempotency_key: Option<String>,
+    /// Its jobs; dependants wait in the year 9999.
+    pub(crate) jobs: InsertBatch,
+}
+
+/// The jobs of a checked workflow, encoded for the writer.
 pub(crate) fn encode(
     params: WorkflowInsertParams,
     checked: &CheckedWorkflow,
     now: DateTime<Utc>,
-) -> (String, InsertBatch) {
+) -> Encoded {
     let waiting = waiting_for_dependencies();
     let jobs = params
         .jobs
@@ -33,26 +41,62 @@ pub(crate) fn encode(
             job
         })
         .collect();
-    (params.name, InsertBatch::new(jobs, now))
+    Encoded {
+        name: params.name,
+        idempotency_key: params.idempotency_key,
+        jobs: InsertBatch::new(jobs, now),
+    }
 }
 
-/// Inserts the workflow's jobs, its row and its edges (in the writer's transaction).
+/// Inserts the workflow's jobs, its row and its edges (in the writer's transaction); with an
+/// idempotency key already used, inserts nothing and returns the earlier workflow (the writer
+/// runs one transaction at a time, so the lookup cannot race another insert of the key).
 pub(crate) fn insert(
     conn: &Connection,
-    name: &str,
-    batch: &InsertBatch,
+    workflow: &Encoded,
     checked: &CheckedWorkflow,
     now: DateTime<Utc>,
 ) -> Result<WorkflowInsertResult, Error> {
-    let job_ids: Vec<JobId> = queries::job_insert_many(conn, batch)?
+    if let Some(key) = &workflow.idempotency_key {
+        let found: Option<(WorkflowId, Option<String>)> = conn
+            .prepare_cached(sql::WORKFLOW_FIND_KEY)
+            .and_then(|mut s| {
+                s.query_row(named_params! { ":key": key }, |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
+                .optional()
+            })
+            .map_err(from_sqlite)?;
+        if let Some((id, job_ids)) = found {
+            let job_ids = match job_ids {
+                Some(text) => serde_json::from_str(&text).map_err(|e| decode("job_ids", e))?,
+                None => Vec::new(),
+            };
+            return Ok(WorkflowInsertResult {
+                id,
+                job_ids,
+                duplicate: true,
+            });
+        }
+    }
+    let job_ids: Vec<JobId> = queries::job_insert_many(conn, &workflow.jobs)?
         .iter()
         .map(|r| r.id)
         .collect();
+    let kept_ids = match &workflow.idempotency_key {
+        Some(_) => Some(serde_json::to_string(&job_ids).map_err(|e| decode("job_ids", e))?),
+        None => None,
+    };
     let id: WorkflowId = conn
         .prepare_cached(sql::WORKFLOW_CREATE)
         .and_then(|mut s| {
             s.query_row(
-                named_params! { ":name": name, ":now": time::encode(now) },
+                named_params! {
+                    ":name": workflow.name,
+                    ":now": time::encode(now),
+                    ":key": workflow.idempotency_key,
+                    ":job_ids": kept_ids,
+                },
                 |row| row.get(0),
             )
         })
@@ -77,7 +121,11 @@ pub(crate) fn insert(
             .and_then(|mut s| s.execute(named_params! { ":workflow": id, ":edges": edges }))
             .map_err(from_sqlite)?;
     }
-    Ok(WorkflowInsertResult { id, job_ids })
+    Ok(WorkflowInsertResult {
+        id,
+        job_ids,
+        duplicate: false,
+    })
 }
 
 /// Workflows with per-state counts, newest first (`id`: only that one).

@@ -88,6 +88,10 @@ pub struct BatchCreateParams {
     pub description: String,
     /// The job to enqueue when it finishes (`None`: none; the batch is still tracked).
     pub callback: Option<BatchCallback>,
+    /// The producer's key for this creation (1 to 255 bytes, validated like a job's
+    /// idempotency key): if a batch was already created with it, nothing is created and that
+    /// batch's id is returned. Kept as long as the batch row.
+    pub idempotency_key: Option<String>,
 }
 
 /// A batch as stored.
@@ -118,7 +122,8 @@ pub struct BatchRow {
 pub struct BatchAddParams {
     /// The batch (open).
     pub batch: BatchId,
-    /// The jobs (no uniqueness or idempotency keys: every member is a new job).
+    /// The jobs. No uniqueness keys; idempotency keys are allowed, and a job whose key was
+    /// already used is not inserted or counted again (its result says `duplicate`).
     pub jobs: Vec<crate::JobInsert>,
 }
 
@@ -156,17 +161,16 @@ pub fn callback_due(on: CallbackOn, counts: &BatchCounts) -> bool {
     }
 }
 
-/// Refuses member jobs with keys, as [`crate::WorkflowInvalid::Keyed`] does for workflows.
+/// Refuses member jobs with uniqueness keys, as [`crate::WorkflowInvalid::Keyed`] does for
+/// workflows (a member that silently became another live job would be counted twice). Members
+/// may carry idempotency keys (a resent request adds nothing twice).
 pub fn check_batch_jobs(jobs: &[crate::JobInsert]) -> Result<(), crate::Error> {
-    match jobs
-        .iter()
-        .position(|j| j.unique.is_some() || j.idempotency.is_some())
-    {
+    match jobs.iter().position(|j| j.unique.is_some()) {
         Some(i) => Err(crate::Error::new(
             crate::ErrorKind::InvalidInput,
-            format!("job #{i} added to a batch has a uniqueness or idempotency key; batch members cannot have one"),
+            format!("job #{i} added to a batch has a uniqueness key; batch members cannot be unique (use an idempotency key to make adding them safe to repeat)"),
         )),
-        None => Ok(()),
+        None => crate::check_idempotency(jobs),
     }
 }
 

@@ -324,13 +324,15 @@ pub trait Storage: Send + Sync + 'static {
     /// The jobs `id` depends on, with their states and results, by id.
     async fn job_dependency_results(&self, id: JobId) -> Result<Vec<DependencyResult>, Error>;
 
-    /// Creates an open batch (a member of `params.parent` if given, which must be open).
+    /// Creates an open batch (a member of `params.parent` if given, which must be open). With
+    /// an idempotency key already used by a batch, creates nothing and returns that batch.
     async fn batch_create(&self, params: BatchCreateParams) -> Result<BatchId, Error>;
 
     /// Inserts jobs as members of an open batch, in one transaction with the batch's count;
     /// refused with [`ErrorKind::InvalidInput`] if the batch is sealed or does not exist.
-    /// Returns the ids in input order.
-    async fn batch_add(&self, params: BatchAddParams) -> Result<Vec<JobId>, Error>;
+    /// Returns the ids in input order; a job whose idempotency key was already used is not
+    /// inserted or counted, and its result is the earlier job's id with `duplicate: true`.
+    async fn batch_add(&self, params: BatchAddParams) -> Result<Vec<JobInsertResult>, Error>;
 
     /// Seals a batch: no member can be added any more. If every member already finished, the
     /// batch finishes in the same transaction (callback enqueued, parent counted). Sealing a

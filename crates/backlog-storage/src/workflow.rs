@@ -76,6 +76,10 @@ pub struct WorkflowInsertParams {
     pub jobs: Vec<JobInsert>,
     /// The edges.
     pub dependencies: Vec<WorkflowDependency>,
+    /// The producer's key for this insert (1 to 255 bytes, validated like a job's idempotency
+    /// key): if a workflow was already inserted with it, nothing is stored and the result is
+    /// that workflow's, with `duplicate: true`. Kept as long as the workflow row.
+    pub idempotency_key: Option<String>,
 }
 
 /// Result of [`Storage::workflow_insert`](crate::Storage::workflow_insert).
@@ -85,6 +89,9 @@ pub struct WorkflowInsertResult {
     pub id: WorkflowId,
     /// The jobs' ids, in input order.
     pub job_ids: Vec<JobId>,
+    /// Whether the workflow had been inserted before under the same idempotency key (nothing
+    /// new was stored; `id` and `job_ids` are the earlier insert's).
+    pub duplicate: bool,
 }
 
 /// Why a workflow was refused before anything was stored.
@@ -113,6 +120,9 @@ pub enum WorkflowInvalid {
     /// A job carries a uniqueness or idempotency key.
     #[error("job #{0} of the workflow has a uniqueness or idempotency key; workflow jobs cannot have one")]
     Keyed(usize),
+    /// The workflow's own idempotency key is invalid (the message says why).
+    #[error("workflow idempotency key refused: {0}")]
+    IdempotencyKey(String),
 }
 
 impl From<WorkflowInvalid> for Error {
@@ -139,6 +149,10 @@ pub fn check_workflow(params: &WorkflowInsertParams) -> Result<CheckedWorkflow, 
         .position(|j| j.unique.is_some() || j.idempotency.is_some())
     {
         return Err(WorkflowInvalid::Keyed(keyed));
+    }
+    if let Some(key) = &params.idempotency_key {
+        crate::validate_idempotency_key(key)
+            .map_err(|e| WorkflowInvalid::IdempotencyKey(e.message().to_owned()))?;
     }
     let mut waiting = vec![0i32; len];
     let mut dependants: Vec<Vec<usize>> = vec![Vec::new(); len];
@@ -286,6 +300,7 @@ mod tests {
                     on_failure: DependencyFailure::Cancel,
                 })
                 .collect(),
+            idempotency_key: None,
         }
     }
 

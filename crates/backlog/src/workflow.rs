@@ -68,6 +68,7 @@ pub struct Workflow {
     pub(crate) dependencies: Vec<WorkflowDependency>,
     /// An edge naming a step of another workflow (reported at insert).
     pub(crate) foreign: Option<(usize, Step)>,
+    pub(crate) idempotency_key: Option<String>,
 }
 
 impl Workflow {
@@ -79,7 +80,17 @@ impl Workflow {
             jobs: Vec::new(),
             dependencies: Vec::new(),
             foreign: None,
+            idempotency_key: None,
         }
+    }
+
+    /// Makes the insert safe to repeat: a workflow already inserted under `key` (1 to 255
+    /// bytes of printable ASCII, e.g. a request id) is not inserted again, and the insert
+    /// returns it with [`duplicate`](backlog_storage::WorkflowInsertResult::duplicate) set.
+    /// The key is kept as long as the workflow (until the retention prunes it).
+    pub fn idempotency_key(&mut self, key: impl Into<String>) -> &mut Workflow {
+        self.idempotency_key = Some(key.into());
+        self
     }
 
     /// Adds a job with no dependencies and the kind's default options.

@@ -286,6 +286,7 @@ pub async fn workflows_and_batches(db: Db) {
                 depends_on: 0,
                 on_failure: DependencyFailure::Cancel,
             }],
+            idempotency_key: None,
         })
         .await
         .unwrap();

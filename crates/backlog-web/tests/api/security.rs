@@ -274,6 +274,7 @@ pub async fn security_headers_and_escaping(db: Db) {
                 json!({"tag": "<b>bold</b>"}),
             )],
             dependencies: Vec::new(),
+            idempotency_key: None,
         })
         .await
         .unwrap();

@@ -39,6 +39,7 @@ impl Client {
             name: workflow.name,
             jobs,
             dependencies: workflow.dependencies,
+            idempotency_key: workflow.idempotency_key,
         };
         backlog_storage::check_workflow(&params)?;
         Ok(params)
@@ -148,14 +149,20 @@ impl Client {
         parent: Option<BatchId>,
         callback: Option<BatchCallback>,
     ) -> Result<BatchId, Error> {
-        Ok(self
-            .storage
-            .batch_create(BatchCreateParams {
-                parent,
-                description: description.into(),
-                callback,
-            })
-            .await?)
+        self.batch_create_with(BatchCreateParams {
+            parent,
+            description: description.into(),
+            callback,
+            idempotency_key: None,
+        })
+        .await
+    }
+
+    /// Creates an open batch with every parameter, including an idempotency key: creating
+    /// again with a key already used creates nothing and returns the batch created with it
+    /// (safe to retry after a timeout or a lost reply).
+    pub async fn batch_create_with(&self, params: BatchCreateParams) -> Result<BatchId, Error> {
+        Ok(self.storage.batch_create(params).await?)
     }
 
     /// Enqueues jobs as members of an open batch, in one transaction.
@@ -180,16 +187,39 @@ impl Client {
             .any(|j| j.unique.is_some() || j.idempotency.is_some())
         {
             return Err(EnqueueError::InvalidOption(
-                "batch members cannot be unique or carry an idempotency key".to_owned(),
+                "batch members cannot be unique or share one idempotency key (give each job \
+                 its own key with `batch_add_prepared`)"
+                    .to_owned(),
             ));
         }
+        Ok(self
+            .batch_add_prepared(batch, jobs)
+            .await?
+            .into_iter()
+            .map(|r| r.id)
+            .collect())
+    }
+
+    /// Adds prepared jobs ([`Client::prepare`], [`Client::prepare_raw`]) to an open batch, in
+    /// one transaction. Each job may carry its own idempotency key: a job whose key was used
+    /// before is neither inserted nor counted again (its outcome says `duplicate`), so adding
+    /// can be retried safely. Unique jobs are refused.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Client::batch_add`].
+    pub async fn batch_add_prepared(
+        &self,
+        batch: BatchId,
+        jobs: Vec<backlog_storage::JobInsert>,
+    ) -> Result<Vec<crate::InsertOutcome>, EnqueueError> {
         let counts = crate::telemetry::enqueue_counts(&jobs);
-        let ids = self
+        let results = self
             .storage
             .batch_add(BatchAddParams { batch, jobs })
             .await?;
         crate::telemetry::enqueued(counts);
-        Ok(ids)
+        Ok(results)
     }
 
     /// Seals a batch: no more members. Its callback fires once every member has finished (at

@@ -119,6 +119,7 @@ async fn sqlite_last_two_finish_in_two_writers() {
                         on_failure: Default::default(),
                     },
                 ],
+                idempotency_key: None,
             })
             .await
             .unwrap();

@@ -322,7 +322,10 @@ impl Storage for Faulty {
         self.inner.batch_create(params).await
     }
 
-    async fn batch_add(&self, params: BatchAddParams) -> Result<Vec<JobId>, Error> {
+    async fn batch_add(
+        &self,
+        params: BatchAddParams,
+    ) -> Result<Vec<backlog::InsertOutcome>, Error> {
         self.inner.batch_add(params).await
     }
 
