@@ -7,6 +7,13 @@ from backlog_client import (
     HIGH,
     LOW,
     Acknowledged,
+    After,
+    BatchOpen,
+    BatchSpec,
+    CallbackOn,
+    CallbackSpec,
+    OnDependencyFailure,
+    WorkflowSpec,
     Cancel,
     Command,
     Completed,
@@ -130,6 +137,49 @@ SAMPLES = {
                 backoff=LinearBackoff(step_ms=500, max_ms=10_000),
             ),
         ],
+    ),
+    "request_workflow": Request(
+        request_id="flow-0001",
+        jobs=[
+            JobSpec(kind="extract", args={"day": 1}),
+            JobSpec(kind="load", args={}, after=[0]),
+            JobSpec(
+                kind="report",
+                args={},
+                after=[1, After(job=0, on_failure=OnDependencyFailure.RUN)],
+            ),
+        ],
+        workflow=WorkflowSpec(name="nightly import"),
+    ),
+    "request_batch_open": Request(
+        request_id="import-0001",
+        jobs=[JobSpec(kind="row", args={"n": 1})],
+        batch=BatchSpec(
+            open=BatchOpen(
+                description="csv import",
+                parent=41,
+                callback=CallbackSpec(
+                    kind="import_done",
+                    args={"file": "a.csv"},
+                    queue="reports",
+                    priority=HIGH,
+                    max_attempts=3,
+                    on=CallbackOn.SUCCESS,
+                ),
+            ),
+            seal=True,
+        ),
+    ),
+    "request_batch_add": Request(
+        request_id="import-0002",
+        jobs=[],
+        batch=BatchSpec(id=42, seal=True),
+    ),
+    "acknowledged_group": Acknowledged(
+        request_id="flow-0001",
+        jobs=[Enqueued(id=77, duplicate=True, unique_conflict=False)],
+        workflow_id=9,
+        batch_id=10,
     ),
     "acknowledged": Acknowledged(
         request_id="batch-0001",

@@ -12,8 +12,11 @@ import pytest
 import zmq
 
 from backlog_client import (
+    After,
+    CallbackSpec,
     ErrorCode,
     JobSpec,
+    OnDependencyFailure,
     Producer,
     RejectCode,
     RejectedError,
@@ -47,6 +50,12 @@ def _database(kind: str, tmp_path: pathlib.Path) -> list:
         "BACKLOG_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/backlog_test"
     )
     return ["-d", url, "--schema", f"py_{uuid.uuid4().hex[:12]}"]
+
+
+def _cli(served: "Served", *args: str) -> str:
+    return subprocess.run(
+        [str(served.bin), *args, *served.db], check=True, capture_output=True, text=True
+    ).stdout
 
 
 class Served:
@@ -113,6 +122,56 @@ def test_enqueue_one_and_a_batch(served: Served) -> None:
             [JobSpec(kind="k", args={"i": i}) for i in range(3)], request_id="batch-1"
         )
         assert len(set(ids)) == 3
+
+
+def test_workflow_and_batch(served: Served) -> None:
+    with Producer(served.endpoint) as producer:
+        jobs = [
+            JobSpec(kind="extract", args={}),
+            JobSpec(kind="load", args={}, after=[0]),
+            JobSpec(
+                kind="report",
+                args={},
+                after=[1, After(job=0, on_failure=OnDependencyFailure.RUN)],
+            ),
+        ]
+        workflow_id, ids = producer.enqueue_workflow("nightly", jobs, request_id="wf-py")
+        # A resend (same request id) stores nothing new.
+        assert producer.enqueue_workflow("nightly", jobs, request_id="wf-py") == (
+            workflow_id,
+            ids,
+        )
+        shown = _cli(served, "workflows", "show", str(workflow_id))
+        assert "nightly" in shown and all(str(i) in shown for i in ids)
+        assert len(_cli(served, "workflows", "list").strip().splitlines()) == 2  # header + 1
+
+        with pytest.raises(RejectedError) as cycle:
+            producer.enqueue_workflow(
+                "loop",
+                [JobSpec(kind="a", args={}, after=[1]), JobSpec(kind="b", args={}, after=[0])],
+            )
+        assert cycle.value.code == RejectCode.INVALID and "cycle" in str(cycle.value)
+
+        batch_id, first = producer.open_batch(
+            [JobSpec(kind="row", args={"n": 1})],
+            description="rows",
+            callback=CallbackSpec(kind="rows_done", args={"file": "a.csv"}),
+            request_id="batch-py",
+        )
+        again = producer.open_batch(
+            [JobSpec(kind="row", args={"n": 1})],
+            description="rows",
+            callback=CallbackSpec(kind="rows_done", args={"file": "a.csv"}),
+            request_id="batch-py",
+        )
+        assert again == (batch_id, first)
+        producer.add_to_batch(batch_id, [JobSpec(kind="row", args={"n": 2})])
+        producer.seal_batch(batch_id)
+        shown = _cli(served, "batches", "show", str(batch_id))
+        assert '"total": 2' in shown and '"sealed_at": null' not in shown, shown
+        with pytest.raises(RejectedError) as sealed:
+            producer.add_to_batch(batch_id, [JobSpec(kind="row", args={"n": 3})])
+        assert sealed.value.code == RejectCode.INVALID and "sealed" in str(sealed.value)
 
 
 def test_bad_input_raises_typed_errors(served: Served) -> None:

@@ -335,6 +335,25 @@ pub async fn keyed_creation_and_members_are_stored_once(db: Db) {
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
 
     db.batch_seal(batch).await.unwrap();
+    // After the seal, a resend of members already added is answered with them; a new member
+    // is refused, and nothing of the refused call stays.
+    let resent = db
+        .batch_add(BatchAddParams {
+            batch,
+            jobs: keyed(&["req-1/2", "req-1/0"]),
+        })
+        .await
+        .unwrap();
+    assert!(resent.iter().all(|r| r.duplicate));
+    assert_eq!(resent[0].id, again[2].id);
+    let err = db
+        .batch_add(BatchAddParams {
+            batch,
+            jobs: keyed(&["req-1/0", "req-1/9"]),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
     let members = fetch(&db, "work", 10).await;
     assert_eq!(members.len(), 3);
     finalize(&db, &members, vec![JobOutcome::Completed; 3]).await;

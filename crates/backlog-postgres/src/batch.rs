@@ -81,6 +81,17 @@ impl PgStorage {
         )
         .await?;
         if grown.is_empty() {
+            // A resend of members that were all added before (the batch may have been sealed
+            // or even finished since) is answered with them; the inserts this may have made
+            // for unknown keys are rolled back with the transaction.
+            if params.jobs.iter().all(|j| j.idempotency.is_some()) {
+                let inserted = self
+                    .job_insert_many_tx(&*tx, JobInsertManyParams { jobs: params.jobs })
+                    .await?;
+                if inserted.iter().all(|r| r.duplicate) {
+                    return Ok(inserted);
+                }
+            }
             return Err(not_open(params.batch));
         }
         let inserted = self

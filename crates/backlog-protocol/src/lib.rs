@@ -47,8 +47,9 @@ pub use outcome::{
     MAX_BACKTRACE_BYTES, MAX_BACKTRACE_LINES, MAX_ERROR_KIND_BYTES, MAX_ERROR_MESSAGE_BYTES,
 };
 pub use produce::{
-    Acknowledged, Backoff, Enqueued, JobSpec, OnConflict, RejectCode, Rejected, Request, Unique,
-    UniqueArgs, UniqueArgsName,
+    Acknowledged, Backoff, BatchOpen, BatchSpec, CallbackOn, CallbackSpec, Dependency, Enqueued,
+    JobSpec, OnConflict, OnDependencyFailure, RejectCode, Rejected, Request, Unique, UniqueArgs,
+    UniqueArgsName, WorkflowSpec,
 };
 pub use reply::{ErrorCode, ErrorReply};
 pub use session::{Goodbye, Held, Hello, Role, Welcome};

@@ -13,12 +13,144 @@ use crate::{json, Uuid};
 /// stored under the key `request_id` when the request holds one job, and `request_id/i`
 /// otherwise, so a retry must resend the same jobs in the same order. The jobs of one request
 /// are stored in one transaction: all or none.
+///
+/// With `workflow`, the request's jobs form one workflow (dependencies in `JobSpec::after`),
+/// keyed as a whole by `request_id`. With `batch`, they join a batch (a new one, created under
+/// the key `request_id`, or an open one), which may then be sealed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Request {
     /// Client-chosen, 1 to 128 bytes, unique per logical request (a UUID is a good choice).
     pub request_id: String,
-    /// The jobs, 1 to `Welcome::max_batch`.
+    /// The jobs, 1 to `Welcome::max_batch` (none only with `batch`: open or seal a batch).
     pub jobs: Vec<JobSpec>,
+    /// Make the jobs one workflow. Exclusive with `batch`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<WorkflowSpec>,
+    /// Put the jobs in a batch. Exclusive with `workflow`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<BatchSpec>,
+}
+
+impl Request {
+    /// A plain request of `jobs`.
+    pub fn new(request_id: impl Into<String>, jobs: Vec<JobSpec>) -> Request {
+        Request {
+            request_id: request_id.into(),
+            jobs,
+            workflow: None,
+            batch: None,
+        }
+    }
+}
+
+/// The workflow a `Request`'s jobs form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkflowSpec {
+    /// For people, 1 to 255 characters; not unique.
+    pub name: String,
+}
+
+/// The batch a `Request`'s jobs join: exactly one of `id` and `open`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchSpec {
+    /// Add the jobs to this open batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<i64>,
+    /// Create a batch (once per `request_id`) and add the jobs to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open: Option<BatchOpen>,
+    /// Seal the batch after adding: no more members; its callback fires once all finished.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub seal: bool,
+}
+
+/// A batch to create.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchOpen {
+    /// For people.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// Make it a member of this open batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<i64>,
+    /// The job enqueued (exactly once) when every member has finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback: Option<CallbackSpec>,
+}
+
+/// A batch's callback job. Its args (a JSON object) get the batch's counts under `"batch"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallbackSpec {
+    /// The job kind.
+    pub kind: String,
+    /// The arguments: a JSON object.
+    #[serde(serialize_with = "json::serialize", deserialize_with = "json::value")]
+    pub args: serde_json::Value,
+    /// The queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
+    /// Higher runs first (an integer, or `"high"`, `"normal"`, `"low"`).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "priority_wire"
+    )]
+    pub priority: Option<Priority>,
+    /// Attempts allowed, at least 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<i32>,
+    /// `"complete"` (default: whatever the outcome) or `"success"` (only if every member
+    /// succeeded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on: Option<CallbackOn>,
+}
+
+/// When a batch's callback is enqueued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CallbackOn {
+    /// Only if every member succeeded.
+    Success,
+    /// Whatever the outcome.
+    Complete,
+}
+
+/// A job of the same workflow request that a job waits for: its index in `Request::jobs`,
+/// or the index with what to do if it fails for good or is cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Dependency {
+    /// Wait for this job; cancel the dependant if it fails for good or is cancelled.
+    Index(u32),
+    /// Wait for this job, with a failure policy.
+    With {
+        /// The index of the job depended on.
+        job: u32,
+        /// `"cancel"` (default) or `"run"`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        on_failure: Option<OnDependencyFailure>,
+    },
+}
+
+impl Dependency {
+    /// The index of the job depended on.
+    pub fn job(self) -> u32 {
+        match self {
+            Dependency::Index(job) | Dependency::With { job, .. } => job,
+        }
+    }
+}
+
+/// What happens to a dependant when a job it waits for fails for good or is cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum OnDependencyFailure {
+    /// Cancel the dependant (the default).
+    Cancel,
+    /// Run it anyway.
+    Run,
 }
 
 /// One job to enqueue, with every option of the library's `InsertOpts`. Unset options take
@@ -88,6 +220,9 @@ pub struct JobSpec {
     /// jobq's asset UUID, kept queryable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uuid: Option<Uuid>,
+    /// Workflow requests only: the jobs of this request that must complete first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<Dependency>,
 }
 
 impl JobSpec {
@@ -111,6 +246,7 @@ impl JobSpec {
             fingerprint: None,
             username: None,
             uuid: None,
+            after: Vec::new(),
         }
     }
 }
@@ -202,6 +338,12 @@ pub struct Acknowledged {
     pub request_id: String,
     /// One entry per job, in the request's order.
     pub jobs: Vec<Enqueued>,
+    /// The workflow the jobs form (workflow requests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow_id: Option<i64>,
+    /// The batch the jobs joined (batch requests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_id: Option<i64>,
 }
 
 /// What became of one job of a `Request`.

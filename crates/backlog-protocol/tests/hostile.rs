@@ -70,9 +70,14 @@ fn random_message(rng: &mut Rng, i: usize) -> Message {
                     job.tags = (0..rng.below(3)).map(|_| rng.text()).collect();
                     job.metadata = rng.opt(|r| json!({"m": r.json(0)}));
                     job.uuid = rng.opt(|r| Uuid(*r.token().as_bytes()));
+                    job.after = (0..rng.below(3))
+                        .map(|_| Dependency::Index(rng.next() as u32))
+                        .collect();
                     job
                 })
                 .collect(),
+            workflow: rng.opt(|r| WorkflowSpec { name: r.text() }),
+            batch: None,
         }
         .into(),
         MessageType::Order => Order {

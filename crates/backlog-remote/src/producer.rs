@@ -3,7 +3,10 @@
 use std::time::Duration;
 
 use backlog::JobArgs;
-use backlog_protocol::{decode, Hello, JobSpec, Limits, Message, RejectCode, Request, Role};
+use backlog_protocol::{
+    decode, Acknowledged, BatchOpen, BatchSpec, Hello, JobSpec, Limits, Message, RejectCode,
+    Request, Role, WorkflowSpec,
+};
 
 use crate::link::Link;
 use crate::{Curve, RemoteError};
@@ -111,8 +114,7 @@ impl RemoteProducer {
         &mut self,
         jobs: Vec<JobSpec>,
     ) -> Result<Vec<Enqueued>, ProduceError> {
-        let request_id = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
-        self.request(&request_id, jobs).await
+        self.request(&new_request_id(), jobs).await
     }
 
     /// Sends a request under the caller's `request_id` (e.g. to resend after
@@ -122,10 +124,62 @@ impl RemoteProducer {
         request_id: &str,
         jobs: Vec<JobSpec>,
     ) -> Result<Vec<Enqueued>, ProduceError> {
-        let message = Message::Request(Request {
-            request_id: request_id.to_owned(),
-            jobs,
+        Ok(self.send(Request::new(request_id, jobs)).await?.jobs)
+    }
+
+    /// Enqueues jobs as one workflow, in one transaction: a job whose
+    /// [`after`](JobSpec::after) names other jobs of the call (by index) runs once they
+    /// completed. Returns the workflow's id and the jobs, in order.
+    pub async fn enqueue_workflow(
+        &mut self,
+        name: impl Into<String>,
+        jobs: Vec<JobSpec>,
+    ) -> Result<(i64, Vec<Enqueued>), ProduceError> {
+        let mut request = Request::new(new_request_id(), jobs);
+        request.workflow = Some(WorkflowSpec { name: name.into() });
+        let ack = self.send(request).await?;
+        Ok((ack.workflow_id.unwrap_or_default(), ack.jobs))
+    }
+
+    /// Creates a batch with `jobs` as its first members (sealed at once if `seal`); returns
+    /// the batch's id and the jobs.
+    pub async fn open_batch(
+        &mut self,
+        open: BatchOpen,
+        jobs: Vec<JobSpec>,
+        seal: bool,
+    ) -> Result<(i64, Vec<Enqueued>), ProduceError> {
+        let mut request = Request::new(new_request_id(), jobs);
+        request.batch = Some(BatchSpec {
+            id: None,
+            open: Some(open),
+            seal,
         });
+        let ack = self.send(request).await?;
+        Ok((ack.batch_id.unwrap_or_default(), ack.jobs))
+    }
+
+    /// Adds jobs to an open batch (none, to only seal it), then seals it if `seal`.
+    pub async fn add_to_batch(
+        &mut self,
+        batch: i64,
+        jobs: Vec<JobSpec>,
+        seal: bool,
+    ) -> Result<Vec<Enqueued>, ProduceError> {
+        let mut request = Request::new(new_request_id(), jobs);
+        request.batch = Some(BatchSpec {
+            id: Some(batch),
+            open: None,
+            seal,
+        });
+        Ok(self.send(request).await?.jobs)
+    }
+
+    /// Sends any request and waits for its answer, resending it (same `request_id`) after a
+    /// timeout, an `overloaded` or an `outcome_unknown` answer.
+    pub async fn send(&mut self, request: Request) -> Result<Acknowledged, ProduceError> {
+        let request_id = request.request_id.clone();
+        let message = Message::Request(request);
         for _ in 0..=self.retries {
             self.link.send(&message)?;
             let deadline = tokio::time::Instant::now() + self.timeout;
@@ -134,9 +188,7 @@ impl RemoteProducer {
                 .await
             {
                 match answer {
-                    Message::Acknowledged(ack) if ack.request_id == request_id => {
-                        return Ok(ack.jobs)
-                    }
+                    Message::Acknowledged(ack) if ack.request_id == request_id => return Ok(ack),
                     Message::Rejected(r) if r.request_id == request_id => {
                         if r.code == RejectCode::OutcomeUnknown || r.code == RejectCode::Overloaded
                         {
@@ -155,9 +207,7 @@ impl RemoteProducer {
                 }
             }
         }
-        Err(ProduceError::OutcomeUnknown {
-            request_id: request_id.to_owned(),
-        })
+        Err(ProduceError::OutcomeUnknown { request_id })
     }
 
     async fn next(&mut self, wait: Duration) -> Option<Message> {
@@ -166,4 +216,9 @@ impl RemoteProducer {
             .ok()??;
         decode(&bytes, &Limits::default()).ok()
     }
+}
+
+/// A fresh random request id.
+fn new_request_id() -> String {
+    format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
 }

@@ -44,6 +44,7 @@ on_both_backends!(
     the_capacity_is_never_exceeded,
     an_outcome_survives_a_server_restart_and_the_job_runs_once,
     the_producer_enqueues_and_a_resend_is_idempotent,
+    the_producer_submits_workflows_and_batches,
 );
 
 fn server(db: &Db, endpoint: &str) -> Server {
@@ -330,5 +331,52 @@ async fn the_producer_enqueues_and_a_resend_is_idempotent(db: Db) {
     assert_eq!(first[0].id, again[0].id);
     assert!(again[0].duplicate);
     assert_eq!(db.unfinished().await.unwrap().total, 2);
+    server.shutdown().await;
+}
+
+async fn the_producer_submits_workflows_and_batches(db: Db) {
+    use backlog_protocol::{BatchOpen, Dependency, JobSpec};
+    let server = server(&db, "tcp://127.0.0.1:0");
+    let mut producer = RemoteProducer::connect(server.endpoint(), None)
+        .await
+        .unwrap();
+    let double = |n: i64| JobSpec::new("double", serde_json::json!({ "n": n }));
+    let mut second = double(2);
+    second.after = vec![Dependency::Index(0)];
+    let (workflow, jobs) = producer
+        .enqueue_workflow("pair", vec![double(1), second])
+        .await
+        .unwrap();
+    let stored = db.workflow_jobs(workflow).await.unwrap();
+    assert_eq!(stored.len(), 2);
+    let waiting = stored.iter().find(|j| j.job.id == jobs[1].id).unwrap();
+    assert_eq!(waiting.depends_on, vec![jobs[0].id]);
+
+    let (batch, members) = producer
+        .open_batch(
+            BatchOpen {
+                description: "doubles".into(),
+                parent: None,
+                callback: None,
+            },
+            vec![double(3)],
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(members.len(), 1);
+    let added = producer
+        .add_to_batch(batch, vec![double(4), double(5)], true)
+        .await
+        .unwrap();
+    assert_eq!(added.len(), 2);
+    let row = db.batch_get(batch).await.unwrap().unwrap();
+    assert_eq!(row.counts.total, 3);
+    assert!(row.sealed_at.is_some());
+    let refused = producer.add_to_batch(batch, vec![double(6)], false).await;
+    assert!(
+        matches!(refused, Err(backlog_remote::ProduceError::Rejected { .. })),
+        "{refused:?}"
+    );
     server.shutdown().await;
 }

@@ -2,19 +2,49 @@
 
 use std::time::Duration;
 
-use backlog::{Client, EnqueueError, InsertOpts, UniqueArgs, UniqueOpts};
+use backlog::{Client, EnqueueError, InsertOpts, UniqueArgs, UniqueOpts, WorkflowError};
 use backlog_protocol::{
-    Acknowledged, Backoff as WireBackoff, Enqueued, JobSpec, OnConflict as WireOnConflict,
-    RejectCode, Rejected, Request, UniqueArgs as WireUniqueArgs, UniqueArgsName,
+    Acknowledged, Backoff as WireBackoff, BatchSpec, CallbackOn as WireCallbackOn, Dependency,
+    Enqueued, JobSpec, OnConflict as WireOnConflict, OnDependencyFailure, RejectCode, Rejected,
+    Request, UniqueArgs as WireUniqueArgs, UniqueArgsName,
+};
+use backlog_storage::{
+    BatchCallback, BatchCreateParams, CallbackOn, DependencyFailure, ErrorKind, JobInsert,
+    WorkflowDependency, WorkflowInsertParams,
 };
 
 /// A request checked and turned into the library's inserts, waiting for its statement.
 pub(crate) struct Prepared {
     pub(crate) peer: Vec<u8>,
     pub(crate) request: Request,
-    pub(crate) jobs: Vec<backlog_storage::JobInsert>,
+    pub(crate) jobs: Vec<JobInsert>,
+    /// What the jobs form or join, if anything.
+    pub(crate) group: Group,
     /// Holds one of `max_inflight_requests` until the answer is sent.
     pub(crate) permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// What a request's jobs form or join.
+pub(crate) enum Group {
+    /// Nothing: plain jobs, each under its own idempotency key.
+    None,
+    /// One workflow, keyed as a whole by the request id; its jobs carry no keys.
+    Workflow {
+        name: String,
+        dependencies: Vec<WorkflowDependency>,
+    },
+    /// A batch, created first (keyed by the request id) or given, then sealed if asked.
+    Batch {
+        open: Option<BatchCreateParams>,
+        id: Option<i64>,
+        seal: bool,
+    },
+}
+
+/// A checked request: its jobs and what they form.
+pub(crate) struct Plan {
+    pub(crate) jobs: Vec<JobInsert>,
+    pub(crate) group: Group,
 }
 
 impl Prepared {
@@ -29,6 +59,11 @@ impl Prepared {
     /// race other requests' rows inside one statement.
     fn has_unique(&self) -> bool {
         self.jobs.iter().any(|j| j.unique.is_some())
+    }
+
+    /// Whether it is stored by a statement of its own (workflows and batches).
+    fn alone(&self) -> bool {
+        !matches!(self.group, Group::None) || self.has_unique()
     }
 }
 
@@ -45,7 +80,7 @@ pub(crate) fn prepare(
     client: &Client,
     request: &Request,
     max_batch: u32,
-) -> Result<Vec<backlog_storage::JobInsert>, Rejected> {
+) -> Result<Plan, Rejected> {
     let reject = |code, message: String, index: Option<u32>| Rejected {
         request_id: request.request_id.clone(),
         code,
@@ -53,10 +88,10 @@ pub(crate) fn prepare(
         index,
         retry_after_ms: None,
     };
-    if request.jobs.is_empty() {
+    if request.jobs.is_empty() && request.batch.is_none() {
         return Err(reject(
             RejectCode::Invalid,
-            "a request needs at least one job".into(),
+            "a request needs at least one job (only a batch request may have none, to open or seal a batch)".into(),
             None,
         ));
     }
@@ -70,13 +105,35 @@ pub(crate) fn prepare(
             None,
         ));
     }
+    if request.workflow.is_some() && request.batch.is_some() {
+        return Err(reject(
+            RejectCode::Invalid,
+            "a request is a workflow or a batch, not both; send two requests".into(),
+            None,
+        ));
+    }
+    let keyed_one_by_one = request.workflow.is_none();
     let mut prepared = Vec::with_capacity(request.jobs.len());
     for (i, spec) in request.jobs.iter().enumerate() {
         let index = Some(i as u32);
+        if !spec.after.is_empty() && request.workflow.is_none() {
+            return Err(reject(
+                RejectCode::Invalid,
+                format!("job {i} has `after` dependencies, which only a workflow request may have; add `workflow`"),
+                index,
+            ));
+        }
+        if spec.unique.is_some() && (request.workflow.is_some() || request.batch.is_some()) {
+            return Err(reject(
+                RejectCode::Invalid,
+                format!("job {i} is unique, but jobs of a workflow or batch cannot be (the request id already makes the request safe to resend)"),
+                index,
+            ));
+        }
         let kind = spec.kind.clone();
         let args = spec.args.clone();
         let mut opts = insert_opts(spec).map_err(|m| reject(RejectCode::Invalid, m, index))?;
-        if spec.unique.is_none() {
+        if spec.unique.is_none() && keyed_one_by_one {
             opts =
                 opts.idempotency_key(idempotency_key(&request.request_id, i, request.jobs.len()));
         }
@@ -89,7 +146,123 @@ pub(crate) fn prepare(
         })?;
         prepared.push(job);
     }
-    Ok(prepared)
+    let group = if let Some(workflow) = &request.workflow {
+        let dependencies = request
+            .jobs
+            .iter()
+            .enumerate()
+            .flat_map(|(job, spec)| {
+                spec.after.iter().map(move |dep| WorkflowDependency {
+                    job,
+                    depends_on: dep.job() as usize,
+                    on_failure: match dep {
+                        Dependency::With {
+                            on_failure: Some(OnDependencyFailure::Run),
+                            ..
+                        } => DependencyFailure::Run,
+                        _ => DependencyFailure::Cancel,
+                    },
+                })
+            })
+            .collect();
+        let group = Group::Workflow {
+            name: workflow.name.clone(),
+            dependencies,
+        };
+        // A cycle, a missing job or a bad name is refused here, before anything is stored.
+        let params = workflow_params(request, prepared.clone(), &group);
+        if let Err(invalid) = backlog_storage::check_workflow(&params) {
+            let index = match &invalid {
+                backlog_storage::WorkflowInvalid::MissingDependency { job, .. }
+                | backlog_storage::WorkflowInvalid::Keyed(job) => Some(*job as u32),
+                _ => None,
+            };
+            return Err(reject(RejectCode::Invalid, invalid.to_string(), index));
+        }
+        group
+    } else if let Some(batch) = &request.batch {
+        batch_group(client, request, batch).map_err(|m| reject(RejectCode::Invalid, m, None))?
+    } else {
+        Group::None
+    };
+    Ok(Plan {
+        jobs: prepared,
+        group,
+    })
+}
+
+/// The storage's workflow insert for a workflow request.
+fn workflow_params(request: &Request, jobs: Vec<JobInsert>, group: &Group) -> WorkflowInsertParams {
+    let (name, dependencies) = match group {
+        Group::Workflow { name, dependencies } => (name.clone(), dependencies.clone()),
+        _ => (String::new(), Vec::new()),
+    };
+    WorkflowInsertParams {
+        name,
+        jobs,
+        dependencies,
+        idempotency_key: Some(request.request_id.clone()),
+    }
+}
+
+/// The batch a request joins: checks `id` xor `open` and prepares the callback.
+fn batch_group(client: &Client, request: &Request, batch: &BatchSpec) -> Result<Group, String> {
+    let open = match (&batch.id, &batch.open) {
+        (Some(_), Some(_)) | (None, None) => {
+            return Err(
+                "a batch request names exactly one of `batch.id` (an open batch) and `batch.open` (a new one)".into(),
+            )
+        }
+        (Some(_), None) => None,
+        (None, Some(open)) => {
+            let callback = match &open.callback {
+                None => None,
+                Some(spec) => {
+                    if !spec.args.is_object() {
+                        return Err(format!(
+                            "the batch callback's args must be a JSON object (the batch's counts are added under \"batch\"), got {}",
+                            spec.args
+                        ));
+                    }
+                    let mut opts = InsertOpts::new();
+                    if let Some(queue) = &spec.queue {
+                        opts = opts.queue(queue.clone());
+                    }
+                    if let Some(priority) = spec.priority {
+                        opts = opts.priority(priority);
+                    }
+                    if let Some(attempts) = spec.max_attempts {
+                        opts = opts.max_attempts(attempts);
+                    }
+                    let job = client
+                        .prepare_raw(&spec.kind, spec.args.clone(), opts)
+                        .map_err(|e| format!("batch callback: {e}"))?;
+                    Some(BatchCallback {
+                        queue: job.queue,
+                        kind: job.kind,
+                        args: job.args,
+                        priority: job.priority,
+                        max_attempts: job.max_attempts,
+                        on: match spec.on {
+                            Some(WireCallbackOn::Success) => CallbackOn::Success,
+                            _ => CallbackOn::Complete,
+                        },
+                    })
+                }
+            };
+            Some(BatchCreateParams {
+                parent: open.parent,
+                description: open.description.clone(),
+                callback,
+                idempotency_key: Some(request.request_id.clone()),
+            })
+        }
+    };
+    Ok(Group::Batch {
+        open,
+        id: batch.id,
+        seal: batch.seal,
+    })
 }
 
 /// The `Acknowledged` of a request whose jobs were stored with `results`.
@@ -108,6 +281,8 @@ fn acknowledged(request: &Request, results: &[backlog::InsertOutcome]) -> Acknow
                 }
             })
             .collect(),
+        workflow_id: None,
+        batch_id: None,
     }
 }
 
@@ -157,13 +332,13 @@ pub(crate) async fn run(
             return;
         };
         let mut batch = vec![first];
-        if !batch[0].has_unique() {
+        if !batch[0].alone() {
             let mut keys: std::collections::HashSet<String> =
                 batch[0].keys().map(str::to_owned).collect();
             let mut jobs = batch[0].jobs.len();
             while jobs < GATHER_JOBS {
                 let Ok(p) = rx.try_recv() else { break };
-                if p.has_unique()
+                if p.alone()
                     || jobs + p.jobs.len() > GATHER_JOBS
                     || p.keys().any(|k| keys.contains(k))
                 {
@@ -178,7 +353,11 @@ pub(crate) async fn run(
         let client = client.clone();
         let socket = socket.clone();
         tokio::spawn(async move {
-            insert(&client, &socket, batch).await;
+            if matches!(batch[0].group, Group::None) {
+                insert(&client, &socket, batch).await;
+            } else if let Some(p) = batch.pop() {
+                insert_group(&client, &socket, p).await;
+            }
             drop(slot);
         });
     }
@@ -204,6 +383,136 @@ async fn insert(client: &Client, socket: &crate::socket::SocketHandle, mut batch
         crate::telemetry::request(matches!(reply, backlog_protocol::Message::Acknowledged(_)));
         crate::recorder::send(socket, &p.peer, &reply);
         drop(p.permit);
+    }
+}
+
+/// Stores a workflow or batch request and answers it. Every step is idempotent under the
+/// request id (the workflow row's key; the batch row's key, its members' keys, sealing), so a
+/// request that failed half-way is completed by its resend.
+async fn insert_group(client: &Client, socket: &crate::socket::SocketHandle, p: Prepared) {
+    let request = &p.request;
+    let reply = match store_group(client, request, p.jobs, p.group).await {
+        Ok(ack) => backlog_protocol::Message::Acknowledged(ack),
+        Err(rejected) => backlog_protocol::Message::Rejected(rejected),
+    };
+    crate::telemetry::request(matches!(reply, backlog_protocol::Message::Acknowledged(_)));
+    crate::recorder::send(socket, &p.peer, &reply);
+    drop(p.permit);
+}
+
+async fn store_group(
+    client: &Client,
+    request: &Request,
+    jobs: Vec<JobInsert>,
+    group: Group,
+) -> Result<Acknowledged, Rejected> {
+    let failed = |e: &backlog_storage::Error| group_failure(request, e);
+    match group {
+        Group::None => unreachable!("plain requests are inserted by `insert`"),
+        Group::Workflow { .. } => {
+            let params = workflow_params(request, jobs, &group);
+            let result = client
+                .workflow_insert_prepared(params)
+                .await
+                .map_err(|e| match e {
+                    WorkflowError::Insert(EnqueueError::Storage(e))
+                    | WorkflowError::Insert(EnqueueError::OutcomeUnknown(e)) => failed(&e),
+                    other => Rejected {
+                        request_id: request.request_id.clone(),
+                        code: RejectCode::Invalid,
+                        message: other.to_string(),
+                        index: None,
+                        retry_after_ms: None,
+                    },
+                })?;
+            Ok(Acknowledged {
+                request_id: request.request_id.clone(),
+                jobs: result
+                    .job_ids
+                    .iter()
+                    .map(|&id| Enqueued {
+                        id,
+                        duplicate: result.duplicate,
+                        unique_conflict: false,
+                    })
+                    .collect(),
+                workflow_id: Some(result.id),
+                batch_id: None,
+            })
+        }
+        Group::Batch { open, id, seal } => {
+            let batch = match (open, id) {
+                (Some(params), _) => {
+                    client
+                        .batch_create_with(params)
+                        .await
+                        .map_err(|e| match e {
+                            backlog::Error::Storage(e) => failed(&e),
+                            other => outcome_unknown_error(request, &other.to_string()),
+                        })?
+                }
+                (None, Some(id)) => id,
+                (None, None) => unreachable!("checked by batch_group"),
+            };
+            let results = if jobs.is_empty() {
+                Vec::new()
+            } else {
+                client
+                    .batch_add_prepared(batch, jobs)
+                    .await
+                    .map_err(|e| match e {
+                        EnqueueError::Storage(e) | EnqueueError::OutcomeUnknown(e) => failed(&e),
+                        other => outcome_unknown_error(request, &other.to_string()),
+                    })?
+            };
+            if seal {
+                client.batch_seal(batch).await.map_err(|e| match e {
+                    backlog::Error::Storage(e) => failed(&e),
+                    other => outcome_unknown_error(request, &other.to_string()),
+                })?;
+            }
+            Ok(Acknowledged {
+                request_id: request.request_id.clone(),
+                jobs: results
+                    .iter()
+                    .map(|r| Enqueued {
+                        id: r.id,
+                        duplicate: r.duplicate,
+                        unique_conflict: false,
+                    })
+                    .collect(),
+                workflow_id: None,
+                batch_id: Some(batch),
+            })
+        }
+    }
+}
+
+/// A workflow or batch step the database refused (`invalid`: a sealed or missing batch, a
+/// key in use by a different request) or that may or may not have committed.
+fn group_failure(request: &Request, e: &backlog_storage::Error) -> Rejected {
+    match e.kind() {
+        ErrorKind::InvalidInput => Rejected {
+            request_id: request.request_id.clone(),
+            code: RejectCode::Invalid,
+            message: e.to_string(),
+            index: None,
+            retry_after_ms: None,
+        },
+        _ => outcome_unknown_error(request, &e.to_string()),
+    }
+}
+
+fn outcome_unknown_error(request: &Request, error: &str) -> Rejected {
+    tracing::warn!(%error, request_id = %request.request_id, "workflow or batch request failed");
+    Rejected {
+        request_id: request.request_id.clone(),
+        code: RejectCode::OutcomeUnknown,
+        message: format!(
+            "the database failed ({error}); resend the request with the same request_id"
+        ),
+        index: None,
+        retry_after_ms: None,
     }
 }
 

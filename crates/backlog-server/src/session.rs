@@ -517,11 +517,12 @@ impl State {
                 crate::telemetry::request(false);
                 self.send(&peer, &Message::Rejected(rejected));
             }
-            Ok(jobs) => {
+            Ok(plan) => {
                 let prepared = crate::enqueue::Prepared {
                     peer,
                     request,
-                    jobs,
+                    jobs: plan.jobs,
+                    group: plan.group,
                     permit,
                 };
                 // The channel holds max_inflight_requests, as many as permits exist.

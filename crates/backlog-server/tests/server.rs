@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use backlog::{Client, JobState};
 use backlog_protocol::{
-    decode, encode, Acknowledged, ErrorCode, Goodbye, Heartbeat, Hello, JobSpec, Limits, Message,
-    Request, Role, Unique,
+    decode, encode, Acknowledged, BatchOpen, BatchSpec, CallbackOn, CallbackSpec, Dependency,
+    ErrorCode, Goodbye, Heartbeat, Hello, JobSpec, Limits, Message, OnDependencyFailure,
+    RejectCode, Rejected, Request, Role, Unique, WorkflowSpec,
 };
 use backlog_server::{CurveConfig, CurveKeyPair, LostReason, Server, ServerConfig, ServerHooks};
 
@@ -47,6 +48,7 @@ on_both_backends!(
     two_peers_claiming_one_worker_id_both_get_replies,
     silent_sessions_are_dropped_and_handed_to_the_hook,
     curve_admits_only_allowlisted_keys,
+    workflows_and_batches_over_the_wire,
 );
 
 fn config() -> ServerConfig {
@@ -128,10 +130,7 @@ fn heartbeat() -> Message {
 }
 
 fn request(id: &str, jobs: Vec<JobSpec>) -> Message {
-    Message::Request(Request {
-        request_id: id.into(),
-        jobs,
-    })
+    Message::Request(Request::new(id, jobs))
 }
 
 async fn hostile_and_early_messages_get_errors_and_the_server_keeps_serving(db: Db) {
@@ -576,5 +575,215 @@ async fn curve_admits_only_allowlisted_keys(db: Db) {
     })
     .await
     .unwrap();
+    server.shutdown().await;
+}
+
+/// The one job kind of the workflow / batch test: records its step's name.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Step {
+    name: String,
+}
+
+impl backlog::JobArgs for Step {
+    const KIND: &'static str = "step";
+}
+
+struct Steps(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl backlog::Worker for Steps {
+    type Args = Step;
+
+    async fn work(&self, job: backlog::Job<Step>) -> Result<(), backlog::JobError> {
+        self.0.lock().unwrap().push(job.args.name.clone());
+        Ok(())
+    }
+}
+
+fn step(name: &str) -> JobSpec {
+    JobSpec::new("step", serde_json::json!({ "name": name }))
+}
+
+/// A workflow and a batch submitted over the wire: stored once however often they are resent,
+/// run in dependency order, the batch's callback enqueued once; bad shapes are refused with
+/// `invalid` and store nothing.
+async fn workflows_and_batches_over_the_wire(db: Db) {
+    let client = db.clone();
+    let server = Server::start(db, config(), ServerHooks::default()).unwrap();
+    let endpoint = server.endpoint().to_owned();
+    let workflow = |id: &str, jobs: Vec<JobSpec>| {
+        let mut r = Request::new(id, jobs);
+        r.workflow = Some(WorkflowSpec {
+            name: "import".into(),
+        });
+        Message::Request(r)
+    };
+    let diamond = || {
+        let mut load = step("load");
+        load.after = vec![Dependency::Index(0)];
+        let mut report = step("report");
+        report.after = vec![
+            Dependency::Index(1),
+            Dependency::With {
+                job: 0,
+                on_failure: Some(OnDependencyFailure::Run),
+            },
+        ];
+        vec![step("extract"), load, report]
+    };
+    let open = |id: &str, jobs: Vec<JobSpec>| {
+        let mut r = Request::new(id, jobs);
+        r.batch = Some(BatchSpec {
+            id: None,
+            open: Some(BatchOpen {
+                description: "rows".into(),
+                parent: None,
+                callback: Some(CallbackSpec {
+                    kind: "step".into(),
+                    args: serde_json::json!({"name": "callback"}),
+                    queue: None,
+                    priority: None,
+                    max_attempts: None,
+                    on: Some(CallbackOn::Complete),
+                }),
+            }),
+            seal: false,
+        });
+        Message::Request(r)
+    };
+    let add = |id: &str, batch: i64, jobs: Vec<JobSpec>, seal: bool| {
+        let mut r = Request::new(id, jobs);
+        r.batch = Some(BatchSpec {
+            id: Some(batch),
+            open: None,
+            seal,
+        });
+        Message::Request(r)
+    };
+    let answers = tokio::task::spawn_blocking(move || {
+        let peer = Peer::connect(&endpoint);
+        assert!(matches!(
+            peer.hello(Role::Producer, None),
+            Message::Welcome(_)
+        ));
+        let ack = |m: Message| {
+            peer.send(m);
+            match peer.recv() {
+                Message::Acknowledged(a) => a,
+                other => panic!("expected Acknowledged, got {other:?}"),
+            }
+        };
+        let rejected = |m: Message| {
+            peer.send(m);
+            match peer.recv() {
+                Message::Rejected(r) => r,
+                other => panic!("expected Rejected, got {other:?}"),
+            }
+        };
+        let flow = ack(workflow("wf-1", diamond()));
+        let flow_again = ack(workflow("wf-1", diamond()));
+        let batch = ack(open("b-1", vec![step("row-1"), step("row-2")]));
+        let batch_again = ack(open("b-1", vec![step("row-1"), step("row-2")]));
+        let batch_id = batch.batch_id.unwrap();
+        let added = ack(add("b-2", batch_id, vec![step("row-3")], true));
+        let added_again = ack(add("b-2", batch_id, vec![step("row-3")], true));
+        let mut cycle = diamond();
+        cycle[0].after = vec![Dependency::Index(2)];
+        let bad = vec![
+            rejected(workflow("wf-2", cycle)),
+            rejected(workflow("wf-3", {
+                let mut d = diamond();
+                d[1].after = vec![Dependency::Index(7)];
+                d
+            })),
+            rejected(request("plain", diamond())),
+            rejected(add("b-3", batch_id, vec![step("late")], false)),
+            rejected({
+                let mut both = Request::new("both", vec![step("x")]);
+                both.workflow = Some(WorkflowSpec { name: "w".into() });
+                both.batch = Some(BatchSpec {
+                    id: Some(batch_id),
+                    open: None,
+                    seal: false,
+                });
+                Message::Request(both)
+            }),
+            rejected(workflow("wf-4", {
+                let mut d = diamond();
+                d[2].unique = Some(Unique {
+                    by_args: None,
+                    by_queue: None,
+                    period_ms: None,
+                    states: None,
+                    on_conflict: None,
+                });
+                d
+            })),
+        ];
+        (
+            [flow, flow_again, batch, batch_again, added, added_again],
+            bad,
+        )
+    })
+    .await
+    .unwrap();
+    let ([flow, flow_again, batch, batch_again, added, added_again], bad) = answers;
+    let ids = |a: &Acknowledged| a.jobs.iter().map(|j| j.id).collect::<Vec<_>>();
+
+    // The workflow: stored once, the resend answered with the same ids.
+    let workflow_id = flow.workflow_id.expect("a workflow id");
+    assert_eq!(flow_again.workflow_id, Some(workflow_id));
+    assert_eq!(ids(&flow), ids(&flow_again));
+    assert!(flow.jobs.iter().all(|j| !j.duplicate));
+    assert!(flow_again.jobs.iter().all(|j| j.duplicate));
+    let jobs = client.workflow_jobs(workflow_id).await.unwrap();
+    assert_eq!(jobs.len(), 3);
+    let report = jobs.iter().find(|j| j.job.id == flow.jobs[2].id).unwrap();
+    assert_eq!(report.depends_on.len(), 2);
+
+    // The batch: created once, each member counted once, sealed.
+    assert_eq!(batch_again.batch_id, batch.batch_id);
+    assert_eq!(ids(&batch), ids(&batch_again));
+    assert!(batch_again.jobs.iter().all(|j| j.duplicate));
+    assert_eq!(ids(&added), ids(&added_again));
+    let batch_id = batch.batch_id.unwrap();
+    let row = client.batch_get(batch_id).await.unwrap().unwrap();
+    assert_eq!(row.counts.total, 3);
+    assert!(row.sealed_at.is_some());
+
+    // Refused: a cycle, a missing dependency, `after` outside a workflow, a sealed batch,
+    // workflow and batch at once, a unique workflow job.
+    assert!(bad.iter().all(|r: &Rejected| r.code == RejectCode::Invalid));
+    assert!(bad[0].message.contains("cycle"), "{}", bad[0].message);
+    assert_eq!(bad[1].index, Some(1));
+    assert_eq!(bad[2].index, Some(1));
+    assert!(bad[3].message.contains("sealed"), "{}", bad[3].message);
+    assert_eq!(bad[5].index, Some(2));
+    assert_eq!(
+        client.unfinished().await.unwrap().total,
+        6,
+        "3 workflow + 3 batch jobs"
+    );
+
+    // Run everything: the workflow in dependency order, the batch's callback once at the end.
+    let ran = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let workers = backlog::Workers::new().register(Steps(ran.clone()));
+    backlog::testing::drain(client.storage(), &workers)
+        .await
+        .unwrap();
+    backlog::testing::drain(client.storage(), &workers)
+        .await
+        .unwrap();
+    let ran = ran.lock().unwrap().clone();
+    let at = |name: &str| ran.iter().position(|n| n == name).unwrap();
+    assert!(
+        at("extract") < at("load") && at("load") < at("report"),
+        "{ran:?}"
+    );
+    assert_eq!(
+        ran.iter().filter(|n| *n == "callback").count(),
+        1,
+        "{ran:?}"
+    );
+    assert_eq!(ran.len(), 7, "{ran:?}");
     server.shutdown().await;
 }

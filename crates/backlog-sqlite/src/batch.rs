@@ -77,7 +77,18 @@ pub(crate) fn add(
     batch: &InsertBatch,
     n: i64,
 ) -> Result<Vec<JobInsertResult>, Error> {
-    grow(conn, id, n)?;
+    if let Err(not_open) = grow(conn, id, n) {
+        // A resend of members that were all added before (the batch may have been sealed or
+        // even finished since) is answered with them; an error rolls back whatever the
+        // insert did for unknown keys.
+        if batch.all_keyed() {
+            let inserted = queries::job_insert_many(conn, batch)?;
+            if inserted.iter().all(|r| r.duplicate) {
+                return Ok(inserted);
+            }
+        }
+        return Err(not_open);
+    }
     let inserted = queries::job_insert_many(conn, batch)?;
     let ids: Vec<JobId> = inserted
         .iter()

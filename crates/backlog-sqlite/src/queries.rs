@@ -50,6 +50,11 @@ pub(crate) struct InsertBatch {
 }
 
 impl InsertBatch {
+    /// Whether every job carries an idempotency key.
+    pub(crate) fn all_keyed(&self) -> bool {
+        self.jobs.iter().all(|j| j.idempotency.is_some())
+    }
+
     pub(crate) fn new(jobs: Vec<JobInsert>, now: DateTime<Utc>) -> InsertBatch {
         let now_text = time::encode(now);
         let mut available: Vec<String> = Vec::new();

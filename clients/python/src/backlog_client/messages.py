@@ -136,6 +136,21 @@ class OnConflict(str, Enum):
     REPLACE = "replace"
 
 
+class OnDependencyFailure(str, Enum):
+    """What happens to a workflow job when a job it waits for fails for good or is
+    cancelled."""
+
+    CANCEL = "cancel"
+    RUN = "run"
+
+
+class CallbackOn(str, Enum):
+    """When a batch's callback job is enqueued."""
+
+    SUCCESS = "success"
+    COMPLETE = "complete"
+
+
 # -- parts ---------------------------------------------------------------------------------
 
 
@@ -185,6 +200,14 @@ class Unique:
 
 
 @dataclass(kw_only=True)
+class After:
+    """A dependency with a failure policy: wait for job ``job`` (its index in the request)."""
+
+    job: int = req(U32)
+    on_failure: Optional[OnDependencyFailure] = opt(EnumKind(OnDependencyFailure))
+
+
+@dataclass(kw_only=True)
 class JobSpec:
     """One job to enqueue, with every option of the library."""
 
@@ -205,6 +228,46 @@ class JobSpec:
     fingerprint: Optional[str] = opt(TEXT)
     username: Optional[str] = opt(TEXT)
     uuid: Optional[uuid.UUID] = opt(UUID)
+    #: Workflow requests only: the indexes of the request's jobs this one waits for (an
+    #: ``int``, or ``After`` for a failure policy).
+    after: List[Union[int, After]] = many(Either(U32, Struct(After)))
+
+
+@dataclass(kw_only=True)
+class WorkflowSpec:
+    """The workflow a request's jobs form."""
+
+    name: str = req(TEXT)
+
+
+@dataclass(kw_only=True)
+class CallbackSpec:
+    """A batch's callback job; its args (a dict) get the batch's counts under ``"batch"``."""
+
+    kind: str = req(TEXT)
+    args: Any = req(JSON)
+    queue: Optional[str] = opt(TEXT)
+    priority: Optional[int] = opt(PRIORITY)
+    max_attempts: Optional[int] = opt(I32)
+    on: Optional[CallbackOn] = opt(EnumKind(CallbackOn))
+
+
+@dataclass(kw_only=True)
+class BatchOpen:
+    """A batch to create (once per request id)."""
+
+    description: Optional[str] = opt(TEXT)
+    parent: Optional[int] = opt(I64)
+    callback: Optional[CallbackSpec] = opt(Struct(CallbackSpec))
+
+
+@dataclass(kw_only=True)
+class BatchSpec:
+    """The batch a request's jobs join: exactly one of ``id`` and ``open``."""
+
+    id: Optional[int] = opt(I64)
+    open: Optional[BatchOpen] = opt(Struct(BatchOpen))
+    seal: bool = flag()
 
 
 @dataclass(kw_only=True)
@@ -293,6 +356,8 @@ class Request:
     TYPE: ClassVar[str] = "Request"
     request_id: str = req(TEXT)
     jobs: List[JobSpec] = req(ListOf(Struct(JobSpec)))
+    workflow: Optional[WorkflowSpec] = opt(Struct(WorkflowSpec))
+    batch: Optional[BatchSpec] = opt(Struct(BatchSpec))
 
 
 @dataclass(kw_only=True)
@@ -300,6 +365,8 @@ class Acknowledged:
     TYPE: ClassVar[str] = "Acknowledged"
     request_id: str = req(TEXT)
     jobs: List[Enqueued] = req(ListOf(Struct(Enqueued)))
+    workflow_id: Optional[int] = opt(I64)
+    batch_id: Optional[int] = opt(I64)
 
 
 @dataclass(kw_only=True)

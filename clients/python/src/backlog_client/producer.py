@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import zmq
 
@@ -18,6 +18,9 @@ from .codec import Limits, decode, encode
 from .errors import BacklogError
 from .messages import (
     Acknowledged,
+    BatchOpen,
+    BatchSpec,
+    CallbackSpec,
     ErrorReply,
     Goodbye,
     Hello,
@@ -27,6 +30,7 @@ from .messages import (
     Request,
     Role,
     Welcome,
+    WorkflowSpec,
 )
 
 LIBRARY = "backlog-python/0.1.0"
@@ -117,8 +121,89 @@ class Producer:
                 f"at most {self.welcome.max_batch} jobs per request (the server's max_batch), "
                 f"got {len(jobs)}; split them"
             )
-        request_id = request_id or str(uuid.uuid4())
-        request = Request(request_id=request_id, jobs=list(jobs))
+        ack = self._request(Request(request_id=request_id or str(uuid.uuid4()), jobs=list(jobs)))
+        return [job.id for job in ack.jobs]
+
+    def enqueue_workflow(
+        self, name: str, jobs: Sequence[JobSpec], *, request_id: Optional[str] = None
+    ) -> Tuple[int, List[int]]:
+        """Enqueues jobs as one workflow, in one transaction: a job with ``after`` (indexes
+        of other jobs of this call, or ``After`` with a failure policy) runs once they
+        completed. Returns the workflow's id and the jobs' ids in order. Resending with the
+        same ``request_id`` stores nothing new and returns the same ids."""
+        self._check_size(jobs, allow_empty=False)
+        ack = self._request(
+            Request(
+                request_id=request_id or str(uuid.uuid4()),
+                jobs=list(jobs),
+                workflow=WorkflowSpec(name=name),
+            )
+        )
+        assert ack.workflow_id is not None
+        return ack.workflow_id, [job.id for job in ack.jobs]
+
+    def open_batch(
+        self,
+        jobs: Sequence[JobSpec] = (),
+        *,
+        description: Optional[str] = None,
+        parent: Optional[int] = None,
+        callback: Optional[CallbackSpec] = None,
+        seal: bool = False,
+        request_id: Optional[str] = None,
+    ) -> Tuple[int, List[int]]:
+        """Creates a batch (inside the open batch ``parent``, if given) with ``jobs`` as its
+        first members, and seals it if ``seal``; ``callback`` is enqueued once every member
+        finished. Returns the batch's id and the jobs' ids. Safe to resend with the same
+        ``request_id``: the batch is created and each job added once."""
+        self._check_size(jobs, allow_empty=True)
+        ack = self._request(
+            Request(
+                request_id=request_id or str(uuid.uuid4()),
+                jobs=list(jobs),
+                batch=BatchSpec(
+                    open=BatchOpen(description=description, parent=parent, callback=callback),
+                    seal=seal,
+                ),
+            )
+        )
+        assert ack.batch_id is not None
+        return ack.batch_id, [job.id for job in ack.jobs]
+
+    def add_to_batch(
+        self,
+        batch_id: int,
+        jobs: Sequence[JobSpec],
+        *,
+        seal: bool = False,
+        request_id: Optional[str] = None,
+    ) -> List[int]:
+        """Adds jobs to an open batch (and seals it if ``seal``); returns their ids."""
+        self._check_size(jobs, allow_empty=True)
+        ack = self._request(
+            Request(
+                request_id=request_id or str(uuid.uuid4()),
+                jobs=list(jobs),
+                batch=BatchSpec(id=batch_id, seal=seal),
+            )
+        )
+        return [job.id for job in ack.jobs]
+
+    def seal_batch(self, batch_id: int, *, request_id: Optional[str] = None) -> None:
+        """Seals a batch: no more members; its callback fires once every member finished."""
+        self.add_to_batch(batch_id, [], seal=True, request_id=request_id)
+
+    def _check_size(self, jobs: Sequence[JobSpec], *, allow_empty: bool) -> None:
+        if not jobs and not allow_empty:
+            raise ValueError("a request needs at least one job")
+        if len(jobs) > self.welcome.max_batch:
+            raise ValueError(
+                f"at most {self.welcome.max_batch} jobs per request (the server's max_batch), "
+                f"got {len(jobs)}; split them"
+            )
+
+    def _request(self, request: Request) -> Acknowledged:
+        request_id = request.request_id
         reply = self._exchange(
             request,
             lambda m: isinstance(m, (Acknowledged, Rejected)) and m.request_id == request_id,
@@ -126,7 +211,7 @@ class Producer:
         if isinstance(reply, Rejected):
             raise RejectedError(reply)
         assert isinstance(reply, Acknowledged)
-        return [job.id for job in reply.jobs]
+        return reply
 
     def close(self) -> None:
         """Says ``Goodbye`` and closes the socket."""

@@ -208,10 +208,10 @@ fn produce(endpoint: &str, tag: usize, requests: usize, per_request: usize) -> a
         let request_id = format!("bench-{}-{tag}-{r}", std::process::id());
         send(
             &socket,
-            &Message::Request(Request {
+            &Message::Request(Request::new(
                 request_id,
-                jobs: (0..per_request).map(|_| noop_spec(0)).collect(),
-            }),
+                (0..per_request).map(|_| noop_spec(0)).collect(),
+            )),
         )?;
         match recv(&socket)? {
             Message::Acknowledged(_) => {}
@@ -314,10 +314,10 @@ pub(crate) async fn latency(bench: &Bench) -> anyhow::Result<Vec<Row>> {
                     }
                     send(
                         &socket,
-                        &Message::Request(Request {
-                            request_id: format!("lat-{}-{per_sec}-{i}", std::process::id()),
-                            jobs: vec![noop_spec(unix_ns())],
-                        }),
+                        &Message::Request(Request::new(
+                            format!("lat-{}-{per_sec}-{i}", std::process::id()),
+                            vec![noop_spec(unix_ns())],
+                        )),
                     )?;
                 }
                 // Answers are counted, not awaited one by one, so the offered load holds.

@@ -106,6 +106,8 @@ pub fn samples() -> Vec<(&'static str, Message)> {
                         }),
                     )
                 }],
+                workflow: None,
+                batch: None,
             }
             .into(),
         ),
@@ -136,6 +138,75 @@ pub fn samples() -> Vec<(&'static str, Message)> {
                         ..JobSpec::new("test", json!([]))
                     },
                 ],
+                workflow: None,
+                batch: None,
+            }
+            .into(),
+        ),
+        (
+            "request_workflow",
+            Request {
+                request_id: "flow-0001".into(),
+                jobs: vec![
+                    JobSpec::new("extract", json!({"day": 1})),
+                    JobSpec {
+                        after: vec![Dependency::Index(0)],
+                        ..JobSpec::new("load", json!({}))
+                    },
+                    JobSpec {
+                        after: vec![
+                            Dependency::Index(1),
+                            Dependency::With {
+                                job: 0,
+                                on_failure: Some(OnDependencyFailure::Run),
+                            },
+                        ],
+                        ..JobSpec::new("report", json!({}))
+                    },
+                ],
+                workflow: Some(WorkflowSpec {
+                    name: "nightly import".into(),
+                }),
+                batch: None,
+            }
+            .into(),
+        ),
+        (
+            "request_batch_open",
+            Request {
+                request_id: "import-0001".into(),
+                jobs: vec![JobSpec::new("row", json!({"n": 1}))],
+                workflow: None,
+                batch: Some(BatchSpec {
+                    id: None,
+                    open: Some(BatchOpen {
+                        description: "csv import".into(),
+                        parent: Some(41),
+                        callback: Some(CallbackSpec {
+                            kind: "import_done".into(),
+                            args: json!({"file": "a.csv"}),
+                            queue: Some("reports".into()),
+                            priority: Some(Priority::HIGH),
+                            max_attempts: Some(3),
+                            on: Some(CallbackOn::Success),
+                        }),
+                    }),
+                    seal: true,
+                }),
+            }
+            .into(),
+        ),
+        (
+            "request_batch_add",
+            Request {
+                request_id: "import-0002".into(),
+                jobs: Vec::new(),
+                workflow: None,
+                batch: Some(BatchSpec {
+                    id: Some(42),
+                    open: None,
+                    seal: true,
+                }),
             }
             .into(),
         ),
@@ -160,6 +231,22 @@ pub fn samples() -> Vec<(&'static str, Message)> {
                         unique_conflict: true,
                     },
                 ],
+                workflow_id: None,
+                batch_id: None,
+            }
+            .into(),
+        ),
+        (
+            "acknowledged_group",
+            Acknowledged {
+                request_id: "flow-0001".into(),
+                jobs: vec![Enqueued {
+                    id: 77,
+                    duplicate: true,
+                    unique_conflict: false,
+                }],
+                workflow_id: Some(9),
+                batch_id: Some(10),
             }
             .into(),
         ),

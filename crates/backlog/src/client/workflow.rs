@@ -58,13 +58,29 @@ impl Client {
         workflow: Workflow,
     ) -> Result<WorkflowInsertResult, WorkflowError> {
         let params = self.workflow_prepare(workflow)?;
+        self.workflow_insert_prepared(params).await
+    }
+
+    /// Inserts a workflow prepared by [`Client::workflow_prepare`] (or built by hand from
+    /// jobs prepared with [`Client::prepare_raw`], as Backlog's server does).
+    ///
+    /// # Errors
+    ///
+    /// As for [`Client::workflow_insert`].
+    pub async fn workflow_insert_prepared(
+        &self,
+        params: WorkflowInsertParams,
+    ) -> Result<WorkflowInsertResult, WorkflowError> {
+        backlog_storage::check_workflow(&params)?;
         let counts = crate::telemetry::enqueue_counts(&params.jobs);
         let result = self
             .storage
             .workflow_insert(params)
             .await
             .map_err(|e| WorkflowError::Insert(e.into()))?;
-        crate::telemetry::enqueued(counts);
+        if !result.duplicate {
+            crate::telemetry::enqueued(counts);
+        }
         Ok(result)
     }
 
