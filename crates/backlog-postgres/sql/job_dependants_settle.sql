@@ -1,9 +1,15 @@
 -- Settles the dependants of jobs just finalized in this transaction ($1 ids). Per waiting
 -- dependant: its count of unsettled dependencies drops by the number of its edges from $1; it
 -- becomes `available` at zero; a dependency that ended discarded or cancelled, on an edge whose
--- policy is 0 (cancel), cancels it instead. Locked in id order, and the WHERE clause is checked
--- again on the latest row version after the lock, so concurrent settlements of one dependant
--- (its last two dependencies finishing in two connections) are applied one after the other.
+-- policy is 0 (cancel), cancels it instead. Locked in id order, and the dependant's state and
+-- count are read from the locked row (FOR UPDATE returns its latest version, which stays locked
+-- until commit), so concurrent settlements of one dependant (its last two dependencies
+-- finishing in two connections) are applied one after the other.
+-- Plans (issue #9; pinned by tests/plans.rs): the job table is often unanalyzed, or analyzed
+-- while empty, so every lookup here is shaped to be index-driven whatever the statistics say.
+-- Jobs are read and updated by `id = ANY (ARRAY(SELECT ...))` (primary-key probes); the
+-- `state = 'scheduled'` test is on the locked row, not the updated table, where it matched the
+-- partial index backlog_job_pending and a join became a hash over a sequential scan.
 -- Returns the dependants changed; the cancelled ones are settled in turn by the caller.
 WITH settled AS (
     SELECT edge.job_id,
@@ -14,14 +20,16 @@ WITH settled AS (
     FROM backlog_job_dependency AS edge
     JOIN backlog_job AS dep ON dep.id = edge.depends_on
     WHERE edge.depends_on = ANY ($1::bigint[])
+      AND dep.id = ANY (ARRAY(SELECT unnest($1::bigint[])))
     GROUP BY edge.job_id
 ),
 -- One CTE joined to the table by primary key (two CTEs joined to each other made a nested
 -- loop: 2.3 s to release 3,000 dependants).
 locked AS (
-    SELECT job.id, settled.settled, settled.failed_dep
+    SELECT job.id, job.state, job.deps_left, settled.settled, settled.failed_dep
     FROM backlog_job AS job
     JOIN settled ON settled.job_id = job.id
+    WHERE job.id = ANY (ARRAY(SELECT job_id FROM settled))
     ORDER BY job.id
     FOR UPDATE OF job
 )
@@ -50,8 +58,9 @@ SET state = CASE
         ))
     END
 FROM locked
-WHERE job.id = locked.id
-  AND job.state = 'scheduled'
-  AND job.deps_left > 0
+WHERE job.id = ANY (ARRAY(SELECT id FROM locked))
+  AND job.id = locked.id
+  AND locked.state = 'scheduled'
+  AND locked.deps_left > 0
 RETURNING job.id, job.state::text AS state, job.queue,
     (job.batch_id IS NOT NULL) AS batched

@@ -11,6 +11,16 @@
 -- with true inside a transaction that also settles them (src/settle.rs). Plain jobs stay one
 -- autocommit statement.
 -- $10 error kinds and $11 backtraces (NULL: left out of the error record).
+-- Plans (issue #9; pinned by tests/plans.rs): the job table is often unanalyzed, or analyzed
+-- while empty, so every lookup here is shaped to be index-driven whatever the statistics say.
+-- Rows are found as `id = ANY (ARRAY(SELECT ...))`: a scalar array the planner cannot size
+-- (it assumes a handful of elements), so it probes the primary key; `id IN (SELECT id FROM input)`
+-- or a join against the input became, without statistics and for batches of hundreds, a hash
+-- join over every running job (a bitmap walk of backlog_job_lease) or a sequential scan. The
+-- fence is checked on the locked rows in `fenced`, never as `state = 'running'` on the updated
+-- table: that predicate matches partial indexes (backlog_job_lease) that look free to scan
+-- without statistics. The locked rows are their latest versions and stay locked until commit,
+-- so the check means the same as before, when it was rechecked on the row by the UPDATE.
 WITH input AS (
     SELECT *
     FROM unnest(
@@ -28,9 +38,23 @@ locked AS (
     SELECT job.id, job.state, job.lease_token,
         (job.workflow_id IS NOT NULL OR job.batch_id IS NOT NULL) AS grouped
     FROM backlog_job AS job
-    WHERE job.id IN (SELECT id FROM input)
+    WHERE job.id = ANY (ARRAY(SELECT id FROM input))
     ORDER BY job.id
     FOR UPDATE
+),
+-- The fence, decided on the locked rows (their latest versions, which no one else can change
+-- until this transaction ends): the entries that apply now.
+fenced AS (
+    SELECT input.*
+    FROM locked
+    JOIN input ON input.id = locked.id
+    WHERE locked.state = 'running'
+      AND locked.lease_token = input.lease_token
+      AND (
+        $9::boolean
+        OR NOT locked.grouped
+        OR input.state NOT IN ('completed', 'cancelled', 'discarded')
+      )
 ),
 finished AS (
     UPDATE backlog_job AS job
@@ -57,16 +81,9 @@ finished AS (
         END,
         attempt_durations_us = array_append(job.attempt_durations_us, input.duration_us),
         result = coalesce(input.result, job.result)
-    FROM input, locked
-    WHERE job.id = input.id
-      AND locked.id = input.id
-      AND job.state = 'running'
-      AND job.lease_token = input.lease_token
-      AND (
-        $9::boolean
-        OR NOT locked.grouped
-        OR input.state NOT IN ('completed', 'cancelled', 'discarded')
-      )
+    FROM fenced AS input
+    WHERE job.id = ANY (ARRAY(SELECT id FROM fenced))
+      AND job.id = input.id
     -- settle: a job of a workflow or batch was finalized; the caller settles its dependants
     -- and batch in the same transaction (src/settle.rs). Plain jobs pay nothing more.
     RETURNING job.id,

@@ -3,6 +3,10 @@
 -- place in the run order instead of queueing behind every job enqueued since), unless its attempts are used up or it
 -- has now been rescued $3 times: then it is a poison job that keeps killing or stalling its
 -- worker, and it is discarded with that reason instead of being retried forever.
+-- Plans (issue #9; pinned by tests/plans.rs): the job table is often unanalyzed, or analyzed
+-- while empty, so every lookup here is shaped to be index-driven whatever the statistics say.
+-- Expired leases come from backlog_job_lease; the chosen rows are then read and updated by
+-- `id = ANY (ARRAY(SELECT ...))` (primary-key probes), never by a join the planner may hash.
 WITH expired AS (
     SELECT id
     FROM backlog_job
@@ -17,7 +21,7 @@ judged AS (
            $3::integer > 0 AND job.rescue_count + 1 >= $3::integer AS poison,
            job.attempt >= job.max_attempts AS exhausted
     FROM backlog_job AS job
-    JOIN expired ON expired.id = job.id
+    WHERE job.id = ANY (ARRAY(SELECT id FROM expired))
 ),
 rescued AS (
     UPDATE backlog_job AS job
@@ -44,7 +48,8 @@ rescued AS (
             'kind', CASE WHEN judged.poison THEN 'poison' ELSE 'lease_expired' END
         ))
     FROM judged
-    WHERE job.id = judged.id
+    WHERE job.id = ANY (ARRAY(SELECT id FROM judged))
+      AND job.id = judged.id
     -- finalized: discarded (attempts used up or poison); its dependants and batch are settled.
     RETURNING job.id, job.finalized_at IS NOT NULL AS finalized
 )
