@@ -12,7 +12,9 @@
 //! while empty, then filled.
 
 use backlog_postgres::testing::test_storage;
-use serde_json::Value;
+use backlog_storage::{JobInsert, JobInsertManyParams, OnConflict, Storage, UniqueInsert};
+use backlog_types::JobState;
+use serde_json::{json, Value};
 use tokio_postgres::{Client, SimpleQueryMessage};
 
 const FETCH: &str = include_str!("../sql/job_fetch_available.sql");
@@ -194,6 +196,16 @@ fn violations(plan: &Value, expect: &Expect) -> Vec<String> {
                 if below.iter().any(|n| n["Index Name"] == ordered) {
                     problems.push(format!("a sort of the rows read from {ordered}"));
                 }
+            }
+        }
+    }
+    // A correlated subplan runs once per row: one that scans the whole batch is quadratic.
+    for node in &nodes {
+        if node["Parent Relationship"] == "SubPlan" {
+            let mut below = Vec::new();
+            walk(node, &mut below);
+            if below.iter().any(|n| n["CTE Name"] == "input") {
+                problems.push("a scan of the whole input per row".to_owned());
             }
         }
     }
@@ -565,4 +577,62 @@ async fn hot_plans_with_statistics_of_an_empty_table() {
     client.batch_execute(FILL).await.unwrap();
     assert_eq!(reltuples(&client).await, 0.0, "analyzed while empty");
     check_all(&client, "analyzed while empty").await;
+}
+
+/// A batch of duplicates, some replacing and some skipping: each conflict finds its own row's
+/// choice (looked up by key, not by scanning the batch).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn insert_batch_of_duplicates_replaces_and_skips_per_row() {
+    let storage = test_storage().await;
+    let later = chrono::Utc::now() + chrono::Duration::hours(1);
+    let job = |i: usize, n: i32, on_conflict: OnConflict| {
+        let mut job = JobInsert::new("q", "k", json!({ "n": n }));
+        job.unique = Some(UniqueInsert {
+            key: format!("key-{i}").into_bytes(),
+            states: JobState::mask(&[JobState::Available, JobState::Scheduled]),
+            on_conflict,
+        });
+        job
+    };
+    let first: Vec<_> = (0..1000)
+        .map(|i| {
+            let mut job = job(i, 1, OnConflict::Skip);
+            job.scheduled_at = Some(later);
+            job
+        })
+        .collect();
+    let first = storage
+        .job_insert_many(JobInsertManyParams { jobs: first })
+        .await
+        .unwrap();
+    let second: Vec<_> = (0..1000)
+        .map(|i| {
+            let on_conflict = if i % 2 == 0 {
+                OnConflict::Replace
+            } else {
+                OnConflict::Skip
+            };
+            job(i, 2, on_conflict)
+        })
+        .collect();
+    let second = storage
+        .job_insert_many(JobInsertManyParams { jobs: second })
+        .await
+        .unwrap();
+    for (i, (a, b)) in first.iter().zip(&second).enumerate() {
+        assert_eq!((b.id, b.duplicate), (a.id, true), "row {i}");
+        let row = storage.job_get(a.id).await.unwrap().unwrap();
+        if i % 2 == 0 {
+            assert_eq!(
+                (row.state, &row.args),
+                (JobState::Available, &json!({ "n": 2 }))
+            );
+        } else {
+            assert_eq!(
+                (row.state, &row.args),
+                (JobState::Scheduled, &json!({ "n": 1 }))
+            );
+            assert!(row.scheduled_at > chrono::Utc::now() + chrono::Duration::minutes(30));
+        }
+    }
 }
