@@ -5,22 +5,28 @@
 -- count are read from the locked row (FOR UPDATE returns its latest version, which stays locked
 -- until commit), so concurrent settlements of one dependant (its last two dependencies
 -- finishing in two connections) are applied one after the other.
+-- Returns the dependants changed; the cancelled ones are settled in turn by the caller.
 -- Plans (issue #9; pinned by tests/plans.rs): the job table is often unanalyzed, or analyzed
 -- while empty, so every lookup here is shaped to be index-driven whatever the statistics say.
--- Jobs are read and updated by `id = ANY (ARRAY(SELECT ...))` (primary-key probes); the
--- `state = 'scheduled'` test is on the locked row, not the updated table, where it matched the
--- partial index backlog_job_pending and a join became a hash over a sequential scan.
--- Returns the dependants changed; the cancelled ones are settled in turn by the caller.
-WITH settled AS (
+-- The finished dependencies are read by `id = ANY (ARRAY(SELECT ...))` (primary-key probes;
+-- joined to the edges directly they became a hash over a sequential scan of the job table), so
+-- `settled` and `locked` look small to the planner and each dependant is one primary-key probe.
+-- The `state = 'scheduled'` test is on the locked row, not the updated table, where it matched
+-- the partial index backlog_job_pending and the planner walked all of it.
+WITH deps AS (
+    SELECT dep.id, dep.state
+    FROM backlog_job AS dep
+    WHERE dep.id = ANY (ARRAY(SELECT unnest($1::bigint[])))
+),
+settled AS (
     SELECT edge.job_id,
         count(*)::integer AS settled,
         min(dep.id) FILTER (
             WHERE dep.state IN ('discarded', 'cancelled') AND edge.on_failure = 0
         ) AS failed_dep
     FROM backlog_job_dependency AS edge
-    JOIN backlog_job AS dep ON dep.id = edge.depends_on
+    JOIN deps AS dep ON dep.id = edge.depends_on
     WHERE edge.depends_on = ANY ($1::bigint[])
-      AND dep.id = ANY (ARRAY(SELECT unnest($1::bigint[])))
     GROUP BY edge.job_id
 ),
 -- One CTE joined to the table by primary key (two CTEs joined to each other made a nested
@@ -29,7 +35,6 @@ locked AS (
     SELECT job.id, job.state, job.deps_left, settled.settled, settled.failed_dep
     FROM backlog_job AS job
     JOIN settled ON settled.job_id = job.id
-    WHERE job.id = ANY (ARRAY(SELECT job_id FROM settled))
     ORDER BY job.id
     FOR UPDATE OF job
 )
@@ -58,8 +63,7 @@ SET state = CASE
         ))
     END
 FROM locked
-WHERE job.id = ANY (ARRAY(SELECT id FROM locked))
-  AND job.id = locked.id
+WHERE job.id = locked.id
   AND locked.state = 'scheduled'
   AND locked.deps_left > 0
 RETURNING job.id, job.state::text AS state, job.queue,

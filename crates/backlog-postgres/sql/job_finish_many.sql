@@ -13,14 +13,17 @@
 -- $10 error kinds and $11 backtraces (NULL: left out of the error record).
 -- Plans (issue #9; pinned by tests/plans.rs): the job table is often unanalyzed, or analyzed
 -- while empty, so every lookup here is shaped to be index-driven whatever the statistics say.
--- Rows are found as `id = ANY (ARRAY(SELECT ...))`: a scalar array the planner cannot size
--- (it assumes a handful of elements), so it probes the primary key; `id IN (SELECT id FROM input)`
--- or a join against the input became, without statistics and for batches of hundreds, a hash
--- join over every running job (a bitmap walk of backlog_job_lease) or a sequential scan. The
--- fence is checked on the locked rows in `fenced`, never as `state = 'running'` on the updated
--- table: that predicate matches partial indexes (backlog_job_lease) that look free to scan
--- without statistics. The locked rows are their latest versions and stay locked until commit,
--- so the check means the same as before, when it was rechecked on the row by the UPDATE.
+-- `locked` finds the rows as `id = ANY (ARRAY(SELECT ...))`: a scalar array the planner cannot
+-- size (it assumes a handful of elements), so it probes the primary key; `id IN (SELECT ...)`
+-- may be planned as a hash join over a sequential scan. The fence is checked on the locked
+-- rows in `fenced`, never as `state = 'running'` on the updated table: that predicate matches
+-- the partial index backlog_job_lease, which looks free to walk without statistics, and the
+-- UPDATE became a hash join over every entry of it (every job ever claimed since the last
+-- vacuum). The locked rows are their latest versions and stay locked until commit, so the
+-- check is the one the UPDATE used to recheck on each row. `fenced` is materialized and small
+-- in the planner's eyes (it comes from `locked`), so the UPDATE probes the primary key once per
+-- entry; it must not also say `id = ANY (...)`: in a nested loop that array is re-read for
+-- every entry, n² for a batch of n.
 WITH input AS (
     SELECT *
     FROM unnest(
@@ -44,7 +47,7 @@ locked AS (
 ),
 -- The fence, decided on the locked rows (their latest versions, which no one else can change
 -- until this transaction ends): the entries that apply now.
-fenced AS (
+fenced AS MATERIALIZED (
     SELECT input.*
     FROM locked
     JOIN input ON input.id = locked.id
@@ -82,8 +85,7 @@ finished AS (
         attempt_durations_us = array_append(job.attempt_durations_us, input.duration_us),
         result = coalesce(input.result, job.result)
     FROM fenced AS input
-    WHERE job.id = ANY (ARRAY(SELECT id FROM fenced))
-      AND job.id = input.id
+    WHERE job.id = input.id
     -- settle: a job of a workflow or batch was finalized; the caller settles its dependants
     -- and batch in the same transaction (src/settle.rs). Plain jobs pay nothing more.
     RETURNING job.id,

@@ -5,8 +5,9 @@
 -- worker, and it is discarded with that reason instead of being retried forever.
 -- Plans (issue #9; pinned by tests/plans.rs): the job table is often unanalyzed, or analyzed
 -- while empty, so every lookup here is shaped to be index-driven whatever the statistics say.
--- Expired leases come from backlog_job_lease; the chosen rows are then read and updated by
--- `id = ANY (ARRAY(SELECT ...))` (primary-key probes), never by a join the planner may hash.
+-- Expired leases come from backlog_job_lease; `judged` reads them by `id = ANY (ARRAY(SELECT
+-- ...))` (primary-key probes, and a handful of rows to the planner, whatever the statistics),
+-- so the UPDATE's join to `judged` is a primary-key probe per job, never a hash over the table.
 WITH expired AS (
     SELECT id
     FROM backlog_job
@@ -48,8 +49,7 @@ rescued AS (
             'kind', CASE WHEN judged.poison THEN 'poison' ELSE 'lease_expired' END
         ))
     FROM judged
-    WHERE job.id = ANY (ARRAY(SELECT id FROM judged))
-      AND job.id = judged.id
+    WHERE job.id = judged.id
     -- finalized: discarded (attempts used up or poison); its dependants and batch are settled.
     RETURNING job.id, job.finalized_at IS NOT NULL AS finalized
 )

@@ -174,8 +174,14 @@ fn violations(plan: &Value, expect: &Expect) -> Vec<String> {
                 if !expect.allowed.contains(&index) {
                     problems.push(format!("a scan of {index}"));
                 }
-                if node.get("Index Cond").is_none() {
+                let cond = node["Index Cond"].as_str();
+                if cond.is_none() {
                     problems.push(format!("a walk of all of {index} (no index condition)"));
+                }
+                // `id = other.id AND id = ANY ($n)`: the inner side of a nested loop that
+                // re-reads the whole array for every outer row (quadratic in the batch).
+                if cond.is_some_and(|c| c.contains(" AND ") && c.contains("= ANY ($")) {
+                    problems.push(format!("an array probe of {index} repeated per joined row"));
                 }
             }
         }
