@@ -14,6 +14,11 @@
 -- rejected: each claim draws a random lease token (never a sequence value, which a crash can
 -- hand out again) and every later write of the execution must present it. Not waiting for that flush takes one fsync off the enqueue-to-start path; enqueues
 -- and outcomes still commit durably (and flush any earlier claim records with them).
+-- Plans (issue #9; pinned by tests/plans.rs): the job table is often unanalyzed, or analyzed
+-- while empty, so every lookup here is shaped to be index-driven whatever the statistics say.
+-- The claimed rows are updated through `id = ANY (ARRAY(SELECT id FROM locked))`, a primary-key
+-- probe whatever $2 is; a join to `locked` is a hash join over the table once the planner
+-- believes `locked` is large (stale statistics of a full queue).
 WITH relaxed AS (
     SELECT set_config('synchronous_commit', 'off', true)
 ),
@@ -44,8 +49,7 @@ claimed AS (
         attempted_by = array_append(job.attempted_by, $3::text),
         lease_expires_at = coalesce($5::timestamptz, now()) + $4::bigint * interval '1 microsecond',
         lease_token = uuid_send(gen_random_uuid())
-    FROM locked
-    WHERE job.id = locked.id
+    WHERE job.id = ANY (ARRAY(SELECT id FROM locked))
     RETURNING job.*
 )
 SELECT claimed.*

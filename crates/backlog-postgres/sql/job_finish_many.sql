@@ -11,6 +11,19 @@
 -- with true inside a transaction that also settles them (src/settle.rs). Plain jobs stay one
 -- autocommit statement.
 -- $10 error kinds and $11 backtraces (NULL: left out of the error record).
+-- Plans (issue #9; pinned by tests/plans.rs): the job table is often unanalyzed, or analyzed
+-- while empty, so every lookup here is shaped to be index-driven whatever the statistics say.
+-- `locked` finds the rows as `id = ANY (ARRAY(SELECT ...))`: a scalar array the planner cannot
+-- size (it assumes a handful of elements), so it probes the primary key; `id IN (SELECT ...)`
+-- may be planned as a hash join over a sequential scan. The fence is checked on the locked
+-- rows in `fenced`, never as `state = 'running'` on the updated table: that predicate matches
+-- the partial index backlog_job_lease, which looks free to walk without statistics, and the
+-- UPDATE became a hash join over every entry of it (every job ever claimed since the last
+-- vacuum). The locked rows are their latest versions and stay locked until commit, so the
+-- check is the one the UPDATE used to recheck on each row. `fenced` is materialized and small
+-- in the planner's eyes (it comes from `locked`), so the UPDATE probes the primary key once per
+-- entry; it must not also say `id = ANY (...)`: in a nested loop that array is re-read for
+-- every entry, n² for a batch of n.
 WITH input AS (
     SELECT *
     FROM unnest(
@@ -28,9 +41,23 @@ locked AS (
     SELECT job.id, job.state, job.lease_token,
         (job.workflow_id IS NOT NULL OR job.batch_id IS NOT NULL) AS grouped
     FROM backlog_job AS job
-    WHERE job.id IN (SELECT id FROM input)
+    WHERE job.id = ANY (ARRAY(SELECT id FROM input))
     ORDER BY job.id
     FOR UPDATE
+),
+-- The fence, decided on the locked rows (their latest versions, which no one else can change
+-- until this transaction ends): the entries that apply now.
+fenced AS MATERIALIZED (
+    SELECT input.*
+    FROM locked
+    JOIN input ON input.id = locked.id
+    WHERE locked.state = 'running'
+      AND locked.lease_token = input.lease_token
+      AND (
+        $9::boolean
+        OR NOT locked.grouped
+        OR input.state NOT IN ('completed', 'cancelled', 'discarded')
+      )
 ),
 finished AS (
     UPDATE backlog_job AS job
@@ -57,16 +84,8 @@ finished AS (
         END,
         attempt_durations_us = array_append(job.attempt_durations_us, input.duration_us),
         result = coalesce(input.result, job.result)
-    FROM input, locked
+    FROM fenced AS input
     WHERE job.id = input.id
-      AND locked.id = input.id
-      AND job.state = 'running'
-      AND job.lease_token = input.lease_token
-      AND (
-        $9::boolean
-        OR NOT locked.grouped
-        OR input.state NOT IN ('completed', 'cancelled', 'discarded')
-      )
     -- settle: a job of a workflow or batch was finalized; the caller settles its dependants
     -- and batch in the same transaction (src/settle.rs). Plain jobs pay nothing more.
     RETURNING job.id,

@@ -4,6 +4,10 @@
 -- (its outcome raced the heartbeat): it is not lost, and its lease is left alone. Matching on
 -- the token alone lets the UPDATE re-check each row's latest version, so that race is decided
 -- on committed data rather than on the statement's snapshot.
+-- Plans (issue #9; pinned by tests/plans.rs): the job table is often unanalyzed, or analyzed
+-- while empty, so every lookup here is shaped to be index-driven whatever the statistics say.
+-- The `id = ANY (ARRAY(SELECT id FROM input))` makes it probe the primary key: joined to the
+-- input alone, a full batch (1,000 ids) was planned as a hash join over a sequential scan.
 WITH input AS (
     SELECT *
     FROM unnest($1::bigint[], $2::bytea[]) WITH ORDINALITY AS t (id, lease_token, ord)
@@ -15,7 +19,8 @@ matched AS (
             ELSE job.lease_expires_at
         END
     FROM input
-    WHERE job.id = input.id
+    WHERE job.id = ANY (ARRAY(SELECT id FROM input))
+      AND job.id = input.id
       AND job.lease_token = input.lease_token
     RETURNING job.id, job.state = 'running' AND job.cancel_requested_at IS NOT NULL AS cancel_requested
 )

@@ -23,6 +23,14 @@ WITH input AS (
             expires_at, partition_key, ord
         )
 ),
+-- The unique keys of the rows that replace, as one JSON object built once: a conflict looks its
+-- key up in it (a binary search) instead of scanning the whole batch, which made a batch of n
+-- duplicates cost n² row comparisons. NULL when no row replaces.
+replacing AS MATERIALIZED (
+    SELECT jsonb_object_agg(encode(unique_key, 'hex'), true) AS keys
+    FROM input
+    WHERE replace AND unique_key IS NOT NULL
+),
 inserted AS (
     INSERT INTO backlog_job (
         id, state, queue, kind, args, priority, max_attempts, scheduled_at, tags, metadata,
@@ -71,10 +79,8 @@ inserted AS (
                 ELSE EXCLUDED.state
             END
         FROM (
-            SELECT input.replace
+            SELECT coalesce((SELECT keys FROM replacing) ? encode(EXCLUDED.unique_key, 'hex'), false)
                 AND backlog_job.state IN ('available', 'scheduled', 'retryable') AS moves
-            FROM input
-            WHERE input.unique_key = EXCLUDED.unique_key
         ) AS r
     )
     RETURNING id, queue, state, unique_key, (xmax::text <> '0') AS duplicate

@@ -20,6 +20,14 @@ WITH input AS (
             expires_at, partition_key, idempotency_key, window_us, key_now, ord
         )
 ),
+-- Each key's clock override, as one JSON object built once, looked up per conflict (a binary
+-- search) rather than by scanning the batch (n² for a batch of n live keys). to_jsonb writes
+-- a timestamptz in ISO 8601 with its offset, so it reads back exactly.
+key_clocks AS MATERIALIZED (
+    SELECT jsonb_object_agg(idempotency_key, key_now) AS clocks
+    FROM input
+    WHERE idempotency_key IS NOT NULL
+),
 claimed AS (
     INSERT INTO backlog_idempotency AS i (key, job_id, expires_at)
     SELECT idempotency_key, new_id,
@@ -31,9 +39,9 @@ claimed AS (
             CASE WHEN r.expired THEN EXCLUDED.job_id ELSE i.job_id END,
             CASE WHEN r.expired THEN EXCLUDED.expires_at ELSE i.expires_at END
         FROM (
-            SELECT i.expires_at <= coalesce(input.key_now, now()) AS expired
-            FROM input
-            WHERE input.idempotency_key = EXCLUDED.key
+            SELECT i.expires_at
+                <= coalesce(((SELECT clocks FROM key_clocks) ->> EXCLUDED.key)::timestamptz, now())
+                AS expired
         ) AS r
     )
     RETURNING key, job_id
@@ -43,6 +51,12 @@ admitted AS (
     FROM input
     LEFT JOIN claimed ON claimed.key = input.idempotency_key
     WHERE input.idempotency_key IS NULL OR claimed.job_id = input.new_id
+),
+-- As in job_insert_many.sql: replacing rows' keys, looked up per conflict in O(log n).
+replacing AS MATERIALIZED (
+    SELECT jsonb_object_agg(encode(unique_key, 'hex'), true) AS keys
+    FROM input
+    WHERE replace AND unique_key IS NOT NULL
 ),
 inserted AS (
     INSERT INTO backlog_job (
@@ -87,10 +101,8 @@ inserted AS (
                 ELSE EXCLUDED.state
             END
         FROM (
-            SELECT input.replace
+            SELECT coalesce((SELECT keys FROM replacing) ? encode(EXCLUDED.unique_key, 'hex'), false)
                 AND backlog_job.state IN ('available', 'scheduled', 'retryable') AS moves
-            FROM input
-            WHERE input.unique_key = EXCLUDED.unique_key
         ) AS r
     )
     RETURNING id, queue, state, unique_key, (xmax::text <> '0') AS duplicate

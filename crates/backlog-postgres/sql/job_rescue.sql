@@ -3,6 +3,11 @@
 -- place in the run order instead of queueing behind every job enqueued since), unless its attempts are used up or it
 -- has now been rescued $3 times: then it is a poison job that keeps killing or stalling its
 -- worker, and it is discarded with that reason instead of being retried forever.
+-- Plans (issue #9; pinned by tests/plans.rs): the job table is often unanalyzed, or analyzed
+-- while empty, so every lookup here is shaped to be index-driven whatever the statistics say.
+-- Expired leases come from backlog_job_lease; `judged` reads them by `id = ANY (ARRAY(SELECT
+-- ...))` (primary-key probes, and a handful of rows to the planner, whatever the statistics),
+-- so the UPDATE's join to `judged` is a primary-key probe per job, never a hash over the table.
 WITH expired AS (
     SELECT id
     FROM backlog_job
@@ -17,7 +22,7 @@ judged AS (
            $3::integer > 0 AND job.rescue_count + 1 >= $3::integer AS poison,
            job.attempt >= job.max_attempts AS exhausted
     FROM backlog_job AS job
-    JOIN expired ON expired.id = job.id
+    WHERE job.id = ANY (ARRAY(SELECT id FROM expired))
 ),
 rescued AS (
     UPDATE backlog_job AS job

@@ -1,4 +1,8 @@
 -- $1 now (NULL = database clock), $2 max, $3 notification channel.
+-- Plans (issue #9; pinned by tests/plans.rs): the job table is often unanalyzed, or analyzed
+-- while empty, so every lookup here is shaped to be index-driven whatever the statistics say.
+-- Due jobs come from backlog_job_pending; they are promoted by `id = ANY (ARRAY(SELECT ...))`
+-- (primary-key probes), never by a join the planner may hash.
 WITH due AS (
     SELECT id
     FROM backlog_job
@@ -13,8 +17,7 @@ WITH due AS (
 promoted AS (
     UPDATE backlog_job AS job
     SET state = 'available'
-    FROM due
-    WHERE job.id = due.id
+    WHERE job.id = ANY (ARRAY(SELECT id FROM due))
     RETURNING job.queue
 ),
 counts AS (
