@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use backlog_storage::{
-    Failure, JobFinish, JobFinishManyParams, JobIdsParams, JobListParams, JobOutcome, StateCount,
+    Failure, JobFilter, JobFinish, JobFinishManyParams, JobListParams, JobOutcome, StateCount,
 };
 use backlog_types::JobState;
 use chrono::Utc;
@@ -142,21 +142,18 @@ pub async fn cancel_only_waiting_jobs(db: Db) {
     fetch(&db, "q", 1).await;
     let available = insert_one(&db, job("q", "k")).await;
 
-    let before = db
-        .job_cancel_many(JobIdsParams {
+    let result = db
+        .job_cancel_by_filter(JobFilter {
             ids: vec![scheduled, running, available, 987_654],
+            states: backlog_storage::WAITING_STATES.to_vec(),
+            ..Default::default()
         })
         .await
         .unwrap();
-    let mut cancelled: Vec<_> = before.iter().map(|r| (r.id, r.state)).collect();
-    cancelled.sort_unstable();
-    assert_eq!(
-        cancelled,
-        vec![
-            (scheduled, JobState::Scheduled),
-            (available, JobState::Available)
-        ]
-    );
+    let mut expected = vec![scheduled, available];
+    expected.sort_unstable();
+    assert_eq!(result.cancelled, expected);
+    assert!(result.cancel_requested.is_empty());
     for id in [scheduled, available] {
         let row = get(&db, id).await;
         assert_eq!(row.state, JobState::Cancelled);

@@ -241,9 +241,12 @@ pub async fn cancelled_member_counts(db: Db) {
     let batch = create(&db, None, Some(CallbackOn::Complete)).await;
     let ids = add(&db, batch, "work", 1).await;
     db.batch_seal(batch).await.unwrap();
-    db.job_cancel_many(backlog_storage::JobIdsParams { ids })
-        .await
-        .unwrap();
+    db.job_cancel_by_filter(backlog_storage::JobFilter {
+        ids,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let cbs = callbacks(&db).await;
     assert_eq!(cbs.len(), 1);
     assert_eq!(counts(&cbs[0]).cancelled, 1);

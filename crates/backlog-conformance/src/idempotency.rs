@@ -52,7 +52,12 @@ pub async fn repeated_key_returns_the_first_job(db: Db) {
     let ids = JobIdsParams {
         ids: vec![first.id],
     };
-    db.job_cancel_many(ids.clone()).await.expect("cancel");
+    db.job_cancel_by_filter(backlog_storage::JobFilter {
+        ids: ids.ids.clone(),
+        ..Default::default()
+    })
+    .await
+    .expect("cancel");
     assert_eq!(db.job_purge_many(ids).await.expect("purge"), [first.id]);
     let after = insert(&db, vec![keyed("order-1", HOUR, None)]).await[0];
     assert_eq!((after.id, after.duplicate), (first.id, true));

@@ -309,9 +309,13 @@ pub async fn every_finalizing_path_settles(db: Db) {
         let (root, dependant) = (wf.job_ids[0], wf.job_ids[1]);
         match path {
             0 => {
-                db.job_cancel_many(backlog_storage::JobIdsParams { ids: vec![root] })
-                    .await
-                    .unwrap();
+                db.job_cancel_by_filter(backlog_storage::JobFilter {
+                    ids: vec![root],
+                    states: backlog_storage::WAITING_STATES.to_vec(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
             }
             1 => {
                 db.job_cancel_by_filter(cancel_filter(vec![root]))

@@ -440,20 +440,6 @@ impl Storage for PgStorage {
             .collect()
     }
 
-    async fn job_cancel_many(&self, params: JobIdsParams) -> Result<Vec<JobRow>, Error> {
-        if params.ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let rows = self
-            .query_settled(
-                include_str!("../sql/job_cancel_many.sql"),
-                &[&params.ids],
-                ids,
-            )
-            .await?;
-        row::job_rows(&rows)
-    }
-
     async fn job_cancel(&self, params: JobCancelParams) -> Result<JobCancelResult, Error> {
         let rows = self
             .query_settled(

@@ -482,38 +482,6 @@ pub(crate) fn job_count_by_state(conn: &Connection) -> Result<Vec<StateCount>, E
     Ok(counts)
 }
 
-/// Cancels jobs that have not started; returns them as they were before, by ascending id.
-pub(crate) fn job_cancel_many(
-    conn: &Connection,
-    ids: &[JobId],
-    now: DateTime<Utc>,
-) -> Result<Vec<JobRow>, Error> {
-    let now = time::encode(now);
-    let mut before = conn
-        .prepare_cached(sql::JOB_CANCEL_MANY_BEFORE)
-        .map_err(from_sqlite)?;
-    let mut cancel = conn
-        .prepare_cached(sql::JOB_CANCEL_MANY)
-        .map_err(from_sqlite)?;
-    let mut cancelled = Vec::new();
-    for &id in ids {
-        let row = {
-            let mut rows = before
-                .query(named_params! { ":id": id })
-                .map_err(from_sqlite)?;
-            rows.next().map_err(from_sqlite)?.map(job_row).transpose()?
-        };
-        if let Some(row) = row {
-            cancel
-                .execute(named_params! { ":id": id, ":now": now })
-                .map_err(from_sqlite)?;
-            cancelled.push(row);
-        }
-    }
-    cancelled.sort_unstable_by_key(|job| job.id);
-    Ok(cancelled)
-}
-
 /// Deletes finalized jobs past their cutoff; returns how many.
 pub(crate) fn job_delete_finalized(
     conn: &Connection,

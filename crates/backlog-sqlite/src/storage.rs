@@ -145,23 +145,6 @@ impl Storage for SqliteStorage {
         self.read(queries::job_count_by_state).await
     }
 
-    async fn job_cancel_many(&self, params: JobIdsParams) -> Result<Vec<JobRow>, Error> {
-        if params.ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let (rows, queues) = self
-            .write(move |tx| {
-                let now = time::now();
-                let rows = queries::job_cancel_many(tx, &params.ids, now)?;
-                let queues = settle::settle(tx, rows.iter().map(|r| r.id).collect(), now)?;
-                Ok((rows, queues))
-            })
-            .await?;
-        self.notifier()
-            .job_available(queues.iter().map(String::as_str));
-        Ok(rows)
-    }
-
     async fn job_cancel(&self, params: JobCancelParams) -> Result<JobCancelResult, Error> {
         let (result, queues) = self
             .write(move |tx| {

@@ -133,14 +133,17 @@ pub const DELETABLE_STATES: [JobState; 6] = [
     JobState::Discarded,
 ];
 
-/// The states
-/// [`Storage::job_reschedule_by_filter`](crate::Storage::job_reschedule_by_filter) applies to:
-/// the waiting ones.
-pub const RESCHEDULABLE_STATES: [JobState; 3] = [
+/// The states of a job that has not started (or is waiting to run again).
+pub const WAITING_STATES: [JobState; 3] = [
     JobState::Available,
     JobState::Scheduled,
     JobState::Retryable,
 ];
+
+/// The states
+/// [`Storage::job_reschedule_by_filter`](crate::Storage::job_reschedule_by_filter) applies to:
+/// the waiting ones.
+pub const RESCHEDULABLE_STATES: [JobState; 3] = WAITING_STATES;
 
 /// Parameters of
 /// [`Storage::job_reschedule_by_filter`](crate::Storage::job_reschedule_by_filter): which waiting

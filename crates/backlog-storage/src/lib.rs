@@ -147,17 +147,14 @@ pub trait Storage: Send + Sync + 'static {
     /// Number of jobs per queue and state.
     async fn job_count_by_state(&self) -> Result<Vec<StateCount>, Error>;
 
-    /// Cancels jobs that have not started (`available`, `scheduled`, `retryable`), returning the
-    /// jobs as they were before.
-    async fn job_cancel_many(&self, params: JobIdsParams) -> Result<Vec<JobRow>, Error>;
-
     /// Cancels one job: `cancelled` at once if it has not started, a cancellation request
     /// (see [`JobCancelParams::request_running`]) if it is running. The kind check and the
     /// change happen in one statement.
     async fn job_cancel(&self, params: JobCancelParams) -> Result<JobCancelResult, Error>;
 
     /// Cancels the waiting jobs matching a filter and requests cancellation of the running ones
-    /// (states default to [`CANCELLABLE_STATES`]), in one transaction.
+    /// (states default to [`CANCELLABLE_STATES`]), in one transaction. Limited to
+    /// [`WAITING_STATES`], it cancels only jobs that have not started.
     async fn job_cancel_by_filter(&self, filter: JobFilter) -> Result<JobCancelManyResult, Error>;
 
     /// Of the given jobs, those still `running` whose cancellation was requested. A read-only

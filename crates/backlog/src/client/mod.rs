@@ -342,8 +342,18 @@ impl Client {
 
     /// Cancels jobs that have not started yet; returns the ids cancelled.
     pub async fn job_cancel_many(&self, ids: Vec<JobId>) -> Result<Vec<JobId>, Error> {
-        let rows = self.storage.job_cancel_many(JobIdsParams { ids }).await?;
-        Ok(rows.into_iter().map(|r| r.id).collect())
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let result = self
+            .storage
+            .job_cancel_by_filter(backlog_storage::JobFilter {
+                ids,
+                states: backlog_storage::WAITING_STATES.to_vec(),
+                ..Default::default()
+            })
+            .await?;
+        Ok(result.cancelled)
     }
 
     /// Dead letters: discarded jobs, newest first, each with every attempt's error. Page with

@@ -149,10 +149,6 @@ impl Storage for Faulty {
         self.inner.job_count_by_state().await
     }
 
-    async fn job_cancel_many(&self, params: JobIdsParams) -> Result<Vec<JobRow>, Error> {
-        self.inner.job_cancel_many(params).await
-    }
-
     async fn job_cancel(&self, params: JobCancelParams) -> Result<JobCancelResult, Error> {
         self.inner.job_cancel(params).await
     }
