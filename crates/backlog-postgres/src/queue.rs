@@ -25,8 +25,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use backlog_storage::{
-    Error, JobFetchAvailableParams, QueueInfo, QueueUpdateParams, RateLimit, RateLimitTake,
-    RateLimitTakeParams,
+    queue_bucket, Error, JobFetchAvailableParams, QueueInfo, QueueUpdateParams, RateLimit,
+    RateLimitTake, RateLimitTakeParams,
 };
 use backlog_types::{JobRow, JobState};
 use deadpool_postgres::GenericClient;
@@ -44,11 +44,6 @@ const TAKE: &str = include_str!("../sql/rate_limit_take.sql");
 const QUEUE_GET: &str = include_str!("../sql/queue_get.sql");
 const QUEUE_LIST: &str = include_str!("../sql/queue_list.sql");
 const QUEUE_UPDATE: &str = include_str!("../sql/queue_update.sql");
-
-/// The bucket key of a queue's rate limit.
-pub(crate) fn queue_bucket(queue: &str) -> String {
-    format!("queue:{queue}")
-}
 
 impl PgStorage {
     /// The fetch: fast path first, the limited path when it found nothing.

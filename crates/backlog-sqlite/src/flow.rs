@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use backlog_storage::{
-    Error, JobFetchAvailableParams, QueueInfo, QueuePauseParams, QueueUpdateParams, RateLimit,
-    RateLimitTake,
+    queue_bucket, Error, JobFetchAvailableParams, QueueInfo, QueuePauseParams, QueueUpdateParams,
+    RateLimit, RateLimitTake,
 };
 use backlog_types::{JobRow, JobState};
 use chrono::{DateTime, Utc};
@@ -20,11 +20,6 @@ use rusqlite::{named_params, Connection, OptionalExtension, Row};
 use crate::error::{decode, from_sqlite};
 use crate::row::optional_timestamp;
 use crate::{queries, sql, time};
-
-/// The bucket key of a queue's rate limit.
-fn queue_bucket(queue: &str) -> String {
-    format!("queue:{queue}")
-}
 
 /// A queue's settings as the fetch needs them.
 struct Settings {

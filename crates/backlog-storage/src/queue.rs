@@ -101,6 +101,18 @@ impl QueueInfo {
     }
 }
 
+/// The rate-limit bucket of a queue (its `rate_max` / `rate_period` settings), shared by every
+/// process claiming from it.
+pub fn queue_bucket(queue: &str) -> String {
+    format!("queue:{queue}")
+}
+
+/// The rate-limit bucket of a job kind (a worker's `rate_limit`), shared by every process
+/// running it.
+pub fn kind_bucket(kind: &str) -> String {
+    format!("kind:{kind}")
+}
+
 /// Parameters of [`Storage::rate_limit_take`](crate::Storage::rate_limit_take).
 #[derive(Debug, Clone)]
 pub struct RateLimitTakeParams {

@@ -105,7 +105,7 @@ pub(crate) async fn admit(
         let take = shared
             .storage
             .rate_limit_take(RateLimitTakeParams {
-                key: format!("kind:{}", row.kind),
+                key: backlog_storage::kind_bucket(&row.kind),
                 limit,
                 want: 1,
                 now: None,
