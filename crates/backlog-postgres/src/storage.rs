@@ -11,13 +11,13 @@ use backlog_storage::{
     JobCancelManyResult, JobCancelParams, JobCancelResult, JobDeleteFinalizedParams,
     JobFetchAvailableParams, JobFilter, JobFinishManyParams, JobHeartbeatManyParams,
     JobHeartbeatResult, JobIdsParams, JobInsertManyParams, JobInsertResult, JobListParams,
-    JobOutcome, JobProgressSetParams, JobRescheduleParams, JobRescueParams, JobScheduleParams,
-    JobSearchParams, JobThroughputParams, Leader, LeaderElectParams, LeaderResignParams,
-    MigrationRunParams, MigrationStatus, PruneParams, QueueCount, QueueInfo, QueueLatency,
-    QueuePauseParams, QueueUpdateParams, RateLimitTake, RateLimitTakeParams, StateCount, Storage,
-    ThroughputBucket, WorkerHeartbeatParams, WorkerListParams, WorkerRow, WorkflowId,
-    WorkflowInsertParams, WorkflowInsertResult, WorkflowJob, WorkflowListParams, WorkflowRow,
-    CANCELLABLE_STATES, DELETABLE_STATES, RESCHEDULABLE_STATES, RETRYABLE_STATES,
+    JobProgressSetParams, JobRescheduleParams, JobRescueParams, JobScheduleParams, JobSearchParams,
+    JobThroughputParams, Leader, LeaderElectParams, LeaderResignParams, MigrationRunParams,
+    MigrationStatus, PruneParams, QueueCount, QueueInfo, QueueLatency, QueuePauseParams,
+    QueueUpdateParams, RateLimitTake, RateLimitTakeParams, StateCount, Storage, ThroughputBucket,
+    WorkerHeartbeatParams, WorkerListParams, WorkerRow, WorkflowId, WorkflowInsertParams,
+    WorkflowInsertResult, WorkflowJob, WorkflowListParams, WorkflowRow, CANCELLABLE_STATES,
+    DELETABLE_STATES, RESCHEDULABLE_STATES, RETRYABLE_STATES,
 };
 use backlog_types::{JobId, JobRow};
 use chrono::{DateTime, Utc};
@@ -263,13 +263,8 @@ impl Storage for PgStorage {
         let mut kinds: Vec<Option<String>> = Vec::with_capacity(n);
         let mut backtraces: Vec<Option<String>> = Vec::with_capacity(n);
         for job in params.jobs {
-            let (state, delay, failure) = match job.outcome {
-                JobOutcome::Completed => ("completed", None, None),
-                JobOutcome::Retry { failure, delay } => ("retryable", Some(delay), Some(failure)),
-                JobOutcome::Discard { failure } => ("discarded", None, Some(failure)),
-                JobOutcome::Cancel { failure } => ("cancelled", None, Some(failure)),
-                JobOutcome::Snooze { delay } => ("scheduled", Some(delay), None),
-            };
+            let (state, delay) = (job.outcome.state().as_str(), job.outcome.delay());
+            let failure = job.outcome.into_failure();
             job_ids.push(job.id);
             tokens.push(job.lease_token.as_bytes().to_vec());
             states.push(state);

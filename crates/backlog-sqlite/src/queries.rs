@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use backlog_storage::{
     Error, JobDeleteFinalizedParams, JobFetchAvailableParams, JobFinish, JobHeartbeatResult,
-    JobInsert, JobInsertResult, JobListParams, JobOutcome, OnConflict, QueueCount, StateCount,
+    JobInsert, JobInsertResult, JobListParams, OnConflict, QueueCount, StateCount,
 };
 use backlog_types::{JobId, JobRow, JobState, LeaseToken};
 use chrono::{DateTime, Utc};
@@ -273,21 +273,12 @@ pub(crate) fn job_finish_many(
     let mut applied = Vec::with_capacity(jobs.len());
     let mut finalized = Vec::new();
     for job in jobs {
-        let (state, scheduled_at, finalized_now, failure, attempt_change) = match &job.outcome {
-            JobOutcome::Completed => (JobState::Completed, None, true, None, 0),
-            JobOutcome::Retry { failure, delay } => (
-                JobState::Retryable,
-                due_after(now, *delay),
-                false,
-                Some(failure),
-                0,
-            ),
-            JobOutcome::Discard { failure } => (JobState::Discarded, None, true, Some(failure), 0),
-            JobOutcome::Cancel { failure } => (JobState::Cancelled, None, true, Some(failure), 0),
-            JobOutcome::Snooze { delay } => {
-                (JobState::Scheduled, due_after(now, *delay), false, None, -1)
-            }
-        };
+        let outcome = &job.outcome;
+        let state = outcome.state();
+        let scheduled_at = outcome.delay().and_then(|delay| due_after(now, delay));
+        let finalized_now = state.is_finalized();
+        let failure = outcome.failure();
+        let attempt_change = if outcome.gives_attempt_back() { -1 } else { 0 };
         let settle: Option<bool> = statement
             .query_row(
                 named_params! {

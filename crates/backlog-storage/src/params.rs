@@ -149,6 +149,52 @@ pub enum JobOutcome {
     },
 }
 
+impl JobOutcome {
+    /// The state the job moves to: the one mapping every backend and the runtime use.
+    pub fn state(&self) -> JobState {
+        match self {
+            JobOutcome::Completed => JobState::Completed,
+            JobOutcome::Retry { .. } => JobState::Retryable,
+            JobOutcome::Discard { .. } => JobState::Discarded,
+            JobOutcome::Cancel { .. } => JobState::Cancelled,
+            JobOutcome::Snooze { .. } => JobState::Scheduled,
+        }
+    }
+
+    /// How long until the job is due again (retries and snoozes).
+    pub fn delay(&self) -> Option<Duration> {
+        match self {
+            JobOutcome::Retry { delay, .. } | JobOutcome::Snooze { delay } => Some(*delay),
+            _ => None,
+        }
+    }
+
+    /// The failure appended to the job's errors, if any.
+    pub fn failure(&self) -> Option<&Failure> {
+        match self {
+            JobOutcome::Retry { failure, .. }
+            | JobOutcome::Discard { failure }
+            | JobOutcome::Cancel { failure } => Some(failure),
+            JobOutcome::Completed | JobOutcome::Snooze { .. } => None,
+        }
+    }
+
+    /// The failure, taken out.
+    pub fn into_failure(self) -> Option<Failure> {
+        match self {
+            JobOutcome::Retry { failure, .. }
+            | JobOutcome::Discard { failure }
+            | JobOutcome::Cancel { failure } => Some(failure),
+            JobOutcome::Completed | JobOutcome::Snooze { .. } => None,
+        }
+    }
+
+    /// Whether the attempt is given back rather than spent (a snooze).
+    pub fn gives_attempt_back(&self) -> bool {
+        matches!(self, JobOutcome::Snooze { .. })
+    }
+}
+
 /// A failed attempt's description; the backend adds the attempt number and the time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {

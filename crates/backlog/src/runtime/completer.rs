@@ -84,7 +84,7 @@ async fn flush(shared: &Shared, batch: &mut Vec<Completion>, stop: &Cancellation
     for c in batch.iter() {
         let state = applied
             .contains(&c.finish.id)
-            .then(|| target_state(&c.finish.outcome));
+            .then(|| JobOutcome::state(&c.finish.outcome));
         if state.is_none() {
             tracing::warn!(job.id = c.finish.id, attempt = c.attempt, lease_token = %c.finish.lease_token, "outcome rejected: the job is no longer held by this worker (lease expired and rescued, or cancelled)");
         }
@@ -137,16 +137,6 @@ fn release(shared: &Shared, ids: impl Iterator<Item = JobId>) {
         for id in ids {
             held.remove(&id);
         }
-    }
-}
-
-fn target_state(outcome: &JobOutcome) -> JobState {
-    match outcome {
-        JobOutcome::Completed => JobState::Completed,
-        JobOutcome::Retry { .. } => JobState::Retryable,
-        JobOutcome::Discard { .. } => JobState::Discarded,
-        JobOutcome::Cancel { .. } => JobState::Cancelled,
-        JobOutcome::Snooze { .. } => JobState::Scheduled,
     }
 }
 
