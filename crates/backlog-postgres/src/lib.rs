@@ -131,7 +131,7 @@ struct Inner {
     /// The listener's broadcast sender, once started.
     events: Mutex<Option<broadcast::Sender<Event>>>,
     /// Queue names for the wake-up task (started on first pooled insert); see `wakeup.rs`.
-    wakeups: std::sync::OnceLock<tokio::sync::mpsc::Sender<String>>,
+    wakeups: std::sync::OnceLock<tokio::sync::mpsc::Sender<wakeup::Wakeup>>,
     /// Backend pid of the wake-up task's connection (0: none yet), shared with the listener.
     wakeup_pid: Arc<std::sync::atomic::AtomicI32>,
     /// Whether the latest outcome write met jobs of workflows or batches: then the next one

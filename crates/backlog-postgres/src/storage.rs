@@ -685,6 +685,10 @@ impl Storage for PgStorage {
         self.subscribe().await
     }
 
+    async fn flush_wakeups(&self) {
+        self.flush_wakeups_impl().await;
+    }
+
     async fn leader_attempt_elect(&self, params: LeaderElectParams) -> Result<bool, Error> {
         self.leader_elect_impl(include_str!("../sql/leader_attempt_elect.sql"), params)
             .await

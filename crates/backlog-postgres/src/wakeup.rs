@@ -11,7 +11,9 @@
 //! directly, without the round trip.
 //!
 //! Notifications are best effort: if the connection fails they are dropped and producers fall
-//! back to polling, which is also what covers a lost notification.
+//! back to polling, which is also what covers a lost notification. A process about to exit calls
+//! [`PgStorage::flush_wakeups`] (the CLI does after every command that writes), which waits
+//! until what was queued so far has been sent: otherwise its last wake-ups die with it.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -29,6 +31,16 @@ const SESSION: &str = include_str!("../sql/wakeup_session.sql");
 const PID: &str = include_str!("../sql/wakeup_pid.sql");
 /// Queue names waiting to be sent; beyond this, wake-ups are dropped (producers poll).
 const CAPACITY: usize = 4096;
+/// The longest [`PgStorage::flush_wakeups`] waits.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// What the wake-up task is asked to do.
+pub(crate) enum Wakeup {
+    /// Wake the workers of this queue.
+    Queue(String),
+    /// Answer once everything queued before has been sent (or could not be).
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
 
 impl PgStorage {
     /// Wakes the workers of `queues`: those of this process at once, the others through
@@ -59,30 +71,60 @@ impl PgStorage {
         });
         for queue in queues {
             // A full channel means a flood of inserts: wake-ups are already on their way.
-            let _ = sender.try_send(queue);
+            let _ = sender.try_send(Wakeup::Queue(queue));
         }
+    }
+
+    /// Waits until the wake-ups queued so far have been sent (see the module docs), at most
+    /// a few seconds.
+    pub(crate) async fn flush_wakeups_impl(&self) {
+        let Some(sender) = self.inner.wakeups.get() else {
+            return; // nothing was ever queued
+        };
+        let (done, answered) = tokio::sync::oneshot::channel();
+        let flush = async {
+            if sender.send(Wakeup::Flush(done)).await.is_ok() {
+                let _ = answered.await;
+            }
+        };
+        let _ = tokio::time::timeout(FLUSH_TIMEOUT, flush).await;
     }
 }
 
 async fn run(
     config: tokio_postgres::Config,
     channel: String,
-    mut receiver: mpsc::Receiver<String>,
+    mut receiver: mpsc::Receiver<Wakeup>,
     mut shutdown: watch::Receiver<()>,
     pid: Arc<AtomicI32>,
 ) {
     let mut client: Option<tokio_postgres::Client> = None;
     loop {
         let first = tokio::select! {
-            queue = receiver.recv() => match queue {
-                Some(queue) => queue,
+            wakeup = receiver.recv() => match wakeup {
+                Some(wakeup) => wakeup,
                 None => return,
             },
             _ = shutdown.changed() => return,
         };
-        let mut queues = BTreeSet::from([first]);
-        while let Ok(queue) = receiver.try_recv() {
-            queues.insert(queue);
+        let mut queues = BTreeSet::new();
+        let mut flushes = Vec::new();
+        let mut take = |wakeup: Wakeup| match wakeup {
+            Wakeup::Queue(queue) => {
+                queues.insert(queue);
+            }
+            Wakeup::Flush(done) => flushes.push(done),
+        };
+        take(first);
+        while let Ok(wakeup) = receiver.try_recv() {
+            take(wakeup);
+        }
+        if queues.is_empty() {
+            // Only flushes: everything before them was sent by earlier rounds.
+            flushes.into_iter().for_each(|done| {
+                let _ = done.send(());
+            });
+            continue;
         }
         if client.as_ref().is_none_or(|c| c.is_closed()) {
             client = connect(&config).await;
@@ -96,12 +138,17 @@ async fn run(
             };
             pid.store(backend.unwrap_or(0), Ordering::Relaxed);
         }
-        let Some(c) = &client else { continue };
-        let queues: Vec<String> = queues.into_iter().collect();
-        if let Err(error) = c.query(SQL, &[&channel, &queues]).await {
-            tracing::debug!(%error, "could not send wake-ups; workers will poll");
-            client = None;
+        if let Some(c) = &client {
+            let queues: Vec<String> = queues.into_iter().collect();
+            if let Err(error) = c.query(SQL, &[&channel, &queues]).await {
+                tracing::debug!(%error, "could not send wake-ups; workers will poll");
+                client = None;
+            }
         }
+        // Sent, or could not be: either way nothing more will come of them.
+        flushes.into_iter().for_each(|done| {
+            let _ = done.send(());
+        });
     }
 }
 

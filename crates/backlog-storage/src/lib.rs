@@ -224,6 +224,13 @@ pub trait Storage: Send + Sync + 'static {
     /// subscribers poll once.
     async fn event_subscribe(&self) -> Result<tokio::sync::broadcast::Receiver<Event>, Error>;
 
+    /// Waits (a few seconds at most) until the wake-ups of the writes made so far through this
+    /// storage have reached other processes, where the backend sends them after the commit
+    /// (PostgreSQL's `NOTIFY`). A short-lived producer calls it before exiting, so that workers
+    /// elsewhere start its last jobs at once instead of at their next poll. Never fails: a
+    /// wake-up that cannot be sent leaves the workers to their polling.
+    async fn flush_wakeups(&self) {}
+
     /// Takes the lease `params.name` for `params.leader_id` if nobody holds it, its holder let it
     /// expire, or the caller already holds it (then it is extended). Returns whether the caller
     /// is the leader.

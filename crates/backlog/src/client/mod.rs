@@ -101,6 +101,15 @@ impl Client {
         }
     }
 
+    /// Waits (a few seconds at most) until the wake-ups of the jobs enqueued so far have
+    /// reached workers in other processes. On PostgreSQL they are sent by a background task just
+    /// after each commit; a short-lived producer (a script, a CLI, a test harness) calls this
+    /// before exiting, or its last jobs wait for the workers' next poll (1 s by default).
+    /// Long-running processes need not call it.
+    pub async fn flush_wakeups(&self) {
+        self.storage.flush_wakeups().await;
+    }
+
     /// The storage this client writes to.
     pub fn storage(&self) -> &Arc<dyn Storage> {
         &self.storage

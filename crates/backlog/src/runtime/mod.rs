@@ -608,6 +608,9 @@ impl Runner {
             let _ = task.await;
         }
         registration::leave(&shared).await;
+        // Jobs handed back or released by the last outcomes must wake other processes now,
+        // not at their next poll, and this process may be about to exit.
+        shared.storage.flush_wakeups().await;
         let mut report = shared
             .stopping
             .lock()

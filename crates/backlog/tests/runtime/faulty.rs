@@ -220,6 +220,10 @@ impl Storage for Faulty {
         self.inner.event_subscribe().await
     }
 
+    async fn flush_wakeups(&self) {
+        self.inner.flush_wakeups().await
+    }
+
     async fn leader_attempt_elect(&self, params: LeaderElectParams) -> Result<bool, Error> {
         self.inner.leader_attempt_elect(params).await
     }

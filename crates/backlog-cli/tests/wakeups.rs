@@ -1,0 +1,60 @@
+//! A job enqueued by a short-lived `backlog` command on PostgreSQL wakes workers in other
+//! processes at once: the command waits for its `NOTIFY` before exiting (without that, the
+//! wake-up died with the process and workers found the job only at their next poll).
+
+use std::process::Command;
+use std::time::Duration;
+
+use backlog::postgres::{PgConfig, PgStorage};
+use backlog::storage::Event;
+use backlog::Storage;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cli_enqueue_wakes_listeners_in_other_processes() {
+    let url = std::env::var("BACKLOG_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/backlog_test".to_owned());
+    let schema = format!("bt_wake_{:016x}", fastrand::u64(..));
+    let listener = PgStorage::connect(
+        &url,
+        PgConfig {
+            schema: schema.clone(),
+            ..PgConfig::default()
+        },
+    )
+    .await
+    .expect("PostgreSQL (BACKLOG_TEST_DATABASE_URL)");
+    backlog::migrate_up(&listener).await.unwrap();
+    let mut events = listener.event_subscribe().await.unwrap();
+
+    for queue in ["mail", "reports"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_backlog"))
+            .args(["enqueue", "send", "--queue", queue, "--database", &url])
+            .args(["--schema", &schema])
+            .env_remove("BACKLOG_DATABASE_URL")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // The command has exited; its wake-up must already be on its way.
+        let woken = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                match events.recv().await {
+                    Ok(Event::JobAvailable { queue: q }) if q == queue => return,
+                    Ok(_) => continue,
+                    Err(e) => panic!("event stream failed: {e}"),
+                }
+            }
+        })
+        .await;
+        assert!(woken.is_ok(), "no wake-up for queue {queue} within 5 s");
+    }
+    drop(events);
+    let client = listener.pool().get().await.unwrap();
+    client
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .unwrap();
+}
