@@ -61,7 +61,7 @@ pub(crate) async fn bulk_with(
         .setting("batch", batch)
         .setting("producers", producers)
         .detail(format!(
-            "{total} jobs in batches of {batch}, {producers} producers"
+            "{total} jobs in batches of {batch}, {producers} producer(s)"
         )))
 }
 
