@@ -39,7 +39,8 @@ pub struct BenchArgs {
     /// bench did not create.
     #[arg(long)]
     force: bool,
-    /// Which measurements to run (repeatable); all by default.
+    /// Which measurements to run (repeatable); by default bulk, single, drain, steady and
+    /// latency.
     #[arg(long = "scenario", value_enum)]
     scenarios: Vec<Scenario>,
     /// Jobs for the bulk-enqueue and drain measurements.
