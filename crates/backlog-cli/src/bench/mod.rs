@@ -256,12 +256,16 @@ impl Bench {
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    // Declared before the database, so dropped after it, on errors too.
+    let mut _temp_dir = None;
     let url = match &args.database {
         Some(url) => url.clone(),
         None => {
             let dir = std::env::temp_dir().join(format!("backlog-bench-{}", std::process::id()));
             std::fs::create_dir_all(&dir)?;
-            format!("sqlite://{}", dir.join("bench.sqlite3").display())
+            let url = format!("sqlite://{}", dir.join("bench.sqlite3").display());
+            _temp_dir = Some(TempDir(dir));
+            url
         }
     };
     // Every producer of the enqueue measurements holds a connection, beside the runner's.
@@ -354,6 +358,16 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     } else {
         report.print_table();
         Ok(())
+    }
+}
+
+/// The bench's own SQLite directory, removed when the bench ends (a history run leaves
+/// gigabytes in it).
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
