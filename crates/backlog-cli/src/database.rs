@@ -12,6 +12,16 @@ pub struct Database {
     pub storage: Arc<dyn Storage>,
     /// A human description for messages (never includes a password).
     pub describe: String,
+    /// The same storage by its concrete type, for what the seam does not offer (the bench's raw
+    /// SQL).
+    pub backend: Backend,
+}
+
+/// The concrete storage behind [`Database::storage`].
+#[derive(Clone)]
+pub enum Backend {
+    Sqlite(SqliteStorage),
+    Postgres(PgStorage),
 }
 
 /// What a `--database` URL names.
@@ -55,8 +65,9 @@ impl Database {
                     .await
                     .with_context(|| format!("could not open SQLite database {path}"))?;
                 Ok(Database {
-                    storage: Arc::new(storage),
+                    storage: Arc::new(storage.clone()),
                     describe: format!("SQLite file {path}"),
+                    backend: Backend::Sqlite(storage),
                 })
             }
             Target::Postgres(url) => {
@@ -72,8 +83,9 @@ impl Database {
                 })?;
                 storage.now().await.context("PostgreSQL did not answer")?;
                 Ok(Database {
-                    storage: Arc::new(storage),
+                    storage: Arc::new(storage.clone()),
                     describe: format!("PostgreSQL {} (schema {schema})", redact(&url)),
+                    backend: Backend::Postgres(storage),
                 })
             }
         }

@@ -59,6 +59,9 @@
 //! exists if and only if the caller's transaction commits (and the wake-up is sent on commit).
 
 mod batch;
+/// Raw SQL for `backlog bench`; not part of the API.
+#[doc(hidden)]
+pub mod bench;
 mod dashboard;
 mod error;
 mod fair;

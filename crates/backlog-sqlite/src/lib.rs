@@ -45,6 +45,9 @@
 //! ```
 
 mod batch;
+/// Raw SQL for `backlog bench`; not part of the API.
+#[doc(hidden)]
+pub mod bench;
 mod cancel;
 mod connection;
 mod dashboard;

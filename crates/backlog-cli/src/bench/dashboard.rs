@@ -14,7 +14,7 @@ use backlog::{Client, InsertOpts};
 use backlog_web::WebOptions;
 use tower::ServiceExt;
 
-use super::{Bench, Row};
+use super::{Bench, Measurement};
 use crate::percentiles::ms;
 
 /// Requests measured, as the dashboard sends them.
@@ -70,7 +70,7 @@ async fn fill(client: &Client, jobs: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(crate) async fn run(bench: &Bench) -> anyhow::Result<Vec<Row>> {
+pub(crate) async fn run(bench: &Bench) -> anyhow::Result<Vec<Measurement>> {
     let client = Client::from_arc(bench.db.storage.clone());
     let jobs = bench.args.jobs;
     let started = Instant::now();
@@ -97,14 +97,14 @@ pub(crate) async fn run(bench: &Bench) -> anyhow::Result<Vec<Row>> {
     let count_scan = t.elapsed();
     let t = Instant::now();
     storage.queue_list().await?;
-    rows.push(Row {
-        name: "dashboard: count scans (uncached)".into(),
-        value: ms(count_scan),
-        detail: format!(
-            "job_count_by_state; queue_list {}; {jobs} jobs",
-            ms(t.elapsed())
-        ),
-    });
+    rows.push(
+        Measurement::time("dashboard: count scans (uncached)", count_scan)
+            .jobs(jobs as u64)
+            .detail(format!(
+                "job_count_by_state; queue_list {}; {jobs} jobs",
+                ms(t.elapsed())
+            )),
+    );
     for (name, uri) in REQUESTS {
         let uri = uri.replace("__DEEP__", &deep);
         let mut times = Vec::with_capacity(ROUNDS + 1);
@@ -126,20 +126,22 @@ pub(crate) async fn run(bench: &Bench) -> anyhow::Result<Vec<Row>> {
         warm.sort();
         let median = warm[warm.len() / 2];
         let worst = *warm.last().unwrap_or(&median);
-        rows.push(Row {
-            name: format!("dashboard: {name}"),
-            value: ms(median),
-            detail: format!(
-                "median of {ROUNDS}, first {}, worst {}, {jobs} jobs{}",
-                ms(cold),
-                ms(worst),
-                if worst.max(cold) > Duration::from_millis(500) {
-                    " — OVER 500 ms"
-                } else {
-                    ""
-                }
-            ),
-        });
+        rows.push(
+            Measurement::time(format!("dashboard: {name}"), median)
+                .jobs(jobs as u64)
+                .setting("first_ms", cold.as_secs_f64() * 1e3)
+                .setting("worst_ms", worst.as_secs_f64() * 1e3)
+                .detail(format!(
+                    "median of {ROUNDS}, first {}, worst {}, {jobs} jobs{}",
+                    ms(cold),
+                    ms(worst),
+                    if worst.max(cold) > Duration::from_millis(500) {
+                        " — OVER 500 ms"
+                    } else {
+                        ""
+                    }
+                )),
+        );
     }
     Ok(rows)
 }

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use backlog::{Client, InsertOpts, Job, JobArgs, JobError, Runner, Worker, Workers};
 use serde::{Deserialize, Serialize};
 
-use super::{rate, scenarios, Bench, Noop, NoopWorker, Row};
+use super::scenarios::{self, DEFAULT_CONCURRENCY};
+use super::{Bench, Measurement, Noop, NoopWorker};
 
 /// Keys holding 10 jobs each, enqueued after the big key's backlog.
 const SMALL_KEYS: usize = 50;
@@ -57,7 +58,16 @@ impl Worker for BigWorker {
     }
 }
 
-pub(crate) async fn run(bench: &Bench) -> anyhow::Result<Vec<Row>> {
+pub(crate) async fn run(bench: &Bench) -> anyhow::Result<Vec<Measurement>> {
+    let mut measured = Vec::new();
+    for concurrency in bench.concurrencies(DEFAULT_CONCURRENCY) {
+        bench.reset().await?;
+        measured.extend(run_at(bench, concurrency).await?);
+    }
+    Ok(measured)
+}
+
+async fn run_at(bench: &Bench, concurrency: usize) -> anyhow::Result<Vec<Measurement>> {
     let client = Client::from_arc(bench.db.storage.clone());
     let big = bench.args.jobs;
     let mut left = big;
@@ -87,7 +97,7 @@ pub(crate) async fn run(bench: &Bench) -> anyhow::Result<Vec<Row>> {
         .register(SmallWorker(starts.clone()));
     let started = Instant::now();
     let runner = Runner::builder(bench.db.storage.clone(), workers)
-        .queue("bench", bench.queue_config())
+        .queue("bench", bench.queue_config(concurrency))
         .start()?;
     while runner.stats().completed < total {
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -104,34 +114,33 @@ pub(crate) async fn run(bench: &Bench) -> anyhow::Result<Vec<Row>> {
     bench.reset().await?;
     scenarios::enqueue_bulk(&client, total as usize, 5_000).await?;
     let plain_started = Instant::now();
-    let runner = bench.runner(NoopWorker::default())?;
+    let runner = bench.runner(NoopWorker::default(), concurrency)?;
     while runner.stats().completed < total {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let plain = plain_started.elapsed();
     runner.shutdown(Duration::from_secs(10)).await;
 
+    let plain_rate = total as f64 / plain.as_secs_f64().max(1e-9);
+    let drain = Measurement::rate("fair drain", total, elapsed)
+        .against("a plain drain of as many jobs without keys", plain_rate)
+        .detail(format!(
+            "{big} jobs of one key enqueued first, then {SMALL_KEYS} keys x {SMALL_JOBS}"
+        ));
+    let served = Measurement::new(
+        "fair: small keys served by",
+        (last_small + 1) as f64,
+        super::measurement::Unit::StartPlace,
+    )
+    .jobs(total)
+    .detail(format!(
+        "the last of the {} small-key jobs started as job {} of {total} (without keys: after \
+         the whole backlog)",
+        SMALL_KEYS * SMALL_JOBS,
+        last_small + 1
+    ));
     Ok(vec![
-        Row {
-            name: "fair drain".into(),
-            value: rate(total, elapsed),
-            detail: format!(
-                "{big} jobs of one key enqueued first, then {SMALL_KEYS} keys x {SMALL_JOBS}; \
-                 concurrency {}; plain drain of as many jobs without keys: {} ({:.0} %)",
-                bench.args.concurrency,
-                rate(total, plain),
-                100.0 * plain.as_secs_f64() / elapsed.as_secs_f64().max(1e-9)
-            ),
-        },
-        Row {
-            name: "fair: small keys served by".into(),
-            value: format!("start #{}", last_small + 1),
-            detail: format!(
-                "the last of the {} small-key jobs started as job {} of {total} (without keys: \
-                 after the whole backlog)",
-                SMALL_KEYS * SMALL_JOBS,
-                last_small + 1
-            ),
-        },
+        bench.worker_settings(drain, concurrency),
+        bench.worker_settings(served, concurrency),
     ])
 }

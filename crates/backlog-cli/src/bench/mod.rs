@@ -1,9 +1,13 @@
-//! `backlog bench`: enqueue rates, drain throughput, steady state and latency, on either
-//! backend, printed as a table. Every number in `docs/benchmarks.md` comes from here.
+//! `backlog bench`: enqueue rates, drain throughput, steady state and latency, the database's own
+//! ceiling and the drain beside a big history, on either backend, printed as a table or as one
+//! JSON document (`--json`). Every number in `docs/benchmarks.md` comes from here.
 
+mod ceiling;
 mod dashboard;
 mod fair;
+mod history;
 mod latency;
+mod measurement;
 mod scenarios;
 #[cfg(feature = "server")]
 mod server;
@@ -18,7 +22,8 @@ use backlog::{Job, JobArgs, JobError, Runner, Worker, Workers};
 use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 
-use crate::database::Database;
+use crate::database::{Backend, Database};
+use measurement::{Measurement, Report};
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -34,7 +39,8 @@ pub struct BenchArgs {
     /// bench did not create.
     #[arg(long)]
     force: bool,
-    /// Which measurements to run (repeatable); all by default.
+    /// Which measurements to run (repeatable); by default bulk, single, drain, steady and
+    /// latency.
     #[arg(long = "scenario", value_enum)]
     scenarios: Vec<Scenario>,
     /// Jobs for the bulk-enqueue and drain measurements.
@@ -52,9 +58,12 @@ pub struct BenchArgs {
     /// Jobs for the single-enqueue measurement.
     #[arg(long, default_value_t = 20_000)]
     single_jobs: usize,
-    /// Jobs running at once in the worker.
-    #[arg(long, default_value_t = 1000)]
-    concurrency: usize,
+    /// Jobs running at once in the worker, one run per value (`--concurrency 32,1000`): every
+    /// worker scenario runs once at each. Default: the drain, the ceiling's drain and the
+    /// history's drains at both 32 (what applications run) and 1,000 (the old default); the
+    /// other worker scenarios at 1,000.
+    #[arg(long, value_delimiter = ',')]
+    concurrency: Vec<usize>,
     /// Most jobs claimed per fetch for free slots (default: the concurrency, capped at 1,000).
     #[arg(long)]
     fetch_batch: Option<usize>,
@@ -73,6 +82,17 @@ pub struct BenchArgs {
     /// Jobs of the fan-out / fan-in workflow measurement.
     #[arg(long, default_value_t = 10_000)]
     workflow_jobs: usize,
+    /// Finished (completed) jobs written into the job table before the history scenario's
+    /// drains.
+    #[arg(long, default_value_t = 10_000_000)]
+    history_jobs: u64,
+    /// Concurrent connections of the PostgreSQL ceiling measurements and producers of the bulk
+    /// enqueue measured beside them (SQLite's ceiling uses one connection: one writer).
+    #[arg(long, default_value_t = 4)]
+    ceiling_clients: usize,
+    /// Print one JSON document with every measurement instead of the table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -95,6 +115,12 @@ pub enum Scenario {
     /// Fair queue: --jobs jobs of one partition key, then 50 keys of 10 jobs; how early the
     /// small keys run and the drain rate beside a plain drain (not in the default set).
     Fair,
+    /// What the database itself does on this machine with raw SQL and durable commits, beside
+    /// Backlog's bulk enqueue and drain (not in the default set).
+    Ceiling,
+    /// The drain with --history-jobs finished jobs in the table and a backlog of --jobs,
+    /// beside the same drain on an empty table (not in the default set).
+    History,
     /// Through the ZeroMQ server: enqueue over the wire, single and batched (not in the
     /// default set; `server` feature).
     #[cfg(feature = "server")]
@@ -165,13 +191,6 @@ pub(crate) fn unix_ns() -> u64 {
         .unwrap_or(0)
 }
 
-/// One line of the result table.
-pub(crate) struct Row {
-    pub(crate) name: String,
-    pub(crate) value: String,
-    pub(crate) detail: String,
-}
-
 pub(crate) struct Bench {
     pub(crate) db: Database,
     /// The database's URL, for processes the bench starts.
@@ -181,19 +200,41 @@ pub(crate) struct Bench {
 }
 
 impl Bench {
-    /// The bench queue's settings: the configured concurrency, fetch batch and prefetch.
-    pub(crate) fn queue_config(&self) -> backlog::QueueConfig {
+    /// The concurrencies to run a worker scenario at: `--concurrency`, or `default`.
+    pub(crate) fn concurrencies(&self, default: &[usize]) -> Vec<usize> {
+        if self.args.concurrency.is_empty() {
+            default.to_vec()
+        } else {
+            self.args.concurrency.clone()
+        }
+    }
+
+    /// The fetch batch a runner of `concurrency` uses.
+    pub(crate) fn fetch_batch(&self, concurrency: usize) -> usize {
+        self.args.fetch_batch.unwrap_or(concurrency.min(1000))
+    }
+
+    /// `m` with the worker's settings at `concurrency`: the concurrency, fetch batch, prefetch.
+    pub(crate) fn worker_settings(&self, m: Measurement, concurrency: usize) -> Measurement {
+        m.concurrency(concurrency)
+            .setting("fetch_batch", self.fetch_batch(concurrency))
+            .setting("prefetch", prefetch_name(self.args.prefetch))
+    }
+
+    /// The bench queue's settings at `concurrency`, with the configured fetch batch and
+    /// prefetch.
+    pub(crate) fn queue_config(&self, concurrency: usize) -> backlog::QueueConfig {
         backlog::QueueConfig {
-            max_workers: self.args.concurrency,
+            max_workers: concurrency,
             fetch_batch: self.args.fetch_batch,
             prefetch: self.args.prefetch,
             backoff: backlog::Backoff::Inherit,
         }
     }
 
-    /// A runner over the bench queue with the configured concurrency.
-    pub(crate) fn runner(&self, worker: NoopWorker) -> anyhow::Result<Runner> {
-        let queue = self.queue_config();
+    /// A runner over the bench queue at `concurrency`.
+    pub(crate) fn runner(&self, worker: NoopWorker, concurrency: usize) -> anyhow::Result<Runner> {
+        let queue = self.queue_config(concurrency);
         Ok(
             Runner::builder(self.db.storage.clone(), Workers::new().register(worker))
                 .queue("bench", queue)
@@ -215,12 +256,16 @@ impl Bench {
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    // Declared before the database, so dropped after it, on errors too.
+    let mut _temp_dir = None;
     let url = match &args.database {
         Some(url) => url.clone(),
         None => {
             let dir = std::env::temp_dir().join(format!("backlog-bench-{}", std::process::id()));
             std::fs::create_dir_all(&dir)?;
-            format!("sqlite://{}", dir.join("bench.sqlite3").display())
+            let url = format!("sqlite://{}", dir.join("bench.sqlite3").display());
+            _temp_dir = Some(TempDir(dir));
+            url
         }
     };
     // Every producer of the enqueue measurements holds a connection, beside the runner's.
@@ -246,20 +291,40 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     } else {
         args.scenarios.clone()
     };
-    eprintln!(
-        "backlog bench on {} ({} cores)",
-        db.describe,
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    );
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    eprintln!("backlog bench on {} ({cores} cores)", db.describe);
+    let (backend, database_version) = match &db.backend {
+        Backend::Postgres(pg) => (
+            "postgres",
+            backlog::postgres::bench::server_version(pg).await?,
+        ),
+        Backend::Sqlite(_) => (
+            "sqlite",
+            backlog::sqlite::bench::sqlite_version().to_owned(),
+        ),
+    };
+    let mut report = Report {
+        backlog_version: env!("CARGO_PKG_VERSION"),
+        backend,
+        database: db.describe.clone(),
+        database_version,
+        cores,
+        started_at: chrono::Utc::now().to_rfc3339(),
+        settings: run_settings(&args),
+        measurements: Vec::new(),
+    };
     let bench = Bench { db, url, args };
-    let mut rows = Vec::new();
     for scenario in scenarios {
         let started = Instant::now();
-        eprintln!("running {scenario:?}...");
+        let name = scenario
+            .to_possible_value()
+            .map(|v| v.get_name().to_owned())
+            .unwrap_or_default();
+        eprintln!("running {name}...");
         bench.reset().await?;
-        let mut result = match scenario {
+        let result = match scenario {
             Scenario::Bulk => scenarios::bulk(&bench).await?,
             Scenario::Single => scenarios::single(&bench).await?,
             Scenario::Drain => scenarios::drain(&bench).await?,
@@ -268,6 +333,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             Scenario::Dashboard => dashboard::run(&bench).await?,
             Scenario::Workflow => workflow::run(&bench).await?,
             Scenario::Fair => fair::run(&bench).await?,
+            Scenario::Ceiling => ceiling::run(&bench).await?,
+            Scenario::History => history::run(&bench).await?,
             #[cfg(feature = "server")]
             Scenario::ServerEnqueue => server::enqueue(&bench).await?,
             #[cfg(feature = "server")]
@@ -278,22 +345,56 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             Scenario::ServerMemory => server::memory(&bench).await?,
         };
         eprintln!("  done in {:.1} s", started.elapsed().as_secs_f64());
-        rows.append(&mut result);
+        report
+            .measurements
+            .extend(result.into_iter().map(|m| Measurement {
+                scenario: name.clone(),
+                ..m
+            }));
     }
     bench.reset().await?;
-    print_table(&bench.db.describe, &rows);
-    Ok(())
-}
-
-fn print_table(describe: &str, rows: &[Row]) {
-    println!("\nbacklog bench — {describe}");
-    println!("| {:<34} | {:>16} | detail |", "measurement", "result");
-    println!("|{}|{}|{}|", "-".repeat(36), "-".repeat(18), "-".repeat(40));
-    for r in rows {
-        println!("| {:<34} | {:>16} | {} |", r.name, r.value, r.detail);
+    if bench.args.json {
+        report.print_json()
+    } else {
+        report.print_table();
+        Ok(())
     }
 }
 
-pub(crate) fn rate(n: u64, elapsed: Duration) -> String {
-    format!("{:.0} jobs/s", n as f64 / elapsed.as_secs_f64().max(1e-9))
+/// The bench's own SQLite directory, removed when the bench ends (a history run leaves
+/// gigabytes in it).
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn prefetch_name(prefetch: backlog::Prefetch) -> serde_json::Value {
+    match prefetch {
+        backlog::Prefetch::Auto => "auto".into(),
+        backlog::Prefetch::Off => "off".into(),
+        backlog::Prefetch::Fixed(n) => n.into(),
+    }
+}
+
+/// The run's settings for the report, after defaults.
+fn run_settings(args: &BenchArgs) -> std::collections::BTreeMap<&'static str, serde_json::Value> {
+    let mut s = std::collections::BTreeMap::new();
+    s.insert("jobs", args.jobs.into());
+    s.insert("batch", args.batch.into());
+    s.insert("bulk_producers", args.bulk_producers.into());
+    s.insert("producers", args.producers.into());
+    s.insert("single_jobs", args.single_jobs.into());
+    s.insert("concurrency", serde_json::json!(args.concurrency));
+    s.insert("fetch_batch", serde_json::json!(args.fetch_batch));
+    s.insert("prefetch", prefetch_name(args.prefetch));
+    s.insert("steady_secs", args.steady_secs.into());
+    s.insert("latency_secs", args.latency_secs.into());
+    s.insert("rates", serde_json::json!(args.rates));
+    s.insert("workflow_jobs", args.workflow_jobs.into());
+    s.insert("history_jobs", args.history_jobs.into());
+    s.insert("ceiling_clients", args.ceiling_clients.into());
+    s
 }

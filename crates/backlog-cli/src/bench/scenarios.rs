@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use backlog::{Client, InsertOpts};
 
-use super::{rate, Bench, Noop, NoopWorker, Row};
+use super::{Bench, Measurement, Noop, NoopWorker};
 
 fn client(bench: &Bench) -> Client {
     Client::from_arc(bench.db.storage.clone())
@@ -29,15 +29,25 @@ pub(crate) async fn enqueue_bulk(client: &Client, jobs: usize, batch: usize) -> 
 /// Bulk enqueue: `jobs` jobs in batches of `batch`, one round trip and transaction each, from
 /// `bulk_producers` concurrent producers (so preparing the next batch overlaps the database's
 /// work on the previous one).
-pub(crate) async fn bulk(bench: &Bench) -> anyhow::Result<Vec<Row>> {
+pub(crate) async fn bulk(bench: &Bench) -> anyhow::Result<Vec<Measurement>> {
+    Ok(vec![
+        bulk_with(bench, bench.args.bulk_producers, bench.args.batch).await?,
+    ])
+}
+
+/// Bulk enqueue of `--jobs` jobs from `producers` producers in batches of `batch`.
+pub(crate) async fn bulk_with(
+    bench: &Bench,
+    producers: usize,
+    batch: usize,
+) -> anyhow::Result<Measurement> {
     let client = client(bench);
-    let producers = bench.args.bulk_producers.max(1);
+    let producers = producers.max(1);
     let per_producer = bench.args.jobs / producers;
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..producers {
         let client = client.clone();
-        let batch = bench.args.batch;
         tasks.push(tokio::spawn(async move {
             enqueue_bulk(&client, per_producer, batch).await
         }));
@@ -47,18 +57,16 @@ pub(crate) async fn bulk(bench: &Bench) -> anyhow::Result<Vec<Row>> {
     }
     let elapsed = started.elapsed();
     let total = per_producer * producers;
-    Ok(vec![Row {
-        name: "bulk enqueue".into(),
-        value: rate(total as u64, elapsed),
-        detail: format!(
-            "{total} jobs in batches of {}, {producers} producers",
-            bench.args.batch
-        ),
-    }])
+    Ok(Measurement::rate("bulk enqueue", total as u64, elapsed)
+        .setting("batch", batch)
+        .setting("producers", producers)
+        .detail(format!(
+            "{total} jobs in batches of {batch}, {producers} producer(s)"
+        )))
 }
 
 /// Single enqueue: `producers` tasks each inserting one job per call.
-pub(crate) async fn single(bench: &Bench) -> anyhow::Result<Vec<Row>> {
+pub(crate) async fn single(bench: &Bench) -> anyhow::Result<Vec<Measurement>> {
     let client = client(bench);
     let remaining = Arc::new(AtomicU64::new(bench.args.single_jobs as u64));
     let started = Instant::now();
@@ -80,51 +88,71 @@ pub(crate) async fn single(bench: &Bench) -> anyhow::Result<Vec<Row>> {
         t.await??;
     }
     let elapsed = started.elapsed();
-    Ok(vec![Row {
-        name: "single enqueue".into(),
-        value: rate(bench.args.single_jobs as u64, elapsed),
-        detail: format!(
-            "{} jobs, {} concurrent producers, one job per call",
-            bench.args.single_jobs, bench.args.producers
-        ),
-    }])
+    Ok(vec![Measurement::rate(
+        "single enqueue",
+        bench.args.single_jobs as u64,
+        elapsed,
+    )
+    .setting("producers", bench.args.producers)
+    .detail(format!(
+        "{} jobs, {} concurrent producers, one job per call",
+        bench.args.single_jobs, bench.args.producers
+    ))])
 }
 
-/// Drain: `jobs` no-op jobs already queued; fetch + run + complete until none is left.
-pub(crate) async fn drain(bench: &Bench) -> anyhow::Result<Vec<Row>> {
-    let client = client(bench);
-    enqueue_bulk(&client, bench.args.jobs, 5_000).await?;
-    let worker = NoopWorker::default();
+/// The drain's concurrencies when `--concurrency` is not given: what applications run, and the
+/// old default.
+pub(crate) const DRAIN_CONCURRENCIES: &[usize] = &[32, 1000];
+/// The other worker scenarios' concurrency when `--concurrency` is not given.
+pub(crate) const DEFAULT_CONCURRENCY: &[usize] = &[1000];
+
+/// Drain: `jobs` no-op jobs already queued; fetch + run + complete until none is left, once per
+/// concurrency on an emptied table.
+pub(crate) async fn drain(bench: &Bench) -> anyhow::Result<Vec<Measurement>> {
+    let mut measured = Vec::new();
+    for concurrency in bench.concurrencies(DRAIN_CONCURRENCIES) {
+        bench.reset().await?;
+        enqueue_bulk(&client(bench), bench.args.jobs, 5_000).await?;
+        measured.push(drain_queued(bench, concurrency, bench.args.jobs as u64).await?);
+    }
+    Ok(measured)
+}
+
+/// Runs `jobs` queued no-op jobs at `concurrency`, from runner start to the last completion.
+pub(crate) async fn drain_queued(
+    bench: &Bench,
+    concurrency: usize,
+    jobs: u64,
+) -> anyhow::Result<Measurement> {
     let started = Instant::now();
-    let runner = bench.runner(worker)?;
-    let target = bench.args.jobs as u64;
-    while runner.stats().completed < target {
+    let runner = bench.runner(NoopWorker::default(), concurrency)?;
+    while runner.stats().completed < jobs {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let elapsed = started.elapsed();
     runner.shutdown(Duration::from_secs(10)).await;
-    Ok(vec![Row {
-        name: "end-to-end drain".into(),
-        value: rate(target, elapsed),
-        detail: format!(
-            "{target} queued no-op jobs, concurrency {}, fetch batch {}",
-            bench.args.concurrency,
-            bench
-                .args
-                .fetch_batch
-                .unwrap_or(bench.args.concurrency.min(1000))
-        ),
-    }])
+    let m = Measurement::rate("end-to-end drain", jobs, elapsed)
+        .detail(format!("{jobs} queued no-op jobs"));
+    Ok(bench.worker_settings(m, concurrency))
 }
 
 /// Steady state: producers insert batches of 100 as fast as the worker keeps up (the backlog
 /// is held under a bound), for `steady_secs`; reports completed jobs per second.
-pub(crate) async fn steady(bench: &Bench) -> anyhow::Result<Vec<Row>> {
+pub(crate) async fn steady(bench: &Bench) -> anyhow::Result<Vec<Measurement>> {
+    let mut measured = Vec::new();
+    for concurrency in bench.concurrencies(DEFAULT_CONCURRENCY) {
+        bench.reset().await?;
+        measured.push(steady_at(bench, concurrency).await?);
+    }
+    Ok(measured)
+}
+
+async fn steady_at(bench: &Bench, concurrency: usize) -> anyhow::Result<Measurement> {
     const BATCH: usize = 100;
     let client = client(bench);
     let worker = NoopWorker::default();
-    let runner = bench.runner(worker.clone())?;
-    let bound = (bench.args.concurrency * 20).max(2_000) as u64;
+    let runner = bench.runner(worker.clone(), concurrency)?;
+    let bound = (concurrency * 20).max(2_000) as u64;
     let enqueued = Arc::new(AtomicU64::new(0));
     let duration = Duration::from_secs(bench.args.steady_secs);
     let stop = Instant::now() + duration;
@@ -166,12 +194,12 @@ pub(crate) async fn steady(bench: &Bench) -> anyhow::Result<Vec<Row>> {
     let backlog_left = enqueued
         .load(Ordering::Relaxed)
         .saturating_sub(worker.ran.load(Ordering::Relaxed));
-    Ok(vec![Row {
-        name: "steady state (durable commits)".into(),
-        value: rate(completed, elapsed),
-        detail: format!(
+    let m = Measurement::rate("steady state (durable commits)", completed, elapsed)
+        .setting("batch", BATCH)
+        .setting("producers", 4)
+        .detail(format!(
             "{}s, 4 producers × batches of {BATCH}, backlog held ≤ {bound} (left: {backlog_left})",
             bench.args.steady_secs
-        ),
-    }])
+        ));
+    Ok(bench.worker_settings(m, concurrency))
 }

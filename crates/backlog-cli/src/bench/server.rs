@@ -17,7 +17,9 @@ use backlog_protocol::{
 };
 use backlog_server::{Server, ServerConfig};
 
-use super::{rate, unix_ns, Bench, Noop, Row};
+use super::measurement::Unit;
+use super::scenarios::DEFAULT_CONCURRENCY;
+use super::{unix_ns, Bench, Measurement, Noop};
 use crate::percentiles::{ms, Samples};
 
 /// Remote worker threads (each one session) and the capacity of each.
@@ -242,7 +244,7 @@ async fn produce_all(
 }
 
 /// Enqueue through the server: single-job requests from concurrent producers, then batches.
-pub(crate) async fn enqueue(bench: &Bench) -> anyhow::Result<Vec<Row>> {
+pub(crate) async fn enqueue(bench: &Bench) -> anyhow::Result<Vec<Measurement>> {
     let server = start_server(bench)?;
     let endpoint = server.endpoint().to_owned();
     let producers = bench.args.producers.max(1);
@@ -253,26 +255,37 @@ pub(crate) async fn enqueue(bench: &Bench) -> anyhow::Result<Vec<Row>> {
     let bulk = produce_all(&endpoint, 1, batches, batch).await?;
     server.shutdown().await;
     Ok(vec![
-        Row {
-            name: "server: enqueue, one job per request".into(),
-            value: rate((producers * per_producer) as u64, single),
-            detail: format!("{producers} producer sessions, acknowledged after commit"),
-        },
-        Row {
-            name: "server: enqueue, batches".into(),
-            value: rate((batches * batch) as u64, bulk),
-            detail: format!("{batches} requests of {batch} jobs, one session"),
-        },
+        Measurement::rate(
+            "server: enqueue, one job per request",
+            (producers * per_producer) as u64,
+            single,
+        )
+        .setting("producers", producers)
+        .detail(format!(
+            "{producers} producer sessions, acknowledged after commit"
+        )),
+        Measurement::rate("server: enqueue, batches", (batches * batch) as u64, bulk)
+            .setting("batch", batch)
+            .detail(format!("{batches} requests of {batch} jobs, one session")),
     ])
 }
 
 /// Drain a backlog through the server to remote no-op workers.
-pub(crate) async fn drain(bench: &Bench) -> anyhow::Result<Vec<Row>> {
+pub(crate) async fn drain(bench: &Bench) -> anyhow::Result<Vec<Measurement>> {
+    let mut measured = Vec::new();
+    for concurrency in bench.concurrencies(DEFAULT_CONCURRENCY) {
+        bench.reset().await?;
+        measured.push(drain_at(bench, concurrency).await?);
+    }
+    Ok(measured)
+}
+
+async fn drain_at(bench: &Bench, concurrency: usize) -> anyhow::Result<Measurement> {
     let n = bench.args.jobs;
     let client = Client::from_arc(bench.db.storage.clone());
     super::scenarios::enqueue_bulk(&client, n, bench.args.batch.max(1)).await?;
     let server = start_server(bench)?;
-    let capacity = (bench.args.concurrency / WORKERS).max(1) as u32;
+    let capacity = (concurrency / WORKERS).max(1) as u32;
     let started = Instant::now();
     let workers = RemoteWorkers::start(server.endpoint(), capacity)?;
     let finished = workers.wait_for(n as u64, Duration::from_secs(600)).await;
@@ -281,16 +294,21 @@ pub(crate) async fn drain(bench: &Bench) -> anyhow::Result<Vec<Row>> {
     workers.stop()?;
     server.shutdown().await;
     anyhow::ensure!(finished, "only {ran} of {n} jobs ran within 600 s");
-    Ok(vec![Row {
-        name: format!("server: drain {n} by remote workers"),
-        value: rate(n as u64, elapsed),
-        detail: format!("{WORKERS} worker sessions × capacity {capacity}, no-op jobs"),
-    }])
+    Ok(Measurement::rate(
+        format!("server: drain {n} by remote workers"),
+        n as u64,
+        elapsed,
+    )
+    .concurrency(concurrency)
+    .setting("sessions", WORKERS)
+    .detail(format!(
+        "{WORKERS} worker sessions × capacity {capacity}, no-op jobs"
+    )))
 }
 
 /// Enqueue→start over the wire at steady offered loads: a producer session enqueues one job
 /// per request; idle remote workers record when its order arrives.
-pub(crate) async fn latency(bench: &Bench) -> anyhow::Result<Vec<Row>> {
+pub(crate) async fn latency(bench: &Bench) -> anyhow::Result<Vec<Measurement>> {
     let mut rows = Vec::new();
     for &per_sec in &bench.args.rates {
         bench.reset().await?;
@@ -334,19 +352,18 @@ pub(crate) async fn latency(bench: &Bench) -> anyhow::Result<Vec<Row>> {
         workers.wait_for(total, Duration::from_secs(30)).await;
         let samples = Samples::new(workers.stop()?);
         server.shutdown().await;
-        rows.push(Row {
-            name: format!("server: enqueue→start at {per_sec} jobs/s"),
-            value: format!(
-                "{} / {}",
-                ms(samples.percentile(50.0)),
-                ms(samples.percentile(99.0))
-            ),
-            detail: format!(
+        rows.push(
+            Measurement::latency(
+                format!("server: enqueue→start at {per_sec} jobs/s"),
+                &samples,
+            )
+            .setting("rate", per_sec)
+            .detail(format!(
                 "p50 / p99 over the wire of {} jobs (max {})",
                 samples.len(),
                 ms(samples.max())
-            ),
-        });
+            )),
+        );
     }
     Ok(rows)
 }
@@ -377,13 +394,13 @@ fn rss(pid: u32) -> anyhow::Result<(u64, u64)> {
     Ok((field("VmRSS:"), field("VmHWM:")))
 }
 
-fn mb(bytes: u64) -> String {
-    format!("{:.1} MB", bytes as f64 / 1e6)
+fn mb(bytes: u64) -> f64 {
+    bytes as f64 / 1e6
 }
 
 /// Server memory: a separate `backlog serve --zmq` process on a backlog of --jobs jobs, then
 /// with 1,000 idle producer sessions and a worker session holding 1,000 unanswered orders.
-pub(crate) async fn memory(bench: &Bench) -> anyhow::Result<Vec<Row>> {
+pub(crate) async fn memory(bench: &Bench) -> anyhow::Result<Vec<Measurement>> {
     let n = bench.args.jobs;
     let client = Client::from_arc(bench.db.storage.clone());
     super::scenarios::enqueue_bulk(&client, n, bench.args.batch.max(1)).await?;
@@ -471,22 +488,21 @@ pub(crate) async fn memory(bench: &Bench) -> anyhow::Result<Vec<Row>> {
     let _ = child.wait();
     let ([idle, connected, after], orders) = measured?;
     Ok(vec![
-        Row {
-            name: format!("server RSS, {n} jobs waiting"),
-            value: mb(idle.0),
-            detail: "a `backlog serve --zmq` process, no sessions".into(),
-        },
-        Row {
-            name: format!("server RSS, +{IDLE_SESSIONS} sessions"),
-            value: mb(connected.0.max(after.0)),
-            detail: format!(
-                "{IDLE_SESSIONS} idle producers (one heartbeat round) + a worker holding {orders} orders"
-            ),
-        },
-        Row {
-            name: "server peak RSS (VmHWM)".into(),
-            value: mb(after.1),
-            detail: "over the whole run".into(),
-        },
+        Measurement::new(
+            format!("server RSS, {n} jobs waiting"),
+            mb(idle.0),
+            Unit::Megabytes,
+        )
+        .detail("a `backlog serve --zmq` process, no sessions"),
+        Measurement::new(
+            format!("server RSS, +{IDLE_SESSIONS} sessions"),
+            mb(connected.0.max(after.0)),
+            Unit::Megabytes,
+        )
+        .detail(format!(
+            "{IDLE_SESSIONS} idle producers (one heartbeat round) + a worker holding {orders} orders"
+        )),
+        Measurement::new("server peak RSS (VmHWM)", mb(after.1), Unit::Megabytes)
+            .detail("over the whole run"),
     ])
 }

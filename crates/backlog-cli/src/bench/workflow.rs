@@ -8,9 +8,19 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use backlog::{Client, Workflow};
 
-use super::{rate, Bench, Noop, NoopWorker, Row};
+use super::scenarios::DEFAULT_CONCURRENCY;
+use super::{Bench, Measurement, Noop, NoopWorker};
 
-pub(crate) async fn run(bench: &Bench) -> anyhow::Result<Vec<Row>> {
+pub(crate) async fn run(bench: &Bench) -> anyhow::Result<Vec<Measurement>> {
+    let mut measured = Vec::new();
+    for concurrency in bench.concurrencies(DEFAULT_CONCURRENCY) {
+        bench.reset().await?;
+        measured.extend(run_at(bench, concurrency).await?);
+    }
+    Ok(measured)
+}
+
+async fn run_at(bench: &Bench, concurrency: usize) -> anyhow::Result<Vec<Measurement>> {
     let n = bench.args.workflow_jobs.max(3);
     let client = Client::from_arc(bench.db.storage.clone());
     let mut workflow = Workflow::new("bench fan-out/fan-in");
@@ -30,7 +40,7 @@ pub(crate) async fn run(bench: &Bench) -> anyhow::Result<Vec<Row>> {
 
     let worker = NoopWorker::default();
     let started = Instant::now();
-    let runner = bench.runner(worker)?;
+    let runner = bench.runner(worker, concurrency)?;
     // A benchmark, not a test: poll the counter like the drain measurement does.
     while runner.stats().completed < n as u64 {
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -46,23 +56,16 @@ pub(crate) async fn run(bench: &Bench) -> anyhow::Result<Vec<Row>> {
         "the sink ended {}",
         sink_row.state
     );
-    Ok(vec![
-        Row {
-            name: "workflow insert".into(),
-            value: format!("{:.1} ms", insert_time.as_secs_f64() * 1e3),
-            detail: format!(
-                "{n} jobs, {edges} dependencies, one call ({})",
-                rate(n as u64, insert_time)
-            ),
-        },
-        Row {
-            name: "workflow run".into(),
-            value: rate(n as u64, run_time),
-            detail: format!(
-                "{n}-job fan-out/fan-in run to the end in {:.2} s, concurrency {}",
-                run_time.as_secs_f64(),
-                bench.args.concurrency
-            ),
-        },
-    ])
+    let insert_rate = n as f64 / insert_time.as_secs_f64().max(1e-9);
+    let mut insert = Measurement::time("workflow insert", insert_time)
+        .jobs(n as u64)
+        .detail(format!(
+            "{n} jobs, {edges} dependencies, one call ({insert_rate:.0} jobs/s)"
+        ));
+    insert.jobs_per_s = Some(insert_rate);
+    let run = Measurement::rate("workflow run", n as u64, run_time).detail(format!(
+        "{n}-job fan-out/fan-in run to the end in {:.2} s",
+        run_time.as_secs_f64()
+    ));
+    Ok(vec![insert, bench.worker_settings(run, concurrency)])
 }

@@ -1,0 +1,144 @@
+//! `--scenario history`: the issue's target "the drain with 10,000,000 finished jobs in the table
+//! and a 1,000,000-job backlog, within 20 % of the empty-table figure". First the bulk enqueue
+//! of a backlog of `--jobs` jobs and its drain on an empty table, at each concurrency; then the
+//! job table is filled with `--history-jobs` completed jobs by set-based SQL (PostgreSQL:
+//! `generate_series`, then `VACUUM (ANALYZE)` as autovacuum would; SQLite: a recursive CTE), in
+//! chunks of a million rows, and the same enqueue and drains run again beside them.
+//!
+//! The history is written as real successes leave it (attempt 1, `finalized_at` within the last
+//! 23 hours so the cleaner's default one-day retention keeps it all) in the bench queue itself.
+//! Jobs drained at one concurrency stay, completed, for the next: the history grows by `--jobs`
+//! per drain.
+//!
+//! On PostgreSQL every drain, on the empty table as beside the history, starts after an untimed
+//! `VACUUM (ANALYZE)` of the job table, standing in for autovacuum (which would analyze a table
+//! that just grew by a million rows): otherwise the empty-table drains would plan without
+//! statistics while the history's had fresh ones, and the comparison would measure that.
+
+use std::time::{Duration, Instant};
+
+use backlog::postgres::bench as pg_bench;
+use backlog::sqlite::bench::BenchConnection;
+use backlog::Client;
+
+use super::scenarios::{self, DRAIN_CONCURRENCIES};
+use super::{Bench, Measurement};
+use crate::database::Backend;
+
+/// Rows per fill statement (and transaction).
+const CHUNK: u64 = 1_000_000;
+
+pub(crate) async fn run(bench: &Bench) -> anyhow::Result<Vec<Measurement>> {
+    let jobs = bench.args.jobs;
+    let history = bench.args.history_jobs;
+    let concurrencies = bench.concurrencies(DRAIN_CONCURRENCIES);
+    let client = Client::from_arc(bench.db.storage.clone());
+    let mut measured = Vec::new();
+
+    let mut empty = Vec::new();
+    for &concurrency in &concurrencies {
+        bench.reset().await?;
+        let enqueue = enqueue(bench, &client, "bulk enqueue of the backlog, empty table").await?;
+        analyze(bench).await?;
+        let drain = scenarios::drain_queued(bench, concurrency, jobs as u64).await?;
+        let drain = Measurement {
+            name: "drain, empty table".into(),
+            ..drain
+        };
+        empty.push((enqueue.value, drain.value));
+        measured.extend([enqueue, drain]);
+    }
+
+    bench.reset().await?;
+    let started = Instant::now();
+    let vacuum = fill(bench, history).await?;
+    let took = started.elapsed();
+    eprintln!(
+        "  {history} finished jobs written in {:.1} s{}",
+        took.as_secs_f64(),
+        vacuum.map_or(String::new(), |v| format!(
+            " (of which VACUUM ANALYZE {:.1} s)",
+            v.as_secs_f64()
+        ))
+    );
+    let mut m = Measurement::rate("history fill", history, took).detail(format!(
+        "{history} completed jobs by set-based SQL in chunks of {CHUNK}{}",
+        vacuum.map_or(String::new(), |v| format!(
+            ", then VACUUM (ANALYZE) {:.1} s",
+            v.as_secs_f64()
+        ))
+    ));
+    if let Some(v) = vacuum {
+        m = m.setting("vacuum_s", v.as_secs_f64());
+    }
+    measured.push(m.setting("chunk", CHUNK));
+
+    for (&concurrency, &(empty_enqueue, empty_drain)) in concurrencies.iter().zip(&empty) {
+        let name = format!("bulk enqueue of the backlog, {history} finished");
+        let enqueue = enqueue(bench, &client, &name).await?;
+        measured.push(enqueue.against("the empty table", empty_enqueue));
+        analyze(bench).await?;
+        let drain = scenarios::drain_queued(bench, concurrency, jobs as u64).await?;
+        let drain = Measurement {
+            name: format!("drain, {history} finished jobs in the table"),
+            ..drain
+        };
+        measured.push(
+            drain
+                .setting("history_jobs", history)
+                .against("the empty table", empty_drain),
+        );
+    }
+    Ok(measured)
+}
+
+/// On PostgreSQL, `VACUUM (ANALYZE)` of the job table (see the module docs).
+async fn analyze(bench: &Bench) -> anyhow::Result<()> {
+    if let Backend::Postgres(pg) = &bench.db.backend {
+        pg_bench::history_vacuum(pg).await?;
+    }
+    Ok(())
+}
+
+/// The backlog: `--jobs` jobs in batches of `--batch`, timed.
+async fn enqueue(bench: &Bench, client: &Client, name: &str) -> anyhow::Result<Measurement> {
+    let (jobs, batch) = (bench.args.jobs, bench.args.batch.max(1));
+    let started = Instant::now();
+    scenarios::enqueue_bulk(client, jobs, batch).await?;
+    Ok(Measurement::rate(name, jobs as u64, started.elapsed())
+        .setting("batch", batch)
+        .detail(format!("{jobs} jobs in batches of {batch}, one producer")))
+}
+
+/// Writes `history` completed jobs; returns how long the PostgreSQL vacuum took.
+async fn fill(bench: &Bench, history: u64) -> anyhow::Result<Option<Duration>> {
+    match &bench.db.backend {
+        Backend::Postgres(pg) => {
+            let mut done = 0;
+            while done < history {
+                let rows = CHUNK.min(history - done);
+                pg_bench::history_fill(pg, rows, done, history).await?;
+                done += rows;
+                eprintln!("  {done} of {history} finished jobs written");
+            }
+            let started = Instant::now();
+            pg_bench::history_vacuum(pg).await?;
+            Ok(Some(started.elapsed()))
+        }
+        Backend::Sqlite(sqlite) => {
+            let path = sqlite.path().to_owned();
+            tokio::task::spawn_blocking(move || {
+                let conn = BenchConnection::open(&path)?;
+                let mut done = 0;
+                while done < history {
+                    let rows = CHUNK.min(history - done);
+                    conn.history_fill(rows, done, history)?;
+                    done += rows;
+                    eprintln!("  {done} of {history} finished jobs written");
+                }
+                anyhow::Ok(None)
+            })
+            .await?
+        }
+    }
+}

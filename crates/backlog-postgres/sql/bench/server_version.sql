@@ -1,0 +1,2 @@
+-- The server's version, for the benchmark's report.
+SELECT current_setting('server_version')
