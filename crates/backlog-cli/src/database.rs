@@ -48,6 +48,15 @@ pub fn parse(url: &str) -> anyhow::Result<Target> {
 }
 
 impl Database {
+    /// Empties every Backlog table (the demo and the bench start from nothing). Not on the
+    /// storage seam: only the concrete backends offer it.
+    pub async fn truncate_all(&self) -> Result<(), backlog::storage::Error> {
+        match &self.backend {
+            Backend::Sqlite(storage) => storage.truncate_all().await,
+            Backend::Postgres(storage) => storage.truncate_all().await,
+        }
+    }
+
     pub async fn open(url: &str, schema: &str) -> anyhow::Result<Database> {
         Database::open_with(url, schema, None).await
     }

@@ -316,8 +316,7 @@ async fn prepare(
         .await
         .context("could not migrate the demo database")?;
     crate::disposable::ensure(&*db.storage, owned, &db.describe, args.force).await?;
-    db.storage
-        .truncate_all()
+    db.truncate_all()
         .await
         .context("could not empty the demo database")?;
     Ok((db, url))

@@ -207,17 +207,6 @@ pub async fn retry_revives_finalized_jobs(db: Db) {
     assert_eq!(get(&db, running).await.state, JobState::Running);
 }
 
-/// Truncate empties the job table.
-pub async fn truncate_all(db: Db) {
-    insert(&db, vec![job("q", "k"), job("q", "k")]).await;
-    db.truncate_all().await.unwrap();
-    assert!(db
-        .job_list(JobListParams::default())
-        .await
-        .unwrap()
-        .is_empty());
-}
-
 /// A fresh harness has every migration applied.
 pub async fn migrations_are_applied(db: Db) {
     let list = db.migration_list().await.unwrap();

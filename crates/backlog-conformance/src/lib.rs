@@ -83,7 +83,7 @@ macro_rules! suite {
         ]);
         $crate::suite!(@module admin: [
             get_missing_is_none, list_filters_and_paginates, count_by_state,
-            cancel_only_waiting_jobs, retry_revives_finalized_jobs, truncate_all,
+            cancel_only_waiting_jobs, retry_revives_finalized_jobs,
             migrations_are_applied, now_is_close_to_local_clock,
             delete_by_filter_spares_running_and_workflow_jobs, reschedule_moves_waiting_jobs
         ]);

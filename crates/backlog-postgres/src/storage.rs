@@ -42,7 +42,11 @@ impl PgStorage {
     }
 
     /// Like [`PgStorage::query`], returning the number of rows affected.
-    async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, Error> {
+    pub(crate) async fn execute(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, Error> {
         let client = self.client().await?;
         let statement = client.prepare_cached(sql).await.map_err(error::pg)?;
         client.execute(&statement, params).await.map_err(error::pg)
@@ -721,12 +725,6 @@ impl Storage for PgStorage {
 
     async fn cron_tick(&self, params: CronTickParams) -> Result<Option<Vec<JobId>>, Error> {
         self.cron_tick_impl(params).await
-    }
-
-    async fn truncate_all(&self) -> Result<(), Error> {
-        self.execute(include_str!("../sql/truncate_all.sql"), &[])
-            .await
-            .map(drop)
     }
 
     async fn job_search(&self, params: JobSearchParams) -> Result<Vec<JobRow>, Error> {

@@ -124,3 +124,19 @@ async fn create_database(url: &str) -> Result<(), Error> {
         Err(err) => Err(error::pg(err)),
     }
 }
+
+impl PgStorage {
+    /// Deletes every row of every Backlog table in this storage's schema (jobs, history, queues,
+    /// schedules, workflows, batches, keys), keeping the schema: for tests, demos and
+    /// benchmarks, never production. Not part of the [`Storage`](backlog_storage::Storage) seam
+    /// on purpose.
+    ///
+    /// # Errors
+    ///
+    /// When the database fails.
+    pub async fn truncate_all(&self) -> Result<(), backlog_storage::Error> {
+        self.execute(include_str!("../sql/truncate_all.sql"), &[])
+            .await
+            .map(drop)
+    }
+}

@@ -382,11 +382,6 @@ impl Storage for SqliteStorage {
         Ok(ids)
     }
 
-    async fn truncate_all(&self) -> Result<(), Error> {
-        self.write(|tx| tx.execute_batch(sql::TRUNCATE_ALL).map_err(from_sqlite))
-            .await
-    }
-
     async fn job_search(&self, params: JobSearchParams) -> Result<Vec<JobRow>, Error> {
         self.read(move |conn| dashboard::job_search(conn, &params))
             .await

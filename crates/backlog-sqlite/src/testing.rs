@@ -41,3 +41,20 @@ pub async fn test_storage() -> Result<SqliteStorage, Error> {
         .await?;
     Ok(storage)
 }
+
+impl SqliteStorage {
+    /// Deletes every row of every Backlog table (jobs, history, queues, schedules, workflows,
+    /// batches, keys), keeping the schema: for tests, demos and benchmarks, never production.
+    /// Not part of the [`Storage`] seam on purpose.
+    ///
+    /// # Errors
+    ///
+    /// When the database fails.
+    pub async fn truncate_all(&self) -> Result<(), Error> {
+        self.write(|tx| {
+            tx.execute_batch(crate::sql::TRUNCATE_ALL)
+                .map_err(crate::error::from_sqlite)
+        })
+        .await
+    }
+}

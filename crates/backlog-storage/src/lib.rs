@@ -263,9 +263,6 @@ pub trait Storage: Send + Sync + 'static {
     /// schedule changed) changes nothing and returns `None`.
     async fn cron_tick(&self, params: CronTickParams) -> Result<Option<Vec<JobId>>, Error>;
 
-    /// Deletes every row of every Backlog table. For tests and benchmarks only.
-    async fn truncate_all(&self) -> Result<(), Error>;
-
     /// Jobs matching a search (ids, states, queues, kinds, priority, tags, fingerprint, creation
     /// time, a value at a JSON path of args or metadata), newest first, keyset-paginated. The
     /// HTTP API's job list.

@@ -248,7 +248,6 @@ impl Bench {
 
     pub(crate) async fn reset(&self) -> anyhow::Result<()> {
         self.db
-            .storage
             .truncate_all()
             .await
             .context("could not empty the benchmark tables")

@@ -256,10 +256,6 @@ impl Storage for Faulty {
         self.inner.cron_tick(params).await
     }
 
-    async fn truncate_all(&self) -> Result<(), Error> {
-        self.inner.truncate_all().await
-    }
-
     async fn job_search(&self, params: JobSearchParams) -> Result<Vec<JobRow>, Error> {
         self.inner.job_search(params).await
     }

@@ -1,0 +1,18 @@
+//! `PgStorage::truncate_all` (tests, demos, benchmarks; not on the seam) empties the tables.
+
+use backlog_postgres::testing::test_storage;
+use backlog_storage::{JobInsert, JobInsertManyParams, JobListParams, Storage};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncate_all_empties_the_tables() {
+    let storage = test_storage().await;
+    let jobs = vec![JobInsert::new("q", "k", serde_json::json!({})); 2];
+    storage
+        .job_insert_many(JobInsertManyParams { jobs })
+        .await
+        .unwrap();
+    storage.truncate_all().await.unwrap();
+    let left = storage.job_list(JobListParams::default()).await.unwrap();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(storage.queue_list().await.unwrap().is_empty());
+}
