@@ -137,6 +137,9 @@ struct Inner {
     wakeups: std::sync::OnceLock<tokio::sync::mpsc::Sender<wakeup::Wakeup>>,
     /// Backend pid of the wake-up task's connection (0: none yet), shared with the listener.
     wakeup_pid: Arc<std::sync::atomic::AtomicI32>,
+    /// Queues whose last fetch found settings that limit them (pause, limits, fair): their
+    /// fetches go straight to the limited path; see `queue.rs`.
+    limited: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Whether the latest outcome write met jobs of workflows or batches: then the next one
     /// goes straight to the settling transaction instead of being deferred (see storage.rs).
     settling: std::sync::atomic::AtomicBool,
@@ -208,6 +211,7 @@ impl PgStorage {
                 events: Mutex::new(None),
                 wakeups: std::sync::OnceLock::new(),
                 wakeup_pid: Arc::default(),
+                limited: std::sync::Mutex::default(),
                 settling: Default::default(),
                 _shutdown: shutdown,
                 shutdown_rx,

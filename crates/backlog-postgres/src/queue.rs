@@ -16,6 +16,13 @@
 //! 3. take rate-limit tokens for the remaining room;
 //! 4. claim at most that many, and give back the tokens of jobs that were not there.
 //!
+//! A queue whose last fetch found limiting settings is remembered (in this process), and its
+//! next fetches start with the limited path instead of a fast-path claim that would return
+//! nothing: one round trip less per claim on fair or limited queues. The memory is only a guess
+//! about where to start: a remembered queue whose settings are gone is forgotten and claimed
+//! from by the fast path in the same fetch, and a queue that became limited is caught by the
+//! fast path's own check.
+//!
 //! So `max_running` is never exceeded, whatever the number of fetchers and processes. A fair
 //! queue (one that received jobs with a partition key) takes the same path, and step 4 is the
 //! fair claim of `src/fair.rs`, which shares the claim among the keys and keeps each key within
@@ -51,17 +58,43 @@ impl PgStorage {
         &self,
         params: &JobFetchAvailableParams,
     ) -> Result<Vec<JobRow>, Error> {
-        let client = self.client().await?;
-        let rows = claim(&client, params, i64::from(params.max), false).await?;
-        if !rows.is_empty() {
-            return Ok(rows);
+        let remembered = self
+            .inner
+            .limited
+            .lock()
+            .is_ok_and(|l| l.contains(&params.queue));
+        if !remembered {
+            let client = self.client().await?;
+            let rows = claim(&client, params, i64::from(params.max), false).await?;
+            if !rows.is_empty() {
+                return Ok(rows);
+            }
         }
-        drop(client);
-        self.fetch_limited(params).await
+        let limited = self.fetch_limited(params).await?;
+        if let Ok(mut set) = self.inner.limited.lock() {
+            if limited.is_some() {
+                set.insert(params.queue.clone());
+            } else {
+                set.remove(&params.queue);
+            }
+        }
+        match limited {
+            Some(rows) => Ok(rows),
+            // Remembered as limited, but no setting limits it any more: the fast path.
+            None if remembered => {
+                let client = self.client().await?;
+                claim(&client, params, i64::from(params.max), false).await
+            }
+            None => Ok(Vec::new()),
+        }
     }
 
-    /// The limited path (see the module docs).
-    async fn fetch_limited(&self, params: &JobFetchAvailableParams) -> Result<Vec<JobRow>, Error> {
+    /// The limited path (see the module docs). `None`: no setting limits the queue (the fast
+    /// path is the one to take).
+    async fn fetch_limited(
+        &self,
+        params: &JobFetchAvailableParams,
+    ) -> Result<Option<Vec<JobRow>>, Error> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(error::pg)?;
         let lock = tx.prepare_cached(LOCK).await.map_err(error::pg)?;
@@ -70,14 +103,14 @@ impl PgStorage {
             .await
             .map_err(error::pg)?;
         let Some(settings) = settings else {
-            // No setting limits the queue: the fast path's empty answer stands.
+            // No setting limits the queue.
             tx.commit().await.map_err(error::pg)?;
-            return Ok(Vec::new());
+            return Ok(None);
         };
         let paused: bool = settings.try_get("paused").map_err(error::decode)?;
         if paused {
             tx.commit().await.map_err(error::pg)?;
-            return Ok(Vec::new());
+            return Ok(Some(Vec::new()));
         }
         let max_running: Option<i32> = settings.try_get("max_running").map_err(error::decode)?;
         let mut room = i64::from(params.max);
@@ -124,7 +157,7 @@ impl PgStorage {
                 .map_err(error::pg)?;
         }
         tx.commit().await.map_err(error::pg)?;
-        Ok(rows)
+        Ok(Some(rows))
     }
 
     pub(crate) async fn rate_limit_take_impl(
