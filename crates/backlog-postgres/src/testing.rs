@@ -128,7 +128,7 @@ async fn create_database(url: &str) -> Result<(), Error> {
 impl PgStorage {
     /// Deletes every row of every Backlog table in this storage's schema (jobs, history, queues,
     /// schedules, workflows, batches, keys), keeping the schema: for tests, demos and
-    /// benchmarks, never production. Not part of the [`Storage`](backlog_storage::Storage) seam
+    /// benchmarks, never production. Not part of the [`Storage`] seam
     /// on purpose.
     ///
     /// # Errors

@@ -34,10 +34,10 @@ impl PgStorage {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidInput`](backlog_storage::ErrorKind::InvalidInput) for a workflow
+    /// [`ErrorKind::InvalidInput`] for a workflow
     /// refused by [`check_workflow`] (nothing is sent); otherwise as for
     /// [`PgStorage::job_insert_many_tx`]. With an idempotency key that a concurrent
-    /// transaction is inserting too, [`ErrorKind::UniqueViolation`](backlog_storage::ErrorKind)
+    /// transaction is inserting too, [`ErrorKind::UniqueViolation`]
     /// once the other commits: roll back and retry, and the retry finds it.
     pub async fn workflow_insert_tx<C: GenericClient + Sync>(
         &self,
