@@ -299,26 +299,33 @@ fn outcome_unknown(request: &Request, e: &EnqueueError) -> Rejected {
     }
 }
 
-/// Most statements in flight at once; requests arriving meanwhile wait and are inserted
-/// together in the next one.
-const STATEMENTS: usize = 4;
+/// Gathered inserts in flight at once: one. Requests arriving meanwhile wait and are inserted
+/// together in the next statement. Measured on PostgreSQL (docs/benchmarks.md): with 4 in
+/// flight, concurrent commits queued on the WAL flush and each insert took longer than the
+/// one statement that gathers them.
+const STATEMENTS: usize = 1;
+/// Requests stored by a statement of their own (unique jobs, workflows, batches) in flight at
+/// once, beside the gathered inserts, so that a big workflow never holds up plain enqueues.
+const ALONE_STATEMENTS: usize = 4;
 /// Most jobs gathered into one statement.
 const GATHER_JOBS: usize = 1000;
 
 /// The enqueuer: inserts prepared requests, several to a statement when they arrive together.
 ///
 /// One job per request means one commit per request, and under concurrency durable commits
-/// queue on the database's log flush. So requests that arrive while [`STATEMENTS`] inserts are
-/// in flight are gathered into one statement (one commit) and answered each with its own ids.
-/// A request alone is inserted at once: gathering never waits for company. Requests whose
-/// idempotency keys repeat one already gathered (a resend racing its original) and requests
-/// with `unique` jobs go in a statement of their own.
+/// queue on the database's log flush. So requests that arrive while an insert is in flight are
+/// gathered into the next statement (one commit) and answered each with its own ids. A request
+/// alone is inserted at once: gathering never waits for company. Requests whose idempotency
+/// keys repeat one already gathered (a resend racing its original) wait for the next
+/// statement; requests with `unique` jobs, workflows and batches go in statements of their
+/// own, up to [`ALONE_STATEMENTS`] at once beside the gathered one.
 pub(crate) async fn run(
     client: Client,
     socket: std::sync::Arc<crate::socket::SocketHandle>,
     mut rx: tokio::sync::mpsc::Receiver<Prepared>,
 ) {
     let statements = std::sync::Arc::new(tokio::sync::Semaphore::new(STATEMENTS));
+    let alone = std::sync::Arc::new(tokio::sync::Semaphore::new(ALONE_STATEMENTS));
     let mut next: Option<Prepared> = None;
     loop {
         let first = match next.take() {
@@ -328,7 +335,8 @@ pub(crate) async fn run(
                 None => return,
             },
         };
-        let Ok(slot) = statements.clone().acquire_owned().await else {
+        let semaphore = if first.alone() { &alone } else { &statements };
+        let Ok(slot) = semaphore.clone().acquire_owned().await else {
             return;
         };
         let mut batch = vec![first];
