@@ -168,14 +168,7 @@ async fn postgres(pg: &PgStorage, jobs: usize, clients: usize) -> anyhow::Result
         })
         .await?;
         anyhow::ensure!(deleted == rows, "deleted {deleted} of {rows} jobs");
-        measured.push(
-            Measurement::rate(format!("ceiling: claim + delete ×{claim}"), rows, took)
-                .setting("batch", claim)
-                .detail(format!(
-                    "burn-down of {rows} jobs: DELETE … WHERE id IN (SELECT … FOR UPDATE SKIP \
-                     LOCKED LIMIT {claim})"
-                )),
-        );
+        measured.push(claim_delete(claim, rows, took, " FOR UPDATE SKIP LOCKED"));
     }
     for claim in CLAIMS {
         pg_bench::ceiling_create(pg).await?;
@@ -190,13 +183,7 @@ async fn postgres(pg: &PgStorage, jobs: usize, clients: usize) -> anyhow::Result
         })
         .await?;
         anyhow::ensure!(done == rows, "completed {done} of {rows} jobs");
-        measured.push(
-            Measurement::rate(format!("ceiling: claim + complete ×{claim}"), rows, took)
-                .setting("batch", claim)
-                .detail(format!(
-                    "burn-down of {rows} jobs: claim {claim} (SKIP LOCKED), then complete them"
-                )),
-        );
+        measured.push(claim_complete(claim, rows, took, " (claims SKIP LOCKED)"));
     }
     for batch in CLAIMS {
         pg_bench::ceiling_create(pg).await?;
@@ -218,17 +205,7 @@ async fn postgres(pg: &PgStorage, jobs: usize, clients: usize) -> anyhow::Result
         })
         .await?;
         let done = completed.load(Ordering::Relaxed);
-        measured.push(
-            Measurement::rate(
-                format!("ceiling: enqueue + claim + complete ×{batch}"),
-                done,
-                took,
-            )
-            .setting("batch", batch)
-            .detail(format!(
-                "cycles of insert {batch}, claim {batch}, complete them: 3 durable commits"
-            )),
-        );
+        measured.push(cycle(batch, done, took));
     }
     Ok(measured)
 }
@@ -283,13 +260,7 @@ fn sqlite_measure(conn: &mut BenchConnection, jobs: usize) -> anyhow::Result<Vec
         }
         let took = started.elapsed();
         anyhow::ensure!(deleted == rows, "deleted {deleted} of {rows} jobs");
-        measured.push(
-            Measurement::rate(format!("ceiling: claim + delete ×{claim}"), rows, took)
-                .setting("batch", claim)
-                .detail(format!(
-                    "burn-down of {rows} jobs: DELETE … WHERE id IN (SELECT … LIMIT {claim})"
-                )),
-        );
+        measured.push(claim_delete(claim, rows, took, ""));
     }
     for claim in CLAIMS {
         conn.ceiling_create()?;
@@ -306,13 +277,7 @@ fn sqlite_measure(conn: &mut BenchConnection, jobs: usize) -> anyhow::Result<Vec
         }
         let took = started.elapsed();
         anyhow::ensure!(done == rows, "completed {done} of {rows} jobs");
-        measured.push(
-            Measurement::rate(format!("ceiling: claim + complete ×{claim}"), rows, took)
-                .setting("batch", claim)
-                .detail(format!(
-                    "burn-down of {rows} jobs: claim {claim}, then complete them in one transaction"
-                )),
-        );
+        measured.push(claim_complete(claim, rows, took, " in one transaction"));
     }
     for batch in CLAIMS {
         conn.ceiling_create()?;
@@ -325,17 +290,39 @@ fn sqlite_measure(conn: &mut BenchConnection, jobs: usize) -> anyhow::Result<Vec
             done += ids.len() as u64;
         }
         let took = started.elapsed();
-        measured.push(
-            Measurement::rate(
-                format!("ceiling: enqueue + claim + complete ×{batch}"),
-                done,
-                took,
-            )
-            .setting("batch", batch)
-            .detail(format!(
-                "cycles of insert {batch}, claim {batch}, complete them: 3 durable commits"
-            )),
-        );
+        measured.push(cycle(batch, done, took));
     }
     Ok(measured)
+}
+
+/// The claim + delete figure of a burn-down of `rows` jobs by claims of `claim`; `locking` is
+/// the claim's locking clause as shown.
+fn claim_delete(claim: usize, rows: u64, took: Duration, locking: &str) -> Measurement {
+    Measurement::rate(format!("ceiling: claim + delete ×{claim}"), rows, took)
+        .setting("batch", claim)
+        .detail(format!(
+            "burn-down of {rows} jobs: DELETE … WHERE id IN (SELECT …{locking} LIMIT {claim})"
+        ))
+}
+
+/// The claim + complete figure of a burn-down of `rows` jobs; `note` ends its description.
+fn claim_complete(claim: usize, rows: u64, took: Duration, note: &str) -> Measurement {
+    Measurement::rate(format!("ceiling: claim + complete ×{claim}"), rows, took)
+        .setting("batch", claim)
+        .detail(format!(
+            "burn-down of {rows} jobs: claim {claim}, then complete them{note}"
+        ))
+}
+
+/// The enqueue + claim + complete figure of cycles of `batch` jobs.
+fn cycle(batch: usize, done: u64, took: Duration) -> Measurement {
+    Measurement::rate(
+        format!("ceiling: enqueue + claim + complete ×{batch}"),
+        done,
+        took,
+    )
+    .setting("batch", batch)
+    .detail(format!(
+        "cycles of insert {batch}, claim {batch}, complete them: 3 durable commits"
+    ))
 }
