@@ -42,8 +42,10 @@
 //! been `ANALYZE`d while empty, the prepared claim query cached a generic plan with a sequential
 //! scan and a sort instead of the partial fetch index; once the table filled up, each claim took
 //! 2–10 s and workers stalled for ~30 s. Custom plans cost a few tens of microseconds of planning
-//! per execution and always see the actual queue name and limit. `tests/plan_cache.rs` reproduces
-//! the trap.
+//! per execution and always see the actual queue name and limit (`tests/plan_cache.rs` checks the
+//! setting). Custom plans still depend on statistics, so every hot statement is also shaped to be
+//! index-driven without them: `tests/plans.rs` pins each plan on a never-analyzed table and on
+//! one analyzed while empty.
 //!
 //! # Wake-ups
 //!
