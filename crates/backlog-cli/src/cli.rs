@@ -64,7 +64,16 @@ pub enum Command {
     DemoWorker(crate::demo::server::DemoWorkerArgs),
 }
 
+/// Runs the command, then waits until the wake-ups of whatever it wrote have left for workers in
+/// other processes (PostgreSQL sends them from a background task just after each commit; a
+/// process that exited at once would take them with it).
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let result = command(cli).await;
+    database::flush_opened().await;
+    result
+}
+
+async fn command(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Migrate(args) => migrate::run(args).await,
         Command::Demo(args) => demo::run(args).await,

@@ -83,14 +83,6 @@ fn parse_missed(s: &str) -> Result<MissedPolicy, String> {
 
 pub async fn run(args: CronArgs) -> anyhow::Result<()> {
     let db = args.db.open().await?;
-    let storage = db.storage.clone();
-    let result = run_on(db, args).await;
-    // What the command wrote wakes workers in other processes before it exits.
-    storage.flush_wakeups().await;
-    result
-}
-
-async fn run_on(db: crate::database::Database, args: CronArgs) -> anyhow::Result<()> {
     let client = Client::from_arc(db.storage.clone());
     match args.action {
         Action::List { json } => list(&client, json).await,

@@ -24,6 +24,21 @@ pub enum Backend {
     Postgres(PgStorage),
 }
 
+/// Every storage this process opened, for [`flush_opened`].
+static OPENED: std::sync::Mutex<Vec<Arc<dyn Storage>>> = std::sync::Mutex::new(Vec::new());
+
+/// Waits until the wake-ups of every storage opened so far have been sent (see
+/// `Storage::flush_wakeups`); called once, when the command is done.
+pub async fn flush_opened() {
+    let opened = OPENED
+        .lock()
+        .map(|mut o| std::mem::take(&mut *o))
+        .unwrap_or_default();
+    for storage in opened {
+        storage.flush_wakeups().await;
+    }
+}
+
 /// What a `--database` URL names.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Target {
@@ -64,6 +79,18 @@ impl Database {
     /// As [`Database::open`], with at most `max_connections` pooled PostgreSQL connections
     /// (`None`: the library's default).
     pub async fn open_with(
+        url: &str,
+        schema: &str,
+        max_connections: Option<usize>,
+    ) -> anyhow::Result<Database> {
+        let database = Database::connect(url, schema, max_connections).await?;
+        if let Ok(mut opened) = OPENED.lock() {
+            opened.push(database.storage.clone());
+        }
+        Ok(database)
+    }
+
+    async fn connect(
         url: &str,
         schema: &str,
         max_connections: Option<usize>,

@@ -152,8 +152,6 @@ pub async fn run(args: EnqueueArgs) -> anyhow::Result<()> {
         .into_iter()
         .next()
         .context("the insert returned no job")?;
-    // Workers in other processes learn of the job now, not at their next poll.
-    client.flush_wakeups().await;
     if outcome.duplicate {
         match &args.idempotency_key {
             Some(key) => eprintln!(

@@ -197,14 +197,6 @@ pub(crate) async fn count_matching(
 
 pub async fn run(args: JobsArgs) -> anyhow::Result<()> {
     let db = args.db.open().await?;
-    let storage = db.storage.clone();
-    let result = run_on(db, args).await;
-    // What the command wrote wakes workers in other processes before it exits.
-    storage.flush_wakeups().await;
-    result
-}
-
-async fn run_on(db: crate::database::Database, args: JobsArgs) -> anyhow::Result<()> {
     let client = Client::from_arc(db.storage.clone());
     match args.action {
         Action::List {

@@ -188,17 +188,6 @@ enum BatchAction {
 
 pub async fn run_workflows(args: WorkflowsArgs) -> anyhow::Result<()> {
     let db = args.db.open().await?;
-    let storage = db.storage.clone();
-    let result = run_workflows_on(db, args).await;
-    // What the command wrote wakes workers in other processes before it exits.
-    storage.flush_wakeups().await;
-    result
-}
-
-async fn run_workflows_on(
-    db: crate::database::Database,
-    args: WorkflowsArgs,
-) -> anyhow::Result<()> {
     let client = Client::from_arc(db.storage.clone());
     match args.action {
         WorkflowAction::Create { file } => {
@@ -320,14 +309,6 @@ async fn run_workflows_on(
 
 pub async fn run_batches(args: BatchesArgs) -> anyhow::Result<()> {
     let db = args.db.open().await?;
-    let storage = db.storage.clone();
-    let result = run_batches_on(db, args).await;
-    // What the command wrote wakes workers in other processes before it exits.
-    storage.flush_wakeups().await;
-    result
-}
-
-async fn run_batches_on(db: crate::database::Database, args: BatchesArgs) -> anyhow::Result<()> {
     let client = Client::from_arc(db.storage.clone());
     match args.action {
         BatchAction::List {

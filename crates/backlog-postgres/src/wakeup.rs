@@ -12,7 +12,7 @@
 //!
 //! Notifications are best effort: if the connection fails they are dropped and producers fall
 //! back to polling, which is also what covers a lost notification. A process about to exit calls
-//! [`PgStorage::flush_wakeups`] (the CLI does after every command that writes), which waits
+//! [`PgStorage::flush_wakeups`] (the CLI does once every command is done), which waits
 //! until what was queued so far has been sent: otherwise its last wake-ups die with it.
 
 use std::collections::BTreeSet;
