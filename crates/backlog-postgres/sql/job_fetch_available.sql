@@ -1,6 +1,6 @@
 -- $1 queue, $2 max, $3 worker id, $4 lease in microseconds, $5 now (NULL = database clock),
--- $7 kinds (an empty array: any kind; with force_custom_plan the empty case folds away, so the
--- plain walk keeps its plan), $6 limited: false on the fast path, which claims nothing when the queue has a settings row
+-- $7 kinds (an empty array: any kind; a filter on the rows walked, never a change of walk: the
+-- statement runs with a generic plan, src/plan.rs), $6 limited: false on the fast path, which claims nothing when the queue has a settings row
 -- that pauses, limits or makes it fair (a one-time primary-key probe of backlog_queue); true when the
 -- caller holds that row's lock and computed $2 from the limits (see src/queue.rs).
 -- `available` alone means runnable: jobs only enter it once due (insert, job_schedule, retry),

@@ -230,22 +230,21 @@ async fn claim<C: GenericClient + Sync>(
     max: i64,
     limited: bool,
 ) -> Result<Vec<JobRow>, Error> {
-    let statement = client.prepare_cached(FETCH).await.map_err(error::pg)?;
-    let rows = client
-        .query(
-            &statement,
-            &[
-                &params.queue,
-                &max,
-                &params.worker_id,
-                &micros(params.lease),
-                &params.now,
-                &limited,
-                &params.kinds,
-            ],
-        )
-        .await
-        .map_err(error::pg)?;
+    // A generic plan (src/plan.rs): its shape is pinned by tests/plans.rs like the custom one.
+    let rows = crate::plan::query(
+        client,
+        FETCH,
+        &[
+            &params.queue,
+            &max,
+            &params.worker_id,
+            &micros(params.lease),
+            &params.now,
+            &limited,
+            &params.kinds,
+        ],
+    )
+    .await?;
     row::job_rows(&rows)
 }
 

@@ -267,6 +267,28 @@ async fn check(client: &Client, name: &str, sql: &str, args: &str, expect: Expec
     }
 }
 
+/// Like [`check`], with the connection planning generically (`force_generic_plan`), as the
+/// storage runs the inserts, the outcome write and the heartbeat (`src/plan.rs`): the plan
+/// shown is the one cached for every later execution, made without the parameters' values.
+async fn check_generic(
+    client: &Client,
+    name: &str,
+    sql: &str,
+    args: &str,
+    expect: Expect,
+) -> Vec<String> {
+    client
+        .batch_execute("SET plan_cache_mode = force_generic_plan")
+        .await
+        .unwrap();
+    let problems = check(client, &format!("{name}_generic"), sql, args, expect).await;
+    client
+        .batch_execute("SET plan_cache_mode = force_custom_plan")
+        .await
+        .unwrap();
+    problems
+}
+
 /// Explains every hot statement on the filled table; panics listing every bad plan.
 async fn check_all(client: &Client, situation: &str) {
     let mode = simple_text(client, "SHOW plan_cache_mode").await;
@@ -298,6 +320,7 @@ async fn check_all(client: &Client, situation: &str) {
         ),
     ] {
         problems.extend(check(client, label, FETCH, args, claim()).await);
+        problems.extend(check_generic(client, label, FETCH, args, claim()).await);
     }
 
     let available = literal(
@@ -348,26 +371,19 @@ async fn check_all(client: &Client, situation: &str) {
             fill("NULL", "text"),
             fill("NULL", "text"),
         );
-        problems.extend(
-            check(
-                client,
-                &format!("finish_{n}"),
-                FINISH,
-                &args,
-                id_lookup_expect(),
-            )
-            .await,
-        );
-        problems.extend(
-            check(
-                client,
-                &format!("heartbeat_{n}"),
-                HEARTBEAT,
-                &format!("{ids}, {tokens}, 30000000"),
-                id_lookup_expect(),
-            )
-            .await,
-        );
+        let heartbeat_args = format!("{ids}, {tokens}, 30000000");
+        for generic in [false, true] {
+            let check = |name: String, sql, args: String| async move {
+                if generic {
+                    check_generic(client, &name, sql, &args, id_lookup_expect()).await
+                } else {
+                    check(client, &name, sql, &args, id_lookup_expect()).await
+                }
+            };
+            problems.extend(check(format!("finish_{n}"), FINISH, args.clone()).await);
+            problems
+                .extend(check(format!("heartbeat_{n}"), HEARTBEAT, heartbeat_args.clone()).await);
+        }
     }
 
     // Inserts: 1,000 jobs, half of them unique, none of them reading the job table.
@@ -416,6 +432,7 @@ async fn check_all(client: &Client, situation: &str) {
         ordered: None,
     };
     problems.extend(check(client, "insert", INSERT, &insert_args, no_job_scan()).await);
+    problems.extend(check_generic(client, "insert", INSERT, &insert_args, no_job_scan()).await);
     let idempotent_args = format!(
         "{insert_args}, {}, {}, {}",
         fill("NULL", "text"),
@@ -424,6 +441,16 @@ async fn check_all(client: &Client, situation: &str) {
     );
     problems.extend(
         check(
+            client,
+            "insert_idempotent",
+            INSERT_IDEMPOTENT,
+            &idempotent_args,
+            no_job_scan(),
+        )
+        .await,
+    );
+    problems.extend(
+        check_generic(
             client,
             "insert_idempotent",
             INSERT_IDEMPOTENT,
@@ -583,6 +610,22 @@ async fn hot_plans_with_statistics_of_an_empty_table() {
     client.batch_execute(FILL).await.unwrap();
     assert_eq!(reltuples(&client).await, 0.0, "analyzed while empty");
     check_all(&client, "analyzed while empty").await;
+}
+
+/// The third situation: statistics taken on the busy table itself. Custom plans see the
+/// parameters and generic plans see averages over the queues and states; both must still walk
+/// the right indexes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hot_plans_with_statistics_of_a_busy_table() {
+    let storage = test_storage().await;
+    let client = storage.pool().get().await.unwrap();
+    client.batch_execute(FILL).await.unwrap();
+    client
+        .batch_execute("ANALYZE backlog_job, backlog_job_dependency, backlog_queue")
+        .await
+        .unwrap();
+    assert!(column_statistics(&client).await > 0, "analyzed");
+    check_all(&client, "analyzed while busy").await;
 }
 
 /// A batch of duplicates, some replacing and some skipping: each conflict finds its own row's
