@@ -1,4 +1,4 @@
-//! Batches: creating, adding members, sealing, reading.
+//! Batches: creating, adding members, sealing, reading, pruning.
 
 use backlog_storage::{
     validate_idempotency_key, BatchCreateParams, BatchId, BatchListParams, BatchRow, Error,
@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{named_params, Connection, OptionalExtension};
 
 use crate::error::from_sqlite;
-use crate::queries::{self, InsertBatch};
+use crate::insert::{self, InsertBatch};
 use crate::settle::{batch_row, id_list, settle_batches};
 use crate::{sql, time};
 
@@ -82,14 +82,14 @@ pub(crate) fn add(
         // even finished since) is answered with them; an error rolls back whatever the
         // insert did for unknown keys.
         if batch.all_keyed() {
-            let inserted = queries::job_insert_many(conn, batch)?;
+            let inserted = insert::job_insert_many(conn, batch)?;
             if inserted.iter().all(|r| r.duplicate) {
                 return Ok(inserted);
             }
         }
         return Err(not_open);
     }
-    let inserted = queries::job_insert_many(conn, batch)?;
+    let inserted = insert::job_insert_many(conn, batch)?;
     let ids: Vec<JobId> = inserted
         .iter()
         .filter(|r| !r.duplicate)

@@ -1,6 +1,7 @@
-//! The SQL of cancelling one job and of cancelling or retrying jobs by filter, run in the
-//! writer's transaction (so reading the row and changing it cannot interleave with another
-//! write).
+//! Cancelling jobs and the other operator writes: cancelling one job, cancelling, retrying,
+//! deleting or rescheduling jobs by filter and purging finalized jobs by id, each run in the
+//! writer's transaction (so reading the rows and changing them cannot interleave with another
+//! write); and the read-only poll of cancellation requests (`job_cancel_requested`).
 
 use backlog_storage::{
     Error, JobCancelManyResult, JobCancelParams, JobCancelResult, JobFilter, JobRescheduleParams,
@@ -10,7 +11,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{named_params, Connection};
 
 use crate::error::from_sqlite;
-use crate::{queries, sql, time};
+use crate::{inspect, sql, time};
 
 /// Cancels or requests cancellation of one job, after checking its kind.
 pub(crate) fn job_cancel(
@@ -18,7 +19,7 @@ pub(crate) fn job_cancel(
     params: &JobCancelParams,
     now: DateTime<Utc>,
 ) -> Result<JobCancelResult, Error> {
-    let Some(job) = queries::job_get(conn, params.id)? else {
+    let Some(job) = inspect::job_get(conn, params.id)? else {
         return Ok(JobCancelResult::NotFound);
     };
     let kind_matches = params.kind.as_deref().is_none_or(|kind| kind == job.kind);
@@ -179,4 +180,33 @@ pub(crate) fn job_reschedule_by_filter(
     }
     ids.sort_unstable();
     Ok((ids, queues))
+}
+
+/// Deletes the finalized jobs among `ids`; returns those deleted, ascending.
+pub(crate) fn job_purge_many(conn: &Connection, ids: &[JobId]) -> Result<Vec<JobId>, Error> {
+    let mut statement = conn
+        .prepare_cached(sql::JOB_PURGE_MANY)
+        .map_err(from_sqlite)?;
+    let mut deleted = Vec::new();
+    for id in ids {
+        if statement
+            .execute(named_params! { ":id": id })
+            .map_err(from_sqlite)?
+            > 0
+        {
+            deleted.push(*id);
+        }
+    }
+    deleted.sort_unstable();
+    Ok(deleted)
+}
+
+/// Of `ids` (a JSON array), the jobs still `running` whose cancellation was requested.
+pub(crate) fn job_cancel_requested(conn: &Connection, ids: &str) -> Result<Vec<JobId>, Error> {
+    conn.prepare_cached(sql::JOB_CANCEL_REQUESTED)
+        .and_then(|mut s| {
+            s.query_map(named_params! { ":ids": ids }, |row| row.get(0))?
+                .collect()
+        })
+        .map_err(from_sqlite)
 }

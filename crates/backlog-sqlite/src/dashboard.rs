@@ -1,6 +1,6 @@
 //! The SQL of the methods behind the HTTP API and dashboard: `job_search`, `job_throughput`,
-//! `queue_latency` and the worker registry (`worker_*`), executed synchronously like
-//! [`crate::queries`].
+//! `queue_latency` and the worker registry (`worker_*`), executed synchronously on the
+//! connection `storage.rs` picked.
 
 use backlog_storage::{
     Error, JobSearchParams, JobThroughputParams, QueueLatency, ThroughputBucket,

@@ -1,5 +1,5 @@
 //! The SQL of the leader election (`leader_*`) and periodic job (`cron_*`) methods, executed
-//! synchronously like [`crate::queries`]. Times are computed here from the caller's `now`.
+//! synchronously on the connection `storage.rs` picked. Times are computed here from the caller's `now`.
 
 use backlog_storage::{
     CronDefinition, CronRow, CronTickParams, CronUpsertParams, Error, Leader, LeaderElectParams,
@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{named_params, Connection, Row};
 
 use crate::error::{decode, from_sqlite};
-use crate::queries::{self, InsertBatch};
+use crate::insert::{self, InsertBatch};
 use crate::row::{get, json, optional_timestamp, timestamp};
 use crate::{sql, time};
 
@@ -152,7 +152,7 @@ pub(crate) fn cron_tick(
         return Ok(None);
     }
     match batch {
-        Some(batch) => queries::job_insert_many(conn, batch)
+        Some(batch) => insert::job_insert_many(conn, batch)
             .map(|results| Some(results.into_iter().map(|r| r.id).collect())),
         None => Ok(Some(Vec::new())),
     }

@@ -18,6 +18,26 @@
 //!   `YYYY-MM-DDTHH:MM:SS.ffffffZ` (UTC, microseconds) so that plain SQL can read and compare it.
 //!   JSON columns (`args`, `errors`, `tags`, …) are TEXT holding JSON.
 //!
+//! # Layout
+//!
+//! The modules mirror those of `backlog-postgres` file by file: the statements of a
+//! [`Storage`](backlog_storage::Storage) method live in the module of the same name in both
+//! crates (the table is in `docs/architecture.md`). `storage.rs` holds `impl Storage`; here it
+//! picks the connection of each method (the writer thread or a reader) and sends the wake-ups
+//! after commit, and the modules run the SQL synchronously on the connection given:
+//! `insert` (`job_insert_many`), `queue` (`job_fetch_available`, `queue_*`, `rate_limit_take`),
+//! `fair` (claims of fair queues), `finish` (`job_finish_many`, `job_heartbeat_many`,
+//! `job_progress_set`), `settle` (workflow dependants and batch counts of finalized jobs),
+//! `cancel` (`job_cancel`, the `*_by_filter` writes, `job_purge_many`, `job_cancel_requested`),
+//! `maintenance` (`job_schedule`, `job_next_scheduled_at`, `job_rescue`,
+//! `job_delete_finalized`), `inspect` (`job_get`, `job_list`, `job_count_by_state`,
+//! `job_archive_get`), `idempotency`, `workflow`, `batch`, `leader_cron`, `dashboard`, `migrate`,
+//! `tx` (transactional enqueue), `row`, `error`, `bench` and `testing`.
+//!
+//! SQLite only: `writer` (the writer thread), `reader` (the read pool), `connection` (pragmas),
+//! `notify` (in-process wake-ups), `time` (timestamps as text) and `sql` (the statements, one
+//! file each under `sql/`).
+//!
 //! # Example
 //!
 //! ```
@@ -44,30 +64,36 @@
 //! # }
 //! ```
 
+// Mirrored by backlog-postgres, module for module (see "Layout" above).
 mod batch;
 /// Raw SQL for `backlog bench`; not part of the API.
 #[doc(hidden)]
 pub mod bench;
 mod cancel;
-mod connection;
 mod dashboard;
 mod error;
 mod fair;
-mod flow;
+mod finish;
 mod idempotency;
+mod insert;
+mod inspect;
 mod leader_cron;
+mod maintenance;
 mod migrate;
-mod notify;
-mod queries;
-mod reader;
+mod queue;
 mod row;
 mod settle;
-mod sql;
 mod storage;
 pub mod testing;
-mod time;
 mod tx;
 mod workflow;
+
+// SQLite only.
+mod connection;
+mod notify;
+mod reader;
+mod sql;
+mod time;
 mod writer;
 
 use std::path::{Path, PathBuf};

@@ -13,7 +13,7 @@ use rusqlite::{named_params, Connection, Row};
 
 use crate::error::{decode, from_sqlite};
 use crate::row::{get, optional_timestamp, timestamp};
-use crate::{queries, sql, time};
+use crate::{insert, sql, time};
 
 /// A JSON array of ids, the way the statements take lists.
 pub(crate) fn id_list(ids: &[i64]) -> String {
@@ -118,8 +118,8 @@ pub(crate) fn settle_batches(
         }
         drop(rows);
         for (batch, job) in callbacks {
-            let insert = queries::InsertBatch::new(vec![job], now);
-            let id = queries::job_insert_many(conn, &insert)?
+            let insert = insert::InsertBatch::new(vec![job], now);
+            let id = insert::job_insert_many(conn, &insert)?
                 .first()
                 .map(|r| r.id)
                 .ok_or_else(|| decode("callback_job_id", NoCallbackId))?;

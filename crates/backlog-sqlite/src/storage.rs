@@ -1,6 +1,7 @@
 //! `impl Storage for SqliteStorage`: picks the connection for each method (the writer thread for
-//! writes, the read pool for reads) and sends the wake-ups after commit. The SQL itself runs in
-//! [`crate::queries`].
+//! writes, the read pool for reads) and sends the wake-ups after commit. The statements run in
+//! the module named after the method's group (see the crate docs' layout), synchronously on the
+//! connection given.
 
 use async_trait::async_trait;
 use backlog_storage::{
@@ -22,10 +23,9 @@ use backlog_types::{JobId, JobRow};
 use chrono::{DateTime, Utc};
 use tokio::sync::broadcast;
 
-use crate::error::from_sqlite;
 use crate::{
-    batch, cancel, dashboard, flow, leader_cron, migrate, queries, settle, sql, time, workflow,
-    SqliteStorage,
+    batch, cancel, dashboard, finish, idempotency, insert, inspect, leader_cron, maintenance,
+    migrate, queue, settle, sql, time, workflow, SqliteStorage,
 };
 
 #[async_trait]
@@ -55,10 +55,10 @@ impl Storage for SqliteStorage {
         }
         backlog_storage::check_idempotency(&params.jobs)?;
         let mut deduped = DedupedBatch::new(params.jobs);
-        let batch = queries::InsertBatch::new(std::mem::take(&mut deduped.jobs), time::now());
+        let batch = insert::InsertBatch::new(std::mem::take(&mut deduped.jobs), time::now());
         let queues = batch.available.clone();
         let sent = self
-            .write(move |tx| queries::job_insert_many(tx, &batch))
+            .write(move |tx| insert::job_insert_many(tx, &batch))
             .await?;
         self.notifier()
             .job_available(queues.iter().map(String::as_str));
@@ -73,7 +73,7 @@ impl Storage for SqliteStorage {
             return Ok(Vec::new());
         }
         // A claim is a lease, not data: see Writer::run_relaxed.
-        self.write_relaxed(move |tx| flow::job_fetch_available(tx, &params))
+        self.write_relaxed(move |tx| queue::job_fetch_available(tx, &params))
             .await
     }
 
@@ -82,7 +82,7 @@ impl Storage for SqliteStorage {
             return Ok(Vec::new());
         }
         let (applied, queues) = self
-            .write(move |tx| queries::job_finish_many(tx, &params.jobs, time::now()))
+            .write(move |tx| finish::job_finish_many(tx, &params.jobs, time::now()))
             .await?;
         self.notifier()
             .job_available(queues.iter().map(String::as_str));
@@ -98,7 +98,7 @@ impl Storage for SqliteStorage {
         }
         self.write_relaxed(move |tx| {
             let lease_expires_at = time::add(time::now(), params.lease);
-            queries::job_heartbeat_many(tx, &params.jobs, &lease_expires_at)
+            finish::job_heartbeat_many(tx, &params.jobs, &lease_expires_at)
         })
         .await
     }
@@ -106,7 +106,7 @@ impl Storage for SqliteStorage {
     async fn job_schedule(&self, params: JobScheduleParams) -> Result<Vec<QueueCount>, Error> {
         let counts = self
             .write(move |tx| {
-                queries::job_schedule(tx, params.now.unwrap_or_else(time::now), params.max)
+                maintenance::job_schedule(tx, params.now.unwrap_or_else(time::now), params.max)
             })
             .await?;
         self.notifier()
@@ -115,7 +115,7 @@ impl Storage for SqliteStorage {
     }
 
     async fn job_next_scheduled_at(&self) -> Result<Option<DateTime<Utc>>, Error> {
-        self.read(queries::job_next_scheduled_at).await
+        self.read(maintenance::job_next_scheduled_at).await
     }
 
     async fn job_rescue(&self, params: JobRescueParams) -> Result<Vec<JobId>, Error> {
@@ -123,7 +123,7 @@ impl Storage for SqliteStorage {
             .write(move |tx| {
                 let now = params.now.unwrap_or_else(time::now);
                 let (ids, discarded) =
-                    queries::job_rescue(tx, now, params.max, params.poison_threshold)?;
+                    maintenance::job_rescue(tx, now, params.max, params.poison_threshold)?;
                 Ok((ids, settle::settle(tx, discarded, now)?))
             })
             .await?;
@@ -133,16 +133,16 @@ impl Storage for SqliteStorage {
     }
 
     async fn job_get(&self, id: JobId) -> Result<Option<JobRow>, Error> {
-        self.read(move |conn| queries::job_get(conn, id)).await
+        self.read(move |conn| inspect::job_get(conn, id)).await
     }
 
     async fn job_list(&self, params: JobListParams) -> Result<Vec<JobRow>, Error> {
-        self.read(move |conn| queries::job_list(conn, &params))
+        self.read(move |conn| inspect::job_list(conn, &params))
             .await
     }
 
     async fn job_count_by_state(&self) -> Result<Vec<StateCount>, Error> {
-        self.read(queries::job_count_by_state).await
+        self.read(inspect::job_count_by_state).await
     }
 
     async fn job_cancel(&self, params: JobCancelParams) -> Result<JobCancelResult, Error> {
@@ -216,12 +216,12 @@ impl Storage for SqliteStorage {
     }
 
     async fn job_delete_finalized(&self, params: JobDeleteFinalizedParams) -> Result<u64, Error> {
-        self.write(move |tx| queries::job_delete_finalized(tx, &params))
+        self.write(move |tx| maintenance::job_delete_finalized(tx, &params))
             .await
     }
 
     async fn job_archive_get(&self, id: JobId) -> Result<Option<JobRow>, Error> {
-        self.read(move |conn| queries::job_archive_get(conn, id))
+        self.read(move |conn| inspect::job_archive_get(conn, id))
             .await
     }
 
@@ -230,50 +230,32 @@ impl Storage for SqliteStorage {
             return Ok(Vec::new());
         }
         let ids = serde_json::Value::from(params.ids).to_string();
-        self.read(move |conn| {
-            conn.prepare_cached(sql::JOB_CANCEL_REQUESTED)
-                .and_then(|mut s| {
-                    s.query_map(rusqlite::named_params! { ":ids": ids }, |row| row.get(0))?
-                        .collect()
-                })
-                .map_err(from_sqlite)
-        })
-        .await
+        self.read(move |conn| cancel::job_cancel_requested(conn, &ids))
+            .await
     }
 
     async fn job_purge_many(&self, params: JobIdsParams) -> Result<Vec<JobId>, Error> {
         if params.ids.is_empty() {
             return Ok(Vec::new());
         }
-        self.write(move |tx| queries::job_purge_many(tx, &params.ids))
+        self.write(move |tx| cancel::job_purge_many(tx, &params.ids))
             .await
     }
 
     async fn job_progress_set(&self, params: JobProgressSetParams) -> Result<bool, Error> {
         let progress = params.progress.to_string();
-        self.write(move |tx| {
-            tx.prepare_cached(sql::JOB_PROGRESS_SET)
-                .and_then(|mut s| {
-                    s.execute(rusqlite::named_params! {
-                        ":id": params.id,
-                        ":lease_token": params.lease_token.as_bytes().as_slice(),
-                        ":progress": progress,
-                    })
-                })
-                .map(|changed| changed > 0)
-                .map_err(from_sqlite)
-        })
-        .await
+        self.write(move |tx| finish::job_progress_set(tx, &params, &progress))
+            .await
     }
 
     async fn queue_pause(&self, params: QueuePauseParams) -> Result<(), Error> {
-        self.write(move |tx| flow::queue_pause(tx, &params)).await
+        self.write(move |tx| queue::queue_pause(tx, &params)).await
     }
 
     async fn queue_resume(&self, params: QueuePauseParams) -> Result<bool, Error> {
         let queue = params.queue.clone();
         let resumed = self
-            .write(move |tx| flow::queue_resume(tx, &params))
+            .write(move |tx| queue::queue_resume(tx, &params))
             .await?;
         if resumed {
             self.notifier().queue_resumed(&queue);
@@ -282,22 +264,22 @@ impl Storage for SqliteStorage {
     }
 
     async fn queue_update(&self, params: QueueUpdateParams) -> Result<QueueInfo, Error> {
-        self.write(move |tx| flow::queue_update(tx, &params)).await
+        self.write(move |tx| queue::queue_update(tx, &params)).await
     }
 
     async fn queue_get(&self, queue: &str) -> Result<Option<QueueInfo>, Error> {
         let queue = queue.to_owned();
-        self.read(move |conn| flow::queue_get(conn, &queue)).await
+        self.read(move |conn| queue::queue_get(conn, &queue)).await
     }
 
     async fn queue_list(&self) -> Result<Vec<QueueInfo>, Error> {
-        self.read(flow::queue_list).await
+        self.read(queue::queue_list).await
     }
 
     async fn rate_limit_take(&self, params: RateLimitTakeParams) -> Result<RateLimitTake, Error> {
         self.write(move |tx| {
             let now = params.now.unwrap_or_else(time::now);
-            flow::rate_limit_take(tx, &params.key, params.limit, params.want, now)
+            queue::rate_limit_take(tx, &params.key, params.limit, params.want, now)
         })
         .await
     }
@@ -367,7 +349,7 @@ impl Storage for SqliteStorage {
 
     async fn cron_tick(&self, mut params: CronTickParams) -> Result<Option<Vec<JobId>>, Error> {
         let jobs = std::mem::take(&mut params.jobs);
-        let batch = (!jobs.is_empty()).then(|| queries::InsertBatch::new(jobs, time::now()));
+        let batch = (!jobs.is_empty()).then(|| insert::InsertBatch::new(jobs, time::now()));
         let queues = batch
             .as_ref()
             .map(|b| b.available.clone())
@@ -417,8 +399,7 @@ impl Storage for SqliteStorage {
     }
 
     async fn idempotency_prune(&self, params: IdempotencyPruneParams) -> Result<u64, Error> {
-        self.write(move |tx| crate::idempotency::prune(tx, &params))
-            .await
+        self.write(move |tx| idempotency::prune(tx, &params)).await
     }
 
     async fn workflow_insert(
@@ -484,7 +465,7 @@ impl Storage for SqliteStorage {
             return Ok(Vec::new());
         }
         let n = i64::try_from(params.jobs.len()).unwrap_or(i64::MAX);
-        let insert = queries::InsertBatch::new(params.jobs, time::now());
+        let insert = insert::InsertBatch::new(params.jobs, time::now());
         let queues = insert.available.clone();
         let id = params.batch;
         let inserted = self.write(move |tx| batch::add(tx, id, &insert, n)).await?;

@@ -1,8 +1,8 @@
-//! Workflows: inserting one in a write transaction, listing, inspecting, retrying, and a job's
-//! view of its dependencies.
+//! Workflows: inserting one in a write transaction (or the caller's own, `workflow_insert_tx`),
+//! listing, inspecting, retrying, pruning, and a job's view of its dependencies.
 
 use backlog_storage::{
-    waiting_for_dependencies, CheckedWorkflow, DependencyResult, Error, WorkflowId,
+    check_workflow, waiting_for_dependencies, CheckedWorkflow, DependencyResult, Error, WorkflowId,
     WorkflowInsertParams, WorkflowInsertResult, WorkflowJob, WorkflowListParams, WorkflowRow,
 };
 use backlog_types::{JobId, JobState};
@@ -10,9 +10,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::{named_params, Connection, OptionalExtension};
 
 use crate::error::{decode, from_sqlite};
-use crate::queries::{self, InsertBatch};
+use crate::insert::{self, InsertBatch};
 use crate::row::{get, job_row, json, optional_json, timestamp};
-use crate::{sql, time};
+use crate::{sql, time, SqliteStorage};
 
 /// A checked workflow encoded for the writer.
 pub(crate) struct Encoded {
@@ -79,7 +79,7 @@ pub(crate) fn insert(
             });
         }
     }
-    let job_ids: Vec<JobId> = queries::job_insert_many(conn, &workflow.jobs)?
+    let job_ids: Vec<JobId> = insert::job_insert_many(conn, &workflow.jobs)?
         .iter()
         .map(|r| r.id)
         .collect();
@@ -253,4 +253,32 @@ pub(crate) fn prune(conn: &Connection, limit: u32) -> Result<u64, Error> {
             .map_err(from_sqlite)?;
     }
     Ok(ids.len() as u64)
+}
+
+impl SqliteStorage {
+    /// Inserts a workflow like
+    /// [`Storage::workflow_insert`](backlog_storage::Storage::workflow_insert), on the caller's
+    /// own rusqlite transaction on the same file: jobs, edges and the workflow row commit or
+    /// roll back with the caller's writes. Wake-ups as for [`SqliteStorage::job_insert_many_tx`].
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidInput`](backlog_storage::ErrorKind::InvalidInput) for a workflow
+    /// refused by [`check_workflow`] (nothing is written); otherwise database errors, after
+    /// which the caller should roll back.
+    pub fn workflow_insert_tx(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        params: WorkflowInsertParams,
+    ) -> Result<WorkflowInsertResult, Error> {
+        let checked = check_workflow(&params)?;
+        let now = time::now();
+        let encoded = crate::workflow::encode(params, &checked, now);
+        let result = crate::workflow::insert(tx, &encoded, &checked, now)?;
+        if !result.duplicate {
+            self.notifier()
+                .job_available(encoded.jobs.available.iter().map(String::as_str));
+        }
+        Ok(result)
+    }
 }

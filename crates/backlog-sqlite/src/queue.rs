@@ -1,5 +1,6 @@
-//! Flow control on SQLite: fetching from queues with settings (pause, `max_running`, rate
-//! limit), queue administration and rate-limit buckets.
+//! Fetching (`job_fetch_available`) and flow control on SQLite: the plain claim, fetching from
+//! queues with settings (pause, `max_running`, rate limit, fairness), queue administration and
+//! rate-limit buckets.
 //!
 //! Everything that writes runs on the single writer thread, inside its transaction, so a fetch
 //! reads the queue's settings, counts its running jobs, takes tokens and claims without any
@@ -18,8 +19,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{named_params, Connection, OptionalExtension, Row};
 
 use crate::error::{decode, from_sqlite};
-use crate::row::optional_timestamp;
-use crate::{queries, sql, time};
+use crate::row::{job_rows, optional_timestamp};
+use crate::{sql, time};
 
 /// A queue's settings as the fetch needs them.
 struct Settings {
@@ -30,7 +31,7 @@ struct Settings {
     fairness: Option<crate::fair::Fairness>,
 }
 
-/// Claims jobs as [`queries::job_fetch_available`] does, within the queue's settings.
+/// Claims jobs as [`claim`] does, within the queue's settings (`job_fetch_available`).
 pub(crate) fn job_fetch_available(
     conn: &Connection,
     params: &JobFetchAvailableParams,
@@ -58,7 +59,7 @@ pub(crate) fn job_fetch_available(
         })
         .map_err(from_sqlite)?;
     let Some(settings) = settings else {
-        return queries::job_fetch_available(conn, params);
+        return claim(conn, params);
     };
     if settings.paused {
         return Ok(Vec::new());
@@ -92,7 +93,7 @@ pub(crate) fn job_fetch_available(
     };
     let rows = match &settings.fairness {
         Some(fairness) => crate::fair::claim(conn, &limited, fairness)?,
-        None => queries::job_fetch_available(conn, &limited)?,
+        None => claim(conn, &limited)?,
     };
     let unused = granted - rows.len() as i64;
     if settings.rate.is_some() && unused > 0 {
@@ -269,3 +270,38 @@ impl std::fmt::Display for MissingQueue {
 }
 
 impl std::error::Error for MissingQueue {}
+
+/// Claims up to `params.max` available jobs, sorted in run order.
+pub(crate) fn claim(
+    conn: &Connection,
+    params: &JobFetchAvailableParams,
+) -> Result<Vec<JobRow>, Error> {
+    let now = params.now.unwrap_or_else(time::now);
+    let mut statement = conn
+        .prepare_cached(sql::JOB_FETCH_AVAILABLE)
+        .map_err(from_sqlite)?;
+    let kinds = if params.kinds.is_empty() {
+        None
+    } else {
+        Some(serde_json::to_string(&params.kinds).map_err(|e| crate::error::decode("kinds", e))?)
+    };
+    let rows = statement
+        .query(named_params! {
+            ":kinds": kinds,
+            ":now": time::encode(now),
+            ":worker_id": params.worker_id,
+            ":lease_expires_at": time::add(now, params.lease),
+            ":queue": params.queue,
+            ":max": params.max,
+        })
+        .map_err(from_sqlite)?;
+    let mut jobs = job_rows(rows)?;
+    // RETURNING gives no order guarantee.
+    jobs.sort_by(|a, b| {
+        b.priority
+            .cmp(&a.priority)
+            .then(a.scheduled_at.cmp(&b.scheduled_at))
+            .then(a.id.cmp(&b.id))
+    });
+    Ok(jobs)
+}

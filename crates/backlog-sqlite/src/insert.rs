@@ -1,0 +1,217 @@
+//! `job_insert_many`: encoding jobs for SQLite (off the writer thread) and inserting them with
+//! their unique keys and idempotency keys. Also used by the transactional insert (`tx.rs`),
+//! batches, workflows, cron ticks and batch callbacks.
+
+use backlog_storage::{Error, JobInsert, JobInsertResult, OnConflict};
+use backlog_types::{JobId, JobState};
+use chrono::{DateTime, Utc};
+use rusqlite::{named_params, Connection, OptionalExtension};
+
+use crate::error::from_sqlite;
+use crate::idempotency::{self, EncodedKey};
+use crate::{sql, time};
+
+/// One job's column values, encoded as SQLite will store them.
+struct EncodedJob {
+    state: &'static str,
+    queue: String,
+    kind: String,
+    args: String,
+    priority: i16,
+    max_attempts: i32,
+    scheduled_at: String,
+    tags: String,
+    metadata: String,
+    unique_key: Option<Vec<u8>>,
+    unique_states: Option<i16>,
+    replace: bool,
+    fingerprint: Option<String>,
+    idempotency: Option<EncodedKey>,
+    timeout_ms: Option<i64>,
+    backoff: Option<String>,
+    expires_at: Option<String>,
+    partition_key: Option<String>,
+}
+
+/// A batch of jobs encoded for [`job_insert_many`]. Built by the caller, so that JSON encoding
+/// happens off the single writer thread.
+pub(crate) struct InsertBatch {
+    jobs: Vec<EncodedJob>,
+    now: String,
+    /// Queues that get available jobs (to wake their workers after the commit).
+    pub(crate) available: Vec<String>,
+}
+
+impl InsertBatch {
+    /// Whether every job carries an idempotency key.
+    pub(crate) fn all_keyed(&self) -> bool {
+        self.jobs.iter().all(|j| j.idempotency.is_some())
+    }
+
+    pub(crate) fn new(jobs: Vec<JobInsert>, now: DateTime<Utc>) -> InsertBatch {
+        let now_text = time::encode(now);
+        let mut available: Vec<String> = Vec::new();
+        let jobs = jobs
+            .into_iter()
+            .map(|job| {
+                // The writer's clock is the database's: every process writing the file runs on
+                // this host.
+                let at = job.scheduled_at.or_else(|| {
+                    job.run_after
+                        .and_then(|d| chrono::TimeDelta::from_std(d).ok())
+                        .map(|d| {
+                            now.checked_add_signed(d)
+                                .unwrap_or(DateTime::<Utc>::MAX_UTC)
+                        })
+                });
+                let (state, scheduled_at) = match at {
+                    Some(at) if at > now => (JobState::Scheduled, time::encode(at)),
+                    Some(at) => (JobState::Available, time::encode(at)),
+                    None => (JobState::Available, now_text.clone()),
+                };
+                if state == JobState::Available && !available.contains(&job.queue) {
+                    available.push(job.queue.clone());
+                }
+                let timeout_ms = job.timeout_ms();
+                let tags = if job.tags.is_empty() {
+                    "[]".to_owned()
+                } else {
+                    serde_json::Value::from(job.tags).to_string()
+                };
+                let replace = job
+                    .unique
+                    .as_ref()
+                    .is_some_and(|u| u.on_conflict == OnConflict::Replace);
+                EncodedJob {
+                    timeout_ms,
+                    backoff: job.backoff.as_ref().map(|b| b.to_string()),
+                    expires_at: job.expires_at.map(time::encode),
+                    partition_key: job.partition_key,
+                    idempotency: job.idempotency.map(|i| EncodedKey::new(i, now)),
+                    unique_states: job.unique.as_ref().map(|u| u.states),
+                    unique_key: job.unique.map(|u| u.key),
+                    replace,
+                    fingerprint: job.fingerprint,
+                    state: state.as_str(),
+                    queue: job.queue,
+                    kind: job.kind,
+                    args: job.args.to_string(),
+                    priority: job.priority,
+                    max_attempts: job.max_attempts,
+                    scheduled_at,
+                    tags,
+                    metadata: job.metadata.to_string(),
+                }
+            })
+            .collect();
+        InsertBatch {
+            jobs,
+            now: now_text,
+            available,
+        }
+    }
+}
+
+/// Inserts a batch, returning the ids in input order. The batch holds each unique key at most
+/// once ([`backlog_storage::DedupedBatch`]); a key already held by a live job is reported as a
+/// duplicate (and the job moved, for [`OnConflict::Replace`]).
+pub(crate) fn job_insert_many(
+    conn: &Connection,
+    batch: &InsertBatch,
+) -> Result<Vec<JobInsertResult>, Error> {
+    let mut statement = conn
+        .prepare_cached(sql::JOB_INSERT_MANY)
+        .map_err(from_sqlite)?;
+    let mut results = Vec::with_capacity(batch.jobs.len());
+    for job in &batch.jobs {
+        if let Some(key) = &job.idempotency {
+            if let Some(existing) = idempotency::find(conn, key)? {
+                results.push(JobInsertResult {
+                    id: existing,
+                    duplicate: true,
+                });
+                continue;
+            }
+        }
+        if let Some(key) = &job.unique_key {
+            if let Some(existing) = find_unique(conn, key, job)? {
+                results.push(JobInsertResult {
+                    id: existing,
+                    duplicate: true,
+                });
+                continue;
+            }
+        }
+        statement
+            .execute(rusqlite::params![
+                job.state,
+                job.queue,
+                job.kind,
+                job.args,
+                job.priority,
+                job.max_attempts,
+                job.scheduled_at,
+                batch.now,
+                job.tags,
+                job.metadata,
+                job.unique_key,
+                job.unique_states,
+                job.fingerprint,
+                job.timeout_ms,
+                job.backoff,
+                job.expires_at,
+                job.partition_key,
+            ])
+            .map_err(from_sqlite)?;
+        let id = conn.last_insert_rowid();
+        if let Some(key) = &job.idempotency {
+            idempotency::store(conn, key, id)?;
+        }
+        results.push(JobInsertResult {
+            id,
+            duplicate: false,
+        });
+    }
+    let mut fair: Vec<&str> = Vec::new();
+    for job in &batch.jobs {
+        if job.partition_key.is_some() && !fair.contains(&job.queue.as_str()) {
+            fair.push(&job.queue);
+        }
+    }
+    if !fair.is_empty() {
+        let mut statement = conn
+            .prepare_cached(sql::QUEUE_MARK_FAIR)
+            .map_err(from_sqlite)?;
+        for queue in fair {
+            statement
+                .execute(named_params! { ":queue": queue, ":now": batch.now })
+                .map_err(from_sqlite)?;
+        }
+    }
+    Ok(results)
+}
+
+/// The live job holding `key`, after moving it to `job`'s args and run time if `job` asks to
+/// replace and it has not started.
+fn find_unique(conn: &Connection, key: &[u8], job: &EncodedJob) -> Result<Option<JobId>, Error> {
+    let existing: Option<JobId> = conn
+        .prepare_cached(sql::JOB_INSERT_MANY_FIND_UNIQUE)
+        .and_then(|mut s| {
+            s.query_row(named_params! { ":key": key }, |row| row.get(0))
+                .optional()
+        })
+        .map_err(from_sqlite)?;
+    if let (Some(id), true) = (existing, job.replace) {
+        conn.prepare_cached(sql::JOB_INSERT_MANY_REPLACE)
+            .and_then(|mut s| {
+                s.execute(named_params! {
+                    ":id": id,
+                    ":args": job.args,
+                    ":scheduled_at": job.scheduled_at,
+                    ":state": job.state,
+                })
+            })
+            .map_err(from_sqlite)?;
+    }
+    Ok(existing)
+}
