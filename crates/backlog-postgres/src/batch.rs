@@ -1,8 +1,9 @@
-//! Batches: creating, adding members, sealing, reading.
+//! Batches: creating, adding members, sealing, reading, pruning.
 
 use backlog_storage::{
     check_batch_jobs, check_callback, validate_idempotency_key, BatchAddParams, BatchCreateParams,
     BatchId, BatchListParams, BatchRow, Error, ErrorKind, JobInsertManyParams, JobInsertResult,
+    PruneParams,
 };
 use backlog_types::JobId;
 
@@ -178,4 +179,16 @@ pub(crate) fn missing(id: BatchId) -> Error {
         ErrorKind::InvalidInput,
         format!("batch {id} does not exist (check the id with `backlog batches list`)"),
     )
+}
+
+impl PgStorage {
+    pub(crate) async fn batch_prune_impl(&self, params: PruneParams) -> Result<u64, Error> {
+        let rows = self
+            .query(
+                include_str!("../sql/batch_prune.sql"),
+                &[&i64::from(params.limit)],
+            )
+            .await?;
+        Ok(rows.len() as u64)
+    }
 }

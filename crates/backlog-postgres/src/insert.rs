@@ -1,9 +1,14 @@
-//! The column arrays bound to `sql/job_insert_many.sql`, shared by the pooled insert and the
-//! transactional ones.
+//! `job_insert_many`: the one-row statement for a lone plain job, and the column arrays bound to
+//! `sql/job_insert_many.sql`, shared by the pooled insert and the transactional ones (`tx.rs`).
 
-use backlog_storage::{Error, JobInsert, JobInsertResult, OnConflict};
+use backlog_storage::{
+    DedupedBatch, Error, JobInsert, JobInsertManyParams, JobInsertResult, OnConflict,
+};
 use chrono::{DateTime, Utc};
 use tokio_postgres::types::{ToSql, Type};
+
+use crate::storage::micros;
+use crate::{error, PgStorage};
 
 /// The SQL of `job_insert_many`, also run by the transactional variants.
 pub(crate) const SQL: &str = include_str!("../sql/job_insert_many.sql");
@@ -191,4 +196,65 @@ pub(crate) fn results(rows: &[tokio_postgres::Row]) -> Result<Vec<JobInsertResul
             })
         })
         .collect()
+}
+
+impl PgStorage {
+    pub(crate) async fn job_insert_many_impl(
+        &self,
+        params: JobInsertManyParams,
+    ) -> Result<Vec<JobInsertResult>, Error> {
+        if params.jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        backlog_storage::check_idempotency(&params.jobs)?;
+        let mut batch = DedupedBatch::new(params.jobs);
+        let rows = match batch.jobs.as_slice() {
+            [job]
+                if job.unique.is_none()
+                    && job.idempotency.is_none()
+                    && job.partition_key.is_none() =>
+            {
+                // Custom-planned: a VALUES insert plans in microseconds, less than the two
+                // switches of a generic plan would cost (src/plan.rs).
+                self.query(
+                    include_str!("../sql/job_insert_one.sql"),
+                    &[
+                        &job.queue,
+                        &job.kind,
+                        &job.args,
+                        &job.priority,
+                        &job.max_attempts,
+                        &job.scheduled_at,
+                        &job.tags,
+                        &job.metadata,
+                        &job.fingerprint,
+                        &job.run_after.map(micros),
+                        &job.timeout_ms(),
+                        &job.backoff,
+                        &job.expires_at,
+                    ],
+                )
+                .await?
+            }
+            _ => {
+                let arrays = InsertArrays::new(
+                    std::mem::take(&mut batch.jobs),
+                    self.notify_channel(),
+                    false,
+                );
+                self.query_generic(arrays.sql(), &arrays.params()).await?
+            }
+        };
+        let mut queues: Vec<String> = Vec::new();
+        for row in &rows {
+            if row.try_get::<_, bool>("available").map_err(error::decode)? {
+                let queue: String = row.try_get("queue").map_err(error::decode)?;
+                if !queues.contains(&queue) {
+                    queues.push(queue);
+                }
+            }
+        }
+        self.wake(queues);
+        Ok(batch.results(&results(&rows)?))
+    }
 }

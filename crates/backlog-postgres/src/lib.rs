@@ -29,10 +29,29 @@
 //!
 //! # Layout
 //!
-//! Every storage method runs one SQL statement kept in `sql/<method>.sql` and prepared once per
-//! pooled connection (`prepare_cached`). Table names in SQL are unqualified: each pooled
-//! connection is opened with `search_path` set to [`PgConfig::schema`], so several Backlog
-//! installations (or parallel tests) can share a database in different schemas.
+//! The modules mirror those of `backlog-sqlite` file by file: the statements of a
+//! [`Storage`](backlog_storage::Storage) method live in the module of the same name in both
+//! crates (the table is in `docs/architecture.md`). `storage.rs` holds `impl Storage`, which
+//! forwards each method to its module, and the statement helpers they share:
+//! `insert` (`job_insert_many`), `queue` (`job_fetch_available`, `queue_*`, `rate_limit_take`),
+//! `fair` (claims of fair queues), `finish` (`job_finish_many`, `job_heartbeat_many`,
+//! `job_progress_set`), `settle` (workflow dependants and batch counts of finalized jobs),
+//! `cancel` (`job_cancel`, the `*_by_filter` writes, `job_purge_many`, `job_cancel_requested`),
+//! `maintenance` (`job_schedule`, `job_next_scheduled_at`, `job_rescue`,
+//! `job_delete_finalized`), `inspect` (`job_get`, `job_list`, `job_count_by_state`,
+//! `job_archive_get`), `idempotency`, `workflow`, `batch`, `leader_cron`, `dashboard`, `migrate`,
+//! `tx` (transactional enqueue), `row`, `error`, `bench` and `testing`.
+//!
+//! PostgreSQL only: `listener` (the `LISTEN` task), `wakeup` (the coalesced `NOTIFY` task),
+//! `plan` (generic plans for the hot statements) and `tx_sqlx` (enqueue on an sqlx connection,
+//! feature `sqlx`).
+//!
+//! Most methods run one statement, some several (the limited fetch, settling, workflow
+//! inserts). Each statement is kept in its own file under `sql/`, named after its method where
+//! it has one, and prepared once per pooled connection (`prepare_cached`). Table
+//! names in SQL are unqualified: each pooled connection is opened with `search_path` set to
+//! [`PgConfig::schema`], so several Backlog installations (or parallel tests) can share a
+//! database in different schemas.
 //!
 //! # Why `plan_cache_mode = force_custom_plan`
 //!
@@ -66,28 +85,36 @@
 //! [`PgStorage::job_insert_many_tx`] inserts jobs inside the caller's own transaction, so a job
 //! exists if and only if the caller's transaction commits (and the wake-up is sent on commit).
 
+// Mirrored by backlog-sqlite, module for module (see "Layout" above).
 mod batch;
 /// Raw SQL for `backlog bench`; not part of the API.
 #[doc(hidden)]
 pub mod bench;
+mod cancel;
 mod dashboard;
 mod error;
 mod fair;
+mod finish;
+mod idempotency;
 mod insert;
+mod inspect;
 mod leader_cron;
-mod listener;
+mod maintenance;
 mod migrate;
-mod plan;
 mod queue;
 mod row;
 mod settle;
 mod storage;
 pub mod testing;
 mod tx;
+mod workflow;
+
+// PostgreSQL only.
+mod listener;
+mod plan;
 #[cfg(feature = "sqlx")]
 mod tx_sqlx;
 mod wakeup;
-mod workflow;
 
 use std::sync::Arc;
 

@@ -32,8 +32,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use backlog_storage::{
-    queue_bucket, Error, JobFetchAvailableParams, QueueInfo, QueueUpdateParams, RateLimit,
-    RateLimitTake, RateLimitTakeParams,
+    queue_bucket, Error, JobFetchAvailableParams, QueueInfo, QueuePauseParams, QueueUpdateParams,
+    RateLimit, RateLimitTake, RateLimitTakeParams,
 };
 use backlog_types::{JobRow, JobState};
 use deadpool_postgres::GenericClient;
@@ -220,6 +220,25 @@ impl PgStorage {
         let statement = client.prepare_cached(QUEUE_LIST).await.map_err(error::pg)?;
         let rows = client.query(&statement, &[]).await.map_err(error::pg)?;
         rows.iter().map(queue_info).collect()
+    }
+
+    pub(crate) async fn queue_pause_impl(&self, params: QueuePauseParams) -> Result<(), Error> {
+        self.execute(
+            include_str!("../sql/queue_pause.sql"),
+            &[&params.queue, &params.now],
+        )
+        .await
+        .map(drop)
+    }
+
+    pub(crate) async fn queue_resume_impl(&self, params: QueuePauseParams) -> Result<bool, Error> {
+        let rows = self
+            .query(
+                include_str!("../sql/queue_resume.sql"),
+                &[&params.queue, &params.now, &self.notify_channel()],
+            )
+            .await?;
+        Ok(!rows.is_empty())
     }
 }
 

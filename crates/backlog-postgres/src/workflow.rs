@@ -1,10 +1,10 @@
-//! Workflows: inserting one (pooled or in the caller's transaction), listing, inspecting,
-//! retrying, and a job's view of its dependencies.
+//! Workflows: inserting one (pooled or in the caller's transaction, `workflow_insert_tx`),
+//! listing, inspecting, retrying, pruning, and a job's view of its dependencies.
 
 use backlog_storage::{
     check_workflow, waiting_for_dependencies, DependencyResult, Error, ErrorKind,
-    JobInsertManyParams, WorkflowId, WorkflowInsertParams, WorkflowInsertResult, WorkflowJob,
-    WorkflowListParams, WorkflowRow,
+    JobInsertManyParams, PruneParams, WorkflowId, WorkflowInsertParams, WorkflowInsertResult,
+    WorkflowJob, WorkflowListParams, WorkflowRow,
 };
 use backlog_types::{JobId, JobState};
 use tokio_postgres::types::{ToSql, Type};
@@ -266,3 +266,15 @@ impl std::fmt::Display for NoWorkflowRow {
 }
 
 impl std::error::Error for NoWorkflowRow {}
+
+impl PgStorage {
+    pub(crate) async fn workflow_prune_impl(&self, params: PruneParams) -> Result<u64, Error> {
+        let rows = self
+            .query(
+                include_str!("../sql/workflow_prune.sql"),
+                &[&i64::from(params.limit)],
+            )
+            .await?;
+        Ok(rows.len() as u64)
+    }
+}
