@@ -1,9 +1,9 @@
 //! Batches: creating, adding members, sealing, reading, pruning.
 
 use backlog_storage::{
-    check_batch_jobs, check_callback, validate_idempotency_key, BatchAddParams, BatchCreateParams,
-    BatchId, BatchListParams, BatchRow, Error, ErrorKind, JobInsertManyParams, JobInsertResult,
-    PruneParams,
+    batch_missing, batch_not_open, check_batch_jobs, check_callback, validate_idempotency_key,
+    BatchAddParams, BatchCreateParams, BatchId, BatchListParams, BatchRow, Error, ErrorKind,
+    JobInsertManyParams, JobInsertResult, PruneParams,
 };
 use backlog_types::JobId;
 
@@ -51,7 +51,7 @@ impl PgStorage {
         };
         match rows.first() {
             Some(row) => row.try_get("id").map_err(error::decode),
-            None => Err(not_open(params.parent.unwrap_or_default())),
+            None => Err(batch_not_open(params.parent.unwrap_or_default())),
         }
     }
 
@@ -93,7 +93,7 @@ impl PgStorage {
                     return Ok(inserted);
                 }
             }
-            return Err(not_open(params.batch));
+            return Err(batch_not_open(params.batch));
         }
         let inserted = self
             .job_insert_many_tx(&*tx, JobInsertManyParams { jobs: params.jobs })
@@ -129,7 +129,7 @@ impl PgStorage {
         let tx = client.transaction().await.map_err(error::pg)?;
         let sealed = query(&tx, include_str!("../sql/batch_seal.sql"), &[&id]).await?;
         let Some(row) = sealed.first() else {
-            return Err(missing(id));
+            return Err(batch_missing(id));
         };
         if row.try_get("due").map_err(error::decode)? {
             self.settle_batches(&tx, Vec::new(), vec![id]).await?;
@@ -139,7 +139,7 @@ impl PgStorage {
             .first()
             .map(batch_row)
             .transpose()?
-            .ok_or_else(|| missing(id))?;
+            .ok_or_else(|| batch_missing(id))?;
         tx.commit().await.map_err(error::pg)?;
         Ok(batch)
     }
@@ -163,22 +163,6 @@ impl PgStorage {
             .await?;
         rows.iter().map(batch_row).collect()
     }
-}
-
-/// A batch that cannot take members.
-pub(crate) fn not_open(id: BatchId) -> Error {
-    Error::new(
-        ErrorKind::InvalidInput,
-        format!("batch {id} does not exist or is sealed: members can only be added to an open batch (create a new batch)"),
-    )
-}
-
-/// A batch that does not exist.
-pub(crate) fn missing(id: BatchId) -> Error {
-    Error::new(
-        ErrorKind::InvalidInput,
-        format!("batch {id} does not exist (check the id with `backlog batches list`)"),
-    )
 }
 
 impl PgStorage {

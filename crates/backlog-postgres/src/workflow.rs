@@ -50,19 +50,7 @@ impl PgStorage {
                 return Ok(found);
             }
         }
-        let waiting = waiting_for_dependencies();
-        let jobs = params
-            .jobs
-            .into_iter()
-            .zip(&checked.waiting)
-            .map(|(mut job, &deps)| {
-                if deps > 0 {
-                    job.scheduled_at = Some(waiting);
-                    job.run_after = None;
-                }
-                job
-            })
-            .collect();
+        let jobs = checked.park_waiting(params.jobs);
         let inserted = self
             .job_insert_many_tx(client, JobInsertManyParams { jobs })
             .await?;

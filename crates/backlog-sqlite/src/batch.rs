@@ -1,8 +1,8 @@
 //! Batches: creating, adding members, sealing, reading, pruning.
 
 use backlog_storage::{
-    validate_idempotency_key, BatchCreateParams, BatchId, BatchListParams, BatchRow, Error,
-    ErrorKind, JobInsertResult,
+    batch_missing, batch_not_open, validate_idempotency_key, BatchCreateParams, BatchId,
+    BatchListParams, BatchRow, Error, JobInsertResult,
 };
 use backlog_types::JobId;
 use chrono::{DateTime, Utc};
@@ -22,7 +22,7 @@ fn grow(conn: &Connection, id: BatchId, n: i64) -> Result<(), Error> {
                 .optional()
         })
         .map_err(from_sqlite)?;
-    grown.map(|_| ()).ok_or_else(|| not_open(id))
+    grown.map(|_| ()).ok_or_else(|| batch_not_open(id))
 }
 
 /// Creates a batch (counted into its open parent).
@@ -122,12 +122,12 @@ pub(crate) fn seal(
             .optional()
         })
         .map_err(from_sqlite)?;
-    let due = due.ok_or_else(|| missing(id))?;
+    let due = due.ok_or_else(|| batch_missing(id))?;
     let mut queues = Vec::new();
     if due {
         settle_batches(conn, Vec::new(), vec![id], now, &mut queues)?;
     }
-    let batch = get(conn, id)?.ok_or_else(|| missing(id))?;
+    let batch = get(conn, id)?.ok_or_else(|| batch_missing(id))?;
     Ok((batch, queues))
 }
 
@@ -164,20 +164,4 @@ pub(crate) fn prune(conn: &Connection, limit: u32) -> Result<u64, Error> {
         n += 1;
     }
     Ok(n)
-}
-
-/// A batch that cannot take members.
-fn not_open(id: BatchId) -> Error {
-    Error::new(
-        ErrorKind::InvalidInput,
-        format!("batch {id} does not exist or is sealed: members can only be added to an open batch (create a new batch)"),
-    )
-}
-
-/// A batch that does not exist.
-fn missing(id: BatchId) -> Error {
-    Error::new(
-        ErrorKind::InvalidInput,
-        format!("batch {id} does not exist (check the id with `backlog batches list`)"),
-    )
 }

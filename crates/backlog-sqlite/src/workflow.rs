@@ -28,19 +28,7 @@ pub(crate) fn encode(
     checked: &CheckedWorkflow,
     now: DateTime<Utc>,
 ) -> Encoded {
-    let waiting = waiting_for_dependencies();
-    let jobs = params
-        .jobs
-        .into_iter()
-        .zip(&checked.waiting)
-        .map(|(mut job, &deps)| {
-            if deps > 0 {
-                job.scheduled_at = Some(waiting);
-                job.run_after = None;
-            }
-            job
-        })
-        .collect();
+    let jobs = checked.park_waiting(params.jobs);
     Encoded {
         name: params.name,
         idempotency_key: params.idempotency_key,

@@ -186,3 +186,20 @@ pub fn check_callback(callback: &BatchCallback) -> Result<(), crate::Error> {
         ))
     }
 }
+
+/// The error of adding members to (or creating a child of) a batch that does not exist or is
+/// sealed, the same on every backend.
+pub fn batch_not_open(id: BatchId) -> crate::Error {
+    crate::Error::new(
+        crate::ErrorKind::InvalidInput,
+        format!("batch {id} does not exist or is sealed: members can only be added to an open batch (create a new batch)"),
+    )
+}
+
+/// The error of sealing a batch that does not exist, the same on every backend.
+pub fn batch_missing(id: BatchId) -> crate::Error {
+    crate::Error::new(
+        crate::ErrorKind::InvalidInput,
+        format!("batch {id} does not exist (check the id with `backlog batches list`)"),
+    )
+}

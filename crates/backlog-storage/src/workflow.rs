@@ -203,6 +203,24 @@ pub struct CheckedWorkflow {
     pub edges: Vec<WorkflowDependency>,
 }
 
+impl CheckedWorkflow {
+    /// The workflow's jobs as every backend inserts them: each one that waits for dependencies
+    /// is scheduled at [`waiting_for_dependencies`], with no `run_after`.
+    pub fn park_waiting(&self, jobs: Vec<JobInsert>) -> Vec<JobInsert> {
+        let waiting = waiting_for_dependencies();
+        jobs.into_iter()
+            .zip(&self.waiting)
+            .map(|(mut job, &deps)| {
+                if deps > 0 {
+                    job.scheduled_at = Some(waiting);
+                    job.run_after = None;
+                }
+                job
+            })
+            .collect()
+    }
+}
+
 /// A workflow and how many of its jobs are in each state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkflowRow {
