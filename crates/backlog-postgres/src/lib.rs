@@ -177,7 +177,7 @@ struct Inner {
     /// fetches go straight to the limited path; see `queue.rs`.
     limited: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Whether the latest outcome write met jobs of workflows or batches: then the next one
-    /// goes straight to the settling transaction instead of being deferred (see storage.rs).
+    /// goes straight to the settling transaction instead of being deferred (see finish.rs).
     settling: std::sync::atomic::AtomicBool,
     /// Never sent on: dropping it (with the last clone of the storage) stops the listener.
     _shutdown: watch::Sender<()>,

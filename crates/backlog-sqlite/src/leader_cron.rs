@@ -1,5 +1,6 @@
 //! The SQL of the leader election (`leader_*`) and periodic job (`cron_*`) methods, executed
-//! synchronously on the connection `storage.rs` picked. Times are computed here from the caller's `now`.
+//! synchronously on the connection `storage.rs` picked. Times are computed here from the
+//! caller's `now`.
 
 use backlog_storage::{
     CronDefinition, CronRow, CronTickParams, CronUpsertParams, Error, Leader, LeaderElectParams,

@@ -1,4 +1,6 @@
-//! The SQL of every storage method, one file per method under `sql/`, named after it.
+//! Every SQL statement, one file each under `sql/`: named after the storage method that runs it,
+//! with a suffix for a method's further statements (`job_fetch_available_settings.sql`), or
+//! after what it does for several methods (`fair_key_next.sql`, `batch_count.sql`).
 
 macro_rules! sql {
     ($($name:ident => $file:literal,)*) => {
