@@ -150,3 +150,85 @@ pub async fn concurrent_fetchers_never_share_a_job(db: Db) {
     }
     assert_eq!(total, JOBS);
 }
+
+/// `job_insert_and_fetch` stores every job and claims up to `max` of the queue's available
+/// jobs for the worker, like a fetch made right after the insert; a resend of keyed jobs
+/// stores nothing new and still claims what is available.
+pub async fn insert_and_fetch_claims_for_the_worker(db: Db) {
+    let keyed = |i: usize| {
+        let mut j = job("q", "k");
+        j.priority = i as i16;
+        j.idempotency = Some(backlog_storage::IdempotencyInsert {
+            key: format!("request/{i}"),
+            window: Duration::from_secs(3600),
+            now: None,
+        });
+        j
+    };
+    let mut params = fetch_params("q", 2);
+    params.worker_id = "remote-1".into();
+    let (inserted, claimed) = db
+        .job_insert_and_fetch(
+            backlog_storage::JobInsertManyParams {
+                jobs: (0..3).map(keyed).collect(),
+            },
+            params.clone(),
+        )
+        .await
+        .expect("insert and fetch");
+    assert_eq!(inserted.len(), 3);
+    assert!(inserted.iter().all(|r| !r.duplicate));
+    // Highest priority first, as any claim.
+    let claimed_ids: Vec<_> = claimed.iter().map(|r| r.id).collect();
+    assert_eq!(claimed_ids, vec![inserted[2].id, inserted[1].id]);
+    for row in &claimed {
+        assert_eq!(row.state, JobState::Running);
+        assert_eq!(row.attempt, 1);
+        assert_eq!(row.attempted_by, vec!["remote-1".to_string()]);
+        assert!(row.lease_expires_at.is_some());
+        assert_eq!(get(&db, row.id).await, *row);
+    }
+    assert_eq!(get(&db, inserted[0].id).await.state, JobState::Available);
+
+    let (again, claimed) = db
+        .job_insert_and_fetch(
+            backlog_storage::JobInsertManyParams {
+                jobs: (0..3).map(keyed).collect(),
+            },
+            params,
+        )
+        .await
+        .expect("resend");
+    assert!(again.iter().all(|r| r.duplicate));
+    assert_eq!(
+        again.iter().map(|r| r.id).collect::<Vec<_>>(),
+        inserted.iter().map(|r| r.id).collect::<Vec<_>>()
+    );
+    let claimed_ids: Vec<_> = claimed.iter().map(|r| r.id).collect();
+    assert_eq!(claimed_ids, vec![inserted[0].id]);
+}
+
+/// The claim of `job_insert_and_fetch` honours the queue's settings: nothing is claimed from a
+/// paused queue, and the jobs are stored all the same.
+pub async fn insert_and_fetch_honours_a_paused_queue(db: Db) {
+    db.queue_pause(backlog_storage::QueuePauseParams {
+        queue: "q".into(),
+        now: None,
+    })
+    .await
+    .expect("pause");
+    let (inserted, claimed) = db
+        .job_insert_and_fetch(
+            backlog_storage::JobInsertManyParams {
+                jobs: vec![job("q", "k"), job("q", "k")],
+            },
+            fetch_params("q", 10),
+        )
+        .await
+        .expect("insert and fetch");
+    assert_eq!(inserted.len(), 2);
+    assert!(claimed.is_empty());
+    for r in &inserted {
+        assert_eq!(get(&db, r.id).await.state, JobState::Available);
+    }
+}

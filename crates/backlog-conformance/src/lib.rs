@@ -67,7 +67,8 @@ macro_rules! suite {
         ]);
         $crate::suite!(@module fetch: [
             claims_highest_priority_then_oldest, marks_running_with_lease_and_worker,
-            respects_queue_and_max, claims_only_the_kinds_asked_for, skips_jobs_not_available, concurrent_fetchers_never_share_a_job
+            respects_queue_and_max, claims_only_the_kinds_asked_for, skips_jobs_not_available, concurrent_fetchers_never_share_a_job,
+            insert_and_fetch_claims_for_the_worker, insert_and_fetch_honours_a_paused_queue
         ]);
         $crate::suite!(@module finish: [
             completed, retry_records_error_and_delay, discard_and_cancel_are_final,

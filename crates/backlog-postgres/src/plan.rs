@@ -42,8 +42,8 @@ impl PgStorage {
     }
 }
 
-const ENTER: &str = include_str!("../sql/plan_generic_enter.sql");
-const LEAVE: &str = include_str!("../sql/plan_generic_leave.sql");
+pub(crate) const ENTER: &str = include_str!("../sql/plan_generic_enter.sql");
+pub(crate) const LEAVE: &str = include_str!("../sql/plan_generic_leave.sql");
 
 /// Runs `sql` (prepared once per connection) with the connection's cached generic plan.
 pub(crate) async fn query<C: GenericClient>(

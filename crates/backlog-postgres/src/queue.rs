@@ -43,7 +43,7 @@ use tokio_postgres::Row;
 use crate::storage::micros;
 use crate::{error, row, PgStorage};
 
-const FETCH: &str = include_str!("../sql/job_fetch_available.sql");
+pub(crate) const FETCH: &str = include_str!("../sql/job_fetch_available.sql");
 const LOCK: &str = include_str!("../sql/job_fetch_available_lock.sql");
 const RUNNING: &str = include_str!("../sql/job_fetch_available_running.sql");
 const REFUND: &str = include_str!("../sql/job_fetch_available_refund.sql");
@@ -250,6 +250,7 @@ async fn claim<C: GenericClient + Sync>(
     limited: bool,
 ) -> Result<Vec<JobRow>, Error> {
     // A generic plan (src/plan.rs): its shape is pinned by tests/plans.rs like the custom one.
+    // src/insert_fetch.rs sends the same statement with the same parameters.
     let rows = crate::plan::query(
         client,
         FETCH,

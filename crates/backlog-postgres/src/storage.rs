@@ -90,6 +90,14 @@ impl Storage for PgStorage {
         self.job_insert_many_impl(params).await
     }
 
+    async fn job_insert_and_fetch(
+        &self,
+        params: JobInsertManyParams,
+        fetch: JobFetchAvailableParams,
+    ) -> Result<(Vec<JobInsertResult>, Vec<JobRow>), Error> {
+        self.insert_and_fetch(params, fetch).await
+    }
+
     async fn job_fetch_available(
         &self,
         params: JobFetchAvailableParams,

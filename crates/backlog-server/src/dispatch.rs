@@ -128,6 +128,9 @@ pub(crate) enum Internal {
         kinds_key: String,
         asked: u32,
         result: Result<Vec<JobRow>, backlog_storage::Error>,
+        /// Made by the enqueuer with an insert, not by the dispatcher: the queue's claim
+        /// bookkeeping (one in flight, drained marks) is not its own.
+        with_insert: bool,
     },
     /// The database says this worker no longer holds these jobs.
     Lost {
@@ -165,7 +168,9 @@ pub(crate) struct Dispatch {
     pub(crate) kind_policies: Arc<HashMap<String, KindPolicy>>,
 }
 
-/// A claim to start: made by [`Dispatch::plan`], run by [`Dispatch::spawn`].
+/// A claim to start: made by [`Dispatch::plan`], run by [`Dispatch::spawn`] (or by the
+/// enqueuer with an insert: [`Dispatch::reserve_for_insert`]).
+#[derive(Clone)]
 pub(crate) struct Claim {
     pub(crate) peer: Vec<u8>,
     pub(crate) session: String,
@@ -174,6 +179,37 @@ pub(crate) struct Claim {
     pub(crate) kinds: Vec<String>,
     pub(crate) kinds_key: String,
     pub(crate) asked: u32,
+}
+
+impl Claim {
+    /// The claim's statement parameters.
+    pub(crate) fn params(&self, lease: Duration) -> JobFetchAvailableParams {
+        JobFetchAvailableParams {
+            queue: self.queue.clone(),
+            max: self.asked,
+            worker_id: self.worker_id.clone(),
+            lease,
+            now: None,
+            kinds: self.kinds.clone(),
+        }
+    }
+
+    /// What reports the claim's answer to the session loop.
+    pub(crate) fn answered(
+        self,
+        result: Result<Vec<JobRow>, backlog_storage::Error>,
+        with_insert: bool,
+    ) -> Internal {
+        Internal::Claimed {
+            peer: self.peer,
+            session: self.session,
+            queue: self.queue,
+            kinds_key: self.kinds_key,
+            asked: self.asked,
+            result,
+            with_insert,
+        }
+    }
 }
 
 impl Dispatch {
@@ -262,28 +298,60 @@ impl Dispatch {
         claims
     }
 
+    /// A claim made with the insert of a request's jobs (issue #7): if a worker serving `queue`
+    /// and every one of `kinds` has free slots, up to `jobs` of them are reserved for it and the
+    /// enqueuer claims in the insert's own transaction
+    /// ([`Client::insert_prepared_and_fetch`](backlog::Client::insert_prepared_and_fetch)),
+    /// whose answer comes back as [`Internal::Claimed`] with `with_insert`. The jobs then start
+    /// without waiting for the insert's wake-up and a claim of the dispatcher's own.
+    pub(crate) fn reserve_for_insert<'a>(
+        &mut self,
+        workers: impl Iterator<Item = (&'a Vec<u8>, &'a str, &'a mut WorkerSlots)>,
+        active: u32,
+        queue: &str,
+        kinds: &[&str],
+        jobs: u32,
+    ) -> Option<Claim> {
+        let (peer, session, worker) = workers
+            .filter(|(_, _, w)| {
+                w.welcomed
+                    && !w.quiet
+                    && w.free() > 0
+                    && w.queues.iter().any(|q| q == queue)
+                    && kinds
+                        .iter()
+                        .all(|k| w.kinds.binary_search_by(|x| x.as_str().cmp(k)).is_ok())
+            })
+            // The first eligible worker in a stable order rather than the emptiest: requests
+            // arriving together then claim for one worker and share a statement.
+            .min_by(|(_, a, _), (_, b, _)| a.cmp(b))?;
+        let mut asked = worker.free().min(jobs).min(self.max_batch);
+        if let Some(max) = self.max_active {
+            asked = asked.min(max.saturating_sub(active));
+        }
+        if asked == 0 {
+            return None;
+        }
+        worker.reserved += asked;
+        Some(Claim {
+            peer: peer.clone(),
+            session: session.to_owned(),
+            worker_id: worker.worker_id.clone(),
+            queue: queue.to_owned(),
+            kinds: worker.kinds.clone(),
+            kinds_key: worker.kinds_key(),
+            asked,
+        })
+    }
+
     /// Runs a claim; its answer comes back as [`Internal::Claimed`].
     pub(crate) fn spawn(&self, claim: Claim) {
         let storage = self.storage.clone();
         let internal = self.internal.clone();
-        let params = JobFetchAvailableParams {
-            queue: claim.queue.clone(),
-            max: claim.asked,
-            worker_id: claim.worker_id,
-            lease: self.lease,
-            now: None,
-            kinds: claim.kinds,
-        };
+        let params = claim.params(self.lease);
         tokio::spawn(async move {
             let result = storage.job_fetch_available(params).await;
-            let _ = internal.send(Internal::Claimed {
-                peer: claim.peer,
-                session: claim.session,
-                queue: claim.queue,
-                kinds_key: claim.kinds_key,
-                asked: claim.asked,
-                result,
-            });
+            let _ = internal.send(claim.answered(result, false));
         });
     }
 

@@ -22,6 +22,9 @@ pub(crate) struct Prepared {
     pub(crate) group: Group,
     /// Holds one of `max_inflight_requests` until the answer is sent.
     pub(crate) permit: tokio::sync::OwnedSemaphorePermit,
+    /// A worker's slots reserved for a claim in the insert's transaction
+    /// ([`crate::dispatch::Dispatch::reserve_for_insert`]).
+    pub(crate) claim: Option<crate::dispatch::Claim>,
 }
 
 /// What a request's jobs form or join.
@@ -64,6 +67,15 @@ impl Prepared {
     /// Whether it is stored by a statement of its own (workflows and batches).
     fn alone(&self) -> bool {
         !matches!(self.group, Group::None) || self.has_unique()
+    }
+
+    /// Whether its claim, if any, can share a statement with `other`'s: a statement claims for
+    /// one worker session and queue (the slots of its requests' claims summed).
+    fn claims_with(&self, other: Option<&crate::dispatch::Claim>) -> bool {
+        match (&self.claim, other) {
+            (Some(a), Some(b)) => a.peer == b.peer && a.session == b.session && a.queue == b.queue,
+            _ => true,
+        }
     }
 }
 
@@ -323,6 +335,8 @@ pub(crate) async fn run(
     client: Client,
     socket: std::sync::Arc<crate::socket::SocketHandle>,
     mut rx: tokio::sync::mpsc::Receiver<Prepared>,
+    internal: tokio::sync::mpsc::UnboundedSender<crate::dispatch::Internal>,
+    lease: Duration,
 ) {
     let statements = std::sync::Arc::new(tokio::sync::Semaphore::new(STATEMENTS));
     let alone = std::sync::Arc::new(tokio::sync::Semaphore::new(ALONE_STATEMENTS));
@@ -344,6 +358,7 @@ pub(crate) async fn run(
             let mut keys: std::collections::HashSet<String> =
                 batch[0].keys().map(str::to_owned).collect();
             let mut jobs = batch[0].jobs.len();
+            let mut claim = batch[0].claim.clone();
             while jobs < GATHER_JOBS {
                 let Ok(p) = rx.try_recv() else { break };
                 if p.alone()
@@ -353,16 +368,28 @@ pub(crate) async fn run(
                     next = Some(p);
                     break;
                 }
+                let mut p = p;
+                if !p.claims_with(claim.as_ref()) {
+                    // One claim per statement: this one's slots are given back, and its jobs
+                    // wait for the insert's wake-up and the dispatcher's claim.
+                    if let Some(other) = p.claim.take() {
+                        let _ = internal.send(other.answered(Ok(Vec::new()), true));
+                    }
+                }
                 keys.extend(p.keys().map(str::to_owned));
                 jobs += p.jobs.len();
+                if claim.is_none() {
+                    claim.clone_from(&p.claim);
+                }
                 batch.push(p);
             }
         }
         let client = client.clone();
         let socket = socket.clone();
+        let internal = internal.clone();
         tokio::spawn(async move {
             if matches!(batch[0].group, Group::None) {
-                insert(&client, &socket, batch).await;
+                insert(&client, &socket, batch, &internal, lease).await;
             } else if let Some(p) = batch.pop() {
                 insert_group(&client, &socket, p).await;
             }
@@ -371,13 +398,49 @@ pub(crate) async fn run(
     }
 }
 
-async fn insert(client: &Client, socket: &crate::socket::SocketHandle, mut batch: Vec<Prepared>) {
+/// Inserts gathered requests in one statement and answers each. With a claim (at most one
+/// target per statement, their slots summed), the statement also claims for that worker and
+/// the claimed rows go to the session loop, which sends the orders.
+async fn insert(
+    client: &Client,
+    socket: &crate::socket::SocketHandle,
+    mut batch: Vec<Prepared>,
+    internal: &tokio::sync::mpsc::UnboundedSender<crate::dispatch::Internal>,
+    lease: Duration,
+) {
     let counts: Vec<usize> = batch.iter().map(|p| p.jobs.len()).collect();
     let jobs: Vec<backlog_storage::JobInsert> = batch
         .iter_mut()
         .flat_map(|p| std::mem::take(&mut p.jobs))
         .collect();
-    let result = client.insert_prepared(jobs).await;
+    let claim = batch
+        .iter_mut()
+        .filter_map(|p| p.claim.take())
+        .reduce(|mut all, c| {
+            all.asked += c.asked;
+            all
+        });
+    let result = match claim {
+        None => client.insert_prepared(jobs).await,
+        Some(claim) => {
+            let params = claim.params(lease);
+            match client.insert_prepared_and_fetch(jobs, params).await {
+                Ok((results, rows)) => {
+                    let _ = internal.send(claim.answered(Ok(rows), true));
+                    Ok(results)
+                }
+                Err(error) => {
+                    // Gives the reserved slots back; the requests are answered below.
+                    let failed = backlog_storage::Error::new(
+                        ErrorKind::Unavailable,
+                        "the insert that was to claim for this worker failed",
+                    );
+                    let _ = internal.send(claim.answered(Err(failed), true));
+                    Err(error)
+                }
+            }
+        }
+    };
     let mut offset = 0;
     for (p, n) in batch.into_iter().zip(counts) {
         let reply = match &result {

@@ -124,6 +124,8 @@ pub(crate) async fn run(
         client.clone(),
         socket.clone(),
         enqueuer_rx,
+        internal.clone(),
+        config.lease,
     ));
     let mut state = State {
         enqueuer,
@@ -497,7 +499,41 @@ impl State {
         });
     }
 
-    fn request(&self, peer: Vec<u8>, request: backlog_protocol::Request) {
+    /// Reserves a worker's free slots for the jobs of a plain request, to be claimed in the
+    /// insert's transaction ([`crate::dispatch::Dispatch::reserve_for_insert`]): when they are
+    /// plain jobs of one queue, due now, and some worker of that queue takes all their kinds.
+    fn claim_with_insert(&mut self, plan: &crate::enqueue::Plan) -> Option<crate::dispatch::Claim> {
+        if !matches!(plan.group, crate::enqueue::Group::None) {
+            return None;
+        }
+        let first = plan.jobs.first()?;
+        let plain = plan.jobs.iter().all(|j| {
+            j.queue == first.queue
+                && j.unique.is_none()
+                && j.scheduled_at.is_none()
+                && j.run_after.is_none_or(|d| d.is_zero())
+        });
+        if !plain {
+            return None;
+        }
+        let mut kinds: Vec<&str> = plan.jobs.iter().map(|j| j.kind.as_str()).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        let active = self.active();
+        let workers = self.sessions.iter_mut().filter_map(|(peer, session)| {
+            let id = session.id.as_str();
+            session.worker.as_mut().map(|w| (peer, id, w))
+        });
+        self.dispatch.reserve_for_insert(
+            workers,
+            active,
+            &first.queue,
+            &kinds,
+            plan.jobs.len() as u32,
+        )
+    }
+
+    fn request(&mut self, peer: Vec<u8>, request: backlog_protocol::Request) {
         let Ok(permit) = self.inflight.clone().try_acquire_owned() else {
             crate::telemetry::request(false);
             self.send(
@@ -518,16 +554,27 @@ impl State {
                 self.send(&peer, &Message::Rejected(rejected));
             }
             Ok(plan) => {
+                let claim = self.claim_with_insert(&plan);
                 let prepared = crate::enqueue::Prepared {
                     peer,
                     request,
                     jobs: plan.jobs,
                     group: plan.group,
                     permit,
+                    claim,
                 };
                 // The channel holds max_inflight_requests, as many as permits exist.
                 if let Err(error) = self.enqueuer.try_send(prepared) {
                     tracing::error!(%error, "the enqueuer stopped; a request was dropped unanswered");
+                    let prepared = match error {
+                        mpsc::error::TrySendError::Full(p)
+                        | mpsc::error::TrySendError::Closed(p) => p,
+                    };
+                    if let Some(claim) = prepared.claim {
+                        if let Some(w) = self.worker_mut(&claim.peer, &claim.session) {
+                            w.reserved = w.reserved.saturating_sub(claim.asked);
+                        }
+                    }
                 }
             }
         }

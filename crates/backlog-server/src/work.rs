@@ -35,12 +35,7 @@ pub(crate) fn wire(lease: backlog_types::LeaseToken) -> LeaseToken {
 impl State {
     /// Starts the claims the workers' free slots allow.
     pub(crate) fn dispatch(&mut self) {
-        let active: u32 = self
-            .sessions
-            .values()
-            .filter_map(|s| s.worker.as_ref())
-            .map(|w| w.held.len() as u32 + w.reserved)
-            .sum();
+        let active = self.active();
         let workers = self.sessions.iter_mut().filter_map(|(peer, session)| {
             let id = session.id.as_str();
             session.worker.as_mut().map(|w| (peer, id, w))
@@ -50,6 +45,15 @@ impl State {
         for claim in claims {
             self.dispatch.spawn(claim);
         }
+    }
+
+    /// Orders outstanding or reserved over all sessions (what `max_active` limits).
+    pub(crate) fn active(&self) -> u32 {
+        self.sessions
+            .values()
+            .filter_map(|s| s.worker.as_ref())
+            .map(|w| w.held.len() as u32 + w.reserved)
+            .sum()
     }
 
     /// What the dispatcher's async work reported.
@@ -62,9 +66,12 @@ impl State {
                 kinds_key,
                 asked,
                 result,
+                with_insert,
             } => {
-                let got = result.as_ref().ok().map(Vec::len);
-                self.dispatch.claimed(&queue, &kinds_key, asked, got);
+                if !with_insert {
+                    let got = result.as_ref().ok().map(Vec::len);
+                    self.dispatch.claimed(&queue, &kinds_key, asked, got);
+                }
                 let rows = match result {
                     Ok(rows) => rows,
                     Err(error) => {
@@ -128,7 +135,7 @@ impl State {
         }
     }
 
-    fn worker_mut(
+    pub(crate) fn worker_mut(
         &mut self,
         peer: &[u8],
         session: &str,

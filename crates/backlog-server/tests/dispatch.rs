@@ -6,7 +6,7 @@ use std::time::Duration;
 use backlog::{Client, InsertOpts, JobState};
 use backlog_protocol::{
     decode, encode, Command, Completed, ErrorInfo, FailAction, Failed, Heartbeat, Held, Hello,
-    Limits, Message, Order, RecordStatus, Recordable, Recorded, Release, Role,
+    JobSpec, Limits, Message, Order, RecordStatus, Recordable, Recorded, Release, Request, Role,
 };
 use backlog_server::{Server, ServerConfig, ServerHooks};
 use backlog_storage::JobRescueParams;
@@ -55,6 +55,7 @@ on_both_backends!(
     the_global_active_limit_holds_over_workers,
     remote_workers_are_listed_beside_the_runners,
     an_expired_job_is_discarded_not_ordered,
+    a_request_for_an_idle_worker_is_claimed_with_its_insert,
 );
 
 fn config() -> ServerConfig {
@@ -664,5 +665,68 @@ async fn remote_workers_are_listed_beside_the_runners(db: Db) {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    server.shutdown().await;
+}
+
+/// A request whose jobs an idle worker takes is claimed in the insert's own statement
+/// (`job_insert_and_fetch`), so the orders leave as soon as it commits; on PostgreSQL in the
+/// insert's own transaction, so the attempt starts at the job's creation instant (`now()` is
+/// the transaction's). Jobs nobody connected takes are stored and wait.
+async fn a_request_for_an_idle_worker_is_claimed_with_its_insert(db: Db) {
+    let server = Server::start(db.clone(), config(), ServerHooks::default()).unwrap();
+    let worker = Peer::connect(server.endpoint());
+    worker.hello("w-1", &["k"], &["default"], 4, vec![]);
+    let producer = Peer::connect(server.endpoint());
+    producer.send(Message::Hello(Hello {
+        role: Role::Producer,
+        worker_id: None,
+        kinds: vec![],
+        queues: vec![],
+        capacity: None,
+        holding: vec![],
+        token: None,
+        library: Some("test".into()),
+    }));
+    assert!(matches!(producer.recv(), Message::Welcome(_)));
+    let spec = |kind: &str| JobSpec::new(kind, serde_json::json!({"n": 1}));
+    // A first job, however it is claimed, leaves no claim of the dispatcher's in flight (the
+    // one the worker's Hello started has come back): the worker is idle, its slots free.
+    producer.send(Message::Request(Request::new("r-0", vec![spec("k")])));
+    assert!(matches!(producer.recv(), Message::Acknowledged(_)));
+    let first = worker.order();
+    worker.complete(&first);
+    assert_eq!(worker.recorded().status, RecordStatus::Applied);
+
+    producer.send(Message::Request(Request::new(
+        "r-1",
+        vec![spec("k"), spec("k")],
+    )));
+    let Message::Acknowledged(ack) = producer.recv() else {
+        panic!("expected Acknowledged");
+    };
+    let mut acked: Vec<i64> = ack.jobs.iter().map(|j| j.id).collect();
+    let mut ordered = vec![worker.order().job_id, worker.order().job_id];
+    acked.sort_unstable();
+    ordered.sort_unstable();
+    assert_eq!(acked, ordered);
+    for id in &acked {
+        let row = state(&db, *id).await;
+        assert_eq!(row.state, JobState::Running);
+        assert_eq!(row.attempted_by, vec!["w-1".to_string()]);
+        if db.storage().backend_name() == "postgres" {
+            assert_eq!(
+                row.attempted_at,
+                Some(row.created_at),
+                "claimed in the insert's transaction"
+            );
+        }
+    }
+
+    producer.send(Message::Request(Request::new("r-2", vec![spec("other")])));
+    let Message::Acknowledged(ack) = producer.recv() else {
+        panic!("expected Acknowledged");
+    };
+    assert!(worker.try_recv(Duration::from_millis(200)).is_none());
+    assert_eq!(state(&db, ack.jobs[0].id).await.state, JobState::Available);
     server.shutdown().await;
 }

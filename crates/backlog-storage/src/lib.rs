@@ -108,6 +108,32 @@ pub trait Storage: Send + Sync + 'static {
         params: JobFetchAvailableParams,
     ) -> Result<Vec<JobRow>, Error>;
 
+    /// Inserts jobs as [`Storage::job_insert_many`] does, then claims for a worker as
+    /// [`Storage::job_fetch_available`] does, so that a server which has an idle worker for the
+    /// jobs it is enqueuing hands them over without waiting for a wake-up and a claim of its own
+    /// (issue #7). The claim takes the queue's available jobs in run order, the new ones or
+    /// older ones, and honours the queue's settings. It is best effort: a backend may claim
+    /// nothing where the settings restrict claims (paused, `max_running`, a rate limit, fair),
+    /// and a claim that fails after the insert returns no rows; the jobs then wait for an
+    /// ordinary claim. The insert is never undone by the claim.
+    ///
+    /// The default makes the two calls one after the other. PostgreSQL makes them in one
+    /// transaction with one durable commit, the claim riding along.
+    ///
+    /// # Errors
+    ///
+    /// As [`Storage::job_insert_many`]; an error means nothing was inserted or claimed.
+    async fn job_insert_and_fetch(
+        &self,
+        params: JobInsertManyParams,
+        fetch: JobFetchAvailableParams,
+    ) -> Result<(Vec<JobInsertResult>, Vec<JobRow>), Error> {
+        let inserted = self.job_insert_many(params).await?;
+        // Best effort: the jobs are stored; a failed claim leaves them to an ordinary one.
+        let claimed = self.job_fetch_available(fetch).await.unwrap_or_default();
+        Ok((inserted, claimed))
+    }
+
     /// Records the outcome of many executions in one transaction. Each entry applies only if the
     /// job is still `running` under that entry's lease token (fencing): a writer whose claim was
     /// lost, rescued or superseded is refused. Returns, ascending, the ids whose outcome is now

@@ -15,7 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backlog_storage::{
-    JobIdsParams, JobInsert, JobInsertManyParams, JobInsertResult, JobListParams, Storage,
+    JobFetchAvailableParams, JobIdsParams, JobInsert, JobInsertManyParams, JobInsertResult,
+    JobListParams, Storage,
 };
 use backlog_types::{validate_kind, JobId, JobRow, Priority, QueueName};
 
@@ -337,6 +338,26 @@ impl Client {
             .await?;
         crate::telemetry::enqueued(counts);
         Ok(ids)
+    }
+
+    /// Inserts prepared jobs like [`Client::insert_prepared`] and, in the same call, claims up to
+    /// `fetch.max` available jobs of `fetch.queue` for the worker `fetch.worker_id`
+    /// ([`Storage::job_insert_and_fetch`](backlog_storage::Storage::job_insert_and_fetch)): for a
+    /// server that has an idle worker for what it enqueues. The claimed rows are running under
+    /// fresh leases, as after [`Storage::job_fetch_available`](backlog_storage::Storage::job_fetch_available);
+    /// the claim is best effort and may be empty.
+    pub async fn insert_prepared_and_fetch(
+        &self,
+        jobs: Vec<JobInsert>,
+        fetch: JobFetchAvailableParams,
+    ) -> Result<(Vec<JobInsertResult>, Vec<JobRow>), EnqueueError> {
+        let counts = crate::telemetry::enqueue_counts(&jobs);
+        let result = self
+            .storage
+            .job_insert_and_fetch(JobInsertManyParams { jobs }, fetch)
+            .await?;
+        crate::telemetry::enqueued(counts);
+        Ok(result)
     }
 
     /// One job by id.
