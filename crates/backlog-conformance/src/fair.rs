@@ -106,3 +106,87 @@ pub async fn per_key_limit_holds(db: Db) {
         .unwrap();
     assert_eq!(running.len(), 5);
 }
+
+/// A claim comes back turn by turn over the keys (each key's first job, then each key's
+/// second), then its top-up: the keys that filled their share, in key order, then the jobs
+/// without a key. The next claim starts after the last key served.
+pub async fn a_short_claim_is_topped_up_in_turn_order(db: Db) {
+    insert(&db, (0..3).map(|_| keyed("q", "a")).collect()).await;
+    insert(&db, vec![keyed("q", "b")]).await;
+    insert(&db, (0..5).map(|_| keyed("q", "c")).collect()).await;
+    insert(&db, vec![job("q", "k")]).await;
+    // Three keys, a share of 2 each: a a, b, c c; one short, topped up from a (the first key
+    // that filled its share) before the unkeyed job.
+    let claimed = fetch(&db, "q", 6).await;
+    assert_eq!(keys_of(&claimed), vec!["a", "b", "c", "a", "c", "a"]);
+    // a and b are empty, c has 3 left: c fills its share and the top-up, the unkeyed job last.
+    let claimed = fetch(&db, "q", 5).await;
+    assert_eq!(keys_of(&claimed), vec!["c", "c", "c", "-"]);
+}
+
+/// Six concurrent fetch loops never hold more than the per-key limit of any key's jobs, and
+/// never claim a job twice.
+pub async fn per_key_limit_holds_for_concurrent_fetchers(db: Db) {
+    use std::collections::{BTreeSet, HashMap};
+    use std::sync::{Arc, Mutex};
+    const LIMIT: i64 = 2;
+    const KEYS: [&str; 3] = ["x", "y", "z"];
+    const PER_KEY: usize = 20;
+    db.queue_update(QueueUpdateParams {
+        queue: "q".into(),
+        max_running: None,
+        rate_limit: None,
+        partition_max_running: Some(Some(LIMIT as u32)),
+    })
+    .await
+    .unwrap();
+    for key in KEYS {
+        insert(&db, (0..PER_KEY).map(|_| keyed("q", key)).collect()).await;
+    }
+    let total = KEYS.len() * PER_KEY;
+    let running: Arc<Mutex<HashMap<String, i64>>> = Arc::default();
+    let claimed: Arc<Mutex<Vec<i64>>> = Arc::default();
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let (db, running, claimed) = (db.clone(), running.clone(), claimed.clone());
+        tasks.push(tokio::spawn(async move {
+            while claimed.lock().unwrap().len() < total {
+                let rows = fetch(&db, "q", 3).await;
+                {
+                    let mut running = running.lock().unwrap();
+                    for row in &rows {
+                        let key = row.partition_key.clone().unwrap_or_default();
+                        let now = running.entry(key.clone()).or_insert(0);
+                        *now += 1;
+                        assert!(*now <= LIMIT, "{now} jobs of {key} running, limit {LIMIT}");
+                    }
+                    claimed.lock().unwrap().extend(rows.iter().map(|r| r.id));
+                }
+                for _ in 0..3 {
+                    tokio::task::yield_now().await;
+                }
+                for row in rows {
+                    // Counted out before the database hears of it, so the counter never
+                    // exceeds the real number of running jobs.
+                    let key = row.partition_key.clone().unwrap_or_default();
+                    *running.lock().unwrap().get_mut(&key).unwrap() -= 1;
+                    finalize(
+                        &db,
+                        std::slice::from_ref(&row),
+                        vec![backlog_storage::JobOutcome::Completed],
+                    )
+                    .await;
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("fetch loop");
+    }
+    let claimed = claimed.lock().unwrap().clone();
+    let distinct: BTreeSet<i64> = claimed.iter().copied().collect();
+    assert_eq!(claimed.len(), total, "every job claimed once");
+    assert_eq!(distinct.len(), total, "no job claimed twice");
+    let info = db.queue_get("q").await.unwrap().unwrap();
+    assert_eq!(info.count(JobState::Completed), total as u64);
+}

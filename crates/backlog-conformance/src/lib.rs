@@ -80,7 +80,9 @@ macro_rules! suite {
             rescue_expired_leases, delete_finalized_respects_cutoffs
         ]);
         $crate::suite!(@module fair: [
-            claims_rotate_over_keys, the_cursor_moves_over_many_keys, per_key_limit_holds
+            claims_rotate_over_keys, the_cursor_moves_over_many_keys, per_key_limit_holds,
+            a_short_claim_is_topped_up_in_turn_order,
+            per_key_limit_holds_for_concurrent_fetchers
         ]);
         $crate::suite!(@module admin: [
             get_missing_is_none, list_filters_and_paginates, count_by_state,

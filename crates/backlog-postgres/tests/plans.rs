@@ -18,7 +18,6 @@ use serde_json::{json, Value};
 use tokio_postgres::{Client, SimpleQueryMessage};
 
 const FETCH: &str = include_str!("../sql/job_fetch_available.sql");
-const CLAIM_IDS: &str = include_str!("../sql/job_claim_ids.sql");
 const FINISH: &str = include_str!("../sql/job_finish_many.sql");
 const HEARTBEAT: &str = include_str!("../sql/job_heartbeat_many.sql");
 const INSERT: &str = include_str!("../sql/job_insert_many.sql");
@@ -26,10 +25,7 @@ const INSERT_IDEMPOTENT: &str = include_str!("../sql/job_insert_many_idempotent.
 const RESCUE: &str = include_str!("../sql/job_rescue.sql");
 const SCHEDULE: &str = include_str!("../sql/job_schedule.sql");
 const SETTLE: &str = include_str!("../sql/job_dependants_settle.sql");
-const FAIR_KEYS: &str = include_str!("../sql/fair_keys.sql");
-const FAIR_JOBS: &str = include_str!("../sql/fair_jobs.sql");
-const FAIR_RUNNING: &str = include_str!("../sql/fair_running.sql");
-const FAIR_UNKEYED: &str = include_str!("../sql/fair_unkeyed_jobs.sql");
+const FAIR_CLAIM: &str = include_str!("../sql/fair_claim.sql");
 
 /// The indexes of `backlog_job` (a bitmap index scan names its index, not its table).
 const JOB_INDEXES: &[&str] = &[
@@ -323,24 +319,6 @@ async fn check_all(client: &Client, situation: &str) {
         problems.extend(check_generic(client, label, FETCH, args, claim()).await);
     }
 
-    let available = literal(
-        client,
-        "SELECT array_agg(id ORDER BY id)::text FROM (SELECT id FROM backlog_job \
-         WHERE state = 'available' AND queue = 'fair' ORDER BY id LIMIT 20) AS a",
-        "bigint[]",
-    )
-    .await;
-    problems.extend(
-        check(
-            client,
-            "claim_ids",
-            CLAIM_IDS,
-            &format!("{available}, 'w', 30000000, NULL"),
-            id_lookup_expect(),
-        )
-        .await,
-    );
-
     // Completions and heartbeats: a small batch and a full one (the completer's default).
     for n in [10, 1000] {
         let running = format!(
@@ -490,65 +468,60 @@ async fn check_all(client: &Client, situation: &str) {
     .await;
     problems.extend(check(client, "settle", SETTLE, &dependencies, id_lookup_expect()).await);
 
-    // The fair claim's steps.
-    let partition = "backlog_job_fetch_partition";
-    let fair = || Expect {
-        allowed: &["backlog_job_fetch_partition"],
-        required: &["backlog_job_fetch_partition"],
+    // The fair claim: from the start and after a cursor, short (the top-up and the unkeyed
+    // walk run), with a per-key limit, with kinds, and a large claim.
+    let fair = |per_key: bool| Expect {
+        allowed: if per_key {
+            &[
+                "backlog_job_fetch_partition",
+                "backlog_job_running_partition",
+                FETCH_INDEX,
+                PKEY,
+            ]
+        } else {
+            &["backlog_job_fetch_partition", FETCH_INDEX, PKEY]
+        },
+        required: if per_key {
+            &[
+                "backlog_job_fetch_partition",
+                "backlog_job_running_partition",
+                FETCH_INDEX,
+                PKEY,
+            ]
+        } else {
+            &["backlog_job_fetch_partition", FETCH_INDEX, PKEY]
+        },
         ordered: None,
     };
-    problems.extend(check(client, "fair_keys", FAIR_KEYS, "'fair', '', 10", fair()).await);
-    problems.extend(
-        check(
-            client,
-            "fair_keys_cursor",
-            FAIR_KEYS,
-            "'fair', 'key-25', 10",
-            fair(),
-        )
-        .await,
-    );
-    problems.extend(
-        check(
-            client,
-            "fair_jobs",
-            FAIR_JOBS,
-            "'fair', '{key-1,key-2,key-3}', '{5,5,5}', '{0,0,0}', '{}'",
-            Expect {
-                ordered: Some(partition),
-                ..fair()
-            },
-        )
-        .await,
-    );
-    problems.extend(
-        check(
-            client,
-            "fair_running",
-            FAIR_RUNNING,
-            "'fair', '{key-1,key-2,key-3}'",
-            Expect {
-                allowed: &["backlog_job_running_partition"],
-                required: &["backlog_job_running_partition"],
-                ordered: None,
-            },
-        )
-        .await,
-    );
-    problems.extend(
-        check(
-            client,
-            "fair_unkeyed",
-            FAIR_UNKEYED,
-            "'fair', 10, 0, '{}'",
-            Expect {
-                allowed: &[FETCH_INDEX],
-                required: &[FETCH_INDEX],
-                ordered: Some(FETCH_INDEX),
-            },
-        )
-        .await,
-    );
+    for (label, args, per_key) in [
+        (
+            "fair_claim",
+            "'fair', '', 10, NULL, '{}', 'w', 30000000, NULL",
+            false,
+        ),
+        (
+            "fair_claim_cursor",
+            "'fair', 'key-25', 10, NULL, '{}', 'w', 30000000, NULL",
+            false,
+        ),
+        (
+            "fair_claim_per_key",
+            "'fair', 'key-25', 10, 3, '{}', 'w', 30000000, NULL",
+            true,
+        ),
+        (
+            "fair_claim_kinds",
+            "'fair', '', 10, NULL, '{k}', 'w', 30000000, NULL",
+            false,
+        ),
+        (
+            "fair_claim_large",
+            "'fair', 'key-25', 1000, NULL, '{}', 'w', 30000000, NULL",
+            false,
+        ),
+    ] {
+        problems.extend(check(client, label, FAIR_CLAIM, args, fair(per_key)).await);
+    }
 
     assert!(
         problems.is_empty(),

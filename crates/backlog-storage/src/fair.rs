@@ -1,5 +1,7 @@
 //! Fair queues: how one claim shares its jobs among the partition keys that have available
-//! jobs. Shared by both backends, which only run the statements.
+//! jobs. SQLite runs these functions between its statements; PostgreSQL applies the same rules
+//! inside one statement (`crates/backlog-postgres/sql/fair_claim.sql`, one round trip), so a
+//! change here must be made there too (the conformance tests of `fair` check both).
 //!
 //! A claim of `max` jobs on a fair queue:
 //! 1. lists up to `max` keys with available jobs, in key order starting after the queue's
