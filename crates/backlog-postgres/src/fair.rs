@@ -31,23 +31,22 @@ pub(crate) async fn claim<C: GenericClient + Sync>(
 ) -> Result<Vec<JobRow>, Error> {
     let cursor = fairness.cursor.clone().unwrap_or_default();
     let max = i32::try_from(max).unwrap_or(i32::MAX);
-    let statement = client.prepare_cached(CLAIM).await.map_err(error::pg)?;
-    let rows = client
-        .query(
-            &statement,
-            &[
-                &params.queue,
-                &cursor,
-                &max,
-                &fairness.per_key,
-                &params.kinds,
-                &params.worker_id,
-                &micros(params.lease),
-                &params.now,
-            ],
-        )
-        .await
-        .map_err(error::pg)?;
+    // A generic plan, like the plain claim's (src/plan.rs); both pinned by tests/plans.rs.
+    let rows = crate::plan::query(
+        client,
+        CLAIM,
+        &[
+            &params.queue,
+            &cursor,
+            &max,
+            &fairness.per_key,
+            &params.kinds,
+            &params.worker_id,
+            &micros(params.lease),
+            &params.now,
+        ],
+    )
+    .await?;
     // In the order chosen: turn by turn over the keys.
     let mut ordered = Vec::with_capacity(rows.len());
     for r in &rows {
