@@ -6,14 +6,15 @@
 //! cold statements (maintenance, dashboard, filters), whose best plan depends on the values.
 //! For the statements on every job's path it is mostly cost: planning the idempotent insert of
 //! one job took 1.16 ms for 0.52 ms of execution here, against 0.08 ms with the connection's
-//! cached generic plan. These run generically: the claim (`job_fetch_available`), the pooled
-//! `job_insert_many` (both variants), `job_finish_many` and `job_heartbeat_many`. Their plans
+//! cached generic plan. These run generically: the claims (`job_fetch_available` and the fair
+//! claim), the pooled `job_insert_many` (both variants, also inside `job_insert_and_fetch`),
+//! `job_finish_many` and `job_heartbeat_many`. Their plans
 //! have nothing to choose: every one was shaped for issue #9 to be driven by the right index
 //! whatever the statistics say, and `tests/plans.rs` checks the generic plan beside the custom
 //! one on a table never analyzed, one analyzed while empty and one analyzed while busy. The
 //! one-row `job_insert_one` stays custom: a `VALUES` insert plans in microseconds, less than the
 //! switches below cost. Measured through the ZeroMQ server on PostgreSQL at 1,000 jobs/s
-//! (docs/benchmarks.md): enqueue→start p50 4.4–5.2 ms → 3.7 ms, on a loaded machine.
+//! (docs/benchmarks.md): enqueue→start p50 4.4–5.2 ms → 3.2–3.7 ms, on a loaded machine.
 //!
 //! [`query`] sends three messages pipelined (one network round trip): switch the connection to
 //! `force_generic_plan`, run the statement, switch it back. Each message is its own implicit
