@@ -12,8 +12,8 @@
 --    keys up to $2. Each key is one probe of the partial index backlog_job_fetch_partition (a
 --    skip scan), so the cost grows with the keys read, not with the jobs queued behind them.
 -- 2. `roomed`, `sized`: each key's room (with $4, the limit less its running jobs, counted on
---    backlog_job_running_partition once per key, hence MATERIALIZED; without $4 the CASE folds
---    the count away) and its share, `ceil($3 / keys)` capped by the room. `first`: each key's
+--    backlog_job_running_partition once per key, hence MATERIALIZED; without $4 the CASE never
+--    reads the count: the statement runs with a generic plan, src/plan.rs) and its share, `ceil($3 / keys)` capped by the room. `first`: each key's
 --    next `share` jobs in run order, an ordered walk of backlog_job_fetch_partition per key,
 --    numbered by WITH ORDINALITY (no sort).
 -- 3. `topped`: if the first read left the claim short, the keys that filled their share may
