@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use backlog::{Client, InsertOpts, Job, JobArgs, JobError, Runner, Worker, Workers};
+use backlog::{Client, InsertOpts, Job, JobArgs, JobError, Worker, Workers};
 use serde::{Deserialize, Serialize};
 
 use super::scenarios::{self, DEFAULT_CONCURRENCY};
@@ -96,9 +96,8 @@ async fn run_at(bench: &Bench, concurrency: usize) -> anyhow::Result<Vec<Measure
         .register(BigWorker(starts.clone(), noop))
         .register(SmallWorker(starts.clone()));
     let started = Instant::now();
-    let runner = Runner::builder(bench.db.storage.clone(), workers)
-        .queue("bench", bench.queue_config(concurrency))
-        .start()?;
+    // The plain drain's runner settings (bench.runner), so the two drains differ only in keys.
+    let runner = bench.runner_of(workers, concurrency)?;
     while runner.stats().completed < total {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }

@@ -234,16 +234,20 @@ impl Bench {
 
     /// A runner over the bench queue at `concurrency`.
     pub(crate) fn runner(&self, worker: NoopWorker, concurrency: usize) -> anyhow::Result<Runner> {
+        self.runner_of(Workers::new().register(worker), concurrency)
+    }
+
+    /// A runner of `workers` over the bench queue at `concurrency`, with the settings every
+    /// drain shares (so that two drains compared differ only in what they measure).
+    pub(crate) fn runner_of(&self, workers: Workers, concurrency: usize) -> anyhow::Result<Runner> {
         let queue = self.queue_config(concurrency);
-        Ok(
-            Runner::builder(self.db.storage.clone(), Workers::new().register(worker))
-                .queue("bench", queue)
-                .configure(|c| {
-                    c.maintenance_config.schedule_interval = Duration::from_secs(5);
-                    c.maintenance = std::env::var("BENCH_NO_MAINT").is_err();
-                })
-                .start()?,
-        )
+        Ok(Runner::builder(self.db.storage.clone(), workers)
+            .queue("bench", queue)
+            .configure(|c| {
+                c.maintenance_config.schedule_interval = Duration::from_secs(5);
+                c.maintenance = std::env::var("BENCH_NO_MAINT").is_err();
+            })
+            .start()?)
     }
 
     pub(crate) async fn reset(&self) -> anyhow::Result<()> {
