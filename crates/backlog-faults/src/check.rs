@@ -24,13 +24,23 @@ pub struct Execution {
     pub end_us: Option<i64>,
 }
 
+/// How long before a database outage a claim may still be lost with it (µs). Claims commit
+/// asynchronously (a claim is a lease, not data: `job_fetch_available.sql`), and PostgreSQL
+/// flushes an asynchronous commit within three `wal_writer_delay`s (600 ms by default), or
+/// sooner with the next durable commit. So a crash can take back the claim of an execution that
+/// started shortly before it, even one whose code already returned (its outcome still on its
+/// way to the database): the job is available again after the restart and runs once more,
+/// while the first outcome is refused. One second covers the flush delay with room.
+pub const CLAIM_FLUSH_US: i64 = 1_000_000;
+
 /// What was done to the system during a run, to explain duplicate executions.
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
     /// Worker processes killed or frozen: their executions may be cut and run again.
     pub faulted_pids: BTreeSet<u32>,
-    /// Database outages (start, end in µs since the epoch): an execution overlapping one may
-    /// lose its claim (claims are not flushed) or its outcome's reply.
+    /// Database outages (start, end in µs since the epoch): an execution overlapping one, or
+    /// ending less than [`CLAIM_FLUSH_US`] before it, may lose its claim (claims are not
+    /// flushed at once) or its outcome's reply.
     pub outages: Vec<(i64, i64)>,
 }
 
@@ -152,12 +162,13 @@ pub fn check(rows: &[JobRow], acked: &[JobId], entries: &[Entry], faults: &Fault
             let in_outage = faults
                 .outages
                 .iter()
-                .any(|&(from, to)| cut.start_us <= to && end >= from);
+                .any(|&(from, to)| cut.start_us <= to && end >= from - CLAIM_FLUSH_US);
             if !killed && !in_outage {
                 report.unexplained_duplicates += 1;
                 report.problems.push(format!(
-                    "job {}: lease {} in pid {} ran it too, with no fault to explain it",
-                    row.id, cut.token, cut.pid
+                    "job {}: lease {} in pid {} ran it too, with no fault to explain it \
+                     (ran {} to {:?} µs since the epoch; outages {:?})",
+                    row.id, cut.token, cut.pid, cut.start_us, cut.end_us, faults.outages
                 ));
             }
         }
@@ -231,6 +242,30 @@ mod tests {
             outages: vec![(2, 3)],
         };
         assert!(check(&rows, &[1], &ledger, &outage).is_ok());
+    }
+
+    /// An execution that returned just before a crash may have lost its claim with it (the
+    /// claim not yet flushed): explained. One that returned seconds before had its claim on
+    /// disk: not.
+    #[test]
+    fn a_claim_made_just_before_an_outage_may_be_lost_with_it() {
+        let rows = [row(1, "completed", B)];
+        let ledger = |a_end: i64| {
+            [
+                line(Phase::Start, 1, A, 10, a_end - 1_000),
+                line(Phase::End, 1, A, 10, a_end),
+                line(Phase::Start, 1, B, 11, 20_000_000),
+                line(Phase::End, 1, B, 11, 20_001_000),
+            ]
+        };
+        let outage = Faults {
+            faulted_pids: BTreeSet::new(),
+            outages: vec![(10_000_000, 12_000_000)],
+        };
+        let just_before = check(&rows, &[1], &ledger(9_800_000), &outage);
+        assert!(just_before.is_ok(), "{just_before:?}");
+        let long_before = check(&rows, &[1], &ledger(7_000_000), &outage);
+        assert_eq!(long_before.unexplained_duplicates, 1);
     }
 
     #[test]
