@@ -245,16 +245,26 @@ impl PgStorage {
                 self.query_generic(arrays.sql(), &arrays.params()).await?
             }
         };
-        let mut queues: Vec<String> = Vec::new();
-        for row in &rows {
-            if row.try_get::<_, bool>("available").map_err(error::decode)? {
-                let queue: String = row.try_get("queue").map_err(error::decode)?;
-                if !queues.contains(&queue) {
-                    queues.push(queue);
-                }
-            }
-        }
-        self.wake(queues);
+        self.wake(available_queues(&rows, &[])?);
         Ok(batch.results(&results(&rows)?))
     }
+}
+
+/// The queues, each once, where the insert's `rows` made a job available, leaving out the jobs
+/// in `claimed` (taken in the insert's own transaction, src/insert_fetch.rs): the queues to wake.
+pub(crate) fn available_queues(
+    rows: &[tokio_postgres::Row],
+    claimed: &[backlog_types::JobId],
+) -> Result<Vec<String>, Error> {
+    let mut queues: Vec<String> = Vec::new();
+    for row in rows {
+        let available: bool = row.try_get("available").map_err(error::decode)?;
+        if available && !claimed.contains(&row.try_get("id").map_err(error::decode)?) {
+            let queue: String = row.try_get("queue").map_err(error::decode)?;
+            if !queues.contains(&queue) {
+                queues.push(queue);
+            }
+        }
+    }
+    Ok(queues)
 }

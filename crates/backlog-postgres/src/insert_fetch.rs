@@ -22,7 +22,6 @@ use backlog_types::{JobId, JobRow};
 use deadpool_postgres::GenericClient;
 
 use crate::insert::{self, InsertArrays};
-use crate::storage::micros;
 use crate::{error, row, PgStorage};
 
 const BEGIN: &str = include_str!("../sql/transaction_begin.sql");
@@ -63,19 +62,9 @@ impl PgStorage {
             prepare(COMMIT),
         )
         .map_err(error::pg)?;
-        let max = i64::from(fetch.max);
-        let lease = micros(fetch.lease);
-        let limited = false;
+        let claim_args = crate::queue::ClaimArgs::new(&fetch, fetch.max, false);
         let insert_params = arrays.params();
-        let claim_params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
-            &fetch.queue,
-            &max,
-            &fetch.worker_id,
-            &lease,
-            &fetch.now,
-            &limited,
-            &fetch.kinds,
-        ];
+        let claim_params = claim_args.params(&fetch);
         let (begun, entered, inserted, claimed, restored, left, committed) = tokio::join!(
             client.query(&begin, &[]),
             client.query(&enter, &[]),
@@ -98,18 +87,7 @@ impl PgStorage {
         // Wake the other workers where an inserted job is still available: the claim took
         // fewer than were inserted, or older jobs of the queue before them.
         let claimed_ids: Vec<JobId> = claimed.iter().map(|row| row.id).collect();
-        let mut queues: Vec<String> = Vec::new();
-        for row in &rows {
-            let available: bool = row.try_get("available").map_err(error::decode)?;
-            let id: JobId = row.try_get("id").map_err(error::decode)?;
-            if available && !claimed_ids.contains(&id) {
-                let queue: String = row.try_get("queue").map_err(error::decode)?;
-                if !queues.contains(&queue) {
-                    queues.push(queue);
-                }
-            }
-        }
-        self.wake(queues);
+        self.wake(insert::available_queues(&rows, &claimed_ids)?);
         Ok((batch.results(&insert::results(&rows)?), claimed))
     }
 }

@@ -37,7 +37,7 @@ use backlog_storage::{
 };
 use backlog_types::{JobRow, JobState};
 use deadpool_postgres::GenericClient;
-use tokio_postgres::types::Json;
+use tokio_postgres::types::{Json, ToSql};
 use tokio_postgres::Row;
 
 use crate::storage::micros;
@@ -242,6 +242,39 @@ impl PgStorage {
     }
 }
 
+/// The claim statement's own arguments, beside the [`JobFetchAvailableParams`] it reads.
+pub(crate) struct ClaimArgs {
+    max: i64,
+    lease_us: i64,
+    limited: bool,
+}
+
+impl ClaimArgs {
+    pub(crate) fn new(params: &JobFetchAvailableParams, max: u32, limited: bool) -> ClaimArgs {
+        ClaimArgs {
+            max: i64::from(max),
+            lease_us: micros(params.lease),
+            limited,
+        }
+    }
+
+    /// The parameters of `job_fetch_available.sql`, in order (also sent by src/insert_fetch.rs).
+    pub(crate) fn params<'a>(
+        &'a self,
+        params: &'a JobFetchAvailableParams,
+    ) -> [&'a (dyn ToSql + Sync); 7] {
+        [
+            &params.queue,
+            &self.max,
+            &params.worker_id,
+            &self.lease_us,
+            &params.now,
+            &self.limited,
+            &params.kinds,
+        ]
+    }
+}
+
 /// Runs the claim statement on `client` for at most `max` jobs.
 async fn claim<C: GenericClient + Sync>(
     client: &C,
@@ -249,22 +282,13 @@ async fn claim<C: GenericClient + Sync>(
     max: i64,
     limited: bool,
 ) -> Result<Vec<JobRow>, Error> {
+    let args = ClaimArgs {
+        max,
+        lease_us: micros(params.lease),
+        limited,
+    };
     // A generic plan (src/plan.rs): its shape is pinned by tests/plans.rs like the custom one.
-    // src/insert_fetch.rs sends the same statement with the same parameters.
-    let rows = crate::plan::query(
-        client,
-        FETCH,
-        &[
-            &params.queue,
-            &max,
-            &params.worker_id,
-            &micros(params.lease),
-            &params.now,
-            &limited,
-            &params.kinds,
-        ],
-    )
-    .await?;
+    let rows = crate::plan::query(client, FETCH, &args.params(params)).await?;
     row::job_rows(&rows)
 }
 
