@@ -190,3 +190,40 @@ pub async fn per_key_limit_holds_for_concurrent_fetchers(db: Db) {
     let info = db.queue_get("q").await.unwrap().unwrap();
     assert_eq!(info.count(JobState::Completed), total as u64);
 }
+
+/// A per-key limit set while a key's jobs are running counts them: no more of that key starts
+/// until enough of them finish. A limit set later again, after it was lifted, counts the jobs
+/// claimed in between as well.
+pub async fn a_limit_set_while_jobs_run_counts_them(db: Db) {
+    let limit = |n: Option<u32>| QueueUpdateParams {
+        queue: "q".into(),
+        max_running: None,
+        rate_limit: None,
+        partition_max_running: Some(n),
+    };
+    insert(&db, (0..10).map(|_| keyed("q", "x")).collect()).await;
+    let unlimited = fetch(&db, "q", 3).await;
+    assert_eq!(keys_of(&unlimited), vec!["x"; 3]);
+    db.queue_update(limit(Some(2))).await.unwrap();
+    assert!(
+        fetch(&db, "q", 10).await.is_empty(),
+        "three x jobs already run, limit 2"
+    );
+    finalize(
+        &db,
+        &unlimited[..2],
+        vec![backlog_storage::JobOutcome::Completed; 2],
+    )
+    .await;
+    let under_limit = fetch(&db, "q", 10).await;
+    assert_eq!(keys_of(&under_limit), vec!["x"], "one left running, one more may start");
+    // Lifted: claims no longer count; set again: everything running counts.
+    db.queue_update(limit(None)).await.unwrap();
+    let lifted = fetch(&db, "q", 2).await;
+    assert_eq!(keys_of(&lifted), vec!["x"; 2]);
+    db.queue_update(limit(Some(4))).await.unwrap();
+    assert!(
+        fetch(&db, "q", 10).await.is_empty(),
+        "four x jobs run (one before the first limit, one under it, two after it), limit 4"
+    );
+}

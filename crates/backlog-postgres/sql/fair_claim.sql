@@ -12,7 +12,7 @@
 --    keys up to $2. Each key is one probe of the partial index backlog_job_fetch_partition (a
 --    skip scan), so the cost grows with the keys read, not with the jobs queued behind them.
 -- 2. `roomed`, `sized`: each key's room (with $4, the limit less its running jobs, counted on
---    backlog_job_running_partition once per key, hence MATERIALIZED; without $4 the CASE never
+--    backlog_job_running_partition, which holds the jobs claimed under the limit, once per key, hence MATERIALIZED; without $4 the CASE never
 --    reads the count: the statement runs with a generic plan, src/plan.rs) and its share, `ceil($3 / keys)` capped by the room. `first`: each key's
 --    next `share` jobs in run order, an ordered walk of backlog_job_fetch_partition per key,
 --    numbered by WITH ORDINALITY (no sort).
@@ -93,7 +93,7 @@ roomed AS MATERIALIZED (
         ELSE greatest($4::integer - (
             SELECT count(*) FROM backlog_job AS running
             WHERE running.queue = $1::text AND running.state = 'running'
-              AND running.partition_key = keys.k
+              AND running.partition_counted AND running.partition_key = keys.k
         ), 0) END AS room
     FROM keys
 ),
@@ -176,7 +176,9 @@ claimed AS (
         attempted_at = coalesce($8::timestamptz, now()),
         attempted_by = array_append(job.attempted_by, $6::text),
         lease_expires_at = coalesce($8::timestamptz, now()) + $7::bigint * interval '1 microsecond',
-        lease_token = uuid_send(gen_random_uuid())
+        lease_token = uuid_send(gen_random_uuid()),
+        -- Counted against the per-key limit only when there is one (migration 015).
+        partition_counted = $4::integer IS NOT NULL AND job.partition_key IS NOT NULL
     FROM chosen
     WHERE job.id = chosen.id AND job.state::text = 'available'
     RETURNING job.*, chosen.ord AS claim_order

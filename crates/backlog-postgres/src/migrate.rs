@@ -82,6 +82,12 @@ pub static MIGRATIONS: &[Migration] = &[
         up: include_str!("../migrations/014_group_keys.up.sql"),
         down: include_str!("../migrations/014_group_keys.down.sql"),
     },
+    Migration {
+        version: 15,
+        name: "partition_counted",
+        up: include_str!("../migrations/015_partition_counted.up.sql"),
+        down: include_str!("../migrations/015_partition_counted.down.sql"),
+    },
 ];
 
 const LOCK: &str = include_str!("../sql/migration_lock.sql");

@@ -26,7 +26,9 @@
 //! So `max_running` is never exceeded, whatever the number of fetchers and processes. A fair
 //! queue (one that received jobs with a partition key) takes the same path, and step 4 is the
 //! fair claim of `src/fair.rs`, which shares the claim among the keys and keeps each key within
-//! `partition_max_running`.
+//! `partition_max_running`. Only jobs claimed under that limit are counted (and indexed) as
+//! running per key: setting the limit marks the queue's running keyed jobs in the transaction
+//! that writes it, after winning the settings row's lock, so no claim slips between the two.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -51,6 +53,7 @@ const TAKE: &str = include_str!("../sql/rate_limit_take.sql");
 const QUEUE_GET: &str = include_str!("../sql/queue_get.sql");
 const QUEUE_LIST: &str = include_str!("../sql/queue_list.sql");
 const QUEUE_UPDATE: &str = include_str!("../sql/queue_update.sql");
+const QUEUE_PARTITION_COUNT: &str = include_str!("../sql/queue_partition_count.sql");
 
 impl PgStorage {
     /// The fetch: fast path first, the limited path when it found nothing.
@@ -181,27 +184,36 @@ impl PgStorage {
             .partition_max_running
             .flatten()
             .map(|n| i32::try_from(n).unwrap_or(i32::MAX));
-        let client = self.client().await?;
-        let statement = client
-            .prepare_cached(QUEUE_UPDATE)
-            .await
-            .map_err(error::pg)?;
-        client
-            .execute(
-                &statement,
-                &[
-                    &params.queue,
-                    &params.max_running.is_some(),
-                    &max_running,
-                    &params.rate_limit.is_some(),
-                    &rate_max,
-                    &rate_period,
-                    &params.partition_max_running.is_some(),
-                    &partition_max,
-                ],
-            )
-            .await
-            .map_err(error::pg)?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(error::pg)?;
+        let statement = tx.prepare_cached(QUEUE_UPDATE).await.map_err(error::pg)?;
+        tx.execute(
+            &statement,
+            &[
+                &params.queue,
+                &params.max_running.is_some(),
+                &max_running,
+                &params.rate_limit.is_some(),
+                &rate_max,
+                &rate_period,
+                &params.partition_max_running.is_some(),
+                &partition_max,
+            ],
+        )
+        .await
+        .map_err(error::pg)?;
+        if partition_max.is_some() {
+            // The jobs already running count against the new limit: marked by a statement of
+            // its own, after the settings row's lock was won (see the SQL file).
+            let statement = tx
+                .prepare_cached(QUEUE_PARTITION_COUNT)
+                .await
+                .map_err(error::pg)?;
+            tx.execute(&statement, &[&params.queue])
+                .await
+                .map_err(error::pg)?;
+        }
+        tx.commit().await.map_err(error::pg)?;
         Ok(())
     }
 
