@@ -216,7 +216,11 @@ pub async fn a_limit_set_while_jobs_run_counts_them(db: Db) {
     )
     .await;
     let under_limit = fetch(&db, "q", 10).await;
-    assert_eq!(keys_of(&under_limit), vec!["x"], "one left running, one more may start");
+    assert_eq!(
+        keys_of(&under_limit),
+        vec!["x"],
+        "one left running, one more may start"
+    );
     // Lifted: claims no longer count; set again: everything running counts.
     db.queue_update(limit(None)).await.unwrap();
     let lifted = fetch(&db, "q", 2).await;
@@ -226,4 +230,55 @@ pub async fn a_limit_set_while_jobs_run_counts_them(db: Db) {
         fetch(&db, "q", 10).await.is_empty(),
         "four x jobs run (one before the first limit, one under it, two after it), limit 4"
     );
+}
+
+/// A fair queue that this process has claimed from, then paused, limited or resumed, obeys
+/// its new settings from the next claim on (PostgreSQL remembers a fair queue and claims from
+/// it in one round trip that must notice the change).
+pub async fn settings_changed_after_claims_hold(db: Db) {
+    use backlog_storage::QueuePauseParams;
+    let pause = || QueuePauseParams {
+        queue: "q".into(),
+        now: None,
+    };
+    insert(&db, (0..20).map(|_| keyed("q", "x")).collect()).await;
+    assert_eq!(fetch(&db, "q", 2).await.len(), 2);
+    assert_eq!(fetch(&db, "q", 2).await.len(), 2, "remembered as fair");
+    db.queue_pause(pause()).await.unwrap();
+    assert!(fetch(&db, "q", 2).await.is_empty(), "paused");
+    assert!(fetch(&db, "q", 2).await.is_empty(), "still paused");
+    db.queue_resume(pause()).await.unwrap();
+    assert_eq!(fetch(&db, "q", 2).await.len(), 2, "resumed");
+    db.queue_update(QueueUpdateParams {
+        queue: "q".into(),
+        max_running: Some(Some(7)),
+        rate_limit: None,
+        partition_max_running: None,
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        fetch(&db, "q", 5).await.len(),
+        1,
+        "six running, at most seven"
+    );
+    assert!(fetch(&db, "q", 5).await.is_empty(), "at the queue's limit");
+    db.queue_update(QueueUpdateParams {
+        queue: "q".into(),
+        max_running: Some(None),
+        rate_limit: None,
+        partition_max_running: None,
+    })
+    .await
+    .unwrap();
+    assert_eq!(fetch(&db, "q", 5).await.len(), 5, "unlimited again");
+    assert_eq!(fetch(&db, "q", 5).await.len(), 5, "and remembered as fair");
+    let running = db
+        .job_list(backlog_storage::JobListParams {
+            states: vec![JobState::Running],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(running.len(), 17);
 }

@@ -82,7 +82,8 @@ macro_rules! suite {
         $crate::suite!(@module fair: [
             claims_rotate_over_keys, the_cursor_moves_over_many_keys, per_key_limit_holds,
             a_short_claim_is_topped_up_in_turn_order,
-            per_key_limit_holds_for_concurrent_fetchers, a_limit_set_while_jobs_run_counts_them
+            per_key_limit_holds_for_concurrent_fetchers, a_limit_set_while_jobs_run_counts_them,
+            settings_changed_after_claims_hold
         ]);
         $crate::suite!(@module admin: [
             get_missing_is_none, list_filters_and_paginates, count_by_state,

@@ -176,8 +176,9 @@ struct Inner {
     /// Backend pid of the wake-up task's connection (0: none yet), shared with the listener.
     wakeup_pid: Arc<std::sync::atomic::AtomicI32>,
     /// Queues whose last fetch found settings that limit them (pause, limits, fair): their
-    /// fetches go straight to the limited path; see `queue.rs`.
-    limited: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// fetches go straight to the limited path, or to the one-round-trip fair claim; see
+    /// `queue.rs`.
+    limited: std::sync::Mutex<std::collections::HashMap<String, queue::Restricted>>,
     /// Whether the latest outcome write met jobs of workflows or batches: then the next one
     /// goes straight to the settling transaction instead of being deferred (see finish.rs).
     settling: std::sync::atomic::AtomicBool,

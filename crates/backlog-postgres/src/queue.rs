@@ -18,7 +18,10 @@
 //!
 //! A queue whose last fetch found limiting settings is remembered (in this process), and its
 //! next fetches start with the limited path instead of a fast-path claim that would return
-//! nothing: one round trip less per claim on fair or limited queues. The memory is only a guess
+//! nothing: one round trip less per claim on fair or limited queues. A queue found fair and
+//! otherwise unlimited (the common fair queue) is claimed from in one round trip: `BEGIN`, the
+//! lock of step 1, the fair claim (which reads the cursor and the per-key limit from the locked
+//! row itself, and takes nothing if the row no longer says fair only) and `COMMIT`, pipelined. The memory is only a guess
 //! about where to start: a remembered queue whose settings are gone is forgotten and claimed
 //! from by the fast path in the same fetch, and a queue that became limited is caught by the
 //! fast path's own check.
@@ -50,13 +53,16 @@ const LOCK: &str = include_str!("../sql/job_fetch_available_lock.sql");
 const RUNNING: &str = include_str!("../sql/job_fetch_available_running.sql");
 const REFUND: &str = include_str!("../sql/job_fetch_available_refund.sql");
 const TAKE: &str = include_str!("../sql/rate_limit_take.sql");
+const BEGIN: &str = include_str!("../sql/transaction_begin.sql");
+const COMMIT: &str = include_str!("../sql/transaction_commit.sql");
 const QUEUE_GET: &str = include_str!("../sql/queue_get.sql");
 const QUEUE_LIST: &str = include_str!("../sql/queue_list.sql");
 const QUEUE_UPDATE: &str = include_str!("../sql/queue_update.sql");
 const QUEUE_PARTITION_COUNT: &str = include_str!("../sql/queue_partition_count.sql");
 
 impl PgStorage {
-    /// The fetch: fast path first, the limited path when it found nothing.
+    /// The fetch: fast path first, the limited path when it found nothing; a queue last found
+    /// fair and otherwise unlimited takes the pipelined fair claim first.
     pub(crate) async fn fetch(
         &self,
         params: &JobFetchAvailableParams,
@@ -65,26 +71,35 @@ impl PgStorage {
             .inner
             .limited
             .lock()
-            .is_ok_and(|l| l.contains(&params.queue));
-        if !remembered {
-            let client = self.client().await?;
-            let rows = claim(&client, params, i64::from(params.max), false).await?;
-            if !rows.is_empty() {
-                return Ok(rows);
+            .ok()
+            .and_then(|l| l.get(&params.queue).copied());
+        match remembered {
+            None => {
+                let client = self.client().await?;
+                let rows = claim(&client, params, i64::from(params.max), false).await?;
+                if !rows.is_empty() {
+                    return Ok(rows);
+                }
             }
+            Some(Restricted::Fair) => {
+                if let Some(rows) = self.fetch_fair(params).await? {
+                    return Ok(rows);
+                }
+                // No longer fair only: the limited path reads what it is now.
+            }
+            Some(Restricted::Limited) => {}
         }
         let limited = self.fetch_limited(params).await?;
-        if let Ok(mut set) = self.inner.limited.lock() {
-            if limited.is_some() {
-                set.insert(params.queue.clone());
-            } else {
-                set.remove(&params.queue);
-            }
+        if let Ok(mut memory) = self.inner.limited.lock() {
+            match &limited {
+                Some((restricted, _)) => memory.insert(params.queue.clone(), *restricted),
+                None => memory.remove(&params.queue),
+            };
         }
         match limited {
-            Some(rows) => Ok(rows),
+            Some((_, rows)) => Ok(rows),
             // Remembered as limited, but no setting limits it any more: the fast path.
-            None if remembered => {
+            None if remembered.is_some() => {
                 let client = self.client().await?;
                 claim(&client, params, i64::from(params.max), false).await
             }
@@ -92,12 +107,58 @@ impl PgStorage {
         }
     }
 
-    /// The limited path (see the module docs). `None`: no setting limits the queue (the fast
-    /// path is the one to take).
-    async fn fetch_limited(
+    /// The fair claim of a queue last found fair and otherwise unlimited, in one round trip:
+    /// `BEGIN`, the settings row's lock, the claim (guarded: it takes nothing unless the locked
+    /// row still says fair only) and `COMMIT`, pipelined. Pipelined up to the `COMMIT`, the
+    /// transaction ends whatever happens to this future after its first poll. `None`: the
+    /// queue is no longer fair only (paused, limited, or its settings gone), nothing was claimed.
+    async fn fetch_fair(
         &self,
         params: &JobFetchAvailableParams,
     ) -> Result<Option<Vec<JobRow>>, Error> {
+        let client = self.client().await?;
+        let prepare = |sql| client.prepare_cached(sql);
+        let (begin, lock, enter, fair_claim, leave, commit) = tokio::try_join!(
+            prepare(BEGIN),
+            prepare(LOCK),
+            prepare(crate::plan::ENTER),
+            prepare(crate::fair::CLAIM),
+            prepare(crate::plan::LEAVE),
+            prepare(COMMIT),
+        )
+        .map_err(error::pg)?;
+        let args = crate::fair::ClaimArgs::new(params, params.max, true);
+        let claim_params = args.params(params);
+        let lock_params: [&(dyn ToSql + Sync); 1] = [&params.queue];
+        let (begun, locked, entered, claimed, left, committed) = tokio::join!(
+            client.query(&begin, &[]),
+            client.query(&lock, &lock_params),
+            client.query(&enter, &[]),
+            client.query(&fair_claim, &claim_params),
+            client.query(&leave, &[]),
+            client.query(&commit, &[]),
+        );
+        // The first failure is the cause; those after it are the aborted transaction's.
+        begun.map_err(error::pg)?;
+        let locked = locked.map_err(error::pg)?;
+        entered.map_err(error::pg)?;
+        let claimed = claimed.map_err(error::pg)?;
+        left.map_err(error::pg)?;
+        committed.map_err(error::pg)?;
+        match locked.first() {
+            Some(settings) if restricted(settings)? == Restricted::Fair => {
+                crate::fair::ordered(&args, &claimed).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The limited path (see the module docs): what restricts the queue and the jobs claimed.
+    /// `None`: no setting limits the queue (the fast path is the one to take).
+    async fn fetch_limited(
+        &self,
+        params: &JobFetchAvailableParams,
+    ) -> Result<Option<(Restricted, Vec<JobRow>)>, Error> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(error::pg)?;
         let lock = tx.prepare_cached(LOCK).await.map_err(error::pg)?;
@@ -110,10 +171,11 @@ impl PgStorage {
             tx.commit().await.map_err(error::pg)?;
             return Ok(None);
         };
+        let restriction = restricted(&settings)?;
         let paused: bool = settings.try_get("paused").map_err(error::decode)?;
         if paused {
             tx.commit().await.map_err(error::pg)?;
-            return Ok(Some(Vec::new()));
+            return Ok(Some((restriction, Vec::new())));
         }
         let max_running: Option<i32> = settings.try_get("max_running").map_err(error::decode)?;
         let mut room = i64::from(params.max);
@@ -138,16 +200,8 @@ impl PgStorage {
         let rows = if granted <= 0 {
             Vec::new()
         } else if fair {
-            let fairness = crate::fair::Fairness {
-                per_key: settings
-                    .try_get("partition_max_running")
-                    .map_err(error::decode)?,
-                cursor: settings
-                    .try_get("partition_cursor")
-                    .map_err(error::decode)?,
-            };
             let max = u32::try_from(granted).unwrap_or(u32::MAX);
-            crate::fair::claim(&tx, params, max, &fairness).await?
+            crate::fair::claim(&tx, params, max, false).await?
         } else {
             claim(&tx, params, granted, true).await?
         };
@@ -160,7 +214,7 @@ impl PgStorage {
                 .map_err(error::pg)?;
         }
         tx.commit().await.map_err(error::pg)?;
-        Ok(Some(rows))
+        Ok(Some((restriction, rows)))
     }
 
     pub(crate) async fn rate_limit_take_impl(
@@ -338,6 +392,30 @@ async fn take_at<C: GenericClient + Sync>(
         tokens_left: tokens,
         retry_after: limit.wait_for_token(tokens),
     })
+}
+
+/// What this process last found about a queue the fast-path claim takes nothing from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Restricted {
+    /// Fair, and neither paused nor limited: [`PgStorage::fetch_fair`] claims in one round trip.
+    Fair,
+    /// Paused, limited or rate-limited (fair or not): the limited path's several statements.
+    Limited,
+}
+
+/// Reads the locked settings row (`job_fetch_available_lock.sql`).
+fn restricted(settings: &Row) -> Result<Restricted, Error> {
+    let paused: bool = settings.try_get("paused").map_err(error::decode)?;
+    let fair: bool = settings.try_get("fair").map_err(error::decode)?;
+    let max_running: Option<i32> = settings.try_get("max_running").map_err(error::decode)?;
+    let rate_max: Option<i32> = settings.try_get("rate_max").map_err(error::decode)?;
+    Ok(
+        if fair && !paused && max_running.is_none() && rate_max.is_none() {
+            Restricted::Fair
+        } else {
+            Restricted::Limited
+        },
+    )
 }
 
 fn rate_limit(row: &Row) -> Result<Option<RateLimit>, Error> {

@@ -82,6 +82,9 @@ pub struct BenchArgs {
     /// Jobs of the fan-out / fan-in workflow measurement.
     #[arg(long, default_value_t = 10_000)]
     workflow_jobs: usize,
+    /// Rounds of the fair scenario, each a fair and a plain drain; medians are reported.
+    #[arg(long, default_value_t = 3)]
+    fair_rounds: usize,
     /// Finished (completed) jobs written into the job table before the history scenario's
     /// drains.
     #[arg(long, default_value_t = 10_000_000)]
@@ -398,6 +401,7 @@ fn run_settings(args: &BenchArgs) -> std::collections::BTreeMap<&'static str, se
     s.insert("rates", serde_json::json!(args.rates));
     s.insert("workflow_jobs", args.workflow_jobs.into());
     s.insert("history_jobs", args.history_jobs.into());
+    s.insert("fair_rounds", args.fair_rounds.into());
     s.insert("ceiling_clients", args.ceiling_clients.into());
     s
 }
