@@ -274,3 +274,62 @@ async fn copy(
     committed.map_err(error::pg)?;
     Ok((ids, available.into_iter().map(str::to_owned).collect()))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use backlog_storage::{IdempotencyInsert, OnConflict, UniqueInsert};
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn job() -> JobInsert {
+        JobInsert::new("q", "k", serde_json::json!({}))
+    }
+
+    #[test]
+    fn only_big_batches_without_keys_go_by_copy() {
+        assert!(!eligible(&vec![job(); MIN_JOBS - 1]));
+        assert!(eligible(&vec![job(); MIN_JOBS]));
+        let mut jobs = vec![job(); MIN_JOBS];
+        jobs[7].partition_key = Some("p".into());
+        assert!(eligible(&jobs), "partition keys go by COPY");
+        jobs[9].unique = Some(UniqueInsert {
+            key: vec![1],
+            states: 1,
+            on_conflict: OnConflict::Skip,
+        });
+        assert!(!eligible(&jobs));
+        let mut jobs = vec![job(); MIN_JOBS];
+        jobs[0].idempotency = Some(IdempotencyInsert {
+            key: "i".into(),
+            window: Duration::from_secs(1),
+            now: None,
+        });
+        assert!(!eligible(&jobs));
+    }
+
+    #[test]
+    fn schedules_as_the_statement_does() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 4, 12, 0, 0).unwrap();
+        let second = chrono::TimeDelta::seconds(1);
+        assert_eq!(schedule(&job(), now).unwrap(), (now, true), "due now");
+        let mut later = job();
+        later.run_after = Some(Duration::from_micros(1));
+        let at = now + chrono::TimeDelta::microseconds(1);
+        assert_eq!(schedule(&later, now).unwrap(), (at, false));
+        later.run_after = Some(Duration::ZERO);
+        assert_eq!(schedule(&later, now).unwrap(), (now, true));
+        // An explicit time wins over a delay, in the past or the future.
+        later.run_after = Some(Duration::from_secs(60));
+        later.scheduled_at = Some(now - second);
+        assert_eq!(schedule(&later, now).unwrap(), (now - second, true));
+        later.scheduled_at = Some(now + second);
+        assert_eq!(schedule(&later, now).unwrap(), (now + second, false));
+        let mut far = job();
+        far.run_after = Some(Duration::MAX);
+        let err = schedule(&far, now).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    }
+}
