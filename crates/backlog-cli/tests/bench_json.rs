@@ -21,6 +21,8 @@ fn bench_json(target: &[String]) -> Value {
         "300",
         "--single-jobs",
         "50",
+        "--single-call-jobs",
+        "200",
         "--steady-secs",
         "1",
         "--latency-secs",
@@ -144,6 +146,11 @@ fn check(report: &Value, backend: &str) {
         }
     }
     assert_eq!(of("history", "history fill").len(), 1);
+    // The bulk scenario's one-call figure, beside the batches.
+    let one_call = of("bulk", "bulk enqueue, one call");
+    assert_eq!(one_call.len(), 1);
+    assert_eq!(one_call[0]["jobs"], 200, "{}", one_call[0]);
+    assert_eq!(one_call[0]["settings"]["single_call_jobs"], 200);
 }
 
 #[test]

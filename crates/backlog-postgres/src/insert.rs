@@ -208,6 +208,10 @@ impl PgStorage {
         }
         backlog_storage::check_idempotency(&params.jobs)?;
         let mut batch = DedupedBatch::new(params.jobs);
+        if crate::insert_copy::eligible(&batch.jobs) {
+            let sent = self.job_insert_copy(&batch.jobs).await?;
+            return Ok(batch.results(&sent));
+        }
         let rows = match batch.jobs.as_slice() {
             [job]
                 if job.unique.is_none()

@@ -111,6 +111,7 @@ mod tx;
 mod workflow;
 
 // PostgreSQL only.
+mod insert_copy;
 mod insert_fetch;
 mod listener;
 mod plan;

@@ -52,6 +52,10 @@ pub struct BenchArgs {
     /// Concurrent producers for the bulk-enqueue measurement.
     #[arg(long, default_value_t = 1)]
     bulk_producers: usize,
+    /// Jobs of the bulk scenario's second figure: one `Client::enqueue_many` call holding them
+    /// all (0: skip it).
+    #[arg(long, default_value_t = 20_000)]
+    single_call_jobs: usize,
     /// Concurrent producers for the single-enqueue measurement.
     #[arg(long, default_value_t = 16)]
     producers: usize,
@@ -391,6 +395,7 @@ fn run_settings(args: &BenchArgs) -> std::collections::BTreeMap<&'static str, se
     s.insert("jobs", args.jobs.into());
     s.insert("batch", args.batch.into());
     s.insert("bulk_producers", args.bulk_producers.into());
+    s.insert("single_call_jobs", args.single_call_jobs.into());
     s.insert("producers", args.producers.into());
     s.insert("single_jobs", args.single_jobs.into());
     s.insert("concurrency", serde_json::json!(args.concurrency));

@@ -28,11 +28,32 @@ pub(crate) async fn enqueue_bulk(client: &Client, jobs: usize, batch: usize) -> 
 
 /// Bulk enqueue: `jobs` jobs in batches of `batch`, one round trip and transaction each, from
 /// `bulk_producers` concurrent producers (so preparing the next batch overlaps the database's
-/// work on the previous one).
+/// work on the previous one); then, on an emptied table, `single_call_jobs` jobs in one
+/// `enqueue_many` call.
 pub(crate) async fn bulk(bench: &Bench) -> anyhow::Result<Vec<Measurement>> {
-    Ok(vec![
-        bulk_with(bench, bench.args.bulk_producers, bench.args.batch).await?,
-    ])
+    let mut measured = vec![bulk_with(bench, bench.args.bulk_producers, bench.args.batch).await?];
+    if bench.args.single_call_jobs > 0 {
+        bench.reset().await?;
+        measured.push(single_call(bench, bench.args.single_call_jobs).await?);
+    }
+    Ok(measured)
+}
+
+/// One `Client::enqueue_many` call of `jobs` no-op jobs (one transaction), timed from the call
+/// (serialising the jobs included) to its return.
+async fn single_call(bench: &Bench, jobs: usize) -> anyhow::Result<Measurement> {
+    let client = client(bench);
+    let started = Instant::now();
+    let ids = client
+        .enqueue_many((0..jobs).map(|_| Noop { sent_ns: 0 }))
+        .await?;
+    let elapsed = started.elapsed();
+    anyhow::ensure!(ids.len() == jobs, "{} ids for {jobs} jobs", ids.len());
+    Ok(
+        Measurement::rate("bulk enqueue, one call", jobs as u64, elapsed)
+            .setting("single_call_jobs", jobs)
+            .detail(format!("{jobs} jobs in one enqueue_many call")),
+    )
 }
 
 /// Bulk enqueue of `--jobs` jobs from `producers` producers in batches of `batch`.

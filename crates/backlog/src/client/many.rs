@@ -1,4 +1,4 @@
-//! [`Client`] methods that enqueue many jobs with options, in one round trip.
+//! [`Client`] methods that enqueue many jobs with options, in one transaction.
 
 use backlog_types::JobId;
 

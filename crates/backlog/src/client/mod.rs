@@ -143,7 +143,8 @@ impl Client {
         first(self.insert_prepared(vec![job]).await?)
     }
 
-    /// Enqueues many jobs of one kind in one round trip and one transaction; returns their ids
+    /// Enqueues many jobs of one kind in one transaction (one round trip; on PostgreSQL two for
+    /// 100 or more jobs without unique or idempotency keys, sent by `COPY`); returns their ids
     /// in order. Either all are inserted or none.
     pub async fn enqueue_many<A: JobArgs>(
         &self,
@@ -324,7 +325,8 @@ impl Client {
         })
     }
 
-    /// Inserts prepared jobs in one round trip and one transaction; returns each job's id and
+    /// Inserts prepared jobs in one transaction (one round trip; on PostgreSQL two for 100 or
+    /// more jobs without unique or idempotency keys, sent by `COPY`); returns each job's id and
     /// whether it was a duplicate of a live unique job, in order.
     pub async fn insert_prepared(
         &self,
