@@ -201,13 +201,26 @@ pub(crate) fn results(rows: &[tokio_postgres::Row]) -> Result<Vec<JobInsertResul
 impl PgStorage {
     pub(crate) async fn job_insert_many_impl(
         &self,
-        params: JobInsertManyParams,
+        mut params: JobInsertManyParams,
     ) -> Result<Vec<JobInsertResult>, Error> {
-        if params.jobs.is_empty() {
+        if params.jobs.len() == 1 && crate::gather::gathers(&params.jobs[0]) {
+            // One plain job: with the others inserted at this moment (src/gather.rs).
+            let job = params.jobs.pop().expect("one job");
+            return Ok(vec![self.job_insert_gathered(job).await?]);
+        }
+        self.job_insert_direct(params.jobs).await
+    }
+
+    /// The pooled insert of `jobs` in one statement (or one `COPY`) and one commit.
+    pub(crate) async fn job_insert_direct(
+        &self,
+        jobs: Vec<JobInsert>,
+    ) -> Result<Vec<JobInsertResult>, Error> {
+        if jobs.is_empty() {
             return Ok(Vec::new());
         }
-        backlog_storage::check_idempotency(&params.jobs)?;
-        let mut batch = DedupedBatch::new(params.jobs);
+        backlog_storage::check_idempotency(&jobs)?;
+        let mut batch = DedupedBatch::new(jobs);
         if crate::insert_copy::eligible(&batch.jobs) {
             let sent = self.job_insert_copy(&batch.jobs).await?;
             return Ok(batch.results(&sent));

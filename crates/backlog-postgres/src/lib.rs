@@ -111,6 +111,7 @@ mod tx;
 mod workflow;
 
 // PostgreSQL only.
+mod gather;
 mod insert_copy;
 mod insert_fetch;
 mod listener;
@@ -180,6 +181,8 @@ struct Inner {
     /// fetches go straight to the limited path, or to the one-round-trip fair claim; see
     /// `queue.rs`.
     limited: std::sync::Mutex<std::collections::HashMap<String, queue::Restricted>>,
+    /// Single enqueues waiting to share a statement and a commit; see `gather.rs`.
+    gather: gather::Gather,
     /// Whether the latest outcome write met jobs of workflows or batches: then the next one
     /// goes straight to the settling transaction instead of being deferred (see finish.rs).
     settling: std::sync::atomic::AtomicBool,
@@ -252,6 +255,7 @@ impl PgStorage {
                 wakeups: std::sync::OnceLock::new(),
                 wakeup_pid: Arc::default(),
                 limited: std::sync::Mutex::default(),
+                gather: gather::Gather::default(),
                 settling: Default::default(),
                 _shutdown: shutdown,
                 shutdown_rx,
