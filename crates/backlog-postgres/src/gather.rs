@@ -26,8 +26,9 @@ use tokio::sync::oneshot;
 use crate::PgStorage;
 
 /// Inserts in flight at once. More let commits overlap (PostgreSQL flushes concurrent commits
-/// together); fewer make bigger batches.
-const RUNNING: usize = 4;
+/// together); fewer make bigger batches. Measured with 16 producers (`backlog bench --scenario
+/// single`, docs/benchmarks.md): 1 and 2 read alike, 4 about a tenth less, 8 about a third less.
+const RUNNING: usize = 2;
 /// Most jobs per statement.
 const MAX_BATCH: usize = 1_000;
 
