@@ -43,9 +43,11 @@
 //! `tx` (transactional enqueue), `row`, `error`, `bench` and `testing`.
 //!
 //! PostgreSQL only: `listener` (the `LISTEN` task), `wakeup` (the coalesced `NOTIFY` task),
-//! `plan` (generic plans for the hot statements), `insert_fetch` (`job_insert_and_fetch` in one
-//! transaction and one round trip; SQLite keeps the trait's default, an insert then a claim)
-//! and `tx_sqlx` (enqueue on an sqlx connection, feature `sqlx`).
+//! `plan` (generic plans for the hot statements), `gather` (single enqueues made at the same
+//! moment share a statement and a commit), `insert_copy` (big batches of plain jobs by binary
+//! `COPY`), `insert_fetch` (`job_insert_and_fetch` in one transaction and one round trip; SQLite
+//! keeps the trait's default, an insert then a claim) and `tx_sqlx` (enqueue on an sqlx
+//! connection, feature `sqlx`).
 //!
 //! Most methods run one statement, some several (the limited fetch, settling, workflow
 //! inserts). Each statement is kept in its own file under `sql/`, named after its method where
