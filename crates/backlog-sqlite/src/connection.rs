@@ -8,8 +8,9 @@ use rusqlite::{Connection, OpenFlags};
 use crate::error::from_sqlite;
 use crate::{SqliteConfig, Synchronous};
 
-/// Prepared statements kept per connection: more than Backlog has SQL files.
-const STATEMENT_CACHE: usize = 64;
+/// Prepared statements kept per connection: more than Backlog has SQL files (90), so no
+/// statement is evicted and prepared again.
+const STATEMENT_CACHE: usize = 128;
 
 /// The writer's connection: creates the file, switches it to WAL and sets the durability level.
 pub(crate) fn open_writer(path: &Path, config: &SqliteConfig) -> Result<Connection, Error> {

@@ -99,4 +99,7 @@ sql! {
     WORKER_HEARTBEAT => "worker_heartbeat.sql",
     WORKER_LIST => "worker_list.sql",
     WORKER_DELETE => "worker_delete.sql",
+    WRITER_SAVEPOINT => "writer_savepoint.sql",
+    WRITER_RELEASE => "writer_release.sql",
+    WRITER_ROLLBACK_TO => "writer_rollback_to.sql",
 }

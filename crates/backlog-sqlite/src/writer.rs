@@ -26,6 +26,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{copy, from_sqlite, writer_stopped};
+use crate::sql;
 
 /// Most requests committed by one transaction.
 pub(crate) const MAX_BATCH: usize = 512;
@@ -251,17 +252,24 @@ fn commit_batch(conn: &mut Connection, batch: &mut [Box<dyn Request>]) -> Result
         };
     }
     for request in batch.iter_mut() {
-        tx.execute_batch("SAVEPOINT backlog_request")
-            .map_err(from_sqlite)?;
-        let savepoint_end = if request.execute(&tx) {
-            "RELEASE backlog_request"
-        } else {
-            "ROLLBACK TO backlog_request; RELEASE backlog_request"
-        };
+        // Cached statements: `execute_batch` would parse the savepoint SQL again for every
+        // request of every batch.
+        savepoint(&tx, sql::WRITER_SAVEPOINT)?;
+        if !request.execute(&tx) {
+            savepoint(&tx, sql::WRITER_ROLLBACK_TO)?;
+        }
         // If this fails, the error aborted the whole transaction: the batch fails as a whole.
-        tx.execute_batch(savepoint_end).map_err(from_sqlite)?;
+        savepoint(&tx, sql::WRITER_RELEASE)?;
     }
     tx.commit().map_err(from_sqlite)
+}
+
+/// Runs one of the writer's savepoint statements, prepared once per connection.
+fn savepoint(tx: &Transaction<'_>, statement: &str) -> Result<(), Error> {
+    tx.prepare_cached(statement)
+        .and_then(|mut s| s.execute([]))
+        .map(|_| ())
+        .map_err(from_sqlite)
 }
 
 #[cfg(test)]
