@@ -31,6 +31,7 @@ async fn generic_statements_give_their_connection_back_planning_custom() {
     use backlog_storage::{JobHeartbeatManyParams, JobInsert, JobInsertManyParams, Storage};
 
     let storage = test_storage().await;
+    // The mode, and sequential scans (off while a generic plan is made) back on.
     let mode = || async {
         let client = storage.pool().get().await.unwrap();
         let mode: String = client
@@ -38,6 +39,12 @@ async fn generic_statements_give_their_connection_back_planning_custom() {
             .await
             .unwrap()
             .get(0);
+        let seqscan: String = client
+            .query_one("SHOW enable_seqscan", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(seqscan, "on");
         mode
     };
     let insert = |max_attempts: i32| {
