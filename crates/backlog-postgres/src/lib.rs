@@ -73,7 +73,12 @@
 //! no longer need custom plans, and planning them afresh was a large share of their cost (the
 //! idempotent insert's planning took twice its execution). They switch their connection to a
 //! generic plan for the one statement (`src/plan.rs`), with both plans pinned by `tests/plans.rs`;
-//! everything else stays custom-planned.
+//! everything else stays custom-planned. A generic plan is made once per connection, at the
+//! statement's first execution, and inserts never invalidate it; made on an empty table (a
+//! fresh install, a `TRUNCATE`), it took a sequential scan for the claim's `UPDATE` and the
+//! outcome write's lock, and kept scanning the whole table on every call as it grew. So
+//! sequential scans are off while these statements are planned, and `tests/plans.rs` also plans
+//! them on an empty table and explains them after it filled.
 //!
 //! # Wake-ups
 //!
