@@ -133,6 +133,68 @@ pub async fn count_by_state(db: Db) {
     );
 }
 
+/// The depth gauges' count: the unfinished states per queue, never a finished one.
+pub async fn count_unfinished_leaves_out_finished_jobs(db: Db) {
+    let mut later = job("a", "k");
+    later.scheduled_at = Some(Utc::now() + chrono::Duration::hours(1));
+    insert(
+        &db,
+        vec![
+            job("a", "k"),
+            job("a", "k"),
+            job("a", "k"),
+            job("a", "k"),
+            later,
+        ],
+    )
+    .await;
+    insert(&db, vec![job("b", "k")]).await;
+    let claimed = fetch(&db, "a", 3).await;
+    let finish = |row: &backlog_types::JobRow, outcome| JobFinish {
+        id: row.id,
+        lease_token: crate::support::token(row),
+        outcome,
+        duration: Duration::ZERO,
+        result: None,
+    };
+    db.job_finish_many(JobFinishManyParams {
+        jobs: vec![
+            finish(&claimed[0], JobOutcome::Completed),
+            finish(
+                &claimed[1],
+                JobOutcome::Retry {
+                    failure: Failure::error("later"),
+                    delay: Duration::from_secs(3600),
+                },
+            ),
+        ],
+    })
+    .await
+    .unwrap();
+    let mut counts = db.job_count_unfinished().await.unwrap();
+    counts.sort_by(|x, y| (&x.queue, x.state).cmp(&(&y.queue, y.state)));
+    let count = |queue: &str, state, count| StateCount {
+        queue: queue.into(),
+        state,
+        count,
+    };
+    assert_eq!(
+        counts,
+        vec![
+            count("a", JobState::Available, 1),
+            count("a", JobState::Scheduled, 1),
+            count("a", JobState::Running, 1),
+            count("a", JobState::Retryable, 1),
+            count("b", JobState::Available, 1),
+        ]
+    );
+    // The full count has the completed job too.
+    let all = db.job_count_by_state().await.unwrap();
+    assert!(all
+        .iter()
+        .any(|c| c.queue == "a" && c.state == JobState::Completed && c.count == 1));
+}
+
 /// Cancel takes jobs that have not started; running and finished ones are left alone.
 pub async fn cancel_only_waiting_jobs(db: Db) {
     let mut later = job("q", "k");

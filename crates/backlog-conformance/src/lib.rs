@@ -87,6 +87,7 @@ macro_rules! suite {
         ]);
         $crate::suite!(@module admin: [
             get_missing_is_none, list_filters_and_paginates, count_by_state,
+            count_unfinished_leaves_out_finished_jobs,
             cancel_only_waiting_jobs, retry_revives_finalized_jobs,
             migrations_are_applied, now_is_close_to_local_clock,
             delete_by_filter_spares_running_and_workflow_jobs, reschedule_moves_waiting_jobs

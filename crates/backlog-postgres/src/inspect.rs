@@ -1,5 +1,6 @@
 //! Reading jobs: one by id (`job_get`, `job_archive_get` for archived ones), a filtered list
-//! (`job_list`) and counts per queue and state (`job_count_by_state`).
+//! (`job_list`) and counts per queue and state (`job_count_by_state`, and
+//! `job_count_unfinished` through the partial indexes).
 
 use backlog_storage::{Error, JobListParams, StateCount};
 use backlog_types::{JobId, JobRow};
@@ -37,17 +38,14 @@ impl PgStorage {
         let rows = self
             .query(include_str!("../sql/job_count_by_state.sql"), &[])
             .await?;
-        rows.iter()
-            .map(|row| {
-                let state: PgJobState = row.try_get("state").map_err(error::decode)?;
-                let count: i64 = row.try_get("count").map_err(error::decode)?;
-                Ok(StateCount {
-                    queue: row.try_get("queue").map_err(error::decode)?,
-                    state: state.0,
-                    count: u64::try_from(count).map_err(error::decode)?,
-                })
-            })
-            .collect()
+        state_counts(&rows)
+    }
+
+    pub(crate) async fn job_count_unfinished_impl(&self) -> Result<Vec<StateCount>, Error> {
+        let rows = self
+            .query(include_str!("../sql/job_count_unfinished.sql"), &[])
+            .await?;
+        state_counts(&rows)
     }
 
     pub(crate) async fn job_archive_get_impl(&self, id: JobId) -> Result<Option<JobRow>, Error> {
@@ -65,4 +63,19 @@ impl PgStorage {
             )
         })
     }
+}
+
+/// Rows of `queue`, `state`, `count`.
+fn state_counts(rows: &[tokio_postgres::Row]) -> Result<Vec<StateCount>, Error> {
+    rows.iter()
+        .map(|row| {
+            let state: PgJobState = row.try_get("state").map_err(error::decode)?;
+            let count: i64 = row.try_get("count").map_err(error::decode)?;
+            Ok(StateCount {
+                queue: row.try_get("queue").map_err(error::decode)?,
+                state: state.0,
+                count: u64::try_from(count).map_err(error::decode)?,
+            })
+        })
+        .collect()
 }

@@ -143,6 +143,10 @@ impl Storage for PgStorage {
         self.job_count_by_state_impl().await
     }
 
+    async fn job_count_unfinished(&self) -> Result<Vec<StateCount>, Error> {
+        self.job_count_unfinished_impl().await
+    }
+
     async fn job_cancel(&self, params: JobCancelParams) -> Result<JobCancelResult, Error> {
         self.job_cancel_impl(params).await
     }

@@ -27,6 +27,7 @@ const RESCUE: &str = include_str!("../sql/job_rescue.sql");
 const SCHEDULE: &str = include_str!("../sql/job_schedule.sql");
 const SETTLE: &str = include_str!("../sql/job_dependants_settle.sql");
 const FAIR_CLAIM: &str = include_str!("../sql/fair_claim.sql");
+const COUNT_UNFINISHED: &str = include_str!("../sql/job_count_unfinished.sql");
 /// The switches `src/plan.rs` sends around a generically planned statement.
 const ENTER: &str = include_str!("../sql/plan_generic_enter.sql");
 const LEAVE: &str = include_str!("../sql/plan_generic_leave.sql");
@@ -112,6 +113,9 @@ struct Expect {
     required: &'static [&'static str],
     /// The claim walks this index in order: no Sort above it.
     ordered: Option<&'static str>,
+    /// Partial indexes it may read whole (no index condition): those whose predicate is the
+    /// statement's own filter, so that reading all of it reads only the rows wanted.
+    whole: &'static [&'static str],
 }
 
 async fn simple_text(client: &Client, sql: &str) -> String {
@@ -177,7 +181,7 @@ fn violations(plan: &Value, expect: &Expect) -> Vec<String> {
                     problems.push(format!("a scan of {index}"));
                 }
                 let cond = node["Index Cond"].as_str();
-                if cond.is_none() {
+                if cond.is_none() && !expect.whole.contains(&index) {
                     problems.push(format!("a walk of all of {index} (no index condition)"));
                 }
                 // `id = other.id AND id = ANY ($n)`: the inner side of a nested loop that
@@ -240,13 +244,18 @@ async fn check(client: &Client, name: &str, sql: &str, args: &str, expect: Expec
         .batch_execute(&format!("PREPARE {name} AS {sql}"))
         .await
         .unwrap();
+    let args = if args.is_empty() {
+        String::new()
+    } else {
+        format!("({args})")
+    };
     let json = simple_text(
         client,
-        &format!("EXPLAIN (FORMAT JSON) EXECUTE {name} ({args})"),
+        &format!("EXPLAIN (FORMAT JSON) EXECUTE {name} {args}"),
     )
     .await;
     let text = client
-        .simple_query(&format!("EXPLAIN EXECUTE {name} ({args})"))
+        .simple_query(&format!("EXPLAIN EXECUTE {name} {args}"))
         .await
         .unwrap()
         .iter()
@@ -296,6 +305,7 @@ async fn check_all(client: &Client, situation: &str) {
         allowed: &[FETCH_INDEX, PKEY],
         required: &[FETCH_INDEX, PKEY],
         ordered: Some(FETCH_INDEX),
+        whole: &[],
     };
     for (label, args) in [
         (
@@ -408,6 +418,7 @@ async fn check_all(client: &Client, situation: &str) {
         allowed: &[],
         required: &[],
         ordered: None,
+        whole: &[],
     };
     problems.extend(check(client, "insert", INSERT, &insert_args, no_job_scan()).await);
     problems.extend(check_generic(client, "insert", INSERT, &insert_args, no_job_scan()).await);
@@ -443,12 +454,14 @@ async fn check_all(client: &Client, situation: &str) {
         allowed: &["backlog_job_lease", PKEY],
         required: &["backlog_job_lease", PKEY],
         ordered: None,
+        whole: &[],
     };
     problems.extend(check(client, "rescue", RESCUE, "NULL, 1000, 0", rescue).await);
     let schedule = Expect {
         allowed: &["backlog_job_pending", PKEY],
         required: &["backlog_job_pending", PKEY],
         ordered: None,
+        whole: &[],
     };
     problems.extend(
         check(
@@ -485,6 +498,7 @@ async fn check_all(client: &Client, situation: &str) {
             PKEY,
         ],
         ordered: None,
+        whole: &[],
     };
     for (label, args) in [
         ("fair_claim", "'fair', false, 10, '{}', 'w', 30000000, NULL"),
@@ -518,6 +532,7 @@ fn id_lookup_expect() -> Expect {
         allowed: &[PKEY],
         required: &[PKEY],
         ordered: None,
+        whole: &[],
     }
 }
 
@@ -641,11 +656,13 @@ async fn generic_plans_made_on_an_empty_table_serve_a_full_one() {
         allowed: &[FETCH_INDEX, PKEY],
         required: &[FETCH_INDEX, PKEY],
         ordered: Some(FETCH_INDEX),
+        whole: &[],
     };
     let no_job_scan = Expect {
         allowed: &[],
         required: &[],
         ordered: None,
+        whole: &[],
     };
     let fair = Expect {
         allowed: &[
@@ -656,6 +673,7 @@ async fn generic_plans_made_on_an_empty_table_serve_a_full_one() {
         ],
         required: &["backlog_job_fetch_partition", PKEY],
         ordered: None,
+        whole: &[],
     };
     let statements = [
         (
@@ -733,6 +751,50 @@ async fn generic_plans_made_on_an_empty_table_serve_a_full_one() {
         problems.len(),
         problems.join("\n\n")
     );
+}
+
+/// The runners' queue-depth count reads the unfinished jobs through their partial indexes, not
+/// the history: 200,000 finished jobs beside a few hundred unfinished ones, never analyzed and
+/// analyzed. (Where unfinished jobs are most of the table a sequential scan is as good, and
+/// the planner may take one.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn depth_count_reads_no_history() {
+    let storage = test_storage().await;
+    let client = storage.pool().get().await.unwrap();
+    client
+        .batch_execute(
+            "INSERT INTO backlog_job (state, queue, kind, args, max_attempts, attempt, finalized_at)
+             SELECT 'completed', 'default', 'k', '{}', 25, 1, now()
+             FROM generate_series(1, 200000);
+             INSERT INTO backlog_job (state, queue, kind, args, max_attempts, scheduled_at,
+                 lease_expires_at)
+             SELECT (ARRAY['available', 'scheduled', 'retryable', 'running'])[g % 4 + 1]
+                     ::backlog_job_state,
+                 'default', 'k', '{}', 25, now() + interval '1 hour',
+                 CASE WHEN g % 4 = 3 THEN now() + interval '5 minutes' END
+             FROM generate_series(0, 399) AS g;",
+        )
+        .await
+        .unwrap();
+    let depth = || Expect {
+        allowed: &[FETCH_INDEX, "backlog_job_pending", "backlog_job_lease"],
+        required: &[FETCH_INDEX, "backlog_job_pending", "backlog_job_lease"],
+        ordered: None,
+        whole: &[FETCH_INDEX, "backlog_job_pending", "backlog_job_lease"],
+    };
+    let mut problems = check(&client, "count_unfinished", COUNT_UNFINISHED, "", depth()).await;
+    client.batch_execute("ANALYZE backlog_job").await.unwrap();
+    problems.extend(
+        check(
+            &client,
+            "count_unfinished_analyzed",
+            COUNT_UNFINISHED,
+            "",
+            depth(),
+        )
+        .await,
+    );
+    assert!(problems.is_empty(), "{}", problems.join("\n\n"));
 }
 
 /// A batch of duplicates, some replacing and some skipping: each conflict finds its own row's

@@ -1,5 +1,6 @@
 //! Reading jobs: one by id (`job_get`, `job_archive_get` for archived ones), a filtered list
-//! (`job_list`) and counts per queue and state (`job_count_by_state`).
+//! (`job_list`) and counts per queue and state (`job_count_by_state`, and
+//! `job_count_unfinished` through the partial indexes).
 
 use backlog_storage::{Error, JobListParams, StateCount};
 use backlog_types::{JobId, JobRow};
@@ -40,9 +41,17 @@ pub(crate) fn job_list(conn: &Connection, params: &JobListParams) -> Result<Vec<
 
 /// Job counts per queue and state.
 pub(crate) fn job_count_by_state(conn: &Connection) -> Result<Vec<StateCount>, Error> {
-    let mut statement = conn
-        .prepare_cached(sql::JOB_COUNT_BY_STATE)
-        .map_err(from_sqlite)?;
+    state_counts(conn, sql::JOB_COUNT_BY_STATE)
+}
+
+/// Job counts per queue for the unfinished states, through the partial indexes.
+pub(crate) fn job_count_unfinished(conn: &Connection) -> Result<Vec<StateCount>, Error> {
+    state_counts(conn, sql::JOB_COUNT_UNFINISHED)
+}
+
+/// Runs `sql`, whose rows are `queue`, `state`, `count`.
+fn state_counts(conn: &Connection, sql: &str) -> Result<Vec<StateCount>, Error> {
+    let mut statement = conn.prepare_cached(sql).map_err(from_sqlite)?;
     let mut rows = statement.query([]).map_err(from_sqlite)?;
     let mut counts = Vec::new();
     while let Some(row) = rows.next().map_err(from_sqlite)? {

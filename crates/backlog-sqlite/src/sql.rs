@@ -67,6 +67,7 @@ sql! {
     JOB_GET => "job_get.sql",
     JOB_LIST => "job_list.sql",
     JOB_COUNT_BY_STATE => "job_count_by_state.sql",
+    JOB_COUNT_UNFINISHED => "job_count_unfinished.sql",
     JOB_DELETE_FINALIZED => "job_delete_finalized.sql",
     JOB_ARCHIVE_ONE => "job_archive_one.sql",
     JOB_DELETE_ONE => "job_delete_one.sql",

@@ -145,6 +145,10 @@ impl Storage for SqliteStorage {
         self.read(inspect::job_count_by_state).await
     }
 
+    async fn job_count_unfinished(&self) -> Result<Vec<StateCount>, Error> {
+        self.read(inspect::job_count_unfinished).await
+    }
+
     async fn job_cancel(&self, params: JobCancelParams) -> Result<JobCancelResult, Error> {
         let (result, queues) = self
             .write(move |tx| {

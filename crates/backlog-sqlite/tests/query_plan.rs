@@ -32,3 +32,29 @@ async fn fetch_uses_the_fetch_index() {
         "the fetch must not sort:\n{plan}"
     );
 }
+
+/// The runners' depth count reads the unfinished states through their partial indexes, never
+/// the whole table with its history of finished jobs.
+#[tokio::test]
+async fn depth_count_reads_the_partial_indexes() {
+    let storage = test_storage().await.unwrap();
+    let conn = rusqlite::Connection::open(storage.path()).unwrap();
+    let sql = format!(
+        "EXPLAIN QUERY PLAN {}",
+        include_str!("../sql/job_count_unfinished.sql")
+    );
+    let mut statement = conn.prepare(&sql).unwrap();
+    let plan: Vec<String> = statement
+        .query_map([], |row| row.get::<_, String>(3))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let plan = plan.join("\n");
+    for index in ["backlog_job_fetch", "backlog_job_pending", "backlog_job_lease"] {
+        assert!(plan.contains(&format!("INDEX {index}")), "{plan}");
+    }
+    assert!(
+        !plan.lines().any(|l| l.trim() == "SCAN backlog_job"),
+        "a scan of the whole table:\n{plan}"
+    );
+}

@@ -173,6 +173,12 @@ pub trait Storage: Send + Sync + 'static {
     /// Number of jobs per queue and state.
     async fn job_count_by_state(&self) -> Result<Vec<StateCount>, Error>;
 
+    /// Number of jobs per queue for the states still to finish (available, scheduled,
+    /// running, retryable), read through the partial indexes that hold only those jobs, so
+    /// its cost follows the work waiting and running, never the history of finished jobs kept
+    /// for the retention period. The runners' `backlog_queue_depth` gauges use it.
+    async fn job_count_unfinished(&self) -> Result<Vec<StateCount>, Error>;
+
     /// Cancels one job: `cancelled` at once if it has not started, a cancellation request
     /// (see [`JobCancelParams::request_running`]) if it is running. The kind check and the
     /// change happen in one statement.

@@ -139,9 +139,12 @@ pub struct RunnerConfig {
     /// Largest serialized result a job may record with
     /// [`Job::set_result`](crate::Job::set_result). Default 64 KiB.
     pub max_result_bytes: usize,
-    /// How often the `backlog_queue_depth` gauges are refreshed (one count of jobs per queue and
-    /// state: a scan of the job table, so not too often), by runners with `maintenance` on.
-    /// `None` turns it off. Default 30 s.
+    /// How often the `backlog_queue_depth` gauges of the unfinished states (available,
+    /// scheduled, running, retryable) are refreshed, by runners with `maintenance` on: one count
+    /// per queue and state through the partial indexes holding those jobs
+    /// ([`Storage::job_count_unfinished`](backlog_storage::Storage::job_count_unfinished)), so
+    /// its cost follows the jobs waiting and running, not the history. `None` turns it off.
+    /// Default 30 s.
     pub queue_depth_interval: Option<Duration>,
     /// The backoff of jobs whose job, worker and queue name none. Default
     /// [`Backoff::default`](crate::Backoff::default): exponential from 1 s to 6 h, 10 % jitter.

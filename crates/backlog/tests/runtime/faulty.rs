@@ -149,6 +149,10 @@ impl Storage for Faulty {
         self.inner.job_count_by_state().await
     }
 
+    async fn job_count_unfinished(&self) -> Result<Vec<StateCount>, Error> {
+        self.inner.job_count_unfinished().await
+    }
+
     async fn job_cancel(&self, params: JobCancelParams) -> Result<JobCancelResult, Error> {
         self.inner.job_cancel(params).await
     }
