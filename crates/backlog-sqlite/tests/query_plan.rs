@@ -50,7 +50,11 @@ async fn depth_count_reads_the_partial_indexes() {
         .collect::<Result<_, _>>()
         .unwrap();
     let plan = plan.join("\n");
-    for index in ["backlog_job_fetch", "backlog_job_pending", "backlog_job_lease"] {
+    for index in [
+        "backlog_job_fetch",
+        "backlog_job_pending",
+        "backlog_job_lease",
+    ] {
         assert!(plan.contains(&format!("INDEX {index}")), "{plan}");
     }
     assert!(

@@ -18,6 +18,7 @@ pub(crate) struct AppState {
     /// The normalized mount prefix, for links.
     pub(crate) base: Arc<str>,
     counts: Cached<Vec<StateCount>>,
+    unfinished: Cached<Vec<StateCount>>,
     queues: Cached<Vec<QueueInfo>>,
     history_hour: Cached<Vec<ThroughputBucket>>,
     history_day: Cached<Vec<ThroughputBucket>>,
@@ -30,6 +31,7 @@ impl AppState {
             options: Arc::new(options),
             base: base.into(),
             counts: Cached::default(),
+            unfinished: Cached::default(),
             queues: Cached::default(),
             history_hour: Cached::default(),
             history_day: Cached::default(),
@@ -42,6 +44,17 @@ impl AppState {
         self.counts
             .get(self.options.count_cache, move || async move {
                 Ok(storage.job_count_by_state().await?)
+            })
+            .await
+    }
+
+    /// Jobs per queue of the unfinished states (cached): read through the partial indexes, so
+    /// a scrape never scans the history of finished jobs.
+    pub(crate) async fn unfinished(&self) -> Result<Vec<StateCount>, ApiError> {
+        let storage = self.client.storage().clone();
+        self.unfinished
+            .get(self.options.count_cache, move || async move {
+                Ok(storage.job_count_unfinished().await?)
             })
             .await
     }
@@ -90,6 +103,7 @@ impl AppState {
     /// Marks the counts stale after an action.
     pub(crate) async fn invalidate(&self) {
         self.counts.expire().await;
+        self.unfinished.expire().await;
         self.queues.expire().await;
         self.history_hour.expire().await;
         self.history_day.expire().await;

@@ -201,26 +201,30 @@ pub(crate) async fn ready(State(state): State<AppState>) -> Response {
     }
 }
 
-/// `GET /metrics`: refreshes the gauges read from the database (jobs per queue and state,
-/// oldest available job age, live workers) and renders everything recorded, in Prometheus text.
+/// `GET /metrics`: refreshes the gauges read from the database (jobs per queue of the
+/// unfinished states, oldest available job age, live workers) and renders everything recorded, in Prometheus text.
 pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     let Some(handle) = state.options.metrics.clone() else {
         return Err(ApiError::NotFound(
             "no Prometheus recorder is installed: pass WebOptions::metrics".into(),
         ));
     };
-    let counts = state.counts().await?;
-    // Every state of every queue, so that a state whose jobs are gone reads 0.
-    let queues: std::collections::BTreeSet<&str> =
-        counts.iter().map(|c| c.queue.as_str()).collect();
-    for queue in queues {
-        for s in JobState::ALL {
-            let n = counts
-                .iter()
-                .find(|c| c.queue == queue && c.state == s)
-                .map_or(0, |c| c.count);
-            metrics::gauge!(backlog::telemetry::QUEUE_DEPTH, "queue" => queue.to_owned(), "state" => s.as_str())
-                .set(n as f64);
+    // The unfinished states of every queue seen so far, so that a state or a queue whose jobs
+    // are gone reads 0. Finished jobs are not counted: that would scan the whole history on
+    // every scrape; their rates are the outcome counters.
+    let counts = state.unfinished().await?;
+    {
+        let mut queues = DEPTH_QUEUES.lock().unwrap_or_else(|e| e.into_inner());
+        queues.extend(counts.iter().map(|c| c.queue.clone()));
+        for queue in queues.iter() {
+            for s in UNFINISHED {
+                let n = counts
+                    .iter()
+                    .find(|c| &c.queue == queue && c.state == s)
+                    .map_or(0, |c| c.count);
+                metrics::gauge!(backlog::telemetry::QUEUE_DEPTH, "queue" => queue.clone(), "state" => s.as_str())
+                    .set(n as f64);
+            }
         }
     }
     let now = Utc::now();
@@ -246,6 +250,19 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response, A
     )
         .into_response())
 }
+
+/// Queues whose depth a scrape has set in this process (the recorder is process-wide), so that a
+/// queue with nothing left unfinished reads 0 instead of its last count.
+static DEPTH_QUEUES: std::sync::Mutex<std::collections::BTreeSet<String>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// The states `backlog_queue_depth` counts.
+const UNFINISHED: [JobState; 4] = [
+    JobState::Available,
+    JobState::Scheduled,
+    JobState::Running,
+    JobState::Retryable,
+];
 
 /// Gauge: seconds since the oldest available job of a queue became runnable.
 pub const OLDEST_AGE: &str = "backlog_queue_oldest_available_age_seconds";

@@ -222,7 +222,7 @@ pub async fn health_and_metrics(db: Db) {
     let app = app(
         &db,
         WebOptions {
-            metrics: Some(handle),
+            metrics: Some(handle.clone()),
             ..WebOptions::default()
         },
     );
@@ -259,6 +259,27 @@ pub async fn health_and_metrics(db: Db) {
         !text.contains("job_id") && !text.contains("worker_id"),
         "no id labels"
     );
+    // The depth gauges count the unfinished states only, and a queue whose jobs all finished
+    // reads 0 (the recorder is shared by the test binary: one queue per backend).
+    let queue = format!("metrics_done_{}", db.backend_name());
+    enqueue(&db, &queue, "k", json!({})).await;
+    // A new router's first scrape waits for its count (later ones get the cached value).
+    let series = |state: &str| format!(r#"backlog_queue_depth{{queue="{queue}",state="{state}"}}"#);
+    let text = get(&app_with_metrics(&db, handle.clone()), "/metrics")
+        .await
+        .body;
+    assert!(
+        text.contains(&format!("{} 1", series("available"))),
+        "{text}"
+    );
+    run_one(&db, &queue, JobOutcome::Completed).await;
+    let text = get(&app_with_metrics(&db, handle), "/metrics").await.body;
+    assert!(
+        text.contains(&format!("{} 0", series("available"))),
+        "{text}"
+    );
+    assert!(text.contains(&format!("{} 0", series("running"))), "{text}");
+    assert!(!text.contains(&series("completed")), "{text}");
     // Without a recorder, /metrics says how to get one.
     let plain = crate::support::app(&db, WebOptions::default());
     let r = get(&plain, "/metrics").await;
@@ -372,4 +393,18 @@ pub async fn workflows_and_batches(db: Db) {
     )
     .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+/// A new router with metrics: its first scrape reads the database.
+fn app_with_metrics(
+    db: &Db,
+    handle: metrics_exporter_prometheus::PrometheusHandle,
+) -> axum::Router {
+    app(
+        db,
+        WebOptions {
+            metrics: Some(handle),
+            ..WebOptions::default()
+        },
+    )
 }
