@@ -61,6 +61,26 @@ fn server(db: &Db, endpoint: &str) -> Server {
     .unwrap()
 }
 
+/// A free loopback port outside the kernel's ephemeral range, for a listener that must bind the
+/// same port again after a restart. A port from that range, once its listener is gone, may be
+/// handed to any outgoing connection as its source port (or to a client's own reconnect
+/// attempt, which then connects to itself), and the second bind fails with "address in use".
+fn restartable_port() -> u16 {
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let span = u32::from(low / 2).max(1);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos())
+        ^ std::process::id();
+    (0..span)
+        .map(|i| (low / 2) + ((seed.wrapping_add(i.wrapping_mul(7919))) % span) as u16)
+        .find(|&port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok())
+        .expect("a free port below the ephemeral range")
+}
+
 #[derive(Serialize, Deserialize)]
 struct Double {
     n: u64,
@@ -286,8 +306,8 @@ async fn the_capacity_is_never_exceeded(db: Db) {
 }
 
 async fn an_outcome_survives_a_server_restart_and_the_job_runs_once(db: Db) {
-    let first = server(&db, "tcp://127.0.0.1:0");
-    let endpoint = first.endpoint().to_owned();
+    let endpoint = format!("tcp://127.0.0.1:{}", restartable_port());
+    let first = server(&db, &endpoint);
     let waiter = Waiter::default();
     let worker = RemoteWorker::builder([endpoint.clone()])
         .start(Workers::new().register(waiter.clone()))

@@ -68,9 +68,24 @@ fn pg_bin() -> PathBuf {
         .expect("no initdb under /usr/lib/postgresql/*/bin")
 }
 
+/// A free loopback port outside the kernel's ephemeral range: the cluster is stopped and
+/// started again on it. A port from that range, once its listener is gone, may be
+/// handed to any outgoing connection as its source port (or to a client's own reconnect
+/// attempt, which then connects to itself), and the second bind fails with "address in use".
 fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local address").port()
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let span = u32::from(low / 2).max(1);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos())
+        ^ std::process::id();
+    (0..span)
+        .map(|i| (low / 2) + ((seed.wrapping_add(i.wrapping_mul(7919))) % span) as u16)
+        .find(|&port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok())
+        .expect("a free port below the ephemeral range")
 }
 
 impl PgCluster {
