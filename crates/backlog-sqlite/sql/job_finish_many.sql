@@ -1,4 +1,7 @@
--- Executed once per finished execution (a row is returned when it applied), fenced on (state = 'running', lease_token). :message is NULL
+-- Executed once per finished execution, fenced on (state = 'running', lease_token). Never run
+-- alone: src/sql.rs appends job_finish_many_plain.sql (the fast path, for jobs of no workflow
+-- or batch: no RETURNING, applied when one row changed) or job_finish_many_settle.sql (a row
+-- returned when it applied, saying whether to settle). :message is NULL
 -- for outcomes that record no error (completed, snoozed); :attempt_change is -1 for a snooze,
 -- which gives the attempt back. :result
 -- (JSON text) NULL keeps the stored result. :error_kind and :backtrace are stored apart from the
@@ -23,6 +26,3 @@ SET state = :state,
     attempt_durations_us = json_insert(attempt_durations_us, '$[#]', :duration_us),
     result = coalesce(:result, result)
 WHERE id = :id AND state = 'running' AND lease_token = :lease_token
--- settle: a job of a workflow or batch was finalized; the caller settles its dependants and
--- batch in the same transaction (src/settle.rs). Plain jobs pay nothing more.
-RETURNING finalized_at IS NOT NULL AND (workflow_id IS NOT NULL OR batch_id IS NOT NULL) AS settle

@@ -21,8 +21,11 @@ pub(crate) fn job_finish_many(
     now: DateTime<Utc>,
 ) -> Result<(Vec<JobId>, Vec<String>), Error> {
     let now_text = time::encode(now);
+    let mut plain = conn
+        .prepare_cached(sql::JOB_FINISH_MANY_PLAIN)
+        .map_err(from_sqlite)?;
     let mut statement = conn
-        .prepare_cached(sql::JOB_FINISH_MANY)
+        .prepare_cached(sql::JOB_FINISH_MANY_SETTLE)
         .map_err(from_sqlite)?;
     let mut applied = Vec::with_capacity(jobs.len());
     let mut finalized = Vec::new();
@@ -33,25 +36,29 @@ pub(crate) fn job_finish_many(
         let finalized_now = state.is_finalized();
         let failure = outcome.failure();
         let attempt_change = if outcome.gives_attempt_back() { -1 } else { 0 };
+        let result = job.result.as_ref().map(|r| r.to_string());
+        let params = named_params! {
+            ":id": job.id,
+            ":lease_token": job.lease_token.as_bytes().as_slice(),
+            ":state": state.as_str(),
+            ":attempt_change": attempt_change,
+            ":scheduled_at": scheduled_at,
+            ":finalized_at": finalized_now.then_some(&now_text),
+            ":now": now_text,
+            ":message": failure.map(|f| f.message.as_str()),
+            ":panicked": if failure.is_some_and(|f| f.panicked) { "true" } else { "false" },
+            ":error_kind": failure.and_then(|f| f.kind.as_deref()),
+            ":backtrace": failure.and_then(|f| f.backtrace.as_deref()),
+            ":duration_us": time::micros(job.duration),
+            ":result": result,
+        };
+        // Most jobs belong to no workflow or batch: one statement, no RETURNING.
+        if plain.execute(params).map_err(from_sqlite)? == 1 {
+            applied.push(job.id);
+            continue;
+        }
         let settle: Option<bool> = statement
-            .query_row(
-                named_params! {
-                    ":id": job.id,
-                    ":lease_token": job.lease_token.as_bytes().as_slice(),
-                    ":state": state.as_str(),
-                    ":attempt_change": attempt_change,
-                    ":scheduled_at": scheduled_at,
-                    ":finalized_at": finalized_now.then_some(&now_text),
-                    ":now": now_text,
-                    ":message": failure.map(|f| f.message.as_str()),
-                    ":panicked": if failure.is_some_and(|f| f.panicked) { "true" } else { "false" },
-                    ":error_kind": failure.and_then(|f| f.kind.as_deref()),
-                    ":backtrace": failure.and_then(|f| f.backtrace.as_deref()),
-                    ":duration_us": time::micros(job.duration),
-                    ":result": job.result.as_ref().map(|r| r.to_string()),
-                },
-                |row| row.get(0),
-            )
+            .query_row(params, |row| row.get(0))
             .optional()
             .map_err(from_sqlite)?;
         match settle {

@@ -36,7 +36,6 @@ sql! {
     QUEUE_CURSOR_SET => "queue_cursor_set.sql",
     JOB_RESCHEDULE_BY_FILTER => "job_reschedule_by_filter.sql",
     JOB_FETCH_AVAILABLE => "job_fetch_available.sql",
-    JOB_FINISH_MANY => "job_finish_many.sql",
     JOB_DEPENDANTS_SETTLE => "job_dependants_settle.sql",
     JOB_DEPENDENCY_RESULTS => "job_dependency_results.sql",
     JOB_BATCH_SET => "job_batch_set.sql",
@@ -104,3 +103,16 @@ sql! {
     WRITER_RELEASE => "writer_release.sql",
     WRITER_ROLLBACK_TO => "writer_rollback_to.sql",
 }
+
+/// `sql/job_finish_many.sql` + `sql/job_finish_many_plain.sql`: an outcome of a job of no
+/// workflow or batch, without RETURNING.
+pub(crate) const JOB_FINISH_MANY_PLAIN: &str = concat!(
+    include_str!("../sql/job_finish_many.sql"),
+    include_str!("../sql/job_finish_many_plain.sql")
+);
+/// `sql/job_finish_many.sql` + `sql/job_finish_many_settle.sql`: any outcome, returning a row
+/// when it applied that says whether to settle.
+pub(crate) const JOB_FINISH_MANY_SETTLE: &str = concat!(
+    include_str!("../sql/job_finish_many.sql"),
+    include_str!("../sql/job_finish_many_settle.sql")
+);
