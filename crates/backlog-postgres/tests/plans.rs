@@ -301,12 +301,6 @@ async fn check_all(client: &Client, situation: &str) {
     let mut problems = Vec::new();
 
     // Claims: the fast path, the limited path, with kinds; a large batch too.
-    let claim = || Expect {
-        allowed: &[FETCH_INDEX, PKEY],
-        required: &[FETCH_INDEX, PKEY],
-        ordered: Some(FETCH_INDEX),
-        whole: &[],
-    };
     for (label, args) in [
         (
             "fetch_fast",
@@ -325,8 +319,8 @@ async fn check_all(client: &Client, situation: &str) {
             "'default', 1000, 'w', 30000000, NULL, false, '{}'",
         ),
     ] {
-        problems.extend(check(client, label, FETCH, args, claim()).await);
-        problems.extend(check_generic(client, label, FETCH, args, claim()).await);
+        problems.extend(check(client, label, FETCH, args, claim_expect()).await);
+        problems.extend(check_generic(client, label, FETCH, args, claim_expect()).await);
     }
 
     // Completions and heartbeats: a small batch and a full one (the completer's default).
@@ -347,18 +341,7 @@ async fn check_all(client: &Client, situation: &str) {
             "bytea[]",
         )
         .await;
-        let fill = |value: &str, ty: &str| format!("array_fill({value}::{ty}, ARRAY[{n}])");
-        let args = format!(
-            "{ids}, {tokens}, {}, {}, {}, {}, {}, {}, false, {}, {}",
-            fill("'completed'", "text"),
-            fill("0", "bigint"),
-            fill("NULL", "text"),
-            fill("false", "boolean"),
-            fill("1000", "bigint"),
-            fill("NULL", "jsonb"),
-            fill("NULL", "text"),
-            fill("NULL", "text"),
-        );
+        let args = finish_args(n, &ids, &tokens);
         let heartbeat_args = format!("{ids}, {tokens}, 30000000");
         for generic in [false, true] {
             let check = |name: String, sql, args: String| async move {
@@ -394,40 +377,10 @@ async fn check_all(client: &Client, situation: &str) {
         "smallint[]",
     )
     .await;
-    let fill = |value: &str, ty: &str| format!("array_fill({value}::{ty}, ARRAY[{n}])");
-    let insert_args = format!(
-        "{}, {}, {}, {}, {}, {}, {}, {}, 'backlog', {keys}, {states}, {}, {}, false, {}, {}, {}, \
-         {}, {}",
-        fill("'default'", "text"),
-        fill("'k'", "text"),
-        fill("'{}'", "jsonb"),
-        fill("0", "smallint"),
-        fill("25", "integer"),
-        fill("NULL", "timestamptz"),
-        fill("'[]'", "jsonb"),
-        fill("'{}'", "jsonb"),
-        fill("false", "boolean"),
-        fill("NULL", "text"),
-        fill("NULL", "bigint"),
-        fill("NULL", "bigint"),
-        fill("NULL", "jsonb"),
-        fill("NULL", "timestamptz"),
-        fill("NULL", "text"),
-    );
-    let no_job_scan = || Expect {
-        allowed: &[],
-        required: &[],
-        ordered: None,
-        whole: &[],
-    };
+    let insert_args = insert_args(n, &keys, &states);
     problems.extend(check(client, "insert", INSERT, &insert_args, no_job_scan()).await);
     problems.extend(check_generic(client, "insert", INSERT, &insert_args, no_job_scan()).await);
-    let idempotent_args = format!(
-        "{insert_args}, {}, {}, {}",
-        fill("NULL", "text"),
-        fill("NULL", "bigint"),
-        fill("NULL", "timestamptz"),
-    );
+    let idempotent_args = idempotent_args(n, &insert_args, "NULL", "NULL");
     problems.extend(
         check(
             client,
@@ -481,25 +434,8 @@ async fn check_all(client: &Client, situation: &str) {
     .await;
     problems.extend(check(client, "settle", SETTLE, &dependencies, id_lookup_expect()).await);
 
-    // The fair claim: plain, guarded (the pipelined fetch's), with kinds, and a large claim.
-    // Its cursor and per-key limit come from the queue's row, never from a parameter, so no plan
-    // can fold the per-key count away: the running jobs' index may be read, whatever the limit.
-    let fair = Expect {
-        allowed: &[
-            "backlog_job_fetch_partition",
-            "backlog_job_running_partition",
-            FETCH_INDEX,
-            PKEY,
-        ],
-        required: &[
-            "backlog_job_fetch_partition",
-            "backlog_job_running_partition",
-            FETCH_INDEX,
-            PKEY,
-        ],
-        ordered: None,
-        whole: &[],
-    };
+    // The fair claim (see `fair_expect`): plain, guarded (the pipelined fetch's), with kinds,
+    // and a large claim.
     for (label, args) in [
         ("fair_claim", "'fair', false, 10, '{}', 'w', 30000000, NULL"),
         (
@@ -515,8 +451,8 @@ async fn check_all(client: &Client, situation: &str) {
             "'fair', false, 1000, '{}', 'w', 30000000, NULL",
         ),
     ] {
-        problems.extend(check(client, label, FAIR_CLAIM, args, fair.clone()).await);
-        problems.extend(check_generic(client, label, FAIR_CLAIM, args, fair.clone()).await);
+        problems.extend(check(client, label, FAIR_CLAIM, args, fair_expect()).await);
+        problems.extend(check_generic(client, label, FAIR_CLAIM, args, fair_expect()).await);
     }
 
     assert!(
@@ -525,6 +461,98 @@ async fn check_all(client: &Client, situation: &str) {
         problems.len(),
         problems.join("\n\n")
     );
+}
+
+/// A claim: walks `backlog_job_fetch` in order, updates through the primary key.
+fn claim_expect() -> Expect {
+    Expect {
+        allowed: &[FETCH_INDEX, PKEY],
+        required: &[FETCH_INDEX, PKEY],
+        ordered: Some(FETCH_INDEX),
+        whole: &[],
+    }
+}
+
+/// An insert: reads nothing of the job table.
+fn no_job_scan() -> Expect {
+    Expect {
+        allowed: &[],
+        required: &[],
+        ordered: None,
+        whole: &[],
+    }
+}
+
+/// The fair claim. Its cursor and per-key limit come from the queue's row, never from a
+/// parameter, so no plan can fold the per-key count away: the running jobs' index may be read,
+/// whatever the limit.
+fn fair_expect() -> Expect {
+    const INDEXES: &[&str] = &[
+        "backlog_job_fetch_partition",
+        "backlog_job_running_partition",
+        FETCH_INDEX,
+        PKEY,
+    ];
+    Expect {
+        allowed: INDEXES,
+        required: INDEXES,
+        ordered: None,
+        whole: &[],
+    }
+}
+
+/// `array_fill(value::ty, ARRAY[n])`: a parameter array of `n` equal elements.
+fn fill(n: usize, value: &str, ty: &str) -> String {
+    format!("array_fill({value}::{ty}, ARRAY[{n}])")
+}
+
+/// Arguments of `job_finish_many.sql`: `n` completions of the jobs `ids` under `tokens`.
+fn finish_args(n: usize, ids: &str, tokens: &str) -> String {
+    format!(
+        "{ids}, {tokens}, {}, {}, {}, {}, {}, {}, false, {}, {}",
+        fill(n, "'completed'", "text"),
+        fill(n, "0", "bigint"),
+        fill(n, "NULL", "text"),
+        fill(n, "false", "boolean"),
+        fill(n, "1000", "bigint"),
+        fill(n, "NULL", "jsonb"),
+        fill(n, "NULL", "text"),
+        fill(n, "NULL", "text"),
+    )
+}
+
+/// Arguments of `job_insert_many.sql`: `n` jobs with unique `keys` in `states` (arrays).
+fn insert_args(n: usize, keys: &str, states: &str) -> String {
+    format!(
+        "{}, {}, {}, {}, {}, {}, {}, {}, 'backlog', {keys}, {states}, {}, {}, false, {}, {}, {}, \
+         {}, {}",
+        fill(n, "'default'", "text"),
+        fill(n, "'k'", "text"),
+        fill(n, "'{}'", "jsonb"),
+        fill(n, "0", "smallint"),
+        fill(n, "25", "integer"),
+        fill(n, "NULL", "timestamptz"),
+        fill(n, "'[]'", "jsonb"),
+        fill(n, "'{}'", "jsonb"),
+        fill(n, "false", "boolean"),
+        fill(n, "NULL", "text"),
+        fill(n, "NULL", "bigint"),
+        fill(n, "NULL", "bigint"),
+        fill(n, "NULL", "jsonb"),
+        fill(n, "NULL", "timestamptz"),
+        fill(n, "NULL", "text"),
+    )
+}
+
+/// Arguments of `job_insert_many_idempotent.sql`: the insert's, then every job's idempotency
+/// `key` and `window` (µs), no clock override.
+fn idempotent_args(n: usize, insert_args: &str, key: &str, window: &str) -> String {
+    format!(
+        "{insert_args}, {}, {}, {}",
+        fill(n, key, "text"),
+        fill(n, window, "bigint"),
+        fill(n, "NULL", "timestamptz"),
+    )
 }
 
 fn id_lookup_expect() -> Expect {
@@ -612,101 +640,47 @@ async fn generic_plans_made_on_an_empty_table_serve_a_full_one() {
     let storage = test_storage().await;
     let client = storage.pool().get().await.unwrap();
     let n = 3;
-    let fill = |value: &str, ty: &str| format!("array_fill({value}::{ty}, ARRAY[{n}])");
-    let ids = "'{1,2,3}'::bigint[]".to_owned();
-    let tokens = fill("'\\x00'", "bytea");
-    let finish_args = format!(
-        "{ids}, {tokens}, {}, {}, {}, {}, {}, {}, false, {}, {}",
-        fill("'completed'", "text"),
-        fill("0", "bigint"),
-        fill("NULL", "text"),
-        fill("false", "boolean"),
-        fill("1000", "bigint"),
-        fill("NULL", "jsonb"),
-        fill("NULL", "text"),
-        fill("NULL", "text"),
-    );
-    let insert_args = format!(
-        "{}, {}, {}, {}, {}, {}, {}, {}, 'backlog', {}, {}, {}, {}, false, {}, {}, {}, {}, {}",
-        fill("'default'", "text"),
-        fill("'k'", "text"),
-        fill("'{}'", "jsonb"),
-        fill("0", "smallint"),
-        fill("25", "integer"),
-        fill("NULL", "timestamptz"),
-        fill("'[]'", "jsonb"),
-        fill("'{}'", "jsonb"),
-        fill("NULL", "bytea"),
-        fill("NULL", "smallint"),
-        fill("false", "boolean"),
-        fill("NULL", "text"),
-        fill("NULL", "bigint"),
-        fill("NULL", "bigint"),
-        fill("NULL", "jsonb"),
-        fill("NULL", "timestamptz"),
-        fill("NULL", "text"),
-    );
-    let idempotent_args = format!(
-        "{insert_args}, {}, {}, {}",
-        fill("'key'", "text"),
-        fill("60000000", "bigint"),
-        fill("NULL", "timestamptz"),
-    );
-    let claim = Expect {
-        allowed: &[FETCH_INDEX, PKEY],
-        required: &[FETCH_INDEX, PKEY],
-        ordered: Some(FETCH_INDEX),
-        whole: &[],
-    };
-    let no_job_scan = Expect {
-        allowed: &[],
-        required: &[],
-        ordered: None,
-        whole: &[],
-    };
-    let fair = Expect {
-        allowed: &[
-            "backlog_job_fetch_partition",
-            "backlog_job_running_partition",
-            FETCH_INDEX,
-            PKEY,
-        ],
-        required: &["backlog_job_fetch_partition", PKEY],
-        ordered: None,
-        whole: &[],
-    };
+    let ids = "'{1,2,3}'::bigint[]";
+    let tokens = fill(n, "'\\x00'", "bytea");
+    let insert_args = insert_args(n, &fill(n, "NULL", "bytea"), &fill(n, "NULL", "smallint"));
+    let idempotent_args = idempotent_args(n, &insert_args, "'key'", "60000000");
     let statements = [
         (
             "fetch_fast",
             FETCH,
             "'default', 10, 'w', 30000000, NULL, false, '{}'".to_owned(),
-            claim.clone(),
+            claim_expect(),
         ),
         (
             "fetch_limited",
             FETCH,
             "'default', 10, 'w', 30000000, NULL, true, '{}'".to_owned(),
-            claim,
+            claim_expect(),
         ),
-        ("finish", FINISH, finish_args, id_lookup_expect()),
+        (
+            "finish",
+            FINISH,
+            finish_args(n, ids, &tokens),
+            id_lookup_expect(),
+        ),
         (
             "heartbeat",
             HEARTBEAT,
             format!("{ids}, {tokens}, 30000000"),
             id_lookup_expect(),
         ),
-        ("insert", INSERT, insert_args, no_job_scan.clone()),
+        ("insert", INSERT, insert_args, no_job_scan()),
         (
             "insert_idempotent",
             INSERT_IDEMPOTENT,
             idempotent_args,
-            no_job_scan,
+            no_job_scan(),
         ),
         (
             "fair_claim",
             FAIR_CLAIM,
             "'fair', false, 10, '{}', 'w', 30000000, NULL".to_owned(),
-            fair,
+            fair_expect(),
         ),
     ];
     let explain = |name: &'static str, args: String| {
