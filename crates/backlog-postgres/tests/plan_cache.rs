@@ -5,22 +5,21 @@
 
 use backlog_postgres::testing::test_storage;
 
+/// A setting of the pooled connection `client`.
+async fn show(client: &tokio_postgres::Client, name: &str) -> String {
+    client
+        .query_one(&format!("SHOW {name}"), &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pooled_connections_force_custom_plans() {
     let storage = test_storage().await;
     let client = storage.pool().get().await.unwrap();
-    let mode: String = client
-        .query_one("SHOW plan_cache_mode", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(mode, "force_custom_plan");
-    let search_path: String = client
-        .query_one("SHOW search_path", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(search_path, storage.schema());
+    assert_eq!(show(&client, "plan_cache_mode").await, "force_custom_plan");
+    assert_eq!(show(&client, "search_path").await, storage.schema());
 }
 
 /// The inserts, outcome writes and heartbeats switch their connection to generic plans for
@@ -34,18 +33,8 @@ async fn generic_statements_give_their_connection_back_planning_custom() {
     // The mode, and sequential scans (off while a generic plan is made) back on.
     let mode = || async {
         let client = storage.pool().get().await.unwrap();
-        let mode: String = client
-            .query_one("SHOW plan_cache_mode", &[])
-            .await
-            .unwrap()
-            .get(0);
-        let seqscan: String = client
-            .query_one("SHOW enable_seqscan", &[])
-            .await
-            .unwrap()
-            .get(0);
-        assert_eq!(seqscan, "on");
-        mode
+        assert_eq!(show(&client, "enable_seqscan").await, "on");
+        show(&client, "plan_cache_mode").await
     };
     let insert = |max_attempts: i32| {
         let mut job = JobInsert::new("q", "k", serde_json::json!({}));

@@ -1,31 +1,34 @@
-//! The fetch query walks the partial index `backlog_job_fetch` in run order.
+//! The hot statements read the partial indexes meant for them: the fetch walks
+//! `backlog_job_fetch` in run order, and the depth count reads only unfinished jobs.
 
 use backlog_sqlite::testing::test_storage;
 
-#[tokio::test]
-async fn fetch_uses_the_fetch_index() {
+/// `EXPLAIN QUERY PLAN` of `sql` with `params`, one line per step.
+async fn plan(sql: &str, params: &[(&str, &dyn rusqlite::ToSql)]) -> String {
     let storage = test_storage().await.unwrap();
     let conn = rusqlite::Connection::open(storage.path()).unwrap();
-    let sql = format!(
-        "EXPLAIN QUERY PLAN {}",
-        include_str!("../sql/job_fetch_available.sql")
-    );
-    let mut statement = conn.prepare(&sql).unwrap();
-    let plan: Vec<String> = statement
-        .query_map(
-            rusqlite::named_params! {
-                ":now": "2024-01-01T00:00:00.000000Z",
-                ":worker_id": "w",
-                ":lease_expires_at": "2024-01-01T00:01:00.000000Z",
-                ":queue": "default",
-                ":max": 10,
-            },
-            |row| row.get::<_, String>(3),
-        )
+    let mut statement = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+    let lines: Vec<String> = statement
+        .query_map(params, |row| row.get::<_, String>(3))
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    let plan = plan.join("\n");
+    lines.join("\n")
+}
+
+#[tokio::test]
+async fn fetch_uses_the_fetch_index() {
+    let plan = plan(
+        include_str!("../sql/job_fetch_available.sql"),
+        rusqlite::named_params! {
+            ":now": "2024-01-01T00:00:00.000000Z",
+            ":worker_id": "w",
+            ":lease_expires_at": "2024-01-01T00:01:00.000000Z",
+            ":queue": "default",
+            ":max": 10,
+        },
+    )
+    .await;
     assert!(plan.contains("INDEX backlog_job_fetch"), "{plan}");
     assert!(
         !plan.contains("TEMP B-TREE"),
@@ -37,19 +40,7 @@ async fn fetch_uses_the_fetch_index() {
 /// the whole table with its history of finished jobs.
 #[tokio::test]
 async fn depth_count_reads_the_partial_indexes() {
-    let storage = test_storage().await.unwrap();
-    let conn = rusqlite::Connection::open(storage.path()).unwrap();
-    let sql = format!(
-        "EXPLAIN QUERY PLAN {}",
-        include_str!("../sql/job_count_unfinished.sql")
-    );
-    let mut statement = conn.prepare(&sql).unwrap();
-    let plan: Vec<String> = statement
-        .query_map([], |row| row.get::<_, String>(3))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let plan = plan.join("\n");
+    let plan = plan(include_str!("../sql/job_count_unfinished.sql"), &[]).await;
     for index in [
         "backlog_job_fetch",
         "backlog_job_pending",

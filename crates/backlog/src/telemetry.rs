@@ -28,7 +28,8 @@ pub const JOBS_RESCUED: &str = "backlog_jobs_rescued_total";
 pub const START_LATENCY: &str = "backlog_job_start_latency_seconds";
 /// Seconds each attempt ran, by queue and kind.
 pub const ATTEMPT_DURATION: &str = "backlog_job_attempt_duration_seconds";
-/// Jobs per queue and state, refreshed periodically.
+/// Jobs per queue in each unfinished state (available, scheduled, running, retryable),
+/// refreshed periodically.
 pub const QUEUE_DEPTH: &str = "backlog_queue_depth";
 
 /// Jobs about to be inserted, per (queue, kind): taken before the insert consumes them and

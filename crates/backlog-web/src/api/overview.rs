@@ -202,7 +202,8 @@ pub(crate) async fn ready(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /metrics`: refreshes the gauges read from the database (jobs per queue of the
-/// unfinished states, oldest available job age, live workers) and renders everything recorded, in Prometheus text.
+/// unfinished states, oldest available job age, live workers) and renders everything
+/// recorded, in Prometheus text.
 pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     let Some(handle) = state.options.metrics.clone() else {
         return Err(ApiError::NotFound(
