@@ -2,14 +2,14 @@
 
 use std::time::Duration;
 
-use backlog_storage::JobInsertManyParams;
+use backlog_storage::{JobInsertManyParams, OnConflict, UniqueInsert};
 use backlog_types::JobState;
 use chrono::Utc;
 use serde_json::json;
 
 use crate::support::{assert_close, get, insert, job, Db};
 
-/// Ids come back ascending, in the order the jobs were given.
+/// Ids come back ascending, in the order the jobs were given, each naming its own job.
 pub async fn returns_ids_in_input_order(db: Db) {
     let jobs = (0..10)
         .map(|i| {
@@ -23,6 +23,63 @@ pub async fn returns_ids_in_input_order(db: Db) {
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
     for (i, id) in ids.iter().enumerate() {
         assert_eq!(get(&db, *id).await.args, json!({ "n": i }));
+    }
+
+    // A batch long enough to be split into statements of several sizes, with keyed jobs (a
+    // unique key, an idempotency key, and a duplicate of an earlier unique job) between plain
+    // ones: every id, new or duplicate, still names the job given at its place.
+    let first = ids[3];
+    let mut known = job("default", "k");
+    known.unique = Some(unique_key(b"known"));
+    known.args = json!({ "n": "known" });
+    let known = insert(&db, vec![known]).await[0];
+    let jobs: Vec<_> = (0..211)
+        .map(|i| {
+            let mut j = job("default", "k");
+            j.args = json!({ "n": i });
+            match i {
+                70 => j.unique = Some(unique_key(b"seventy")),
+                71 => {
+                    j.unique = Some(unique_key(b"known"));
+                    j.args = json!({ "n": "known" });
+                }
+                150 => {
+                    j.idempotency = Some(backlog_storage::IdempotencyInsert {
+                        key: "one-fifty".to_owned(),
+                        window: Duration::from_secs(60),
+                        now: None,
+                    })
+                }
+                _ => {}
+            }
+            j
+        })
+        .collect();
+    let results = db
+        .job_insert_many(JobInsertManyParams { jobs })
+        .await
+        .expect("insert");
+    let ids: Vec<_> = results.iter().map(|r| r.id).collect();
+    assert_eq!(ids.len(), 211);
+    assert!(results[71].duplicate);
+    assert_eq!(ids[71], known, "the duplicate reports the live job's id");
+    assert_eq!(results.iter().filter(|r| r.duplicate).count(), 1);
+    let mut new: Vec<_> = ids.iter().copied().filter(|id| *id != known).collect();
+    assert!(new.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    new.dedup();
+    assert_eq!(new.len(), 210);
+    assert!(new[0] > first);
+    for (i, id) in ids.iter().enumerate() {
+        let n = if i == 71 { json!("known") } else { json!(i) };
+        assert_eq!(get(&db, *id).await.args, json!({ "n": n }), "job {i}");
+    }
+}
+
+fn unique_key(key: &[u8]) -> UniqueInsert {
+    UniqueInsert {
+        key: key.to_vec(),
+        states: JobState::mask(&[JobState::Available, JobState::Scheduled]),
+        on_conflict: OnConflict::Skip,
     }
 }
 

@@ -1,8 +1,14 @@
--- Executed once per job inside one transaction. The caller encodes every value beforehand (off
--- the writer thread) and decides the state (`scheduled` when scheduled_at is in the future);
--- the id is read with last_insert_rowid(), avoiding RETURNING's per-statement temporary table.
--- A unique job is first looked up with job_insert_many_find_unique.sql.
+-- Jobs into the job table, inside the writer's transaction. The caller encodes every value
+-- beforehand (off the writer thread) and decides the state (`scheduled` when scheduled_at is in
+-- the future). src/insert.rs appends job_insert_many_row.sql once per job, up to 64 rows a
+-- statement: each statement opens a cursor on the table and on each of its ten indexes, and
+-- bumps the AUTOINCREMENT counter in sqlite_sequence, so one statement for many rows does that
+-- work once. The ids are read with last_insert_rowid(), avoiding RETURNING's per-statement
+-- temporary table: the rows of one statement get consecutive ids, in the order listed (the
+-- writer holds the write lock, and each new rowid is one more than the largest in the table).
+-- A job with a unique key or an idempotency key is inserted alone, after its lookup
+-- (job_insert_many_find_unique.sql, idempotency_find.sql).
 INSERT INTO backlog_job (
     state, queue, kind, args, priority, max_attempts, scheduled_at, created_at, tags, metadata,
     unique_key, unique_states, fingerprint, timeout_ms, backoff, expires_at, partition_key
-) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+) VALUES

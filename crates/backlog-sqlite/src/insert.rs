@@ -115,15 +115,22 @@ impl InsertBatch {
 /// Inserts a batch, returning the ids in input order. The batch holds each unique key at most
 /// once ([`backlog_storage::DedupedBatch`]); a key already held by a live job is reported as a
 /// duplicate (and the job moved, for [`OnConflict::Replace`]).
+///
+/// Runs of jobs with neither a unique key nor an idempotency key go in multi-row statements
+/// ([`insert_rows`]); a keyed job is looked up first, then inserted alone.
 pub(crate) fn job_insert_many(
     conn: &Connection,
     batch: &InsertBatch,
 ) -> Result<Vec<JobInsertResult>, Error> {
-    let mut statement = conn
-        .prepare_cached(sql::JOB_INSERT_MANY)
-        .map_err(from_sqlite)?;
     let mut results = Vec::with_capacity(batch.jobs.len());
+    let mut run: Vec<&EncodedJob> = Vec::new();
     for job in &batch.jobs {
+        if job.idempotency.is_none() && job.unique_key.is_none() {
+            run.push(job);
+            continue;
+        }
+        insert_rows(conn, &batch.now, &run, &mut results)?;
+        run.clear();
         if let Some(key) = &job.idempotency {
             if let Some(existing) = idempotency::find(conn, key)? {
                 results.push(JobInsertResult {
@@ -142,36 +149,13 @@ pub(crate) fn job_insert_many(
                 continue;
             }
         }
-        statement
-            .execute(rusqlite::params![
-                job.state,
-                job.queue,
-                job.kind,
-                job.args,
-                job.priority,
-                job.max_attempts,
-                job.scheduled_at,
-                batch.now,
-                job.tags,
-                job.metadata,
-                job.unique_key,
-                job.unique_states,
-                job.fingerprint,
-                job.timeout_ms,
-                job.backoff,
-                job.expires_at,
-                job.partition_key,
-            ])
-            .map_err(from_sqlite)?;
-        let id = conn.last_insert_rowid();
+        insert_rows(conn, &batch.now, &[job], &mut results)?;
         if let Some(key) = &job.idempotency {
+            let id = results.last().expect("insert_rows pushed the job's id").id;
             idempotency::store(conn, key, id)?;
         }
-        results.push(JobInsertResult {
-            id,
-            duplicate: false,
-        });
     }
+    insert_rows(conn, &batch.now, &run, &mut results)?;
     let mut fair: Vec<&str> = Vec::new();
     for job in &batch.jobs {
         if job.partition_key.is_some() && !fair.contains(&job.queue.as_str()) {
@@ -189,6 +173,60 @@ pub(crate) fn job_insert_many(
         }
     }
     Ok(results)
+}
+
+/// Inserts `jobs` in statements of up to [`sql::JOB_INSERT_MANY_ROWS`] rows, each the largest
+/// power of two that fits what is left, and pushes their ids in order. The rows of one
+/// statement get consecutive ids ending at `last_insert_rowid()` (see
+/// `sql/job_insert_many.sql`).
+fn insert_rows(
+    conn: &Connection,
+    now: &str,
+    jobs: &[&EncodedJob],
+    results: &mut Vec<JobInsertResult>,
+) -> Result<(), Error> {
+    let mut rest = jobs;
+    while !rest.is_empty() {
+        let rows = (1 << rest.len().ilog2()).min(sql::JOB_INSERT_MANY_ROWS);
+        let (chunk, tail) = rest.split_at(rows);
+        let mut statement = conn
+            .prepare_cached(sql::job_insert_many(rows))
+            .map_err(from_sqlite)?;
+        let mut index = 0;
+        let mut bind = |value: &dyn rusqlite::ToSql| {
+            index += 1;
+            statement.raw_bind_parameter(index, value)
+        };
+        for job in chunk {
+            bind(&job.state)
+                .and_then(|()| bind(&job.queue))
+                .and_then(|()| bind(&job.kind))
+                .and_then(|()| bind(&job.args))
+                .and_then(|()| bind(&job.priority))
+                .and_then(|()| bind(&job.max_attempts))
+                .and_then(|()| bind(&job.scheduled_at))
+                .and_then(|()| bind(&now))
+                .and_then(|()| bind(&job.tags))
+                .and_then(|()| bind(&job.metadata))
+                .and_then(|()| bind(&job.unique_key))
+                .and_then(|()| bind(&job.unique_states))
+                .and_then(|()| bind(&job.fingerprint))
+                .and_then(|()| bind(&job.timeout_ms))
+                .and_then(|()| bind(&job.backoff))
+                .and_then(|()| bind(&job.expires_at))
+                .and_then(|()| bind(&job.partition_key))
+                .map_err(from_sqlite)?;
+        }
+        statement.raw_execute().map_err(from_sqlite)?;
+        let last = conn.last_insert_rowid();
+        let first = last + 1 - rows as i64;
+        results.extend((first..=last).map(|id| JobInsertResult {
+            id,
+            duplicate: false,
+        }));
+        rest = tail;
+    }
+    Ok(())
 }
 
 /// The live job holding `key`, after moving it to `job`'s args and run time if `job` asks to

@@ -17,7 +17,6 @@ sql! {
     MIGRATION_LIST => "migration_list.sql",
     MIGRATION_INSERT => "migration_insert.sql",
     MIGRATION_DELETE => "migration_delete.sql",
-    JOB_INSERT_MANY => "job_insert_many.sql",
     JOB_INSERT_MANY_FIND_UNIQUE => "job_insert_many_find_unique.sql",
     JOB_INSERT_MANY_REPLACE => "job_insert_many_replace.sql",
     IDEMPOTENCY_FIND => "idempotency_find.sql",
@@ -116,3 +115,34 @@ pub(crate) const JOB_FINISH_MANY_SETTLE: &str = concat!(
     include_str!("../sql/job_finish_many.sql"),
     include_str!("../sql/job_finish_many_settle.sql")
 );
+
+/// The most jobs one `INSERT` of [`job_insert_many`] holds: 64 × 17 bound values, well under
+/// SQLite's limit of 32,766.
+pub(crate) const JOB_INSERT_MANY_ROWS: usize = 64;
+
+/// `sql/job_insert_many.sql` with `sql/job_insert_many_row.sql` (its comment left out) appended
+/// `rows` times, for `rows` a power of two up to [`JOB_INSERT_MANY_ROWS`]: the fewest distinct
+/// statements (seven) that insert any number of jobs in few statements.
+pub(crate) fn job_insert_many(rows: usize) -> &'static str {
+    const SIZES: usize = JOB_INSERT_MANY_ROWS.trailing_zeros() as usize + 1;
+    static STATEMENTS: std::sync::OnceLock<[String; SIZES]> = std::sync::OnceLock::new();
+    assert!(
+        rows.is_power_of_two() && rows <= JOB_INSERT_MANY_ROWS,
+        "job_insert_many: {rows} rows"
+    );
+    let statements = STATEMENTS.get_or_init(|| {
+        let row: String = include_str!("../sql/job_insert_many_row.sql")
+            .lines()
+            .filter(|line| !line.starts_with("--"))
+            .collect();
+        std::array::from_fn(|size| {
+            let rows = vec![row.as_str(); 1 << size];
+            format!(
+                "{}{}",
+                include_str!("../sql/job_insert_many.sql"),
+                rows.join(",\n")
+            )
+        })
+    });
+    &statements[rows.trailing_zeros() as usize]
+}
