@@ -53,7 +53,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 1)]
     bulk_producers: usize,
     /// Jobs of the bulk scenario's second figure: one `Client::enqueue_many` call holding them
-    /// all (0: skip it).
+    /// all, the median of five calls each on an emptied table (0: skip it).
     #[arg(long, default_value_t = 20_000)]
     single_call_jobs: usize,
     /// Concurrent producers for the single-enqueue measurement.
