@@ -11,7 +11,10 @@ use crate::time;
 
 /// Collects every row of `rows` as jobs.
 pub(crate) fn job_rows(rows: Rows<'_>) -> Result<Vec<JobRow>, Error> {
-    raw_job_rows(rows)?.into_iter().map(RawJob::decode).collect()
+    raw_job_rows(rows)?
+        .into_iter()
+        .map(RawJob::decode)
+        .collect()
 }
 
 /// Collects every row of `rows` as [`RawJob`]s, to be decoded later (off the writer thread).
@@ -218,9 +221,7 @@ impl RawJob {
             progress: optional_parse("progress", self.progress)?,
             lease_token: self
                 .lease_token
-                .map(|b| {
-                    LeaseToken::try_from(b.as_slice()).map_err(|e| decode("lease_token", e))
-                })
+                .map(|b| LeaseToken::try_from(b.as_slice()).map_err(|e| decode("lease_token", e)))
                 .transpose()?,
             timeout_ms: self.timeout_ms,
             backoff: optional_parse("backoff", self.backoff)?,
@@ -234,7 +235,10 @@ fn parse<T: DeserializeOwned>(name: &str, text: &str) -> Result<T, Error> {
     serde_json::from_str(text).map_err(|e| decode(name, e))
 }
 
-fn optional_parse<T: DeserializeOwned>(name: &str, text: Option<String>) -> Result<Option<T>, Error> {
+fn optional_parse<T: DeserializeOwned>(
+    name: &str,
+    text: Option<String>,
+) -> Result<Option<T>, Error> {
     text.map(|t| parse(name, &t)).transpose()
 }
 

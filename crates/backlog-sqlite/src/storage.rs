@@ -23,11 +23,11 @@ use backlog_types::{JobId, JobRow};
 use chrono::{DateTime, Utc};
 use tokio::sync::broadcast;
 
+use crate::row::RawJob;
 use crate::{
     batch, cancel, dashboard, finish, idempotency, insert, inspect, leader_cron, maintenance,
     migrate, queue, settle, sql, time, workflow, SqliteStorage,
 };
-use crate::row::RawJob;
 
 #[async_trait]
 impl Storage for SqliteStorage {
