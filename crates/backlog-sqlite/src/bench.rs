@@ -20,6 +20,10 @@ pub const QUEUE: &str = "bench";
 pub const KIND: &str = "bench_noop";
 const ARGS: &str = r#"{"sent_ns":0}"#;
 
+/// Most rows of one statement of [`BenchConnection::ceiling_insert`], as for Backlog's own
+/// insert.
+pub const CEILING_INSERT_ROWS: usize = 64;
+
 /// The version of the SQLite library linked in.
 pub fn sqlite_version() -> &'static str {
     rusqlite::version()
@@ -67,19 +71,24 @@ impl BenchConnection {
             .map_err(from_sqlite)
     }
 
-    /// Inserts `rows` benchmark jobs into the scratch table in one transaction.
+    /// Inserts `rows` benchmark jobs into the scratch table in one transaction, in statements
+    /// of up to [`CEILING_INSERT_ROWS`] rows.
     pub fn ceiling_insert(&mut self, rows: usize) -> Result<(), Error> {
         let now = time::encode(time::now());
         let tx = self.conn.transaction().map_err(from_sqlite)?;
-        {
-            let mut insert = tx
-                .prepare_cached(include_str!("../sql/bench/ceiling_insert.sql"))
+        let mut left = rows;
+        while left > 0 {
+            let n = left.min(CEILING_INSERT_ROWS);
+            let values = vec![include_str!("../sql/bench/ceiling_insert_row.sql").trim(); n];
+            let sql = format!(
+                "{}{}",
+                include_str!("../sql/bench/ceiling_insert.sql"),
+                values.join(",\n")
+            );
+            tx.prepare_cached(&sql)
+                .and_then(|mut insert| insert.execute(params![QUEUE, KIND, ARGS, now]))
                 .map_err(from_sqlite)?;
-            for _ in 0..rows {
-                insert
-                    .execute(params![QUEUE, KIND, ARGS, now])
-                    .map_err(from_sqlite)?;
-            }
+            left -= n;
         }
         tx.commit().map_err(from_sqlite)
     }

@@ -6,7 +6,8 @@
 //! Each figure covers `--jobs` jobs on a freshly created scratch table (after one untimed fill,
 //! so a fresh file's growth counts against none of them):
 //! - **insert**: multi-row inserts of 1,000 rows (PostgreSQL: one `INSERT … SELECT FROM
-//!   unnest(…)` statement; SQLite: 1,000 prepared inserts in one transaction);
+//!   unnest(…)` statement; SQLite: 1,000 rows in one transaction, in multi-row statements of up
+//!   to 64 rows, as Backlog's own insert);
 //! - **claim + delete**: burn-down of a full table by claims of 100 and of 1,000 jobs that delete
 //!   what they claim (`DELETE … WHERE id IN (SELECT … ORDER BY … LIMIT n FOR UPDATE SKIP
 //!   LOCKED)`), the least a claim can write;
@@ -243,7 +244,9 @@ fn sqlite_measure(conn: &mut BenchConnection, jobs: usize) -> anyhow::Result<Vec
         Measurement::rate(INSERT, rows, took)
             .setting("batch", INSERT_ROWS)
             .detail(format!(
-                "{INSERT_ROWS} prepared inserts per transaction, WAL, synchronous=FULL"
+                "{INSERT_ROWS} rows per transaction in statements of {} rows, WAL, \
+                 synchronous=FULL",
+                backlog::sqlite::bench::CEILING_INSERT_ROWS
             )),
     );
     for claim in CLAIMS {
