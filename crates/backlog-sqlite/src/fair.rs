@@ -4,10 +4,11 @@
 use backlog_storage::{
     choose, first_shares, top_up, Error, FairCandidate, FairGroup, JobFetchAvailableParams,
 };
+use backlog_types::JobRow;
 use rusqlite::{named_params, Connection, OptionalExtension};
 
 use crate::error::{decode, from_sqlite};
-use crate::row::{raw_job_rows, RawJob};
+use crate::row::job_rows;
 use crate::{sql, time};
 
 /// A fair queue's settings, as the claim needs them.
@@ -23,7 +24,7 @@ pub(crate) fn claim(
     conn: &Connection,
     params: &JobFetchAvailableParams,
     fairness: &Fairness,
-) -> Result<Vec<RawJob>, Error> {
+) -> Result<Vec<JobRow>, Error> {
     let max = params.max;
     let kinds = if params.kinds.is_empty() {
         None
@@ -119,11 +120,11 @@ pub(crate) fn claim(
             ":lease_expires_at": time::add(now, params.lease),
         })
         .map_err(from_sqlite)?;
-    let mut jobs = raw_job_rows(rows)?;
+    let mut jobs = job_rows(rows)?;
     // In the order chosen: turn by turn over the keys.
     let order: std::collections::HashMap<i64, usize> =
         ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
-    jobs.sort_by_key(|j| order.get(&j.id()).copied());
+    jobs.sort_by_key(|j| order.get(&j.id).copied());
     if let Some(group) = cursor {
         conn.prepare_cached(sql::QUEUE_CURSOR_SET)
             .and_then(|mut s| {

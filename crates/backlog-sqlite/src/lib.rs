@@ -10,9 +10,9 @@
 //!   commit, so with `synchronous=FULL` (the default) a write that returned survives a power
 //!   loss, and 16 concurrent enqueues cost one fsync instead of 16. See `src/writer.rs`.
 //! - **Little work on the writer thread**, which limits every write: jobs are encoded by the
-//!   caller, a bulk insert goes in multi-row statements, claimed rows are parsed by the caller,
-//!   and each connection gets a 1 MiB lookaside allocator so that bound values are not copied
-//!   through `malloc` (`src/connection.rs`).
+//!   caller (and freed by it), a bulk insert goes in multi-row statements, and each connection
+//!   gets a 1 MiB lookaside allocator so that bound values are not copied through `malloc`
+//!   (`src/connection.rs`).
 //! - **Readers in WAL mode.** Reads run on a small pool of connections in
 //!   `tokio::task::spawn_blocking` and never wait for the writer.
 //! - **In-process wake-ups.** SQLite has no `LISTEN/NOTIFY`: every storage opened on the same

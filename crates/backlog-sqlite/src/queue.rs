@@ -14,12 +14,12 @@ use backlog_storage::{
     queue_bucket, Error, JobFetchAvailableParams, QueueInfo, QueuePauseParams, QueueUpdateParams,
     RateLimit, RateLimitTake,
 };
-use backlog_types::JobState;
+use backlog_types::{JobRow, JobState};
 use chrono::{DateTime, Utc};
 use rusqlite::{named_params, Connection, OptionalExtension, Row};
 
 use crate::error::{decode, from_sqlite};
-use crate::row::{optional_timestamp, raw_job_rows, RawJob};
+use crate::row::{job_rows, optional_timestamp};
 use crate::{sql, time};
 
 /// A queue's settings as the fetch needs them.
@@ -35,7 +35,7 @@ struct Settings {
 pub(crate) fn job_fetch_available(
     conn: &Connection,
     params: &JobFetchAvailableParams,
-) -> Result<Vec<RawJob>, Error> {
+) -> Result<Vec<JobRow>, Error> {
     let settings = conn
         .prepare_cached(sql::JOB_FETCH_AVAILABLE_SETTINGS)
         .and_then(|mut s| {
@@ -275,7 +275,7 @@ impl std::error::Error for MissingQueue {}
 pub(crate) fn claim(
     conn: &Connection,
     params: &JobFetchAvailableParams,
-) -> Result<Vec<RawJob>, Error> {
+) -> Result<Vec<JobRow>, Error> {
     let now = params.now.unwrap_or_else(time::now);
     let mut statement = conn
         .prepare_cached(sql::JOB_FETCH_AVAILABLE)
@@ -295,8 +295,13 @@ pub(crate) fn claim(
             ":max": params.max,
         })
         .map_err(from_sqlite)?;
-    let mut jobs = raw_job_rows(rows)?;
+    let mut jobs = job_rows(rows)?;
     // RETURNING gives no order guarantee.
-    jobs.sort_by(RawJob::run_order);
+    jobs.sort_by(|a, b| {
+        b.priority
+            .cmp(&a.priority)
+            .then(a.scheduled_at.cmp(&b.scheduled_at))
+            .then(a.id.cmp(&b.id))
+    });
     Ok(jobs)
 }

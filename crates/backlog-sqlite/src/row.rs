@@ -10,29 +10,21 @@ use crate::error::{decode, from_sqlite};
 use crate::time;
 
 /// Collects every row of `rows` as jobs.
-pub(crate) fn job_rows(rows: Rows<'_>) -> Result<Vec<JobRow>, Error> {
-    raw_job_rows(rows)?
-        .into_iter()
-        .map(RawJob::decode)
-        .collect()
-}
-
-/// Collects every row of `rows` as [`RawJob`]s, to be decoded later (off the writer thread).
-pub(crate) fn raw_job_rows(mut rows: Rows<'_>) -> Result<Vec<RawJob>, Error> {
+pub(crate) fn job_rows(mut rows: Rows<'_>) -> Result<Vec<JobRow>, Error> {
     let Some(statement) = rows.as_ref() else {
         return Ok(Vec::new());
     };
     let columns = Columns::of(statement)?;
     let mut jobs = Vec::new();
     while let Some(row) = rows.next().map_err(from_sqlite)? {
-        jobs.push(RawJob::read(row, &columns)?);
+        jobs.push(decode_job(row, &columns)?);
     }
     Ok(jobs)
 }
 
 /// One job from a row holding every column of `backlog_job`.
 pub(crate) fn job_row(row: &Row<'_>) -> Result<JobRow, Error> {
-    RawJob::read(row, &Columns::of(row.as_ref())?)?.decode()
+    decode_job(row, &Columns::of(row.as_ref())?)
 }
 
 /// Where each column of `backlog_job` sits in a statement's result, looked up once per
@@ -106,148 +98,82 @@ impl Columns {
     }
 }
 
-/// A job row's values as SQLite holds them: JSON and timestamps still text, the state a string.
-/// A claim copies its rows out on the writer thread, the one thread every write of the file
-/// waits for, and leaves the parsing ([`RawJob::decode`], about a quarter of a claim's time
-/// there) to the thread that asked for them.
-pub(crate) struct RawJob {
-    id: i64,
-    state: String,
-    queue: String,
-    kind: String,
-    args: String,
-    priority: i16,
-    attempt: i32,
-    max_attempts: i32,
-    scheduled_at: String,
-    created_at: String,
-    attempted_at: Option<String>,
-    finalized_at: Option<String>,
-    lease_expires_at: Option<String>,
-    attempted_by: String,
-    errors: String,
-    attempt_durations_us: String,
-    tags: String,
-    metadata: String,
-    rescue_count: i32,
-    cancel_requested_at: Option<String>,
-    fingerprint: Option<String>,
-    result: Option<String>,
-    progress: Option<String>,
-    lease_token: Option<Vec<u8>>,
-    timeout_ms: Option<i64>,
-    backoff: Option<String>,
-    expires_at: Option<String>,
-    partition_key: Option<String>,
+fn decode_job(row: &Row<'_>, c: &Columns) -> Result<JobRow, Error> {
+    let state: String = at(row, c.state)?;
+    Ok(JobRow {
+        id: at(row, c.id)?,
+        state: state.parse::<JobState>().map_err(|e| decode("state", e))?,
+        queue: at(row, c.queue)?,
+        kind: at(row, c.kind)?,
+        args: json_at(row, c.args, "args")?,
+        priority: at(row, c.priority)?,
+        attempt: at(row, c.attempt)?,
+        max_attempts: at(row, c.max_attempts)?,
+        scheduled_at: timestamp_at(row, c.scheduled_at, "scheduled_at")?,
+        created_at: timestamp_at(row, c.created_at, "created_at")?,
+        attempted_at: optional_timestamp_at(row, c.attempted_at, "attempted_at")?,
+        finalized_at: optional_timestamp_at(row, c.finalized_at, "finalized_at")?,
+        lease_expires_at: optional_timestamp_at(row, c.lease_expires_at, "lease_expires_at")?,
+        attempted_by: json_at(row, c.attempted_by, "attempted_by")?,
+        errors: json_at(row, c.errors, "errors")?,
+        attempt_durations_us: json_at(row, c.attempt_durations_us, "attempt_durations_us")?,
+        tags: json_at(row, c.tags, "tags")?,
+        metadata: json_at(row, c.metadata, "metadata")?,
+        rescue_count: at(row, c.rescue_count)?,
+        cancel_requested_at: optional_timestamp_at(
+            row,
+            c.cancel_requested_at,
+            "cancel_requested_at",
+        )?,
+        fingerprint: at(row, c.fingerprint)?,
+        result: optional_json_at(row, c.result, "result")?,
+        progress: optional_json_at(row, c.progress, "progress")?,
+        lease_token: lease_token(row, c.lease_token)?,
+        timeout_ms: at(row, c.timeout_ms)?,
+        backoff: optional_json_at(row, c.backoff, "backoff")?,
+        expires_at: optional_timestamp_at(row, c.expires_at, "expires_at")?,
+        partition_key: at(row, c.partition_key)?,
+    })
 }
 
-impl RawJob {
-    fn read(row: &Row<'_>, c: &Columns) -> Result<RawJob, Error> {
-        Ok(RawJob {
-            id: at(row, c.id)?,
-            state: at(row, c.state)?,
-            queue: at(row, c.queue)?,
-            kind: at(row, c.kind)?,
-            args: at(row, c.args)?,
-            priority: at(row, c.priority)?,
-            attempt: at(row, c.attempt)?,
-            max_attempts: at(row, c.max_attempts)?,
-            scheduled_at: at(row, c.scheduled_at)?,
-            created_at: at(row, c.created_at)?,
-            attempted_at: at(row, c.attempted_at)?,
-            finalized_at: at(row, c.finalized_at)?,
-            lease_expires_at: at(row, c.lease_expires_at)?,
-            attempted_by: at(row, c.attempted_by)?,
-            errors: at(row, c.errors)?,
-            attempt_durations_us: at(row, c.attempt_durations_us)?,
-            tags: at(row, c.tags)?,
-            metadata: at(row, c.metadata)?,
-            rescue_count: at(row, c.rescue_count)?,
-            cancel_requested_at: at(row, c.cancel_requested_at)?,
-            fingerprint: at(row, c.fingerprint)?,
-            result: at(row, c.result)?,
-            progress: at(row, c.progress)?,
-            lease_token: at(row, c.lease_token)?,
-            timeout_ms: at(row, c.timeout_ms)?,
-            backoff: at(row, c.backoff)?,
-            expires_at: at(row, c.expires_at)?,
-            partition_key: at(row, c.partition_key)?,
-        })
-    }
-
-    /// The job's id.
-    pub(crate) fn id(&self) -> i64 {
-        self.id
-    }
-
-    /// The claim's run order: priority (highest first), then scheduled_at, then id. Timestamps
-    /// are stored so that comparing the text compares the times.
-    pub(crate) fn run_order(&self, other: &RawJob) -> std::cmp::Ordering {
-        other
-            .priority
-            .cmp(&self.priority)
-            .then_with(|| self.scheduled_at.cmp(&other.scheduled_at))
-            .then(self.id.cmp(&other.id))
-    }
-
-    /// Parses the JSON, timestamps and state.
-    pub(crate) fn decode(self) -> Result<JobRow, Error> {
-        Ok(JobRow {
-            id: self.id,
-            state: self
-                .state
-                .parse::<JobState>()
-                .map_err(|e| decode("state", e))?,
-            queue: self.queue,
-            kind: self.kind,
-            args: parse("args", &self.args)?,
-            priority: self.priority,
-            attempt: self.attempt,
-            max_attempts: self.max_attempts,
-            scheduled_at: time::decode("scheduled_at", &self.scheduled_at)?,
-            created_at: time::decode("created_at", &self.created_at)?,
-            attempted_at: optional_time("attempted_at", self.attempted_at)?,
-            finalized_at: optional_time("finalized_at", self.finalized_at)?,
-            lease_expires_at: optional_time("lease_expires_at", self.lease_expires_at)?,
-            attempted_by: parse("attempted_by", &self.attempted_by)?,
-            errors: parse("errors", &self.errors)?,
-            attempt_durations_us: parse("attempt_durations_us", &self.attempt_durations_us)?,
-            tags: parse("tags", &self.tags)?,
-            metadata: parse("metadata", &self.metadata)?,
-            rescue_count: self.rescue_count,
-            cancel_requested_at: optional_time("cancel_requested_at", self.cancel_requested_at)?,
-            fingerprint: self.fingerprint,
-            result: optional_parse("result", self.result)?,
-            progress: optional_parse("progress", self.progress)?,
-            lease_token: self
-                .lease_token
-                .map(|b| LeaseToken::try_from(b.as_slice()).map_err(|e| decode("lease_token", e)))
-                .transpose()?,
-            timeout_ms: self.timeout_ms,
-            backoff: optional_parse("backoff", self.backoff)?,
-            expires_at: optional_time("expires_at", self.expires_at)?,
-            partition_key: self.partition_key,
-        })
-    }
-}
-
-fn parse<T: DeserializeOwned>(name: &str, text: &str) -> Result<T, Error> {
-    serde_json::from_str(text).map_err(|e| decode(name, e))
-}
-
-fn optional_parse<T: DeserializeOwned>(
-    name: &str,
-    text: Option<String>,
-) -> Result<Option<T>, Error> {
-    text.map(|t| parse(name, &t)).transpose()
-}
-
-fn optional_time(name: &str, text: Option<String>) -> Result<Option<DateTime<Utc>>, Error> {
-    text.map(|t| time::decode(name, &t)).transpose()
+fn lease_token(row: &Row<'_>, index: usize) -> Result<Option<LeaseToken>, Error> {
+    let bytes: Option<Vec<u8>> = at(row, index)?;
+    bytes
+        .map(|b| LeaseToken::try_from(b.as_slice()).map_err(|e| decode("lease_token", e)))
+        .transpose()
 }
 
 fn at<T: rusqlite::types::FromSql>(row: &Row<'_>, index: usize) -> Result<T, Error> {
     row.get(index).map_err(from_sqlite)
+}
+
+fn json_at<T: DeserializeOwned>(row: &Row<'_>, index: usize, name: &str) -> Result<T, Error> {
+    let text: String = at(row, index)?;
+    serde_json::from_str(&text).map_err(|e| decode(name, e))
+}
+
+fn optional_json_at<T: DeserializeOwned>(
+    row: &Row<'_>,
+    index: usize,
+    name: &str,
+) -> Result<Option<T>, Error> {
+    let text: Option<String> = at(row, index)?;
+    text.map(|t| serde_json::from_str(&t).map_err(|e| decode(name, e)))
+        .transpose()
+}
+
+fn timestamp_at(row: &Row<'_>, index: usize, name: &str) -> Result<DateTime<Utc>, Error> {
+    let text: String = at(row, index)?;
+    time::decode(name, &text)
+}
+
+fn optional_timestamp_at(
+    row: &Row<'_>,
+    index: usize,
+    name: &str,
+) -> Result<Option<DateTime<Utc>>, Error> {
+    let text: Option<String> = at(row, index)?;
+    text.map(|t| time::decode(name, &t)).transpose()
 }
 
 pub(crate) fn get<T: rusqlite::types::FromSql>(row: &Row<'_>, column: &str) -> Result<T, Error> {

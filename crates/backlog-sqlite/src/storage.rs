@@ -23,7 +23,6 @@ use backlog_types::{JobId, JobRow};
 use chrono::{DateTime, Utc};
 use tokio::sync::broadcast;
 
-use crate::row::RawJob;
 use crate::{
     batch, cancel, dashboard, finish, idempotency, insert, inspect, leader_cron, maintenance,
     migrate, queue, settle, sql, time, workflow, SqliteStorage,
@@ -74,13 +73,9 @@ impl Storage for SqliteStorage {
         if params.max == 0 {
             return Ok(Vec::new());
         }
-        // A claim is a lease, not data: see Writer::run_relaxed. The rows are decoded here, off
-        // the writer thread.
+        // A claim is a lease, not data: see Writer::run_relaxed.
         self.write_relaxed(move |tx| queue::job_fetch_available(tx, &params))
-            .await?
-            .into_iter()
-            .map(RawJob::decode)
-            .collect()
+            .await
     }
 
     async fn job_finish_many(&self, params: JobFinishManyParams) -> Result<Vec<JobId>, Error> {
