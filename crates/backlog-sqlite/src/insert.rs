@@ -193,29 +193,33 @@ fn insert_rows(
             .prepare_cached(sql::job_insert_many(rows))
             .map_err(from_sqlite)?;
         let mut index = 0;
-        let mut bind = |value: &dyn rusqlite::ToSql| {
-            index += 1;
-            statement.raw_bind_parameter(index, value)
-        };
         for job in chunk {
-            bind(&job.state)
-                .and_then(|()| bind(&job.queue))
-                .and_then(|()| bind(&job.kind))
-                .and_then(|()| bind(&job.args))
-                .and_then(|()| bind(&job.priority))
-                .and_then(|()| bind(&job.max_attempts))
-                .and_then(|()| bind(&job.scheduled_at))
-                .and_then(|()| bind(&now))
-                .and_then(|()| bind(&job.tags))
-                .and_then(|()| bind(&job.metadata))
-                .and_then(|()| bind(&job.unique_key))
-                .and_then(|()| bind(&job.unique_states))
-                .and_then(|()| bind(&job.fingerprint))
-                .and_then(|()| bind(&job.timeout_ms))
-                .and_then(|()| bind(&job.backoff))
-                .and_then(|()| bind(&job.expires_at))
-                .and_then(|()| bind(&job.partition_key))
-                .map_err(from_sqlite)?;
+            // In the column order of sql/job_insert_many.sql.
+            let values: [&dyn rusqlite::ToSql; 17] = [
+                &job.state,
+                &job.queue,
+                &job.kind,
+                &job.args,
+                &job.priority,
+                &job.max_attempts,
+                &job.scheduled_at,
+                &now,
+                &job.tags,
+                &job.metadata,
+                &job.unique_key,
+                &job.unique_states,
+                &job.fingerprint,
+                &job.timeout_ms,
+                &job.backoff,
+                &job.expires_at,
+                &job.partition_key,
+            ];
+            for value in values {
+                index += 1;
+                statement
+                    .raw_bind_parameter(index, value)
+                    .map_err(from_sqlite)?;
+            }
         }
         statement.raw_execute().map_err(from_sqlite)?;
         let last = conn.last_insert_rowid();
