@@ -25,20 +25,22 @@ pub async fn returns_ids_in_input_order(db: Db) {
         assert_eq!(get(&db, *id).await.args, json!({ "n": i }));
     }
 
-    // A batch long enough to be split into statements of several sizes, with keyed jobs (a
-    // unique key, an idempotency key, and a duplicate of an earlier unique job) between plain
-    // ones: every id, new or duplicate, still names the job given at its place.
+    // A batch long enough to be split into statements of several sizes (and, on SQLite, into
+    // chunks encoded while the writer inserts), with keyed jobs (unique keys, an idempotency
+    // key, and a duplicate of an earlier unique job) between plain ones: every id, new or
+    // duplicate, still names the job given at its place.
     let first = ids[3];
     let mut known = job("default", "k");
     known.unique = Some(unique_key(b"known"));
     known.args = json!({ "n": "known" });
     let known = insert(&db, vec![known]).await[0];
-    let jobs: Vec<_> = (0..211)
+    let jobs: Vec<_> = (0..611)
         .map(|i| {
             let mut j = job("default", "k");
             j.args = json!({ "n": i });
             match i {
                 70 => j.unique = Some(unique_key(b"seventy")),
+                300 => j.unique = Some(unique_key(b"three hundred")),
                 71 => {
                     j.unique = Some(unique_key(b"known"));
                     j.args = json!({ "n": "known" });
@@ -60,14 +62,14 @@ pub async fn returns_ids_in_input_order(db: Db) {
         .await
         .expect("insert");
     let ids: Vec<_> = results.iter().map(|r| r.id).collect();
-    assert_eq!(ids.len(), 211);
+    assert_eq!(ids.len(), 611);
     assert!(results[71].duplicate);
     assert_eq!(ids[71], known, "the duplicate reports the live job's id");
     assert_eq!(results.iter().filter(|r| r.duplicate).count(), 1);
     let mut new: Vec<_> = ids.iter().copied().filter(|id| *id != known).collect();
     assert!(new.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
     new.dedup();
-    assert_eq!(new.len(), 210);
+    assert_eq!(new.len(), 610);
     assert!(new[0] > first);
     for (i, id) in ids.iter().enumerate() {
         let n = if i == 71 { json!("known") } else { json!(i) };
@@ -190,6 +192,28 @@ pub async fn args_round_trip_exactly(db: Db) {
     j.args = args.clone();
     let id = insert(&db, vec![j]).await[0];
     assert_eq!(get(&db, id).await.args, args);
+}
+
+/// A big batch whose 700th job the database refuses (a queue name over 128 characters, which the
+/// client would have refused first) inserts none of its jobs: the earlier ones, already written
+/// in the same transaction, are rolled back.
+pub async fn a_failing_job_fails_the_whole_batch(db: Db) {
+    let jobs = (0..1_000)
+        .map(|i| {
+            let queue = if i == 700 {
+                "q".repeat(200)
+            } else {
+                "big".to_owned()
+            };
+            job(&queue, "k")
+        })
+        .collect();
+    let refused = db.job_insert_many(JobInsertManyParams { jobs }).await;
+    assert!(refused.is_err(), "{refused:?}");
+    let counts = db.job_count_by_state().await.unwrap();
+    assert!(counts.is_empty(), "{counts:?}");
+    // The storage goes on working.
+    assert_eq!(insert(&db, vec![job("big", "k")]).await.len(), 1);
 }
 
 /// A batch of 5,000 goes in as one call.

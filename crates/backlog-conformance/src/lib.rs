@@ -63,7 +63,8 @@ macro_rules! suite {
         }
         $crate::suite!(@module insert: [
             returns_ids_in_input_order, empty_batch_is_a_no_op, future_jobs_are_scheduled,
-            stores_every_field, args_round_trip_exactly, large_batch, stores_job_options
+            stores_every_field, args_round_trip_exactly, large_batch, stores_job_options,
+            a_failing_job_fails_the_whole_batch
         ]);
         $crate::suite!(@module fetch: [
             claims_highest_priority_then_oldest, marks_running_with_lease_and_worker,

@@ -154,6 +154,22 @@ impl Writer {
         F: FnOnce(&Transaction<'_>) -> Result<R, Error> + Send + 'static,
         R: Send + 'static,
     {
+        self.send(work, durable).await?.await
+    }
+
+    /// Queues `work` for the writer's next durable transaction and returns once it is queued,
+    /// with the future of its result: the caller may go on working (feeding `work` through a
+    /// channel, say) while the writer runs it. The writer thread waits for whatever `work`
+    /// waits for, so `work` must only wait for what the caller sends at once.
+    pub(crate) async fn send<F, R>(
+        &self,
+        work: F,
+        durable: bool,
+    ) -> Result<impl std::future::Future<Output = Result<R, Error>>, Error>
+    where
+        F: FnOnce(&Transaction<'_>) -> Result<R, Error> + Send + 'static,
+        R: Send + 'static,
+    {
         let sender = self
             .sender
             .lock()
@@ -172,7 +188,7 @@ impl Writer {
             .await
             .map_err(|_| writer_stopped())?;
         drop(sender);
-        receiver.await.map_err(|_| writer_stopped())?
+        Ok(async move { receiver.await.map_err(|_| writer_stopped())? })
     }
 
     /// Stops accepting requests, lets the thread finish the queued ones and waits for it.
