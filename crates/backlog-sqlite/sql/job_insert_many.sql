@@ -1,9 +1,9 @@
 -- Jobs into the job table, inside the writer's transaction. The caller encodes every value
 -- beforehand (off the writer thread) and decides the state (`scheduled` when scheduled_at is in
--- the future). src/insert.rs appends job_insert_many_row.sql once per job, up to 64 rows a
--- statement: each statement opens a cursor on the table and on each of its ten indexes, and
--- bumps the AUTOINCREMENT counter in sqlite_sequence, so one statement for many rows does that
--- work once. The ids are read with last_insert_rowid(), avoiding RETURNING's per-statement
+-- the future). src/sql.rs appends job_insert_many_row.sql once per row, for statements of 1,
+-- 2, 4, ... 64 rows (src/insert.rs picks the sizes): each statement opens a cursor on the table
+-- and on each of its ten indexes, and bumps the AUTOINCREMENT counter in sqlite_sequence, so one
+-- statement for many rows does that work once. The ids are read with last_insert_rowid(), avoiding RETURNING's per-statement
 -- temporary table: the rows of one statement get consecutive ids, in the order listed (the
 -- writer holds the write lock, and each new rowid is one more than the largest in the table).
 -- A job with a unique key or an idempotency key is inserted alone, after its lookup

@@ -76,16 +76,26 @@ impl BenchConnection {
     pub fn ceiling_insert(&mut self, rows: usize) -> Result<(), Error> {
         let now = time::encode(time::now());
         let tx = self.conn.transaction().map_err(from_sqlite)?;
-        let mut left = rows;
-        while left > 0 {
-            let n = left.min(CEILING_INSERT_ROWS);
+        // At most two statements: the full one and the remainder.
+        let statement = |n: usize| {
             let values = vec![include_str!("../sql/bench/ceiling_insert_row.sql").trim(); n];
-            let sql = format!(
+            format!(
                 "{}{}",
                 include_str!("../sql/bench/ceiling_insert.sql"),
                 values.join(",\n")
-            );
-            tx.prepare_cached(&sql)
+            )
+        };
+        let full = statement(CEILING_INSERT_ROWS);
+        let rest = statement(rows % CEILING_INSERT_ROWS);
+        let mut left = rows;
+        while left > 0 {
+            let n = left.min(CEILING_INSERT_ROWS);
+            let sql = if n == CEILING_INSERT_ROWS {
+                &full
+            } else {
+                &rest
+            };
+            tx.prepare_cached(sql)
                 .and_then(|mut insert| insert.execute(params![QUEUE, KIND, ARGS, now]))
                 .map_err(from_sqlite)?;
             left -= n;

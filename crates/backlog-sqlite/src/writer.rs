@@ -157,7 +157,8 @@ impl Writer {
         self.send(work, durable).await?.await
     }
 
-    /// Queues `work` for the writer's next durable transaction and returns once it is queued,
+    /// Queues `work` for the writer's next transaction (committed durably if `durable`, as
+    /// [`Writer::run`] does, else as [`Writer::run_relaxed`]) and returns once it is queued,
     /// with the future of its result: the caller may go on working (feeding `work` through a
     /// channel, say) while the writer runs it. The writer thread waits for whatever `work`
     /// waits for, so `work` must only wait for what the caller sends at once.
