@@ -4,7 +4,7 @@
 //! report failing writes; once the slots are freed, the same processes (never restarted)
 //! finish the work with nothing lost.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use backlog::JobState;
 use backlog_faults::check::{check, Faults};
@@ -13,6 +13,16 @@ use backlog_faults::ledger::now_us;
 use crate::cluster::PgCluster;
 use crate::procs::{Procs, WorkerOpts};
 use crate::{acked, entries, long, open, poll, refusals, rows, Scratch, SERIAL};
+
+/// The backend pids of `hogs`.
+async fn hog_pids(hogs: &[tokio_postgres::Client]) -> Vec<i32> {
+    let mut pids = Vec::new();
+    for hog in hogs {
+        let row = hog.query_one("select pg_backend_pid()", &[]).await.unwrap();
+        pids.push(row.get(0));
+    }
+    pids
+}
 
 /// Connects to `url` (a hog or the control connection); the error if the server refuses.
 async fn connect(url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
@@ -63,51 +73,55 @@ async fn postgres_max_connections_exhausted() {
     .await;
     drop(client);
 
-    // Take every free slot, cut the Backlog processes' connections, and take the slots they
-    // freed, until only the hogs and the control connection are connected.
+    // Freeze the Backlog processes, cut their connections and wait until each of their
+    // backends has exited, then take every free slot. Frozen, the processes cannot take back a
+    // slot while it is being freed (a terminated backend leaves pg_stat_activity before it
+    // gives its slot back, and a process retrying its connection would win that slot).
     let from = now_us();
-    let mut hogs = Vec::new();
-    let mut refusal: String;
-    let taken_by_then = Instant::now();
-    loop {
-        loop {
+    let frozen = procs.running();
+    for &pid in &frozen {
+        procs.signal(pid, "STOP");
+    }
+    // Cut every client connection but the control connection and the hogs, wait for those
+    // backends to exit, take the slots they freed; again until no other connection is left
+    // (one of a frozen process's connection attempts may still have been starting).
+    let mut hogs: Vec<tokio_postgres::Client> = Vec::new();
+    let mut refusal = String::new();
+    let mut cut_total = 0;
+    for round in 0.. {
+        assert!(round < 10, "could not take every slot from the Backlog processes");
+        let cut: i64 = control
+            .query_one(
+                "select count(*) filter (where pg_terminate_backend(pid, 20000)) \
+                 from pg_stat_activity \
+                 where backend_type = 'client backend' and pid <> pg_backend_pid() \
+                   and pid <> all($1)",
+                &[&hog_pids(&hogs).await],
+            )
+            .await
+            .expect("terminate the Backlog processes' connections")
+            .get(0);
+        cut_total += cut;
+        if cut == 0 && !refusal.is_empty() {
+            break;
+        }
+        refusal = loop {
             match connect(&url).await {
                 Ok(hog) => {
                     hogs.push(hog);
                     assert!(hogs.len() <= 20, "more connections than max_connections");
                 }
                 Err(e) => {
-                    refusal = e
+                    break e
                         .as_db_error()
-                        .map_or_else(|| e.to_string(), |d| d.message().to_owned());
-                    break;
+                        .map_or_else(|| e.to_string(), |d| d.message().to_owned())
                 }
             }
-        }
-        let hog_pids: Vec<i32> = {
-            let mut pids = Vec::new();
-            for hog in &hogs {
-                let row = hog.query_one("select pg_backend_pid()", &[]).await.unwrap();
-                pids.push(row.get(0));
-            }
-            pids
         };
-        let cut: i64 = control
-            .query_one(
-                "select count(pg_terminate_backend(pid)) from pg_stat_activity \
-                 where usename = 'backlog' and pid <> all($1)",
-                &[&hog_pids],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        if cut == 0 {
-            break;
-        }
-        assert!(
-            taken_by_then.elapsed() < Duration::from_secs(30),
-            "could not take every slot from the Backlog processes"
-        );
+    }
+    assert!(cut_total > 0, "the Backlog processes held no connection to cut");
+    for &pid in &frozen {
+        procs.signal(pid, "CONT");
     }
     assert!(
         refusal.contains("reserved") || refusal.contains("too many"),
