@@ -59,10 +59,6 @@ enum Command {
         /// Give up (exit non-zero) after this many seconds.
         #[arg(long, default_value_t = 120)]
         deadline_s: u64,
-        /// After the last enqueue, stay until standard input closes: the NOTIFY of a pooled
-        /// insert is sent shortly after it by a background task, which an exit would cut off.
-        #[arg(long)]
-        linger: bool,
         /// Enqueues per second at most (the pace of an open-loop load); 0: each as soon as the
         /// previous one was acknowledged.
         #[arg(long, default_value_t = 0)]
@@ -113,18 +109,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             count,
             job_ms,
             deadline_s,
-            linger,
             rate,
         } => {
-            produce(storage, acked, count, job_ms, deadline_s, rate).await?;
-            if linger {
-                tokio::task::spawn_blocking(|| {
-                    std::io::copy(&mut std::io::stdin(), &mut std::io::sink())
-                })
-                .await
-                .context("the standard input reader failed")?
-                .context("could not read standard input")?;
-            }
+            produce(storage.clone(), acked, count, job_ms, deadline_s, rate).await?;
+            // The wake-ups of the last inserts are sent by a background task: let it finish
+            // before the process exits, as the CLI does.
+            storage.flush_wakeups().await;
             Ok(())
         }
     }

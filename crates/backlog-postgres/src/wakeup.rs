@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backlog_storage::Event;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio_postgres::NoTls;
 
 use crate::PgStorage;
@@ -64,7 +64,6 @@ impl PgStorage {
                 self.inner.pg_config.clone(),
                 self.inner.channel.clone(),
                 receiver,
-                self.inner.shutdown_rx.clone(),
                 self.inner.wakeup_pid.clone(),
             ));
             sender
@@ -95,17 +94,16 @@ async fn run(
     config: tokio_postgres::Config,
     channel: String,
     mut receiver: mpsc::Receiver<Wakeup>,
-    mut shutdown: watch::Receiver<()>,
     pid: Arc<AtomicI32>,
 ) {
     let mut client: Option<tokio_postgres::Client> = None;
     loop {
-        let first = tokio::select! {
-            wakeup = receiver.recv() => match wakeup {
-                Some(wakeup) => wakeup,
-                None => return,
-            },
-            _ = shutdown.changed() => return,
+        // Ends once the storage is dropped (its sender with it) and every wake-up queued
+        // before has been taken: the last inserts of a storage dropped right after them
+        // still wake the workers (a process that keeps running after dropping its storage,
+        // or one that calls `flush_wakeups`, loses none).
+        let Some(first) = receiver.recv().await else {
+            return;
         };
         let mut queues = BTreeSet::new();
         let mut flushes = Vec::new();

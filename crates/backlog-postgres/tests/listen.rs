@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use backlog_postgres::testing::test_storage;
+use backlog_postgres::testing::{database_url, test_storage};
+use backlog_postgres::{PgConfig, PgStorage};
 use backlog_storage::{Event, JobInsert, JobInsertManyParams, JobScheduleParams, Storage};
 use tokio::sync::broadcast;
 use tokio::time::timeout;
@@ -143,4 +144,33 @@ async fn listener_stops_when_the_storage_is_dropped() {
     drop(clone);
     let closed = timeout(WAIT, events.recv()).await.expect("closed in time");
     assert_eq!(closed, Err(broadcast::error::RecvError::Closed));
+}
+
+/// A storage dropped right after its insert still sends the wake-up: its wake-up task sends
+/// what was queued before it ends. (It used to stop at once when the storage was dropped,
+/// about half of the time before sending the last wake-up; seen in the fault suite as a job
+/// that waited for a poll.) Ten rounds, each with a storage of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storage_dropped_after_its_insert_still_wakes_the_workers() {
+    let workers = test_storage().await;
+    let mut events = workers.event_subscribe().await.unwrap();
+    for round in 0..10 {
+        let config = PgConfig {
+            schema: workers.schema().to_owned(),
+            max_connections: 2,
+            ..PgConfig::default()
+        };
+        let producer = PgStorage::connect(&database_url(), config).await.unwrap();
+        let queue = format!("q{round}");
+        // Two jobs: inserted by this call itself, not by a gathering task that would keep the
+        // storage alive a little longer (src/gather.rs).
+        producer
+            .job_insert_many(JobInsertManyParams {
+                jobs: vec![job(&queue), job(&queue)],
+            })
+            .await
+            .unwrap();
+        drop(producer);
+        assert_eq!(next(&mut events).await, Event::JobAvailable { queue });
+    }
 }

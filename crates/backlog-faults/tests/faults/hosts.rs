@@ -181,13 +181,10 @@ async fn postgres_four_hosts_share_one_database() {
     );
 
     // Wake-ups: the hosts are idle and poll every 30 s; a producer process in the root
-    // namespace enqueues, its NOTIFY wakes them.
-    // The producer lingers after its last enqueue: a process that exits right after a pooled
-    // insert can cut off the background task that sends the NOTIFY (the wake-up is then lost
-    // and the job waits for a poll; seen here as a 30 s wait).
-    let producer = hosts
-        .procs
-        .producer_with(&hosts.cluster.url(), 20, 10, &["--linger"]);
+    // namespace enqueues, its NOTIFY wakes them. (The last job of the batch once waited 30 s
+    // here: the producer's storage was dropped right after its insert, and its wake-up task
+    // stopped before sending that wake-up. It now sends what was queued before it ends.)
+    let producer = hosts.procs.producer(&hosts.cluster.url(), 20, 10);
     let woken_ids = poll("20 acknowledged enqueues", Duration::from_secs(60), || {
         let files = hosts.procs.acked_files();
         async move {

@@ -145,27 +145,11 @@ impl Procs {
 
     /// Starts a producer of `count` jobs of `job_ms` each, recording acknowledged ids.
     pub fn producer(&mut self, db: &str, count: u64, job_ms: u64) -> u32 {
-        self.producer_full(db, count, job_ms, 0, &[])
-    }
-
-    /// [`Procs::producer`] with `extra` arguments (such as `--linger`).
-    pub fn producer_with(&mut self, db: &str, count: u64, job_ms: u64, extra: &[&str]) -> u32 {
-        self.producer_full(db, count, job_ms, 0, extra)
+        self.producer_at(db, count, job_ms, 0)
     }
 
     /// Like [`Procs::producer`], at most `rate` enqueues per second (0: unpaced).
     pub fn producer_at(&mut self, db: &str, count: u64, job_ms: u64, rate: u32) -> u32 {
-        self.producer_full(db, count, job_ms, rate, &[])
-    }
-
-    fn producer_full(
-        &mut self,
-        db: &str,
-        count: u64,
-        job_ms: u64,
-        rate: u32,
-        extra: &[&str],
-    ) -> u32 {
         let acked = self.dir.join(format!("acked-{}.log", self.spawned + 1));
         let args = vec![
             "produce".to_owned(),
@@ -178,10 +162,6 @@ impl Procs {
             "--rate".to_owned(),
             rate.to_string(),
         ];
-        let args: Vec<String> = args
-            .into_iter()
-            .chain(extra.iter().map(|a| (*a).to_owned()))
-            .collect();
         self.spawn(db, &args, None)
     }
 
