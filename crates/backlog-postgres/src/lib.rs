@@ -178,8 +178,11 @@ struct Inner {
     pg_config: tokio_postgres::Config,
     schema: String,
     channel: String,
-    /// The listener's broadcast sender, once started.
-    events: Mutex<Option<broadcast::Sender<Event>>>,
+    /// The listener's broadcast sender, once started. Read without a lock by `wake`, which
+    /// must reach this process's subscribers even while another subscription is being made.
+    events: std::sync::OnceLock<broadcast::Sender<Event>>,
+    /// Held while the listener is started, so that it is started once.
+    subscribing: Mutex<()>,
     /// Queue names for the wake-up task (started on first pooled insert); see `wakeup.rs`.
     wakeups: std::sync::OnceLock<tokio::sync::mpsc::Sender<wakeup::Wakeup>>,
     /// Backend pid of the wake-up task's connection (0: none yet), shared with the listener.
@@ -258,7 +261,8 @@ impl PgStorage {
                 pg_config,
                 schema: config.schema,
                 channel,
-                events: Mutex::new(None),
+                events: std::sync::OnceLock::new(),
+                subscribing: Mutex::new(()),
                 wakeups: std::sync::OnceLock::new(),
                 wakeup_pid: Arc::default(),
                 limited: std::sync::Mutex::default(),

@@ -28,9 +28,12 @@ struct Listening {
 impl PgStorage {
     /// Starts the listener on first use, then subscribes to it.
     pub(crate) async fn subscribe(&self) -> Result<broadcast::Receiver<Event>, Error> {
-        let mut events = self.inner.events.lock().await;
-        if let Some(sender) = events.as_ref() {
+        if let Some(sender) = self.inner.events.get() {
             return Ok(sender.subscribe());
+        }
+        let _starting = self.inner.subscribing.lock().await;
+        if let Some(sender) = self.inner.events.get() {
+            return Ok(sender.subscribe()); // started while this call waited
         }
         // Listen before returning, so that the caller sees every notification sent after.
         let listening = listen(&self.inner.pg_config, &self.inner.channel).await?;
@@ -43,7 +46,8 @@ impl PgStorage {
             self.inner.shutdown_rx.clone(),
             self.inner.wakeup_pid.clone(),
         ));
-        *events = Some(sender);
+        // Set once: only the holder of `subscribing` gets here, and only while it is unset.
+        let _ = self.inner.events.set(sender);
         Ok(receiver)
     }
 }

@@ -49,13 +49,11 @@ impl PgStorage {
         if queues.is_empty() {
             return;
         }
-        if let Ok(events) = self.inner.events.try_lock() {
-            if let Some(sender) = events.as_ref() {
-                for queue in &queues {
-                    let _ = sender.send(Event::JobAvailable {
-                        queue: queue.clone(),
-                    });
-                }
+        if let Some(sender) = self.inner.events.get() {
+            for queue in &queues {
+                let _ = sender.send(Event::JobAvailable {
+                    queue: queue.clone(),
+                });
             }
         }
         let sender = self.inner.wakeups.get_or_init(|| {
