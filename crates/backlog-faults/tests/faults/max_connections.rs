@@ -89,7 +89,10 @@ async fn postgres_max_connections_exhausted() {
     let mut refusal = String::new();
     let mut cut_total = 0;
     for round in 0.. {
-        assert!(round < 10, "could not take every slot from the Backlog processes");
+        assert!(
+            round < 10,
+            "could not take every slot from the Backlog processes"
+        );
         let cut: i64 = control
             .query_one(
                 "select count(*) filter (where pg_terminate_backend(pid, 20000)) \
@@ -119,7 +122,10 @@ async fn postgres_max_connections_exhausted() {
             }
         };
     }
-    assert!(cut_total > 0, "the Backlog processes held no connection to cut");
+    assert!(
+        cut_total > 0,
+        "the Backlog processes held no connection to cut"
+    );
     for &pid in &frozen {
         procs.signal(pid, "CONT");
     }
