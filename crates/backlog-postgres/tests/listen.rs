@@ -158,7 +158,6 @@ async fn a_storage_dropped_after_its_insert_still_wakes_the_workers() {
         let config = PgConfig {
             schema: workers.schema().to_owned(),
             max_connections: 2,
-            ..PgConfig::default()
         };
         let producer = PgStorage::connect(&database_url(), config).await.unwrap();
         let queue = format!("q{round}");
