@@ -36,6 +36,12 @@ pub(crate) fn open_writer(path: &Path, config: &SqliteConfig) -> Result<Connecti
     Ok(conn)
 }
 
+/// The checkpointer's connection (the file already exists and is in WAL mode; see
+/// `checkpoint.rs`).
+pub(crate) fn open_checkpointer(path: &Path, config: &SqliteConfig) -> Result<Connection, Error> {
+    open(path, config)
+}
+
 /// A read connection (the file already exists and is in WAL mode).
 pub(crate) fn open_reader(path: &Path, config: &SqliteConfig) -> Result<Connection, Error> {
     let conn = open(path, config)?;

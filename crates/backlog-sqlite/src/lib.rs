@@ -12,7 +12,8 @@
 //! - **Little work on the writer thread**, which limits every write: jobs are encoded by the
 //!   caller (and freed by it), a bulk insert goes in multi-row statements, and each connection
 //!   gets a 1 MiB lookaside allocator so that bound values are not copied through `malloc`
-//!   (`src/connection.rs`).
+//!   (`src/connection.rs`). Checkpoints run on a thread of their own (`src/checkpoint.rs`): the
+//!   writer's commits only wake it.
 //! - **Readers in WAL mode.** Reads run on a small pool of connections in
 //!   `tokio::task::spawn_blocking` and never wait for the writer.
 //! - **In-process wake-ups.** SQLite has no `LISTEN/NOTIFY`: every storage opened on the same
@@ -38,7 +39,8 @@
 //! `job_archive_get`), `idempotency`, `workflow`, `batch`, `leader_cron`, `dashboard`, `migrate`,
 //! `tx` (transactional enqueue), `row`, `error`, `bench` and `testing`.
 //!
-//! SQLite only: `writer` (the writer thread), `reader` (the read pool), `connection` (pragmas),
+//! SQLite only: `writer` (the writer thread), `checkpoint` (the checkpointer thread), `reader`
+//! (the read pool), `connection` (pragmas),
 //! `notify` (in-process wake-ups), `time` (timestamps as text) and `sql` (the statements, one
 //! file each under `sql/`).
 //!
@@ -93,6 +95,7 @@ mod tx;
 mod workflow;
 
 // SQLite only.
+mod checkpoint;
 mod connection;
 mod notify;
 mod reader;
@@ -214,7 +217,8 @@ impl SqliteStorage {
         let path = path
             .canonicalize()
             .map_err(|e| unavailable("resolve the path of", e))?;
-        let writer = Writer::start(conn)?;
+        let checkpointer = connection::open_checkpointer(&path, &config)?;
+        let writer = Writer::start(conn, checkpointer)?;
         Ok(SqliteStorage {
             inner: Arc::new(Inner {
                 notifier: Notifier::for_path(&path),

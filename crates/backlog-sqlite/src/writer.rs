@@ -25,6 +25,7 @@ use backlog_storage::{Error, ErrorKind};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::checkpoint::Checkpointer;
 use crate::error::{copy, from_sqlite, writer_stopped};
 use crate::sql;
 
@@ -109,12 +110,18 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread on `conn`.
-    pub(crate) fn start(conn: Connection) -> Result<Writer, Error> {
+    /// Starts the writer thread on `conn`, and the checkpointer thread on `checkpoints` (a
+    /// second connection to the same file, see `checkpoint.rs`).
+    pub(crate) fn start(mut conn: Connection, checkpoints: Connection) -> Result<Writer, Error> {
+        let checkpointer = Checkpointer::start(checkpoints)?;
         let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
         let thread = std::thread::Builder::new()
             .name("backlog-sqlite-writer".to_owned())
-            .spawn(move || run(conn, receiver))
+            .spawn(move || {
+                checkpointer.attach(&conn);
+                run(&mut conn, receiver);
+                checkpointer.stop(&conn);
+            })
             .map_err(|e| {
                 Error::new(
                     ErrorKind::Unavailable,
@@ -217,7 +224,7 @@ impl Writer {
 }
 
 /// The thread's loop: one batch per iteration until every sender is gone.
-fn run(mut conn: Connection, mut receiver: mpsc::Receiver<Box<dyn Request>>) {
+fn run(conn: &mut Connection, mut receiver: mpsc::Receiver<Box<dyn Request>>) {
     let mut batch: Vec<Box<dyn Request>> = Vec::with_capacity(MAX_BATCH);
     // `synchronous` as configured: 2 is FULL. Only then do relaxed batches have a lower level
     // (NORMAL: in WAL mode, no sync at commit) to switch to.
@@ -248,7 +255,7 @@ fn run(mut conn: Connection, mut receiver: mpsc::Receiver<Box<dyn Request>>) {
                 "could not restore synchronous=FULL",
             ))
         } else {
-            commit_batch(&mut conn, &mut batch)
+            commit_batch(conn, &mut batch)
         };
         for request in batch.drain(..) {
             request.reply(outcome.as_ref().map(|_| ()));

@@ -1,0 +1,226 @@
+//! Checkpoints off the writer thread.
+//!
+//! In WAL mode a commit appends pages to the WAL, and a checkpoint copies them back into the
+//! database file. SQLite's automatic checkpoint runs inside the COMMIT that takes the WAL past
+//! 1,000 pages, on the committing connection: here the writer thread, which answers nobody and
+//! starts no other batch until the copy and its fsyncs are done. Instead, the writer's WAL hook
+//! ([`on_commit`]) only notes the WAL's size and, every [`TRIGGER_PAGES`] new pages, wakes the
+//! checkpointer thread, which runs a PASSIVE checkpoint (it never waits for the writer or the
+//! readers) on a connection of its own while the writer goes on.
+//!
+//! A checkpoint running beside the writer rarely lets the WAL start over: SQLite rewinds it
+//! when a write transaction begins with every frame already copied, and under load the writer
+//! has appended more by the time the checkpointer is done. So when the WAL reaches
+//! [`RESTART_PAGES`], the writer checkpoints it itself, in its hook (cheap: the checkpointer
+//! has copied all but the newest pages), and the next write transaction rewinds it. The WAL
+//! file stays within about [`RESTART_PAGES`] pages, as it stays within 1,000 with SQLite's
+//! automatic checkpoint.
+//!
+//! Durability does not change: a commit is durable once its WAL frames are synced, whoever
+//! copies them later; a checkpoint syncs the WAL before it copies and the database file after.
+
+use std::cell::RefCell;
+use std::os::raw::c_int;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::thread::JoinHandle;
+
+use backlog_storage::{Error, ErrorKind};
+use rusqlite::hooks::{CheckpointMode, Wal};
+use rusqlite::Connection;
+
+/// New WAL pages after which the writer wakes the checkpointer (SQLite's own automatic
+/// checkpoint runs every 1,000 pages).
+pub(crate) const TRIGGER_PAGES: c_int = 1_000;
+
+/// WAL pages at which the writer checkpoints itself, so that the WAL starts over.
+pub(crate) const RESTART_PAGES: c_int = 4_000;
+
+/// The checkpointer thread, started with its own connection to the database file.
+pub(crate) struct Checkpointer {
+    poke: SyncSender<()>,
+    thread: JoinHandle<()>,
+}
+
+/// The writer thread's side: how to wake the checkpointer, and the WAL's size when it last did.
+struct Hook {
+    poke: SyncSender<()>,
+    poked_at: c_int,
+}
+
+thread_local! {
+    /// Set on the writer thread while its connection has [`on_commit`] as WAL hook (a hook is a
+    /// plain function: what it needs lives here).
+    static HOOK: RefCell<Option<Hook>> = const { RefCell::new(None) };
+}
+
+impl Checkpointer {
+    /// Starts the thread on `conn`, a connection of its own to the database file.
+    pub(crate) fn start(conn: Connection) -> Result<Checkpointer, Error> {
+        // One pending wake-up is enough: a checkpoint copies every page committed before it.
+        let (poke, pokes) = sync_channel(1);
+        let thread = std::thread::Builder::new()
+            .name("backlog-sqlite-checkpointer".to_owned())
+            .spawn(move || run(&conn, &pokes))
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Unavailable,
+                    "could not start the SQLite checkpointer thread",
+                )
+                .with_source(e)
+            })?;
+        Ok(Checkpointer { poke, thread })
+    }
+
+    /// Makes the calling thread's `writer` connection hand its checkpoints to this thread.
+    /// Call on the thread that commits through `writer`, then [`Checkpointer::stop`] there.
+    pub(crate) fn attach(&self, writer: &Connection) {
+        HOOK.with(|hook| {
+            *hook.borrow_mut() = Some(Hook {
+                poke: self.poke.clone(),
+                poked_at: 0,
+            });
+        });
+        // Replaces SQLite's automatic checkpoint, which is itself a WAL hook.
+        writer.wal_hook(Some(on_commit));
+    }
+
+    /// Detaches the calling thread's writer connection (it goes back to no checkpoints of its
+    /// own until closed, when SQLite checkpoints) and waits for the thread to end.
+    pub(crate) fn stop(self, writer: &Connection) {
+        writer.wal_hook(None);
+        HOOK.with(|hook| hook.borrow_mut().take());
+        drop(self.poke);
+        // A panic there was reported by the panic hook already; the writer has nothing to undo.
+        let _ = self.thread.join();
+    }
+}
+
+/// The writer connection's WAL hook: called after each commit with the WAL's size in pages.
+fn on_commit(wal: &Wal, pages: c_int) -> rusqlite::Result<()> {
+    if pages >= RESTART_PAGES {
+        // Busy when the checkpointer is in the middle of one: the next commit tries again.
+        // An error here would be reported as the commit's though it has happened: never one.
+        let _ = wal.checkpoint_v2(CheckpointMode::PASSIVE);
+        return Ok(());
+    }
+    HOOK.with(|hook| {
+        if let Some(hook) = hook.borrow_mut().as_mut() {
+            if pages < hook.poked_at {
+                hook.poked_at = 0; // the WAL started over
+            }
+            if pages - hook.poked_at >= TRIGGER_PAGES {
+                hook.poked_at = pages;
+                // Full: a checkpoint is already due and will copy these pages too.
+                // Disconnected: the thread died (a panic, reported by the panic hook); the
+                // writer's own checkpoint at RESTART_PAGES still bounds the WAL.
+                let _ = hook.poke.try_send(());
+            }
+        }
+    });
+    Ok(())
+}
+
+/// The thread's loop: a PASSIVE checkpoint per wake-up, until the writer detaches.
+fn run(conn: &Connection, pokes: &Receiver<()>) {
+    while pokes.recv().is_ok() {
+        // One that fails (the disk is full, say) is tried again at the next wake-up, and the
+        // writer's own at RESTART_PAGES does not depend on this one.
+        let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::{Path, PathBuf};
+
+    /// A database file of its own in the temp directory, removed on drop.
+    struct TempDb(PathBuf);
+
+    impl TempDb {
+        fn new(name: &str) -> TempDb {
+            let path = std::env::temp_dir().join(format!(
+                "backlog-checkpoint-{name}-{}-{:x}.db",
+                std::process::id(),
+                fastrand::u64(..)
+            ));
+            TempDb(path)
+        }
+    }
+
+    impl Drop for TempDb {
+        fn drop(&mut self) {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut file = self.0.as_os_str().to_owned();
+                file.push(suffix);
+                let _ = std::fs::remove_file(file);
+            }
+        }
+    }
+
+    fn bytes(path: &Path, suffix: &str) -> u64 {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        std::fs::metadata(file).map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// A writer in WAL mode with a table of one-page rows, attached to a checkpointer.
+    fn setup(path: &Path) -> (Connection, Checkpointer, i64) {
+        let writer = Connection::open(path).unwrap();
+        writer.pragma_update(None, "journal_mode", "WAL").unwrap();
+        writer.execute_batch("CREATE TABLE t (v BLOB)").unwrap();
+        let checkpointer = Checkpointer::start(Connection::open(path).unwrap()).unwrap();
+        checkpointer.attach(&writer);
+        let page = writer
+            .pragma_query_value(None, "page_size", |r| r.get(0))
+            .unwrap();
+        (writer, checkpointer, page)
+    }
+
+    /// Commits `commits` transactions of 100 rows of about one page each.
+    fn write(writer: &Connection, page: i64, commits: usize, mut each: impl FnMut()) {
+        for _ in 0..commits {
+            writer.execute_batch("BEGIN").unwrap();
+            for _ in 0..100 {
+                writer
+                    .execute("INSERT INTO t (v) VALUES (zeroblob(?1))", [page - 100])
+                    .unwrap();
+            }
+            writer.execute_batch("COMMIT").unwrap();
+            each();
+        }
+    }
+
+    #[test]
+    fn the_checkpointer_copies_the_wal_while_the_writer_goes_on() {
+        let db = TempDb::new("copies");
+        let (writer, checkpointer, page) = setup(&db.0);
+        // About 2,500 pages: below RESTART_PAGES, so the writer never checkpoints itself.
+        write(&writer, page, 25, || {});
+        // Waits for the thread, which takes a pending wake-up before it ends.
+        checkpointer.stop(&writer);
+        let copied = bytes(&db.0, "");
+        assert!(
+            copied >= 2 * TRIGGER_PAGES as u64 * page as u64,
+            "the database file holds {copied} bytes: the checkpointer did not copy the WAL"
+        );
+    }
+
+    #[test]
+    fn the_wal_starts_over_under_a_steady_load() {
+        let db = TempDb::new("bounded");
+        let (writer, checkpointer, page) = setup(&db.0);
+        let mut most = 0;
+        // About 5 × RESTART_PAGES pages.
+        write(&writer, page, 5 * RESTART_PAGES as usize / 100, || {
+            most = most.max(bytes(&db.0, "-wal"));
+        });
+        checkpointer.stop(&writer);
+        // Each frame is a page plus a 24-byte header; a commit may end 200 pages past the mark.
+        let bound = (RESTART_PAGES as u64 + 200) * (page as u64 + 24);
+        assert!(
+            most <= bound,
+            "the WAL grew to {most} bytes (bound {bound})"
+        );
+    }
+}
