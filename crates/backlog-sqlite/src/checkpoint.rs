@@ -12,9 +12,12 @@
 //! when a write transaction begins with every frame already copied, and under load the writer
 //! has appended more by the time the checkpointer is done. So when the WAL reaches
 //! [`RESTART_PAGES`], the writer checkpoints it itself, in its hook (cheap: the checkpointer
-//! has copied all but the newest pages), and the next write transaction rewinds it. The WAL
-//! file stays within about [`RESTART_PAGES`] pages, as it stays within 1,000 with SQLite's
-//! automatic checkpoint.
+//! has copied all but the newest pages), and the next write transaction rewinds it. SQLite
+//! refuses a second checkpoint while one runs, so the writer skips its own while the
+//! checkpointer is in a pass, and tries again at its next commit; at [`LIMIT_PAGES`] it waits
+//! for the pass to end. The WAL file stays within [`LIMIT_PAGES`] pages and one commit (with
+//! SQLite's automatic checkpoint, 1,000 pages and one commit), unless a long read transaction
+//! keeps the WAL from starting over, as with SQLite's own checkpoint.
 //!
 //! Durability does not change: a commit is durable once its WAL frames are synced, whoever
 //! copies them later; a checkpoint syncs the WAL before it copies and the database file after.
@@ -22,6 +25,7 @@
 use std::cell::RefCell;
 use std::os::raw::c_int;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 use backlog_storage::{Error, ErrorKind};
@@ -32,18 +36,27 @@ use rusqlite::Connection;
 /// checkpoint runs every 1,000 pages).
 pub(crate) const TRIGGER_PAGES: c_int = 1_000;
 
-/// WAL pages at which the writer checkpoints itself, so that the WAL starts over.
+/// WAL pages at which the writer checkpoints itself, so that the WAL starts over, unless the
+/// checkpointer is in the middle of a pass (the next commit tries again).
 pub(crate) const RESTART_PAGES: c_int = 4_000;
+
+/// WAL pages at which the writer waits for the checkpointer's pass to end, then checkpoints
+/// itself: the WAL's bound, give or take one commit.
+pub(crate) const LIMIT_PAGES: c_int = 2 * RESTART_PAGES;
 
 /// The checkpointer thread, started with its own connection to the database file.
 pub(crate) struct Checkpointer {
     poke: SyncSender<()>,
+    /// Held by the checkpointer thread during each pass (SQLite's own checkpoint lock makes a
+    /// second checkpoint fail at once rather than wait: this one lets the writer wait).
+    pass: Arc<Mutex<()>>,
     thread: JoinHandle<()>,
 }
 
 /// The writer thread's side: how to wake the checkpointer, and the WAL's size when it last did.
 struct Hook {
     poke: SyncSender<()>,
+    pass: Arc<Mutex<()>>,
     poked_at: c_int,
 }
 
@@ -58,9 +71,11 @@ impl Checkpointer {
     pub(crate) fn start(conn: Connection) -> Result<Checkpointer, Error> {
         // One pending wake-up is enough: a checkpoint copies every page committed before it.
         let (poke, pokes) = sync_channel(1);
+        let pass = Arc::new(Mutex::new(()));
+        let passing = pass.clone();
         let thread = std::thread::Builder::new()
             .name("backlog-sqlite-checkpointer".to_owned())
-            .spawn(move || run(&conn, &pokes))
+            .spawn(move || run(&conn, &pokes, &passing))
             .map_err(|e| {
                 Error::new(
                     ErrorKind::Unavailable,
@@ -68,7 +83,7 @@ impl Checkpointer {
                 )
                 .with_source(e)
             })?;
-        Ok(Checkpointer { poke, thread })
+        Ok(Checkpointer { poke, pass, thread })
     }
 
     /// Makes the calling thread's `writer` connection hand its checkpoints to this thread.
@@ -77,6 +92,7 @@ impl Checkpointer {
         HOOK.with(|hook| {
             *hook.borrow_mut() = Some(Hook {
                 poke: self.poke.clone(),
+                pass: self.pass.clone(),
                 poked_at: 0,
             });
         });
@@ -97,14 +113,23 @@ impl Checkpointer {
 
 /// The writer connection's WAL hook: called after each commit with the WAL's size in pages.
 fn on_commit(wal: &Wal, pages: c_int) -> rusqlite::Result<()> {
-    if pages >= RESTART_PAGES {
-        // Busy when the checkpointer is in the middle of one: the next commit tries again.
-        // An error here would be reported as the commit's though it has happened: never one.
-        let _ = wal.checkpoint_v2(CheckpointMode::PASSIVE);
-        return Ok(());
-    }
     HOOK.with(|hook| {
         if let Some(hook) = hook.borrow_mut().as_mut() {
+            if pages >= RESTART_PAGES {
+                let pass = if pages >= LIMIT_PAGES {
+                    Some(hook.pass.lock().unwrap_or_else(PoisonError::into_inner))
+                } else {
+                    hook.pass.try_lock().ok()
+                };
+                if pass.is_some() {
+                    // No other checkpoint runs: this one copies the last pages, and the next
+                    // write transaction starts the WAL over (unless a reader still needs it).
+                    // An error here would be reported as the commit's, though the commit has
+                    // happened: none is returned.
+                    let _ = wal.checkpoint_v2(CheckpointMode::PASSIVE);
+                }
+                return;
+            }
             if pages < hook.poked_at {
                 hook.poked_at = 0; // the WAL started over
             }
@@ -121,8 +146,9 @@ fn on_commit(wal: &Wal, pages: c_int) -> rusqlite::Result<()> {
 }
 
 /// The thread's loop: a PASSIVE checkpoint per wake-up, until the writer detaches.
-fn run(conn: &Connection, pokes: &Receiver<()>) {
+fn run(conn: &Connection, pokes: &Receiver<()>, pass: &Mutex<()>) {
     while pokes.recv().is_ok() {
+        let _pass = pass.lock().unwrap_or_else(PoisonError::into_inner);
         // One that fails (the disk is full, say) is tried again at the next wake-up, and the
         // writer's own at RESTART_PAGES does not depend on this one.
         let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
@@ -217,7 +243,7 @@ mod tests {
         });
         checkpointer.stop(&writer);
         // Each frame is a page plus a 24-byte header; a commit may end 200 pages past the mark.
-        let bound = (RESTART_PAGES as u64 + 200) * (page as u64 + 24);
+        let bound = (LIMIT_PAGES as u64 + 200) * (page as u64 + 24);
         assert!(
             most <= bound,
             "the WAL grew to {most} bytes (bound {bound})"
