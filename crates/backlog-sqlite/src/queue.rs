@@ -272,36 +272,75 @@ impl std::fmt::Display for MissingQueue {
 impl std::error::Error for MissingQueue {}
 
 /// Claims up to `params.max` available jobs, sorted in run order.
+///
+/// Three statements rather than one `UPDATE … RETURNING *`: the jobs are read in run order,
+/// tokens drawn, and the jobs updated by id; the rows read are then updated here as the database
+/// updated them. SQLite answers `RETURNING` by first copying every row into a temporary table,
+/// which made the claim the writer thread's costliest statement (docs/benchmarks.md).
 pub(crate) fn claim(
     conn: &Connection,
     params: &JobFetchAvailableParams,
 ) -> Result<Vec<JobRow>, Error> {
-    let now = params.now.unwrap_or_else(time::now);
-    let mut statement = conn
-        .prepare_cached(sql::JOB_FETCH_AVAILABLE)
-        .map_err(from_sqlite)?;
     let kinds = if params.kinds.is_empty() {
         None
     } else {
-        Some(serde_json::to_string(&params.kinds).map_err(|e| crate::error::decode("kinds", e))?)
+        Some(serde_json::to_string(&params.kinds).map_err(|e| decode("kinds", e))?)
     };
-    let rows = statement
-        .query(named_params! {
-            ":kinds": kinds,
-            ":now": time::encode(now),
-            ":worker_id": params.worker_id,
-            ":lease_expires_at": time::add(now, params.lease),
-            ":queue": params.queue,
-            ":max": params.max,
+    let mut jobs = {
+        let mut statement = conn
+            .prepare_cached(sql::JOB_FETCH_AVAILABLE)
+            .map_err(from_sqlite)?;
+        let rows = statement
+            .query(named_params! {
+                ":kinds": kinds,
+                ":queue": params.queue,
+                ":max": params.max,
+            })
+            .map_err(from_sqlite)?;
+        job_rows(rows)?
+    };
+    if jobs.is_empty() {
+        return Ok(jobs);
+    }
+    let tokens: Vec<u8> = conn
+        .prepare_cached(sql::JOB_FETCH_AVAILABLE_TOKENS)
+        .and_then(|mut s| s.query_row(named_params! { ":bytes": 16 * jobs.len() }, |r| r.get(0)))
+        .map_err(from_sqlite)?;
+    let ids: Vec<i64> = jobs.iter().map(|job| job.id).collect();
+    let ids = serde_json::to_string(&ids).map_err(|e| decode("ids", e))?;
+    let now = params.now.unwrap_or_else(time::now);
+    let (now_text, expires) = (time::encode(now), time::add(now, params.lease));
+    let claimed = conn
+        .prepare_cached(sql::JOB_FETCH_AVAILABLE_CLAIM)
+        .and_then(|mut s| {
+            s.execute(named_params! {
+                ":ids": ids,
+                ":tokens": tokens,
+                ":now": now_text,
+                ":worker_id": params.worker_id,
+                ":lease_expires_at": expires,
+            })
         })
         .map_err(from_sqlite)?;
-    let mut jobs = job_rows(rows)?;
-    // RETURNING gives no order guarantee.
-    jobs.sort_by(|a, b| {
-        b.priority
-            .cmp(&a.priority)
-            .then(a.scheduled_at.cmp(&b.scheduled_at))
-            .then(a.id.cmp(&b.id))
-    });
+    if claimed != jobs.len() {
+        // Cannot happen inside the writer's transaction; never hand out a job not claimed.
+        return Err(Error::new(
+            backlog_storage::ErrorKind::Database,
+            format!("claimed {claimed} of the {} jobs read", jobs.len()),
+        ));
+    }
+    // As stored (microseconds, clamped), as a read of the rows would give them.
+    let now = time::decode("attempted_at", &now_text)?;
+    let expires = time::decode("lease_expires_at", &expires)?;
+    for (job, token) in jobs.iter_mut().zip(tokens.chunks_exact(16)) {
+        job.state = JobState::Running;
+        job.attempt += 1;
+        job.attempted_at = Some(now);
+        job.attempted_by.push(params.worker_id.clone());
+        job.lease_expires_at = Some(expires);
+        job.lease_token = Some(
+            backlog_types::LeaseToken::try_from(token).map_err(|e| decode("lease_token", e))?,
+        );
+    }
     Ok(jobs)
 }

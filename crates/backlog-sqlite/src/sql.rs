@@ -35,6 +35,8 @@ sql! {
     QUEUE_CURSOR_SET => "queue_cursor_set.sql",
     JOB_RESCHEDULE_BY_FILTER => "job_reschedule_by_filter.sql",
     JOB_FETCH_AVAILABLE => "job_fetch_available.sql",
+    JOB_FETCH_AVAILABLE_TOKENS => "job_fetch_available_tokens.sql",
+    JOB_FETCH_AVAILABLE_CLAIM => "job_fetch_available_claim.sql",
     JOB_DEPENDANTS_SETTLE => "job_dependants_settle.sql",
     JOB_DEPENDENCY_RESULTS => "job_dependency_results.sql",
     JOB_BATCH_SET => "job_batch_set.sql",

@@ -1,5 +1,6 @@
 //! The hot statements read the partial indexes meant for them: the fetch walks
-//! `backlog_job_fetch` in run order, and the depth count reads only unfinished jobs.
+//! `backlog_job_fetch` in run order, the claim finds its jobs by primary key, and the depth count
+//! reads only unfinished jobs.
 
 use backlog_sqlite::testing::test_storage;
 
@@ -21,9 +22,6 @@ async fn fetch_uses_the_fetch_index() {
     let plan = plan(
         include_str!("../sql/job_fetch_available.sql"),
         rusqlite::named_params! {
-            ":now": "2024-01-01T00:00:00.000000Z",
-            ":worker_id": "w",
-            ":lease_expires_at": "2024-01-01T00:01:00.000000Z",
             ":queue": "default",
             ":max": 10,
         },
@@ -33,6 +31,40 @@ async fn fetch_uses_the_fetch_index() {
     assert!(
         !plan.contains("TEMP B-TREE"),
         "the fetch must not sort:\n{plan}"
+    );
+}
+
+/// The claim's update walks the ids given and finds each job by its primary key: never a walk
+/// of the table (with its history) probing the ids.
+#[tokio::test]
+async fn claim_finds_each_job_by_its_primary_key() {
+    let plan = plan(
+        include_str!("../sql/job_fetch_available_claim.sql"),
+        rusqlite::named_params! {
+            ":ids": "[1, 2, 3]",
+            ":tokens": vec![0u8; 48],
+            ":now": "2024-01-01T00:00:00.000000Z",
+            ":worker_id": "w",
+            ":lease_expires_at": "2024-01-01T00:01:00.000000Z",
+        },
+    )
+    .await;
+    let lines: Vec<&str> = plan.lines().map(str::trim).collect();
+    assert!(
+        lines
+            .first()
+            .is_some_and(|l| l.starts_with("SCAN claimed VIRTUAL TABLE")),
+        "the ids must be the outer loop:\n{plan}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("SEARCH backlog_job USING INTEGER PRIMARY KEY")),
+        "{plan}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.starts_with("SCAN backlog_job")),
+        "a walk of the whole table:\n{plan}"
     );
 }
 
