@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use backlog_storage::{JobFinish, JobFinishManyParams, JobOutcome, JobScheduleParams};
 use backlog_types::JobState;
 use chrono::Utc;
 
@@ -51,6 +52,54 @@ pub async fn marks_running_with_lease_and_worker(db: Db) {
         "lease",
     );
     assert_eq!(get(&db, id).await, *row);
+}
+
+/// A claim answers with the rows as stored, for every job it claims: each with a token of its
+/// own, and a job claimed again with both workers named and its place kept.
+pub async fn claimed_rows_are_the_stored_rows(db: Db) {
+    let ids = insert(&db, (0..4).map(|_| job("q", "k")).collect()).await;
+    let mut first = fetch_params("q", 2);
+    first.worker_id = "w1".into();
+    let rows = db.job_fetch_available(first).await.unwrap();
+    assert_eq!(rows.iter().map(|r| r.id).collect::<Vec<_>>(), ids[..2]);
+    for row in &rows {
+        assert_eq!(get(&db, row.id).await, *row);
+    }
+    // Snoozed without delay: due at once, in its old place, its attempt given back.
+    let snoozed: Vec<JobFinish> = rows
+        .iter()
+        .map(|row| JobFinish {
+            id: row.id,
+            lease_token: row.lease_token.expect("a claimed row has a token"),
+            outcome: JobOutcome::Snooze {
+                delay: Duration::ZERO,
+            },
+            duration: Duration::from_millis(1),
+            result: None,
+        })
+        .collect();
+    db.job_finish_many(JobFinishManyParams { jobs: snoozed })
+        .await
+        .unwrap();
+    db.job_schedule(JobScheduleParams { now: None, max: 10 })
+        .await
+        .unwrap();
+    let mut again = fetch_params("q", 10);
+    again.worker_id = "w2".into();
+    let rows = db.job_fetch_available(again).await.unwrap();
+    assert_eq!(rows.iter().map(|r| r.id).collect::<Vec<_>>(), ids);
+    for row in &rows {
+        assert_eq!(get(&db, row.id).await, *row);
+        assert_eq!(row.attempt, 1);
+    }
+    assert_eq!(rows[0].attempted_by, vec!["w1".to_owned(), "w2".to_owned()]);
+    assert_eq!(rows[3].attempted_by, vec!["w2".to_owned()]);
+    let tokens: HashSet<_> = rows.iter().filter_map(|r| r.lease_token).collect();
+    assert_eq!(
+        tokens.len(),
+        rows.len(),
+        "each claimed job has a token of its own"
+    );
 }
 
 /// Only the named queue, at most `max` jobs.

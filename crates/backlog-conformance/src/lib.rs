@@ -68,7 +68,7 @@ macro_rules! suite {
         ]);
         $crate::suite!(@module fetch: [
             claims_highest_priority_then_oldest, marks_running_with_lease_and_worker,
-            respects_queue_and_max, claims_only_the_kinds_asked_for, skips_jobs_not_available, concurrent_fetchers_never_share_a_job,
+            claimed_rows_are_the_stored_rows, respects_queue_and_max, claims_only_the_kinds_asked_for, skips_jobs_not_available, concurrent_fetchers_never_share_a_job,
             insert_and_fetch_claims_for_the_worker, insert_and_fetch_honours_a_paused_queue
         ]);
         $crate::suite!(@module finish: [

@@ -338,9 +338,8 @@ pub(crate) fn claim(
         job.attempted_at = Some(now);
         job.attempted_by.push(params.worker_id.clone());
         job.lease_expires_at = Some(expires);
-        job.lease_token = Some(
-            backlog_types::LeaseToken::try_from(token).map_err(|e| decode("lease_token", e))?,
-        );
+        job.lease_token =
+            Some(backlog_types::LeaseToken::try_from(token).map_err(|e| decode("lease_token", e))?);
     }
     Ok(jobs)
 }
