@@ -1,11 +1,6 @@
--- Fair claim, step 3: claims the chosen jobs (:ids, a JSON array), as job_fetch_available.sql
--- does, if they are still available.
-UPDATE backlog_job
-SET state = 'running',
-    attempt = attempt + 1,
-    attempted_at = :now,
-    attempted_by = json_insert(attempted_by, '$[#]', :worker_id),
-    lease_expires_at = :lease_expires_at,
-    lease_token = randomblob(16)
+-- Fair claim, step 3: the chosen jobs (:ids, a JSON array) that are still available, every
+-- column. src/queue.rs (`claim_rows`) then claims them as the plain claim does
+-- (job_fetch_available_claim.sql).
+SELECT *
+FROM backlog_job
 WHERE id IN (SELECT value FROM json_each(:ids)) AND state = 'available'
-RETURNING *

@@ -1,6 +1,7 @@
--- The plain claim, step 3: claims the jobs of step 1. :ids is a JSON array of their ids and
--- :tokens their lease tokens, 16 bytes each in the same order (the array index `key` picks a
--- job's). The rows come back from step 1, updated by the caller as here: no RETURNING, which
+-- The plain claim, step 3, and the fair claim's last step (after job_claim_ids.sql): claims the
+-- jobs just read. :ids is a JSON array of their ids and :tokens their lease tokens, 16 bytes each
+-- in the same order (the array index `key` picks a job's). The rows come back from the read,
+-- updated by the caller (src/queue.rs, `claim_rows`) as here: no RETURNING, which
 -- SQLite answers by copying every row into a temporary table first.
 -- Plan: the JSON array is walked and each job found by its primary key.
 UPDATE backlog_job

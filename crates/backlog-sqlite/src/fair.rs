@@ -9,7 +9,7 @@ use rusqlite::{named_params, Connection, OptionalExtension};
 
 use crate::error::{decode, from_sqlite};
 use crate::row::job_rows;
-use crate::{sql, time};
+use crate::sql;
 
 /// A fair queue's settings, as the claim needs them.
 pub(crate) struct Fairness {
@@ -107,24 +107,21 @@ pub(crate) fn claim(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let now = params.now.unwrap_or_else(time::now);
     let ids_json = serde_json::to_string(&ids).map_err(|e| decode("ids", e))?;
-    let mut statement = conn
-        .prepare_cached(sql::JOB_CLAIM_IDS)
-        .map_err(from_sqlite)?;
-    let rows = statement
-        .query(named_params! {
-            ":ids": ids_json,
-            ":now": time::encode(now),
-            ":worker_id": params.worker_id,
-            ":lease_expires_at": time::add(now, params.lease),
-        })
-        .map_err(from_sqlite)?;
-    let mut jobs = job_rows(rows)?;
+    let mut jobs = {
+        let mut statement = conn
+            .prepare_cached(sql::JOB_CLAIM_IDS)
+            .map_err(from_sqlite)?;
+        let rows = statement
+            .query(named_params! { ":ids": ids_json })
+            .map_err(from_sqlite)?;
+        job_rows(rows)?
+    };
     // In the order chosen: turn by turn over the keys.
     let order: std::collections::HashMap<i64, usize> =
         ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
     jobs.sort_by_key(|j| order.get(&j.id).copied());
+    crate::queue::claim_rows(conn, &mut jobs, params)?;
     if let Some(group) = cursor {
         conn.prepare_cached(sql::QUEUE_CURSOR_SET)
             .and_then(|mut s| {

@@ -299,8 +299,20 @@ pub(crate) fn claim(
             .map_err(from_sqlite)?;
         job_rows(rows)?
     };
+    claim_rows(conn, &mut jobs, params)?;
+    Ok(jobs)
+}
+
+/// Claims `jobs`, rows just read in the writer's transaction (available, all of them), for
+/// `params.worker_id`: draws their tokens, updates them in one statement by id, and updates the
+/// rows as the database did. Shared by the plain and the fair claim.
+pub(crate) fn claim_rows(
+    conn: &Connection,
+    jobs: &mut [JobRow],
+    params: &JobFetchAvailableParams,
+) -> Result<(), Error> {
     if jobs.is_empty() {
-        return Ok(jobs);
+        return Ok(());
     }
     let tokens: Vec<u8> = conn
         .prepare_cached(sql::JOB_FETCH_AVAILABLE_TOKENS)
@@ -341,5 +353,5 @@ pub(crate) fn claim(
         job.lease_token =
             Some(backlog_types::LeaseToken::try_from(token).map_err(|e| decode("lease_token", e))?);
     }
-    Ok(jobs)
+    Ok(())
 }
