@@ -49,7 +49,8 @@ pub struct WebOptions {
     pub bulk_cap: u32,
     /// The Prometheus recorder's handle, rendered by `GET /metrics` (404 without one).
     pub metrics: Option<PrometheusHandle>,
-    /// How long counts are cached: counting a large table costs a scan. Default 2 s.
+    /// How long counts are cached: counting a large table costs a scan. Default 2 s. A count
+    /// that took long is kept up to ten times its own duration (refreshed in the background).
     pub count_cache: std::time::Duration,
     /// Quiet / terminate for remote workers (`POST /api/workers/{id}/{command}`). Default:
     /// none, and the API answers that this process runs no server.
