@@ -1,6 +1,6 @@
 -- The plain claim, step 1 (see src/queue.rs): the jobs to claim, every column, in run order.
 -- Runs inside the writer's BEGIN IMMEDIATE transaction, so no other connection can claim the same
--- rows before step 2 does. The walk is an ordered scan of the partial index backlog_job_fetch that
+-- rows before step 3 does. The walk is an ordered scan of the partial index backlog_job_fetch that
 -- stops after :max rows. `available` alone means runnable: jobs only enter it once due (insert,
 -- job_schedule, retry), so there is no scheduled_at filter; with one, a job promoted by
 -- job_schedule with a `now` ahead of the clock could not be fetched (same as PostgreSQL).
