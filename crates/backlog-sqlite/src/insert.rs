@@ -20,8 +20,10 @@ struct EncodedJob {
     priority: i16,
     max_attempts: i32,
     scheduled_at: String,
-    tags: String,
-    metadata: String,
+    /// The tags as a JSON array; `None`: none (`[]`).
+    tags: Option<String>,
+    /// The metadata as a JSON object; `None`: empty (`{}`).
+    metadata: Option<String>,
     unique_key: Option<Vec<u8>>,
     unique_states: Option<i16>,
     replace: bool,
@@ -73,10 +75,11 @@ impl InsertBatch {
                     available.push(job.queue.clone());
                 }
                 let timeout_ms = job.timeout_ms();
-                let tags = if job.tags.is_empty() {
-                    "[]".to_owned()
-                } else {
-                    serde_json::Value::from(job.tags).to_string()
+                let tags =
+                    (!job.tags.is_empty()).then(|| serde_json::Value::from(job.tags).to_string());
+                let metadata = match &job.metadata {
+                    serde_json::Value::Object(map) if map.is_empty() => None,
+                    other => Some(other.to_string()),
                 };
                 let replace = job
                     .unique
@@ -100,7 +103,7 @@ impl InsertBatch {
                     max_attempts: job.max_attempts,
                     scheduled_at,
                     tags,
-                    metadata: job.metadata.to_string(),
+                    metadata,
                 }
             })
             .collect();
@@ -263,10 +266,26 @@ pub(crate) fn job_insert_many(
     Ok(results)
 }
 
-/// Inserts `jobs` in statements of up to [`sql::JOB_INSERT_MANY_ROWS`] rows, each the largest
-/// power of two that fits what is left, and pushes their ids in order. The rows of one
-/// statement get consecutive ids ending at `last_insert_rowid()` (see
-/// `sql/job_insert_many.sql`).
+impl EncodedJob {
+    /// Whether every column but queue, kind, args, priority, attempts and run time holds its
+    /// default, so that `sql/job_insert_many_plain.sql` stores the same row as
+    /// `sql/job_insert_many.sql` with 7 values bound instead of 17.
+    fn plain(&self) -> bool {
+        self.tags.is_none()
+            && self.metadata.is_none()
+            && self.unique_key.is_none()
+            && self.unique_states.is_none()
+            && self.fingerprint.is_none()
+            && self.idempotency.is_none()
+            && self.timeout_ms.is_none()
+            && self.backoff.is_none()
+            && self.expires_at.is_none()
+            && self.partition_key.is_none()
+    }
+}
+
+/// Inserts `jobs` in input order, each run of [plain](EncodedJob::plain) jobs and each run of
+/// others through [`insert_run`], and pushes their ids in order.
 fn insert_rows(
     conn: &Connection,
     now: &str,
@@ -274,16 +293,53 @@ fn insert_rows(
     results: &mut Vec<JobInsertResult>,
 ) -> Result<(), Error> {
     let mut rest = jobs;
+    while let Some(first) = rest.first() {
+        let plain = first.plain();
+        let run = rest.iter().take_while(|job| job.plain() == plain).count();
+        let (same, tail) = rest.split_at(run);
+        insert_run(conn, now, same, plain, results)?;
+        rest = tail;
+    }
+    Ok(())
+}
+
+/// Inserts `jobs`, all plain or all not (`plain`), in statements of up to
+/// [`sql::JOB_INSERT_MANY_ROWS`] rows, each the largest power of two that fits what is left,
+/// and pushes their ids in order. The rows of one statement get consecutive ids ending at
+/// `last_insert_rowid()` (see `sql/job_insert_many.sql`).
+fn insert_run(
+    conn: &Connection,
+    now: &str,
+    jobs: &[&EncodedJob],
+    plain: bool,
+    results: &mut Vec<JobInsertResult>,
+) -> Result<(), Error> {
+    let mut rest = jobs;
     while !rest.is_empty() {
         let rows = (1 << rest.len().ilog2()).min(sql::JOB_INSERT_MANY_ROWS);
         let (chunk, tail) = rest.split_at(rows);
-        let mut statement = conn
-            .prepare_cached(sql::job_insert_many(rows))
-            .map_err(from_sqlite)?;
+        let text = match plain {
+            true => sql::job_insert_many_plain(rows),
+            false => sql::job_insert_many(rows),
+        };
+        let mut statement = conn.prepare_cached(text).map_err(from_sqlite)?;
+        let mut bind = |index: usize, value: &dyn rusqlite::ToSql| {
+            statement
+                .raw_bind_parameter(index, value)
+                .map_err(from_sqlite)
+        };
         let mut index = 0;
+        if plain {
+            // ?1, the creation time of every row.
+            index += 1;
+            bind(index, &now)?;
+        }
         for job in chunk {
-            // In the column order of sql/job_insert_many.sql.
-            let values: [&dyn rusqlite::ToSql; 17] = [
+            let tags = job.tags.as_deref().unwrap_or("[]");
+            let metadata = job.metadata.as_deref().unwrap_or("{}");
+            // In the column order of sql/job_insert_many.sql, or of
+            // sql/job_insert_many_plain.sql after its ?1.
+            let all: [&dyn rusqlite::ToSql; 17] = [
                 &job.state,
                 &job.queue,
                 &job.kind,
@@ -292,8 +348,8 @@ fn insert_rows(
                 &job.max_attempts,
                 &job.scheduled_at,
                 &now,
-                &job.tags,
-                &job.metadata,
+                &tags,
+                &metadata,
                 &job.unique_key,
                 &job.unique_states,
                 &job.fingerprint,
@@ -302,11 +358,13 @@ fn insert_rows(
                 &job.expires_at,
                 &job.partition_key,
             ];
+            let values = match plain {
+                true => &all[..7],
+                false => &all[..],
+            };
             for value in values {
                 index += 1;
-                statement
-                    .raw_bind_parameter(index, value)
-                    .map_err(from_sqlite)?;
+                bind(index, *value)?;
             }
         }
         statement.raw_execute().map_err(from_sqlite)?;
@@ -344,4 +402,99 @@ fn find_unique(conn: &Connection, key: &[u8], job: &EncodedJob) -> Result<Option
             .map_err(from_sqlite)?;
     }
     Ok(existing)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use backlog_storage::Storage;
+    use serde_json::json;
+
+    use super::*;
+    use crate::testing::test_storage;
+
+    /// Plain jobs: some now, one later (scheduled), one with a priority and attempts of its own.
+    fn plain_jobs() -> Vec<JobInsert> {
+        let mut jobs = vec![JobInsert::new("q", "k", json!({"n": 1})); 3];
+        jobs[1].priority = 3;
+        jobs[1].max_attempts = 2;
+        jobs[2].run_after = Some(Duration::from_secs(60));
+        jobs
+    }
+
+    #[tokio::test]
+    async fn plain_rows_are_the_rows_of_the_full_statement() {
+        let storage = test_storage().await.unwrap();
+        let batch = InsertBatch::new(plain_jobs(), Utc::now());
+        assert!(batch.jobs.iter().all(EncodedJob::plain));
+        let (plain, full) = storage
+            .write(move |tx| {
+                let jobs: Vec<&EncodedJob> = batch.jobs.iter().collect();
+                let (mut plain, mut full) = (Vec::new(), Vec::new());
+                insert_run(tx, &batch.now, &jobs, true, &mut plain)?;
+                insert_run(tx, &batch.now, &jobs, false, &mut full)?;
+                Ok((plain, full))
+            })
+            .await
+            .unwrap();
+        assert_eq!(plain.len(), 3);
+        for (plain, full) in plain.iter().zip(&full) {
+            let plain = storage.job_get(plain.id).await.unwrap().unwrap();
+            let mut full = storage.job_get(full.id).await.unwrap().unwrap();
+            assert_ne!(plain.id, full.id);
+            full.id = plain.id;
+            assert_eq!(plain, full, "a plain row differs from the full statement's");
+        }
+    }
+
+    #[tokio::test]
+    async fn runs_of_plain_and_other_jobs_keep_their_order_and_values() {
+        let storage = test_storage().await.unwrap();
+        let plain = JobInsert::new("q", "k", json!({}));
+        let mut tagged = plain.clone();
+        tagged.tags = vec!["t".into()];
+        let mut described = plain.clone();
+        described.metadata = json!({"m": true});
+        let mut timed = plain.clone();
+        timed.timeout = Some(Duration::from_millis(1500));
+        // Runs of 1, 2 and 3 plain jobs between the others.
+        let jobs = vec![
+            plain.clone(),
+            tagged,
+            plain.clone(),
+            plain.clone(),
+            described,
+            timed,
+            plain.clone(),
+            plain.clone(),
+            plain,
+        ];
+        let batch = InsertBatch::new(jobs, Utc::now());
+        let plainness: Vec<bool> = batch.jobs.iter().map(EncodedJob::plain).collect();
+        assert_eq!(
+            plainness,
+            [true, false, true, true, false, false, true, true, true]
+        );
+        let ids = storage
+            .write(move |tx| job_insert_many(tx, &batch))
+            .await
+            .unwrap();
+        let ids: Vec<JobId> = ids.iter().map(|r| r.id).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+        let mut rows = Vec::new();
+        for id in &ids {
+            rows.push(storage.job_get(*id).await.unwrap().unwrap());
+        }
+        assert_eq!(rows[1].tags, ["t"]);
+        assert_eq!(rows[4].metadata, json!({"m": true}));
+        assert_eq!(rows[5].timeout_ms, Some(1500));
+        for (row, plain) in rows.iter().zip(plainness) {
+            if plain {
+                assert!(row.tags.is_empty());
+                assert_eq!(row.metadata, json!({}));
+                assert_eq!(row.timeout_ms, None);
+            }
+        }
+    }
 }

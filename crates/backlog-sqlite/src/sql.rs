@@ -122,29 +122,49 @@ pub(crate) const JOB_FINISH_MANY_SETTLE: &str = concat!(
 /// SQLite's limit of 32,766.
 pub(crate) const JOB_INSERT_MANY_ROWS: usize = 64;
 
-/// `sql/job_insert_many.sql` with `sql/job_insert_many_row.sql` (its comment left out) appended
-/// `rows` times, for `rows` a power of two up to [`JOB_INSERT_MANY_ROWS`]: the fewest distinct
-/// statements (seven) that insert any number of jobs in few statements.
-pub(crate) fn job_insert_many(rows: usize) -> &'static str {
-    const SIZES: usize = JOB_INSERT_MANY_ROWS.trailing_zeros() as usize + 1;
-    static STATEMENTS: std::sync::OnceLock<[String; SIZES]> = std::sync::OnceLock::new();
+/// The statements of [`job_insert_many`] or [`job_insert_many_plain`], one per power of two
+/// up to [`JOB_INSERT_MANY_ROWS`] rows: the fewest distinct statements (seven) that insert any
+/// number of jobs in few statements.
+type Sizes = [String; JOB_INSERT_MANY_ROWS.trailing_zeros() as usize + 1];
+
+/// `head` with `row` (its comment lines left out) appended `rows` times, comma-separated, for
+/// `rows` a power of two up to [`JOB_INSERT_MANY_ROWS`], built once into `cache`.
+fn multi_row(
+    cache: &'static std::sync::OnceLock<Sizes>,
+    head: &str,
+    row: &str,
+    rows: usize,
+) -> &'static str {
     assert!(
         rows.is_power_of_two() && rows <= JOB_INSERT_MANY_ROWS,
         "job_insert_many: {rows} rows"
     );
-    let statements = STATEMENTS.get_or_init(|| {
-        let row: String = include_str!("../sql/job_insert_many_row.sql")
-            .lines()
-            .filter(|line| !line.starts_with("--"))
-            .collect();
-        std::array::from_fn(|size| {
-            let rows = vec![row.as_str(); 1 << size];
-            format!(
-                "{}{}",
-                include_str!("../sql/job_insert_many.sql"),
-                rows.join(",\n")
-            )
-        })
+    let statements = cache.get_or_init(|| {
+        let row: String = row.lines().filter(|line| !line.starts_with("--")).collect();
+        std::array::from_fn(|size| format!("{head}{}", vec![row.as_str(); 1 << size].join(",\n")))
     });
     &statements[rows.trailing_zeros() as usize]
+}
+
+/// `sql/job_insert_many.sql` with `sql/job_insert_many_row.sql` appended `rows` times.
+pub(crate) fn job_insert_many(rows: usize) -> &'static str {
+    static STATEMENTS: std::sync::OnceLock<Sizes> = std::sync::OnceLock::new();
+    multi_row(
+        &STATEMENTS,
+        include_str!("../sql/job_insert_many.sql"),
+        include_str!("../sql/job_insert_many_row.sql"),
+        rows,
+    )
+}
+
+/// `sql/job_insert_many_plain.sql` with `sql/job_insert_many_plain_row.sql` appended `rows`
+/// times.
+pub(crate) fn job_insert_many_plain(rows: usize) -> &'static str {
+    static STATEMENTS: std::sync::OnceLock<Sizes> = std::sync::OnceLock::new();
+    multi_row(
+        &STATEMENTS,
+        include_str!("../sql/job_insert_many_plain.sql"),
+        include_str!("../sql/job_insert_many_plain_row.sql"),
+        rows,
+    )
 }
