@@ -47,6 +47,7 @@ pub(crate) const MIN_JOBS: usize = 100;
 const BEGIN: &str = include_str!("../sql/transaction_begin.sql");
 const IDS: &str = include_str!("../sql/job_insert_many_ids.sql");
 const COPY: &str = include_str!("../sql/job_insert_many_copy.sql");
+const COPY_PLAIN: &str = include_str!("../sql/job_insert_many_copy_plain.sql");
 const FAIR: &str = include_str!("../sql/job_insert_many_fair.sql");
 const COMMIT: &str = include_str!("../sql/transaction_commit.sql");
 
@@ -69,6 +70,21 @@ const COLUMNS: [Type; 15] = [
     Type::TIMESTAMPTZ,
     Type::TEXT,
 ];
+
+/// The columns of `job_insert_many_copy_plain.sql`: the first ones of [`COLUMNS`].
+const PLAIN_COLUMNS: usize = 8;
+
+/// Whether `job` leaves every column after the first [`PLAIN_COLUMNS`] of [`COLUMNS`] to its
+/// default, so that `job_insert_many_copy_plain.sql` stores the same row.
+fn plain(job: &JobInsert) -> bool {
+    job.tags.is_empty()
+        && job.metadata.as_object().is_some_and(|m| m.is_empty())
+        && job.fingerprint.is_none()
+        && job.timeout.is_none()
+        && job.backoff.is_none()
+        && job.expires_at.is_none()
+        && job.partition_key.is_none()
+}
 
 /// Whether `jobs` go through `COPY`: enough of them, and none with a unique key or an
 /// idempotency key (those need `ON CONFLICT`, so they keep the statement).
@@ -144,8 +160,9 @@ const HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
 /// is one chunk; a bigger one streams while the server already inserts the first rows.
 const CHUNK: usize = 256 * 1024;
 
-/// Appends one row of `values` (typed as [`COLUMNS`]) in the binary `COPY` format.
-fn encode_row(buf: &mut BytesMut, values: &[&(dyn ToSql + Sync); 15]) -> Result<(), Error> {
+/// Appends one row of `values` (typed as the first of [`COLUMNS`]) in the binary `COPY`
+/// format.
+fn encode_row(buf: &mut BytesMut, values: &[&(dyn ToSql + Sync)]) -> Result<(), Error> {
     buf.put_i16(values.len() as i16);
     for (value, ty) in values.iter().zip(&COLUMNS) {
         let at = buf.len();
@@ -174,10 +191,14 @@ async fn copy(
     jobs: &[JobInsert],
 ) -> Result<(Vec<JobId>, Vec<String>), Error> {
     let keyed = jobs.iter().any(|job| job.partition_key.is_some());
+    let (statement, columns) = match jobs.iter().all(plain) {
+        true => (COPY_PLAIN, PLAIN_COLUMNS),
+        false => (COPY, COLUMNS.len()),
+    };
     let (begin, ids, copy, commit, mark) = tokio::try_join!(
         client.prepare_cached(BEGIN),
         client.prepare_cached(IDS),
-        client.prepare_cached(COPY),
+        client.prepare_cached(statement),
         client.prepare_cached(COMMIT),
         async {
             match keyed {
@@ -229,26 +250,24 @@ async fn copy(
             fair.insert(&job.queue);
         }
         let timeout_ms = job.timeout_ms();
-        encode_row(
-            &mut buf,
-            &[
-                id,
-                &state,
-                &job.queue,
-                &job.kind,
-                &job.args,
-                &job.priority,
-                &job.max_attempts,
-                &scheduled_at,
-                &job.tags,
-                &job.metadata,
-                &job.fingerprint,
-                &timeout_ms,
-                &job.backoff,
-                &job.expires_at,
-                &job.partition_key,
-            ],
-        )?;
+        let values: [&(dyn ToSql + Sync); COLUMNS.len()] = [
+            id,
+            &state,
+            &job.queue,
+            &job.kind,
+            &job.args,
+            &job.priority,
+            &job.max_attempts,
+            &scheduled_at,
+            &job.tags,
+            &job.metadata,
+            &job.fingerprint,
+            &timeout_ms,
+            &job.backoff,
+            &job.expires_at,
+            &job.partition_key,
+        ];
+        encode_row(&mut buf, &values[..columns])?;
         if buf.len() >= CHUNK {
             sink.send(buf.split().freeze()).await.map_err(error::pg)?;
         }

@@ -104,18 +104,33 @@ async fn copy_stores_what_the_statement_stores() {
         assert!(!info.is_some_and(|q| q.fair), "{queue} has no keyed jobs");
     }
 
+    assert_stored_as_by_the_statement(&storage, &jobs, &copied_ids).await;
+}
+
+/// Inserts `jobs` again through the statement, in a transaction of the caller's, and checks
+/// that the rows `copied_ids` stored by `COPY` are the statement's rows, job by job.
+async fn assert_stored_as_by_the_statement(
+    storage: &PgStorage,
+    jobs: &[JobInsert],
+    copied_ids: &[i64],
+) {
     // The same batch through the statement, in a transaction of the caller's.
     let mut client = storage.pool().get().await.unwrap();
     let tx = client.transaction().await.unwrap();
     let stated = storage
-        .job_insert_many_tx(&*tx, JobInsertManyParams { jobs: jobs.clone() })
+        .job_insert_many_tx(
+            &*tx,
+            JobInsertManyParams {
+                jobs: jobs.to_vec(),
+            },
+        )
         .await
         .unwrap();
     tx.commit().await.unwrap();
     let stated_ids: Vec<i64> = stated.iter().map(|r| r.id).collect();
 
-    let copied_rows = rows(&storage, &copied_ids).await;
-    let stated_rows = rows(&storage, &stated_ids).await;
+    let copied_rows = rows(storage, copied_ids).await;
+    let stated_rows = rows(storage, &stated_ids).await;
     let created = copied_rows[0].created_at;
     for ((job, mut a), mut b) in jobs.iter().zip(copied_rows).zip(stated_rows) {
         // One transaction: one `now()` for every row.
@@ -144,6 +159,51 @@ async fn copy_stores_what_the_statement_stores() {
             row.scheduled_at = created;
         }
         assert_eq!(a, b, "COPY and the statement stored different rows");
+    }
+}
+
+/// Plain jobs (no tags, metadata, fingerprint, timeout, backoff, expiry or partition key) go by
+/// a `COPY` of fewer columns; the others take their defaults, which must be what the statement
+/// stores. A batch with one job that has any one of those options must keep every column.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_copy_stores_what_the_statement_stores() {
+    let storage = test_storage().await;
+    let plain: Vec<JobInsert> = batch()
+        .into_iter()
+        .map(|job| JobInsert {
+            tags: Vec::new(),
+            metadata: serde_json::json!({}),
+            fingerprint: None,
+            timeout: None,
+            backoff: None,
+            expires_at: None,
+            partition_key: None,
+            ..job
+        })
+        .collect();
+    let options: [fn(&mut JobInsert); 7] = [
+        |job| job.tags = vec!["t".into()],
+        |job| job.metadata = serde_json::json!({ "m": 1 }),
+        |job| job.fingerprint = Some("fp".into()),
+        |job| job.timeout = Some(Duration::from_secs(2)),
+        |job| job.backoff = Some(serde_json::json!({ "fixed_ms": 5 })),
+        |job| job.expires_at = Some(Utc::now().trunc_subsecs(6) + TimeDelta::days(1)),
+        |job| job.partition_key = Some("k".into()),
+    ];
+    let mut batches = vec![plain.clone()];
+    for option in options {
+        let mut jobs = plain.clone();
+        option(&mut jobs[150]);
+        batches.push(jobs);
+    }
+    for jobs in batches {
+        let copied = storage
+            .job_insert_many(JobInsertManyParams { jobs: jobs.clone() })
+            .await
+            .unwrap();
+        let copied_ids: Vec<i64> = copied.iter().map(|r| r.id).collect();
+        assert!(copied_ids.windows(2).all(|w| w[0] < w[1]));
+        assert_stored_as_by_the_statement(&storage, &jobs, &copied_ids).await;
     }
 }
 

@@ -35,16 +35,16 @@ pub const QUEUE_DEPTH: &str = "backlog_queue_depth";
 /// Jobs about to be inserted, per (queue, kind): taken before the insert consumes them and
 /// recorded with [`enqueued`] once it succeeded.
 pub(crate) fn enqueue_counts(jobs: &[JobInsert]) -> HashMap<(String, String), u64> {
-    let mut counts: HashMap<(String, String), u64> = HashMap::new();
+    // Counted under borrowed keys, so that a big batch allocates nothing per job; the keys
+    // are owned once per distinct (queue, kind).
+    let mut counts: HashMap<(&str, &str), u64> = HashMap::new();
     for job in jobs {
-        match counts.get_mut(&(job.queue.clone(), job.kind.clone())) {
-            Some(n) => *n += 1,
-            None => {
-                counts.insert((job.queue.clone(), job.kind.clone()), 1);
-            }
-        }
+        *counts.entry((&job.queue, &job.kind)).or_default() += 1;
     }
     counts
+        .into_iter()
+        .map(|((queue, kind), n)| ((queue.to_owned(), kind.to_owned()), n))
+        .collect()
 }
 
 /// Records inserted jobs counted by [`enqueue_counts`].
