@@ -14,7 +14,9 @@
 //!    `coalesce(scheduled_at, now() + run_after, now())`, `scheduled` if after `now()`.
 //! 2. The rows in the binary `COPY` format (ids ascending in input order, so a batch runs in
 //!    order, as with the statement; jsonb goes as its binary form, which is the JSON text
-//!    behind a version byte, so the server parses it either way), streamed in chunks of
+//!    behind a version byte, so the server parses it either way; when every job is
+//!    [plain](plain), only the first [`PLAIN_COLUMNS`] columns, by
+//!    `job_insert_many_copy_plain.sql`, the others taking their defaults), streamed in chunks of
 //!    [`CHUNK`] bytes; then, pipelined behind them, `job_insert_many_fair.sql` if some job has
 //!    a partition key (its queues become fair) and `COMMIT`, durable like every enqueue's.
 //!

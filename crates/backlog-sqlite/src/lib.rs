@@ -10,7 +10,8 @@
 //!   commit, so with `synchronous=FULL` (the default) a write that returned survives a power
 //!   loss, and 16 concurrent enqueues cost one fsync instead of 16. See `src/writer.rs`.
 //! - **Little work on the writer thread**, which limits every write: jobs are encoded by the
-//!   caller (and freed by it), a bulk insert goes in multi-row statements, and each connection
+//!   caller (and freed by it), a bulk insert goes in multi-row statements (plain jobs in one
+//!   that binds 7 values per job rather than 17), and each connection
 //!   gets a 1 MiB lookaside allocator so that bound values are not copied through `malloc`
 //!   (`src/connection.rs`). Checkpoints run on a thread of their own (`src/checkpoint.rs`): the
 //!   writer's commits only wake it.
