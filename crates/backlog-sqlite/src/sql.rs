@@ -118,8 +118,8 @@ pub(crate) const JOB_FINISH_MANY_SETTLE: &str = concat!(
     include_str!("../sql/job_finish_many_settle.sql")
 );
 
-/// The most jobs one `INSERT` of [`job_insert_many`] holds: 64 × 17 bound values, well under
-/// SQLite's limit of 32,766.
+/// The most jobs one `INSERT` of [`job_insert_many`] (64 × 17 bound values) or
+/// [`job_insert_many_plain`] (1 + 64 × 7) holds, well under SQLite's limit of 32,766.
 pub(crate) const JOB_INSERT_MANY_ROWS: usize = 64;
 
 /// The statements of [`job_insert_many`] or [`job_insert_many_plain`], one per power of two
