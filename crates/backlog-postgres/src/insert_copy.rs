@@ -15,7 +15,7 @@
 //! 2. The rows in the binary `COPY` format (ids ascending in input order, so a batch runs in
 //!    order, as with the statement; jsonb goes as its binary form, which is the JSON text
 //!    behind a version byte, so the server parses it either way; when every job is
-//!    [plain](plain), only the first [`PLAIN_COLUMNS`] columns, by
+//!    [plain](JobInsert::is_plain), only the first [`PLAIN_COLUMNS`] columns, by
 //!    `job_insert_many_copy_plain.sql`, the others taking their defaults), streamed in chunks of
 //!    [`CHUNK`] bytes; then, pipelined behind them, `job_insert_many_fair.sql` if some job has
 //!    a partition key (its queues become fair) and `COMMIT`, durable like every enqueue's.
@@ -73,20 +73,9 @@ const COLUMNS: [Type; 15] = [
     Type::TEXT,
 ];
 
-/// The columns of `job_insert_many_copy_plain.sql`: the first ones of [`COLUMNS`].
+/// The columns of `job_insert_many_copy_plain.sql`: the first ones of [`COLUMNS`], which is
+/// all a [plain](JobInsert::is_plain) job sets.
 const PLAIN_COLUMNS: usize = 8;
-
-/// Whether `job` leaves every column after the first [`PLAIN_COLUMNS`] of [`COLUMNS`] to its
-/// default, so that `job_insert_many_copy_plain.sql` stores the same row.
-fn plain(job: &JobInsert) -> bool {
-    job.tags.is_empty()
-        && job.metadata.as_object().is_some_and(|m| m.is_empty())
-        && job.fingerprint.is_none()
-        && job.timeout.is_none()
-        && job.backoff.is_none()
-        && job.expires_at.is_none()
-        && job.partition_key.is_none()
-}
 
 /// Whether `jobs` go through `COPY`: enough of them, and none with a unique key or an
 /// idempotency key (those need `ON CONFLICT`, so they keep the statement).
@@ -193,7 +182,7 @@ async fn copy(
     jobs: &[JobInsert],
 ) -> Result<(Vec<JobId>, Vec<String>), Error> {
     let keyed = jobs.iter().any(|job| job.partition_key.is_some());
-    let (statement, columns) = match jobs.iter().all(plain) {
+    let (statement, columns) = match jobs.iter().all(JobInsert::is_plain) {
         true => (COPY_PLAIN, PLAIN_COLUMNS),
         false => (COPY, COLUMNS.len()),
     };

@@ -33,6 +33,9 @@ struct EncodedJob {
     backoff: Option<String>,
     expires_at: Option<String>,
     partition_key: Option<String>,
+    /// [`JobInsert::is_plain`]: inserted by `sql/job_insert_many_plain.sql`, which stores the
+    /// same row as `sql/job_insert_many.sql` with 7 values bound instead of 17.
+    plain: bool,
 }
 
 /// A batch of jobs encoded for [`job_insert_many`]. Built by the caller, so that JSON encoding
@@ -75,6 +78,7 @@ impl InsertBatch {
                     available.push(job.queue.clone());
                 }
                 let timeout_ms = job.timeout_ms();
+                let plain = job.is_plain();
                 let tags =
                     (!job.tags.is_empty()).then(|| serde_json::Value::from(job.tags).to_string());
                 let metadata = match &job.metadata {
@@ -86,6 +90,7 @@ impl InsertBatch {
                     .as_ref()
                     .is_some_and(|u| u.on_conflict == OnConflict::Replace);
                 EncodedJob {
+                    plain,
                     timeout_ms,
                     backoff: job.backoff.as_ref().map(|b| b.to_string()),
                     expires_at: job.expires_at.map(time::encode),
@@ -266,25 +271,7 @@ pub(crate) fn job_insert_many(
     Ok(results)
 }
 
-impl EncodedJob {
-    /// Whether every column but queue, kind, args, priority, attempts and run time holds its
-    /// default, so that `sql/job_insert_many_plain.sql` stores the same row as
-    /// `sql/job_insert_many.sql` with 7 values bound instead of 17.
-    fn plain(&self) -> bool {
-        self.tags.is_none()
-            && self.metadata.is_none()
-            && self.unique_key.is_none()
-            && self.unique_states.is_none()
-            && self.fingerprint.is_none()
-            && self.idempotency.is_none()
-            && self.timeout_ms.is_none()
-            && self.backoff.is_none()
-            && self.expires_at.is_none()
-            && self.partition_key.is_none()
-    }
-}
-
-/// Inserts `jobs` in input order, each run of [plain](EncodedJob::plain) jobs and each run of
+/// Inserts `jobs` in input order, each run of [plain](JobInsert::is_plain) jobs and each run of
 /// others through [`insert_run`], and pushes their ids in order.
 fn insert_rows(
     conn: &Connection,
@@ -294,8 +281,8 @@ fn insert_rows(
 ) -> Result<(), Error> {
     let mut rest = jobs;
     while let Some(first) = rest.first() {
-        let plain = first.plain();
-        let run = rest.iter().take_while(|job| job.plain() == plain).count();
+        let plain = first.plain;
+        let run = rest.iter().take_while(|job| job.plain == plain).count();
         let (same, tail) = rest.split_at(run);
         insert_run(conn, now, same, plain, results)?;
         rest = tail;
@@ -427,7 +414,7 @@ mod tests {
     async fn plain_rows_are_the_rows_of_the_full_statement() {
         let storage = test_storage().await.unwrap();
         let batch = InsertBatch::new(plain_jobs(), Utc::now());
-        assert!(batch.jobs.iter().all(EncodedJob::plain));
+        assert!(batch.jobs.iter().all(|job| job.plain));
         let (plain, full) = storage
             .write(move |tx| {
                 let jobs: Vec<&EncodedJob> = batch.jobs.iter().collect();
@@ -471,7 +458,7 @@ mod tests {
             plain,
         ];
         let batch = InsertBatch::new(jobs, Utc::now());
-        let plainness: Vec<bool> = batch.jobs.iter().map(EncodedJob::plain).collect();
+        let plainness: Vec<bool> = batch.jobs.iter().map(|job| job.plain).collect();
         assert_eq!(
             plainness,
             [true, false, true, true, false, false, true, true, true]

@@ -137,7 +137,7 @@ fn multi_row(
 ) -> &'static str {
     assert!(
         rows.is_power_of_two() && rows <= JOB_INSERT_MANY_ROWS,
-        "job_insert_many: {rows} rows"
+        "multi-row insert of {rows} rows"
     );
     let statements = cache.get_or_init(|| {
         let row: String = row.lines().filter(|line| !line.starts_with("--")).collect();

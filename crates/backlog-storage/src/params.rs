@@ -90,6 +90,42 @@ impl JobInsert {
         self.timeout
             .map(|t| i64::try_from(t.as_millis()).unwrap_or(i64::MAX).max(1))
     }
+
+    /// Whether the job sets nothing but its queue, kind, args, priority, attempts and run
+    /// time: no tags, no metadata (an empty object), no unique or idempotency key, no
+    /// fingerprint, timeout, backoff, expiry or partition key. Backends insert such jobs with
+    /// shorter statements that leave every other column to its default (issue #9), so a new
+    /// field must be classified here: the exhaustive pattern makes it fail to compile until
+    /// it is.
+    pub fn is_plain(&self) -> bool {
+        let JobInsert {
+            queue: _,
+            kind: _,
+            args: _,
+            priority: _,
+            max_attempts: _,
+            scheduled_at: _,
+            run_after: _,
+            tags,
+            metadata,
+            unique,
+            fingerprint,
+            idempotency,
+            timeout,
+            backoff,
+            expires_at,
+            partition_key,
+        } = self;
+        tags.is_empty()
+            && metadata.as_object().is_some_and(|m| m.is_empty())
+            && unique.is_none()
+            && fingerprint.is_none()
+            && idempotency.is_none()
+            && timeout.is_none()
+            && backoff.is_none()
+            && expires_at.is_none()
+            && partition_key.is_none()
+    }
 }
 
 /// Parameters of [`Storage::job_insert_many`](crate::Storage::job_insert_many).
@@ -399,4 +435,49 @@ pub enum Event {
     },
     /// A periodic job schedule was added, changed or removed.
     CronChanged,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::OnConflict;
+
+    #[test]
+    fn a_job_is_plain_until_it_sets_any_option_beyond_when_and_how_often() {
+        let mut plain = JobInsert::new("q", "k", serde_json::json!({"a": 1}));
+        plain.priority = 5;
+        plain.max_attempts = 2;
+        plain.run_after = Some(Duration::from_secs(1));
+        plain.scheduled_at = Some(Utc::now());
+        assert!(plain.is_plain());
+        let options: [fn(&mut JobInsert); 10] = [
+            |j| j.tags = vec!["t".into()],
+            |j| j.metadata = serde_json::json!({"m": 1}),
+            |j| j.metadata = serde_json::Value::Null,
+            |j| {
+                j.unique = Some(UniqueInsert {
+                    key: vec![1],
+                    states: 1,
+                    on_conflict: OnConflict::Skip,
+                })
+            },
+            |j| j.fingerprint = Some("f".into()),
+            |j| {
+                j.idempotency = Some(IdempotencyInsert {
+                    key: "i".into(),
+                    window: Duration::from_secs(1),
+                    now: None,
+                })
+            },
+            |j| j.timeout = Some(Duration::from_secs(1)),
+            |j| j.backoff = Some(serde_json::json!({"fixed_ms": 1})),
+            |j| j.expires_at = Some(Utc::now()),
+            |j| j.partition_key = Some("p".into()),
+        ];
+        for (i, option) in options.iter().enumerate() {
+            let mut job = plain.clone();
+            option(&mut job);
+            assert!(!job.is_plain(), "option {i} left the job plain");
+        }
+    }
 }
