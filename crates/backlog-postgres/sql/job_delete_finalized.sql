@@ -1,9 +1,12 @@
 -- $1 completed cutoff, $2 cancelled cutoff, $3 discarded cutoff (NULL: keep all), $4 max,
 -- $5 archive: copy each deleted row, whole, into backlog_job_archive in the same statement.
+-- $6 the latest of the three cutoffs: the index condition on backlog_job_finalized, so the scan
+-- stops there instead of filtering every finished job still kept (tests/plans.rs).
 WITH doomed AS (
     SELECT id
     FROM backlog_job
     WHERE finalized_at IS NOT NULL
+      AND finalized_at < $6::timestamptz
       AND (
         (state = 'completed' AND finalized_at < $1::timestamptz)
         OR (state = 'cancelled' AND finalized_at < $2::timestamptz)

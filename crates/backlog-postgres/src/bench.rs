@@ -130,3 +130,13 @@ pub async fn history_vacuum(storage: &PgStorage) -> Result<(), Error> {
         .await
         .map_err(error::pg)
 }
+
+/// After the history fill and its vacuum: `CHECKPOINT` (`sql/bench/history_checkpoint.sql`).
+/// Needs a superuser or the `pg_checkpoint` role.
+pub async fn history_checkpoint(storage: &PgStorage) -> Result<(), Error> {
+    let client = storage.client().await?;
+    client
+        .batch_execute(include_str!("../sql/bench/history_checkpoint.sql"))
+        .await
+        .map_err(error::pg)
+}

@@ -73,6 +73,7 @@ impl PgStorage {
                     &params.discarded_before,
                     &i64::from(params.max),
                     &params.archive,
+                    &params.latest_cutoff(),
                 ],
             )
             .await?;

@@ -28,6 +28,7 @@ const SCHEDULE: &str = include_str!("../sql/job_schedule.sql");
 const SETTLE: &str = include_str!("../sql/job_dependants_settle.sql");
 const FAIR_CLAIM: &str = include_str!("../sql/fair_claim.sql");
 const COUNT_UNFINISHED: &str = include_str!("../sql/job_count_unfinished.sql");
+const CLEAN: &str = include_str!("../sql/job_delete_finalized.sql");
 /// The switches `src/plan.rs` sends around a generically planned statement.
 const ENTER: &str = include_str!("../sql/plan_generic_enter.sql");
 const LEAVE: &str = include_str!("../sql/plan_generic_leave.sql");
@@ -433,6 +434,27 @@ async fn check_all(client: &Client, situation: &str) {
     )
     .await;
     problems.extend(check(client, "settle", SETTLE, &dependencies, id_lookup_expect()).await);
+    // The cleaner, beside finished jobs none of which is due, with the default retention (one
+    // day for completed jobs, seven for the others): reads backlog_job_finalized up to the latest
+    // cutoff, not the whole of it. (With equal cutoffs the planner factors the bound out of the
+    // ORs by itself; with these it cannot.)
+    let clean = Expect {
+        allowed: &["backlog_job_finalized", PKEY],
+        required: &["backlog_job_finalized"],
+        ordered: None,
+        whole: &[],
+    };
+    let (day, week) = ("now() - interval '1 day'", "now() - interval '7 days'");
+    problems.extend(
+        check(
+            client,
+            "clean",
+            CLEAN,
+            &format!("{day}, {week}, {week}, 1000, false, {day}"),
+            clean,
+        )
+        .await,
+    );
 
     // The fair claim (see `fair_expect`): plain, guarded (the pipelined fetch's), with kinds,
     // and a large claim.

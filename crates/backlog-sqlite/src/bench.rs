@@ -161,4 +161,25 @@ impl BenchConnection {
             )
             .map_err(from_sqlite)
     }
+
+    /// After [`BenchConnection::history_fill`]: checkpoints the WAL into the database file and
+    /// truncates it (`sql/bench/history_checkpoint.sql`). Fails if a reader kept the checkpoint
+    /// from completing.
+    pub fn history_checkpoint(&self) -> Result<(), Error> {
+        let busy: i64 = self
+            .conn
+            .query_row(
+                include_str!("../sql/bench/history_checkpoint.sql"),
+                [],
+                |row| row.get(0),
+            )
+            .map_err(from_sqlite)?;
+        match busy {
+            0 => Ok(()),
+            _ => Err(Error::new(
+                backlog_storage::ErrorKind::Database,
+                "the WAL checkpoint after the history fill was kept from completing by a reader",
+            )),
+        }
+    }
 }

@@ -76,6 +76,7 @@ pub(crate) fn job_delete_finalized(
                     ":completed_before": params.completed_before.map(time::encode),
                     ":cancelled_before": params.cancelled_before.map(time::encode),
                     ":discarded_before": params.discarded_before.map(time::encode),
+                    ":latest_before": params.latest_cutoff().map(time::encode),
                     ":max": params.max,
                 },
                 |row| row.get(0),

@@ -1,6 +1,6 @@
 //! The hot statements read the partial indexes meant for them: the fetch walks
-//! `backlog_job_fetch` in run order, the claim finds its jobs by primary key, and the depth count
-//! reads only unfinished jobs.
+//! `backlog_job_fetch` in run order, the claim finds its jobs by primary key, the depth count
+//! reads only unfinished jobs, and the cleaner reads finished jobs only up to its cutoff.
 
 use backlog_sqlite::testing::test_storage;
 
@@ -83,5 +83,33 @@ async fn depth_count_reads_the_partial_indexes() {
     assert!(
         !plan.lines().any(|l| l.trim() == "SCAN backlog_job"),
         "a scan of the whole table:\n{plan}"
+    );
+}
+
+/// The cleaner searches `backlog_job_finalized` up to the latest cutoff: without that bound it
+/// walked the whole index in time order, every finished job still inside its retention, to find
+/// none due (two seconds of the writer's time per pass beside 10,000,000 of them).
+#[tokio::test]
+async fn cleaner_reads_finished_jobs_only_up_to_its_cutoff() {
+    let plan = plan(
+        include_str!("../sql/job_delete_finalized.sql"),
+        rusqlite::named_params! {
+            ":completed_before": "2024-01-01T00:00:00.000000Z",
+            ":cancelled_before": None::<String>,
+            ":discarded_before": "2023-12-01T00:00:00.000000Z",
+            ":latest_before": "2024-01-01T00:00:00.000000Z",
+            ":max": 1000,
+        },
+    )
+    .await;
+    // `finalized_at IS NOT NULL` reads as `finalized_at>?`: the bound is the `<?`.
+    assert!(
+        plan.contains("SEARCH backlog_job USING INDEX backlog_job_finalized (")
+            && plan.contains("finalized_at<?)"),
+        "{plan}"
+    );
+    assert!(
+        !plan.contains("TEMP B-TREE"),
+        "the cleaner must not sort:\n{plan}"
     );
 }

@@ -3,7 +3,8 @@
 //! of a backlog of `--jobs` jobs and its drain on an empty table, at each concurrency; then the
 //! job table is filled with `--history-jobs` completed jobs by set-based SQL (PostgreSQL:
 //! `generate_series`, then `VACUUM (ANALYZE)` as autovacuum would; SQLite: a recursive CTE), in
-//! chunks of a million rows, and the same enqueue and drains run again beside them.
+//! chunks of a million rows, checkpointed (untimed), and the same enqueue and drains run again
+//! beside them.
 //!
 //! The history is written as real successes leave it (attempt 1, `finalized_at` within the last
 //! 23 hours so the cleaner's default one-day retention keeps it all) in the bench queue itself.
@@ -53,6 +54,7 @@ pub(crate) async fn run(bench: &Bench) -> anyhow::Result<Vec<Measurement>> {
     let started = Instant::now();
     let vacuum = fill(bench, history).await?;
     let took = started.elapsed();
+    checkpoint(bench).await?;
     eprintln!(
         "  {history} finished jobs written in {:.1} s{}",
         took.as_secs_f64(),
@@ -108,6 +110,34 @@ async fn enqueue(bench: &Bench, client: &Client, name: &str) -> anyhow::Result<M
     Ok(Measurement::rate(name, jobs as u64, started.elapsed())
         .setting("batch", batch)
         .detail(format!("{jobs} jobs in batches of {batch}, one producer")))
+}
+
+/// After the fill, untimed: a checkpoint, as the day the history stands for would have had many
+/// (the fill writes gigabytes of WAL in a minute; without it the first measurements beside the
+/// history pay for that). On PostgreSQL `CHECKPOINT` needs a superuser or `pg_checkpoint`: without
+/// either the bench says so and goes on.
+async fn checkpoint(bench: &Bench) -> anyhow::Result<()> {
+    let started = Instant::now();
+    match &bench.db.backend {
+        Backend::Postgres(pg) => {
+            if let Err(e) = pg_bench::history_checkpoint(pg).await {
+                eprintln!(
+                    "  no CHECKPOINT after the fill ({e}): the first measurements beside the history pay for it"
+                );
+                return Ok(());
+            }
+        }
+        Backend::Sqlite(sqlite) => {
+            let path = sqlite.path().to_owned();
+            tokio::task::spawn_blocking(move || BenchConnection::open(&path)?.history_checkpoint())
+                .await??;
+        }
+    }
+    eprintln!(
+        "  checkpointed in {:.1} s (not counted)",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 /// Writes `history` completed jobs; returns how long the PostgreSQL vacuum took.
