@@ -209,7 +209,7 @@ pub async fn unique_replace(db: Db) {
         .unwrap()[0];
     assert_eq!(get(&db, first.id).await.state, JobState::Scheduled);
     let mut now = unique(job("q", "k"), b"key", OnConflict::Replace);
-    now.args = json!({"n": 2});
+    now.args = json!({"n": 2}).into();
     let second = db
         .job_insert_many(JobInsertManyParams { jobs: vec![now] })
         .await
@@ -221,7 +221,7 @@ pub async fn unique_replace(db: Db) {
 
     fetch(&db, "q", 1).await;
     let mut third = unique(job("q", "k"), b"key", OnConflict::Replace);
-    third.args = json!({"n": 3});
+    third.args = json!({"n": 3}).into();
     let third = db
         .job_insert_many(JobInsertManyParams { jobs: vec![third] })
         .await

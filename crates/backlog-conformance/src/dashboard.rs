@@ -27,12 +27,12 @@ async fn search(db: &Db, params: JobSearchParams) -> Vec<JobId> {
 /// Every criterion narrows the result; results are newest first and paginate by id.
 pub async fn search_filters_and_paginates(db: Db) {
     let mut a = job("mail", "send");
-    a.args = json!({"to": "ada@example.com", "n": 5, "nested": {"ok": true}});
+    a.args = json!({"to": "ada@example.com", "n": 5, "nested": {"ok": true}}).into();
     a.tags = vec!["vip".into(), "eu".into()];
     a.priority = 3;
     a.metadata = json!({"tenant": "acme"});
     let mut b = job("mail", "bounce");
-    b.args = json!({"to": "bob@example.com", "n": "5"});
+    b.args = json!({"to": "bob@example.com", "n": "5"}).into();
     b.tags = vec!["eu".into()];
     b.fingerprint = Some("fp-1".into());
     let c = job("media", "resize");

@@ -14,7 +14,7 @@ pub async fn returns_ids_in_input_order(db: Db) {
     let jobs = (0..10)
         .map(|i| {
             let mut j = job("default", "k");
-            j.args = json!({ "n": i });
+            j.args = json!({ "n": i }).into();
             j
         })
         .collect();
@@ -32,18 +32,18 @@ pub async fn returns_ids_in_input_order(db: Db) {
     let first = ids[3];
     let mut known = job("default", "k");
     known.unique = Some(unique_key(b"known"));
-    known.args = json!({ "n": "known" });
+    known.args = json!({ "n": "known" }).into();
     let known = insert(&db, vec![known]).await[0];
     let jobs: Vec<_> = (0..611)
         .map(|i| {
             let mut j = job("default", "k");
-            j.args = json!({ "n": i });
+            j.args = json!({ "n": i }).into();
             match i {
                 70 => j.unique = Some(unique_key(b"seventy")),
                 300 => j.unique = Some(unique_key(b"three hundred")),
                 71 => {
                     j.unique = Some(unique_key(b"known"));
-                    j.args = json!({ "n": "known" });
+                    j.args = json!({ "n": "known" }).into();
                 }
                 150 => {
                     j.idempotency = Some(backlog_storage::IdempotencyInsert {
@@ -108,7 +108,7 @@ pub async fn future_jobs_are_scheduled(db: Db) {
 /// Every field given at insert is stored, and the defaults are set.
 pub async fn stores_every_field(db: Db) {
     let mut j = job("emails", "send_email");
-    j.args = json!({"to": "a@example.com", "n": [1, 2, 3]});
+    j.args = json!({"to": "a@example.com", "n": [1, 2, 3]}).into();
     j.priority = 7;
     j.max_attempts = 3;
     j.tags = vec!["welcome".into(), "user:42".into()];
@@ -142,7 +142,7 @@ pub async fn stores_job_options(db: Db) {
     let expires = Utc::now() + chrono::Duration::minutes(5);
     let with_options = |n: i64| {
         let mut j = job("default", "k");
-        j.args = json!({ "n": n });
+        j.args = json!({ "n": n }).into();
         j.metadata = json!({"mine": true});
         j.timeout = Some(Duration::from_millis(1_500));
         j.backoff = Some(json!({"type": "fixed", "delay_ms": 250}));
@@ -189,7 +189,7 @@ pub async fn args_round_trip_exactly(db: Db) {
         "empty": {},
     });
     let mut j = job("default", "k");
-    j.args = args.clone();
+    j.args = (&args).into();
     let id = insert(&db, vec![j]).await[0];
     assert_eq!(get(&db, id).await.args, args);
 }

@@ -72,7 +72,7 @@ pub async fn rescue_discards_poison_jobs(db: Db) {
 /// With `archive`, deleted jobs are kept whole in the archive and read back as they were.
 pub async fn delete_finalized_can_archive(db: Db) {
     let mut j = job("q", "k");
-    j.args = serde_json::json!({"keep": "me"});
+    j.args = serde_json::json!({"keep": "me"}).into();
     j.tags = vec!["t".into()];
     insert(&db, vec![j, job("q", "k")]).await;
     let rows = fetch(&db, "q", 2).await;

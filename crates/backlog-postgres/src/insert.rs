@@ -5,7 +5,8 @@ use backlog_storage::{
     DedupedBatch, Error, JobInsert, JobInsertManyParams, JobInsertResult, OnConflict,
 };
 use chrono::{DateTime, Utc};
-use tokio_postgres::types::{ToSql, Type};
+use serde_json::value::RawValue;
+use tokio_postgres::types::{Json, ToSql, Type};
 
 use crate::storage::micros;
 use crate::{error, PgStorage};
@@ -20,7 +21,7 @@ pub(crate) const SQL_IDEMPOTENT: &str = include_str!("../sql/job_insert_many_ide
 pub(crate) struct InsertArrays {
     queues: Vec<String>,
     kinds: Vec<String>,
-    args: Vec<serde_json::Value>,
+    args: Vec<Json<Box<RawValue>>>,
     priorities: Vec<i16>,
     max_attempts: Vec<i32>,
     scheduled_at: Vec<Option<DateTime<Utc>>>,
@@ -106,7 +107,7 @@ impl InsertArrays {
             arrays.partition_keys.push(job.partition_key);
             arrays.queues.push(job.queue);
             arrays.kinds.push(job.kind);
-            arrays.args.push(job.args);
+            arrays.args.push(Json(job.args.into_raw()));
             arrays.priorities.push(job.priority);
             arrays.max_attempts.push(job.max_attempts);
             arrays.scheduled_at.push(job.scheduled_at);
@@ -233,12 +234,13 @@ impl PgStorage {
             {
                 // Custom-planned: a VALUES insert plans in microseconds, less than the two
                 // switches of a generic plan would cost (src/plan.rs).
+                let args = Json(job.args.raw());
                 self.query(
                     include_str!("../sql/job_insert_one.sql"),
                     &[
                         &job.queue,
                         &job.kind,
-                        &job.args,
+                        &args,
                         &job.priority,
                         &job.max_attempts,
                         &job.scheduled_at,

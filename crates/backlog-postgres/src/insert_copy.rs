@@ -36,7 +36,7 @@ use backlog_types::JobId;
 use bytes::{BufMut, Bytes, BytesMut};
 use chrono::{DateTime, Utc};
 use futures_util::SinkExt;
-use tokio_postgres::types::{IsNull, ToSql, Type};
+use tokio_postgres::types::{IsNull, Json, ToSql, Type};
 
 use crate::storage::micros;
 use crate::{error, PgStorage};
@@ -241,12 +241,13 @@ async fn copy(
             fair.insert(&job.queue);
         }
         let timeout_ms = job.timeout_ms();
+        let args = Json(job.args.raw());
         let values: [&(dyn ToSql + Sync); COLUMNS.len()] = [
             id,
             &state,
             &job.queue,
             &job.kind,
-            &job.args,
+            &args,
             &job.priority,
             &job.max_attempts,
             &scheduled_at,

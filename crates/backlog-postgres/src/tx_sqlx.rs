@@ -62,7 +62,7 @@ pub(crate) async fn insert(
         run_after_us.push(job.run_after.map(crate::storage::micros));
         queues.push(job.queue);
         kinds.push(job.kind);
-        args.push(job.args);
+        args.push(sqlx::types::Json(job.args.into_raw()));
         priorities.push(job.priority);
         max_attempts.push(job.max_attempts);
         scheduled_at.push(job.scheduled_at);

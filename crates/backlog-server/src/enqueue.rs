@@ -252,7 +252,7 @@ fn batch_group(client: &Client, request: &Request, batch: &BatchSpec) -> Result<
                     Some(BatchCallback {
                         queue: job.queue,
                         kind: job.kind,
-                        args: job.args,
+                        args: spec.args.clone(),
                         priority: job.priority,
                         max_attempts: job.max_attempts,
                         on: match spec.on {

@@ -2,7 +2,7 @@
 //! their unique keys and idempotency keys. Also used by the transactional insert (`tx.rs`),
 //! batches, workflows, cron ticks and batch callbacks.
 
-use backlog_storage::{Error, JobInsert, JobInsertResult, OnConflict};
+use backlog_storage::{ArgsJson, Error, JobInsert, JobInsertResult, OnConflict};
 use backlog_types::{JobId, JobState};
 use chrono::{DateTime, Utc};
 use rusqlite::{named_params, Connection, OptionalExtension};
@@ -16,7 +16,7 @@ struct EncodedJob {
     state: &'static str,
     queue: String,
     kind: String,
-    args: String,
+    args: ArgsJson,
     priority: i16,
     max_attempts: i32,
     scheduled_at: String,
@@ -103,7 +103,7 @@ impl InsertBatch {
                     state: state.as_str(),
                     queue: job.queue,
                     kind: job.kind,
-                    args: job.args.to_string(),
+                    args: job.args,
                     priority: job.priority,
                     max_attempts: job.max_attempts,
                     scheduled_at,
@@ -322,6 +322,7 @@ fn insert_run(
             bind(index, &now)?;
         }
         for job in chunk {
+            let args = job.args.as_str();
             let tags = job.tags.as_deref().unwrap_or("[]");
             let metadata = job.metadata.as_deref().unwrap_or("{}");
             // In the column order of sql/job_insert_many.sql, or of
@@ -330,7 +331,7 @@ fn insert_run(
                 &job.state,
                 &job.queue,
                 &job.kind,
-                &job.args,
+                &args,
                 &job.priority,
                 &job.max_attempts,
                 &job.scheduled_at,
@@ -381,7 +382,7 @@ fn find_unique(conn: &Connection, key: &[u8], job: &EncodedJob) -> Result<Option
             .and_then(|mut s| {
                 s.execute(named_params! {
                     ":id": id,
-                    ":args": job.args,
+                    ":args": job.args.as_str(),
                     ":scheduled_at": job.scheduled_at,
                     ":state": job.state,
                 })

@@ -18,6 +18,7 @@
 //! assert_eq!(params.jobs[0].max_attempts, 25);
 //! ```
 
+mod args;
 mod batch;
 mod cancel;
 mod cron;
@@ -37,6 +38,7 @@ use async_trait::async_trait;
 use backlog_types::{JobId, JobRow};
 use chrono::{DateTime, Utc};
 
+pub use args::ArgsJson;
 pub use batch::*;
 pub use cancel::*;
 pub use cron::{

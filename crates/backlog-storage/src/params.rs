@@ -5,7 +5,7 @@ use std::time::Duration;
 use backlog_types::{JobId, JobState, LeaseToken};
 use chrono::{DateTime, Utc};
 
-use crate::{IdempotencyInsert, MigrationDirection, UniqueInsert};
+use crate::{ArgsJson, IdempotencyInsert, MigrationDirection, UniqueInsert};
 
 /// Parameters of [`Storage::migration_run`](crate::Storage::migration_run).
 #[derive(Debug, Clone)]
@@ -24,8 +24,8 @@ pub struct JobInsert {
     pub queue: String,
     /// Job kind (validated by the client).
     pub kind: String,
-    /// Arguments as JSON.
-    pub args: serde_json::Value,
+    /// Arguments as JSON text, serialized once by the client.
+    pub args: ArgsJson,
     /// Higher runs first.
     pub priority: i16,
     /// Attempts allowed, at least 1.
@@ -68,7 +68,7 @@ impl JobInsert {
         JobInsert {
             queue: queue.into(),
             kind: kind.into(),
-            args,
+            args: ArgsJson::from(args),
             priority: 0,
             max_attempts: 25,
             scheduled_at: None,

@@ -46,7 +46,7 @@ impl Client {
                 definition: CronDefinition {
                     name: schedule.name,
                     kind: job.kind,
-                    args: job.args,
+                    args: schedule.args,
                     queue: job.queue,
                     priority: job.priority,
                     max_attempts: job.max_attempts,

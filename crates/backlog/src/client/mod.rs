@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backlog_storage::{
-    JobFetchAvailableParams, JobIdsParams, JobInsert, JobInsertManyParams, JobInsertResult,
-    JobListParams, Storage,
+    ArgsJson, JobFetchAvailableParams, JobIdsParams, JobInsert, JobInsertManyParams,
+    JobInsertResult, JobListParams, Storage,
 };
 use backlog_types::{validate_kind, JobId, JobRow, Priority, QueueName};
 
@@ -178,11 +178,12 @@ impl Client {
         args: &A,
         opts: InsertOpts,
     ) -> Result<JobInsert, EnqueueError> {
-        let json = serde_json::to_value(args).map_err(|source| EnqueueError::Serialize {
+        // Serialized once, straight to the JSON text that is stored (ArgsJson).
+        let json = ArgsJson::to_json(args).map_err(|source| EnqueueError::Serialize {
             kind: A::KIND.to_owned(),
             source,
         })?;
-        self.prepare_raw(A::KIND, json, opts.or(A::default_opts()))
+        self.prepare_json(A::KIND, json, None, opts.or(A::default_opts()))
     }
 
     /// Like [`Client::prepare`] for a kind and JSON args.
@@ -192,10 +193,23 @@ impl Client {
         args: serde_json::Value,
         opts: InsertOpts,
     ) -> Result<JobInsert, EnqueueError> {
+        self.prepare_json(kind, ArgsJson::from(&args), Some(&args), opts)
+    }
+
+    /// [`Client::prepare`] of args already serialized; `value` is the same args as a
+    /// [`serde_json::Value`] where the caller has one (a unique key by argument fields reads
+    /// them; without it they are parsed back from the text).
+    fn prepare_json(
+        &self,
+        kind: &str,
+        args: ArgsJson,
+        value: Option<&serde_json::Value>,
+        opts: InsertOpts,
+    ) -> Result<JobInsert, EnqueueError> {
         validate_kind(kind).map_err(EnqueueError::InvalidKind)?;
         let queue = QueueName::new(opts.queue.unwrap_or_else(|| QueueName::DEFAULT.to_owned()))
             .map_err(EnqueueError::InvalidQueue)?;
-        let size = serialized_len(&args);
+        let size = args.len();
         if size > self.config.max_args_bytes {
             return Err(EnqueueError::ArgsTooLarge {
                 kind: kind.to_owned(),
@@ -282,7 +296,15 @@ impl Client {
                         .unwrap_or_default();
                     chrono::Utc::now() + delay
                 });
-                unique.to_insert(kind, queue.as_str(), &args, run_at)
+                let parsed;
+                let value = match value {
+                    Some(value) => value,
+                    None => {
+                        parsed = args.to_value();
+                        &parsed
+                    }
+                };
+                unique.to_insert(kind, queue.as_str(), value, run_at)
             })
             .transpose()
             .map_err(EnqueueError::InvalidOption)?;
@@ -437,21 +459,4 @@ fn first(results: Vec<JobInsertResult>) -> Result<JobInsertResult, EnqueueError>
             "the insert returned no row",
         ))
     })
-}
-
-fn serialized_len(value: &serde_json::Value) -> usize {
-    struct Counter(usize);
-    impl std::io::Write for Counter {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.len();
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut counter = Counter(0);
-    // Writing to a counter cannot fail, and a Value always serializes.
-    let _ = serde_json::to_writer(&mut counter, value);
-    counter.0
 }

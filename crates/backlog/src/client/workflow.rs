@@ -151,7 +151,7 @@ impl Client {
         Ok(BatchCallback {
             queue: job.queue,
             kind: job.kind,
-            args: job.args,
+            args: job.args.to_value(),
             priority: job.priority,
             max_attempts: job.max_attempts,
             on,

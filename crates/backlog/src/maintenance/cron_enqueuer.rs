@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use backlog_storage::{CronRow, CronTickParams, Event, JobInsert, Storage};
+use backlog_storage::{ArgsJson, CronRow, CronTickParams, Event, JobInsert, Storage};
 use backlog_types::JobId;
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -120,7 +120,7 @@ impl CronEnqueuer {
             .map(|tick| JobInsert {
                 queue: d.queue.clone(),
                 kind: d.kind.clone(),
-                args: d.args.clone(),
+                args: ArgsJson::from(&d.args),
                 priority: d.priority,
                 max_attempts: d.max_attempts,
                 scheduled_at: Some(*tick),
