@@ -6,6 +6,13 @@
 //! chunks of a million rows, checkpointed (untimed), and the same enqueue and drains run again
 //! beside them.
 //!
+//! Then the rest of the targets' table, "with 10,000,000 finished jobs in the table and a
+//! 1,000,000-job backlog": single enqueue, the steady state and the latency at each `--rates`,
+//! on the empty table first and then beside the history and a backlog of `--jobs` jobs waiting
+//! in [`WAITING_QUEUE`], which no runner works (a backlog in the measured queue would queue the
+//! latency's jobs behind it). Between two of these measurements the bench queue's waiting jobs
+//! are deleted, so that one's leftovers do not run in the next.
+//!
 //! The history is written as real successes leave it (attempt 1, `finalized_at` within the last
 //! 23 hours so the cleaner's default one-day retention keeps it all) in the bench queue itself.
 //! Jobs drained at one concurrency stay, completed, for the next: the history grows by `--jobs`
@@ -22,9 +29,15 @@ use backlog::postgres::bench as pg_bench;
 use backlog::sqlite::bench::BenchConnection;
 use backlog::Client;
 
-use super::scenarios::{self, DRAIN_CONCURRENCIES};
-use super::{Bench, Measurement};
+use backlog::storage::{JobFilter, WAITING_STATES};
+
+use super::scenarios::{self, DEFAULT_CONCURRENCY, DRAIN_CONCURRENCIES};
+use super::{latency, Bench, Measurement, Noop};
 use crate::database::Backend;
+
+/// The queue of the backlog that waits beside the history while single enqueue, the steady state
+/// and the latency are measured: no runner works it.
+pub(crate) const WAITING_QUEUE: &str = "bench_waiting";
 
 /// Rows per fill statement (and transaction).
 const CHUNK: u64 = 1_000_000;
@@ -49,6 +62,13 @@ pub(crate) async fn run(bench: &Bench) -> anyhow::Result<Vec<Measurement>> {
         empty.push((enqueue.value, drain.value));
         measured.extend([enqueue, drain]);
     }
+
+    bench.reset().await?;
+    let empty_others = others(bench).await?;
+    measured.extend(empty_others.iter().map(|m| Measurement {
+        name: format!("{}, empty table", m.name),
+        ..m.clone()
+    }));
 
     bench.reset().await?;
     let started = Instant::now();
@@ -91,7 +111,64 @@ pub(crate) async fn run(bench: &Bench) -> anyhow::Result<Vec<Measurement>> {
                 .against("the empty table", empty_drain),
         );
     }
+
+    wait(bench, &client, jobs).await?;
+    for (m, empty) in others(bench).await?.into_iter().zip(&empty_others) {
+        let m = Measurement {
+            name: format!("{}, {history} finished and {jobs} waiting", m.name),
+            ..m
+        };
+        measured.push(
+            m.setting("history_jobs", history)
+                .against("the empty table", empty.value),
+        );
+    }
     Ok(measured)
+}
+
+/// Single enqueue, the steady state and the latency at each rate (at each `--concurrency`,
+/// default 1,000), on the table as it is; the bench queue's waiting jobs deleted after each.
+async fn others(bench: &Bench) -> anyhow::Result<Vec<Measurement>> {
+    let mut measured = scenarios::single(bench).await?;
+    clear(bench).await?;
+    for concurrency in bench.concurrencies(DEFAULT_CONCURRENCY) {
+        measured.push(scenarios::steady_at(bench, concurrency).await?);
+        clear(bench).await?;
+        for &per_sec in &bench.args.rates {
+            measured.push(latency::measure_at_rate(bench, concurrency, per_sec).await?);
+            clear(bench).await?;
+        }
+    }
+    Ok(measured)
+}
+
+/// Deletes the bench queue's waiting jobs (untimed).
+async fn clear(bench: &Bench) -> anyhow::Result<()> {
+    bench
+        .db
+        .storage
+        .job_delete_by_filter(JobFilter {
+            queue: Some("bench".into()),
+            states: WAITING_STATES.to_vec(),
+            ..JobFilter::default()
+        })
+        .await?;
+    Ok(())
+}
+
+/// Enqueues `jobs` jobs into [`WAITING_QUEUE`] (untimed): the backlog beside the history.
+async fn wait(bench: &Bench, client: &Client, jobs: usize) -> anyhow::Result<()> {
+    let mut left = jobs;
+    while left > 0 {
+        let n = left.min(bench.args.batch.max(1));
+        let opts = || backlog::InsertOpts::new().queue(WAITING_QUEUE);
+        let prepared = (0..n)
+            .map(|_| client.prepare(&Noop { sent_ns: 0 }, opts()))
+            .collect::<Result<Vec<_>, _>>()?;
+        client.insert_prepared(prepared).await?;
+        left -= n;
+    }
+    analyze(bench).await
 }
 
 /// On PostgreSQL, `VACUUM (ANALYZE)` of the job table (see the module docs).

@@ -20,6 +20,15 @@ pub(crate) async fn run(bench: &Bench) -> anyhow::Result<Vec<Measurement>> {
 
 async fn at_rate(bench: &Bench, concurrency: usize, per_sec: u32) -> anyhow::Result<Measurement> {
     bench.reset().await?;
+    measure_at_rate(bench, concurrency, per_sec).await
+}
+
+/// [`at_rate`] on the table as it is (the history scenario's, beside its history).
+pub(crate) async fn measure_at_rate(
+    bench: &Bench,
+    concurrency: usize,
+    per_sec: u32,
+) -> anyhow::Result<Measurement> {
     let worker = NoopWorker::default();
     let runner = bench.runner(worker.clone(), concurrency)?;
     let client = Client::from_arc(bench.db.storage.clone());

@@ -125,8 +125,10 @@ pub enum Scenario {
     /// What the database itself does on this machine with raw SQL and durable commits, beside
     /// Backlog's bulk enqueue and drain (not in the default set).
     Ceiling,
-    /// The drain with --history-jobs finished jobs in the table and a backlog of --jobs,
-    /// beside the same drain on an empty table (not in the default set).
+    /// The bulk enqueue and drain of a backlog of --jobs with --history-jobs finished jobs in
+    /// the table, then single enqueue, steady state and latency beside the history and a
+    /// waiting backlog of --jobs; each beside the same on an empty table (not in the default
+    /// set).
     History,
     /// Through the ZeroMQ server: enqueue over the wire, single and batched (not in the
     /// default set; `server` feature).
@@ -286,7 +288,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         .context("could not migrate the benchmark database")?;
     let owned = crate::disposable::Owned {
         command: "bench",
-        queues: &["bench", "dash_a", "dash_b", "dash_c"],
+        queues: &[
+            "bench",
+            history::WAITING_QUEUE,
+            "dash_a",
+            "dash_b",
+            "dash_c",
+        ],
         kinds: &[Noop::KIND, "dash_common", "dash_rare", fair::Small::KIND],
     };
     crate::disposable::ensure(&*db.storage, &owned, &db.describe, args.force).await?;

@@ -183,7 +183,7 @@ pub(crate) async fn steady(bench: &Bench) -> anyhow::Result<Vec<Measurement>> {
     Ok(measured)
 }
 
-async fn steady_at(bench: &Bench, concurrency: usize) -> anyhow::Result<Measurement> {
+pub(crate) async fn steady_at(bench: &Bench, concurrency: usize) -> anyhow::Result<Measurement> {
     const BATCH: usize = 100;
     let client = client(bench);
     let worker = NoopWorker::default();
