@@ -10,8 +10,10 @@
 //! 1,000,000-job backlog": single enqueue, the steady state and the latency at each `--rates`,
 //! on the empty table first and then beside the history and a backlog of `--jobs` jobs waiting
 //! in [`WAITING_QUEUE`], which no runner works (a backlog in the measured queue would queue the
-//! latency's jobs behind it). Between two of these measurements the bench queue's waiting jobs
-//! are deleted, so that one's leftovers do not run in the next.
+//! latency's jobs behind it). On the empty table each starts on an emptied one; beside the
+//! history, each starts after the bench queue's waiting jobs are deleted (so that one's
+//! leftovers do not run in the next) and, on PostgreSQL, after the same untimed
+//! `VACUUM (ANALYZE)` as the drains.
 //!
 //! The history is written as real successes leave it (attempt 1, `finalized_at` within the last
 //! 23 hours so the cleaner's default one-day retention keeps it all) in the bench queue itself.
@@ -63,8 +65,7 @@ pub(crate) async fn run(bench: &Bench) -> anyhow::Result<Vec<Measurement>> {
         measured.extend([enqueue, drain]);
     }
 
-    bench.reset().await?;
-    let empty_others = others(bench).await?;
+    let empty_others = others(bench, Table::Empty).await?;
     measured.extend(empty_others.iter().map(|m| Measurement {
         name: format!("{}, empty table", m.name),
         ..m.clone()
@@ -113,7 +114,11 @@ pub(crate) async fn run(bench: &Bench) -> anyhow::Result<Vec<Measurement>> {
     }
 
     wait(bench, &client, jobs).await?;
-    for (m, empty) in others(bench).await?.into_iter().zip(&empty_others) {
+    for (m, empty) in others(bench, Table::AsItIs)
+        .await?
+        .into_iter()
+        .zip(&empty_others)
+    {
         let m = Measurement {
             name: format!("{}, {history} finished and {jobs} waiting", m.name),
             ..m
@@ -126,24 +131,36 @@ pub(crate) async fn run(bench: &Bench) -> anyhow::Result<Vec<Measurement>> {
     Ok(measured)
 }
 
+/// Where [`others`] measures.
+#[derive(Clone, Copy)]
+enum Table {
+    /// On an emptied table each time.
+    Empty,
+    /// Beside the history: the bench queue's waiting jobs deleted and the table vacuumed.
+    AsItIs,
+}
+
 /// Single enqueue, the steady state and the latency at each rate (at each `--concurrency`,
-/// default 1,000), on the table as it is; the bench queue's waiting jobs deleted after each.
-async fn others(bench: &Bench) -> anyhow::Result<Vec<Measurement>> {
+/// default 1,000), each after [`prepare`].
+async fn others(bench: &Bench, table: Table) -> anyhow::Result<Vec<Measurement>> {
+    prepare(bench, table).await?;
     let mut measured = scenarios::single(bench).await?;
-    clear(bench).await?;
     for concurrency in bench.concurrencies(DEFAULT_CONCURRENCY) {
+        prepare(bench, table).await?;
         measured.push(scenarios::steady_at(bench, concurrency).await?);
-        clear(bench).await?;
         for &per_sec in &bench.args.rates {
+            prepare(bench, table).await?;
             measured.push(latency::measure_at_rate(bench, concurrency, per_sec).await?);
-            clear(bench).await?;
         }
     }
     Ok(measured)
 }
 
-/// Deletes the bench queue's waiting jobs (untimed).
-async fn clear(bench: &Bench) -> anyhow::Result<()> {
+/// Untimed: empties the table, or deletes the bench queue's waiting jobs and vacuums it.
+async fn prepare(bench: &Bench, table: Table) -> anyhow::Result<()> {
+    if let Table::Empty = table {
+        return bench.reset().await;
+    }
     bench
         .db
         .storage
@@ -153,7 +170,7 @@ async fn clear(bench: &Bench) -> anyhow::Result<()> {
             ..JobFilter::default()
         })
         .await?;
-    Ok(())
+    analyze(bench).await
 }
 
 /// Enqueues `jobs` jobs into [`WAITING_QUEUE`] (untimed): the backlog beside the history.
