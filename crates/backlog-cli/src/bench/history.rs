@@ -35,7 +35,7 @@ use backlog::Client;
 use backlog::storage::{JobFilter, WAITING_STATES};
 
 use super::scenarios::{self, DEFAULT_CONCURRENCY, DRAIN_CONCURRENCIES};
-use super::{latency, Bench, Measurement, Noop};
+use super::{latency, Bench, Measurement};
 use crate::database::Backend;
 
 /// The queue of the backlog that waits beside the history while single enqueue, the steady state
@@ -191,16 +191,8 @@ async fn clear(bench: &Bench) -> anyhow::Result<()> {
 
 /// Enqueues `jobs` jobs into [`WAITING_QUEUE`] (untimed): the backlog beside the history.
 async fn wait(bench: &Bench, client: &Client, jobs: usize) -> anyhow::Result<()> {
-    let mut left = jobs;
-    while left > 0 {
-        let n = left.min(bench.args.batch.max(1));
-        let opts = || backlog::InsertOpts::new().queue(WAITING_QUEUE);
-        let prepared = (0..n)
-            .map(|_| client.prepare(&Noop { sent_ns: 0 }, opts()))
-            .collect::<Result<Vec<_>, _>>()?;
-        client.insert_prepared(prepared).await?;
-        left -= n;
-    }
+    let opts = || backlog::InsertOpts::new().queue(WAITING_QUEUE);
+    scenarios::enqueue_bulk_with(client, jobs, bench.args.batch.max(1), opts).await?;
     analyze(bench).await
 }
 

@@ -14,11 +14,21 @@ fn client(bench: &Bench) -> Client {
 
 /// Enqueues `jobs` no-op jobs in batches of `batch` (a backlog for the scenarios to drain).
 pub(crate) async fn enqueue_bulk(client: &Client, jobs: usize, batch: usize) -> anyhow::Result<()> {
+    enqueue_bulk_with(client, jobs, batch, InsertOpts::new).await
+}
+
+/// [`enqueue_bulk`] with each job's options from `opts`.
+pub(crate) async fn enqueue_bulk_with(
+    client: &Client,
+    jobs: usize,
+    batch: usize,
+    opts: impl Fn() -> InsertOpts,
+) -> anyhow::Result<()> {
     let mut left = jobs;
     while left > 0 {
         let n = left.min(batch);
         let prepared = (0..n)
-            .map(|_| client.prepare(&Noop { sent_ns: 0 }, InsertOpts::new()))
+            .map(|_| client.prepare(&Noop { sent_ns: 0 }, opts()))
             .collect::<Result<Vec<_>, _>>()?;
         client.insert_prepared(prepared).await?;
         left -= n;
