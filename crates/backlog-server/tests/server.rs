@@ -49,6 +49,7 @@ on_both_backends!(
     silent_sessions_are_dropped_and_handed_to_the_hook,
     curve_admits_only_allowlisted_keys,
     workflows_and_batches_over_the_wire,
+    shutdown_releases_the_port,
 );
 
 fn config() -> ServerConfig {
@@ -785,5 +786,28 @@ async fn workflows_and_batches_over_the_wire(db: Db) {
         "{ran:?}"
     );
     assert_eq!(ran.len(), 7, "{ran:?}");
+    server.shutdown().await;
+}
+
+/// When `shutdown` returns the port is free again: a server started right after on the same
+/// endpoint binds at once, even with a peer connected to the old one (ZeroMQ closes a listener
+/// on its I/O thread; shutdown waits for that). Repeated, because the race it guards is short.
+async fn shutdown_releases_the_port(db: Db) {
+    let server = Server::start(db.clone(), config(), ServerHooks::default()).unwrap();
+    let endpoint = server.endpoint().to_owned();
+    let ctx = zmq::Context::new();
+    let peer = ctx.socket(zmq::DEALER).unwrap();
+    peer.set_linger(0).unwrap();
+    peer.connect(&endpoint).unwrap();
+    let mut server = server;
+    for round in 0..30 {
+        server.shutdown().await;
+        let same = ServerConfig {
+            endpoint: endpoint.clone(),
+            ..config()
+        };
+        server = Server::start(db.clone(), same, ServerHooks::default())
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+    }
     server.shutdown().await;
 }
