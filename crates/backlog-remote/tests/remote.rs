@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use backlog::{Client, InsertOpts, Job, JobArgs, JobError, JobState, Worker, Workers};
 use backlog_remote::{RemoteProducer, RemoteWorker};
-use backlog_server::{Server, ServerConfig, ServerError, ServerHooks};
+use backlog_server::{Server, ServerConfig, ServerHooks};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
@@ -48,10 +48,6 @@ on_both_backends!(
 );
 
 fn server(db: &Db, endpoint: &str) -> Server {
-    start(db, endpoint).unwrap()
-}
-
-fn start(db: &Db, endpoint: &str) -> Result<Server, ServerError> {
     Server::start(
         db.clone(),
         ServerConfig {
@@ -62,24 +58,7 @@ fn start(db: &Db, endpoint: &str) -> Result<Server, ServerError> {
         },
         ServerHooks::default(),
     )
-}
-
-/// Starts a server again on the `endpoint` of one just shut down. libzmq closes a listener on
-/// its own I/O thread: under a loaded test run the new bind can come first and find the port
-/// still held (seen once in a full workspace run). So the bind is retried on "address in use"
-/// only, for at most five seconds.
-async fn restarted(db: &Db, endpoint: &str) -> Server {
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        match start(db, endpoint) {
-            Err(ServerError::Bind { source, .. })
-                if source == zmq::Error::EADDRINUSE && std::time::Instant::now() < deadline =>
-            {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            started => return started.unwrap(),
-        }
-    }
+    .unwrap()
 }
 
 /// A free loopback port outside the kernel's ephemeral range, for a listener that must bind the
@@ -338,7 +317,8 @@ async fn an_outcome_survives_a_server_restart_and_the_job_runs_once(db: Db) {
     first.shutdown().await;
     // The job finishes while no server runs; its outcome waits in the worker.
     waiter.go.add_permits(1);
-    let second = restarted(&db, &endpoint).await;
+    // The port is free once shutdown returns (`Server::shutdown` terminates its context).
+    let second = server(&db, &endpoint);
     answered(&worker, 1).await;
     let row = row_in(&db, id, JobState::Completed).await;
     assert_eq!(row.attempt, 1);

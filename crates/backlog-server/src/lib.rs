@@ -190,7 +190,8 @@ pub struct Server {
     zap: Option<zap::ZapHandle>,
     stop: tokio_util::sync::CancellationToken,
     task: tokio::task::JoinHandle<()>,
-    _ctx: zmq::Context,
+    /// Terminated by [`Server::shutdown`] once every socket is closed.
+    ctx: Option<zmq::Context>,
 }
 
 impl std::fmt::Debug for Server {
@@ -280,7 +281,7 @@ impl Server {
             zap,
             stop,
             task,
-            _ctx: ctx,
+            ctx: Some(ctx),
         })
     }
 
@@ -304,14 +305,27 @@ impl Server {
         }
     }
 
-    /// Says `Goodbye` to every session, stops the socket thread and waits for it.
+    /// Says `Goodbye` to every session, stops the socket thread and waits for it, then closes
+    /// the server's ZeroMQ context. When this returns the endpoint's port is free: a server
+    /// can bind it again at once.
     pub async fn shutdown(mut self) {
         self.stop.cancel();
         let _ = (&mut self.task).await;
         let socket = self.socket.clone();
-        let _ = tokio::task::spawn_blocking(move || socket.stop()).await;
-        if let Some(mut zap) = self.zap.take() {
-            let _ = tokio::task::spawn_blocking(move || zap.stop()).await;
-        }
+        let zap = self.zap.take();
+        let ctx = self.ctx.take();
+        let _ = tokio::task::spawn_blocking(move || {
+            socket.stop();
+            if let Some(mut zap) = zap {
+                zap.stop();
+            }
+            // Every socket of the context is closed now (the threads' on their return, the
+            // PUSH by `stop`), so this is the last handle and dropping it terminates the
+            // context (`zmq_ctx_term`). That waits for libzmq's I/O threads, which close the
+            // listener asynchronously after the ROUTER is closed: until then a new bind of the
+            // same port fails with "address in use".
+            drop(ctx);
+        })
+        .await;
     }
 }

@@ -158,13 +158,17 @@ pub(crate) async fn promote(storage: &dyn Storage, internal: &mpsc::UnboundedSen
     }
 }
 
+/// Encodes `message` and queues it for `peer`; a reply that cannot be queued is logged and
+/// dropped (the peer resends what it needs).
 pub(crate) fn send(socket: &SocketHandle, peer: &[u8], message: &Message) {
     match encode(message) {
-        Ok(bytes) => {
-            if let Err(error) = socket.send(peer, &bytes) {
-                tracing::warn!(%error, "outbound queue full; a reply was dropped");
+        Ok(bytes) => match socket.send(peer, &bytes) {
+            Ok(()) => {}
+            Err(zmq::Error::ETERM) => {
+                tracing::debug!("the server has stopped; a late reply was dropped");
             }
-        }
+            Err(error) => tracing::warn!(%error, "outbound queue full; a reply was dropped"),
+        },
         Err(error) => tracing::error!(%error, "could not encode a reply"),
     }
 }

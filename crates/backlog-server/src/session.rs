@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use backlog::Client;
 use backlog_protocol::{
-    decode, encode, ErrorCode, ErrorReply, Goodbye, HeartbeatAck, Hello, Limits, Message,
-    MessageType, RejectCode, Rejected, Role, Welcome, DEFAULT_MAX_DEPTH, MAX_ID_BYTES,
+    decode, ErrorCode, ErrorReply, Goodbye, HeartbeatAck, Hello, Limits, Message, MessageType,
+    RejectCode, Rejected, Role, Welcome, DEFAULT_MAX_DEPTH, MAX_ID_BYTES,
 };
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -260,14 +260,7 @@ impl State {
     }
 
     fn send(&self, peer: &[u8], message: &Message) {
-        match encode(message) {
-            Ok(bytes) => {
-                if let Err(error) = self.socket.send(peer, &bytes) {
-                    tracing::warn!(%error, "outbound queue full; a reply was dropped");
-                }
-            }
-            Err(error) => tracing::error!(%error, "could not encode a reply"),
-        }
+        crate::recorder::send(&self.socket, peer, message);
     }
 
     fn send_error(&self, peer: &[u8], code: ErrorCode, message: String, re: Option<MessageType>) {

@@ -40,7 +40,10 @@ pub(crate) struct SocketOptions {
 
 /// The tokio side's handle: sends outbound messages and stops the thread.
 pub(crate) struct SocketHandle {
-    push: Mutex<zmq::Socket>,
+    /// The outbound `PUSH`; taken and closed by [`SocketHandle::stop`], so that once the
+    /// thread is gone no socket of the server's context is left open (the context can then be
+    /// terminated, which is what frees the port).
+    push: Mutex<Option<zmq::Socket>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     /// The endpoint actually bound (the port filled in when `:0` or `*` was asked).
     pub endpoint: String,
@@ -51,14 +54,20 @@ impl SocketHandle {
     /// peer that is gone is reported later as [`Inbound::Unroutable`].
     pub fn send(&self, peer: &[u8], payload: &[u8]) -> Result<(), zmq::Error> {
         let push = self.push.lock().map_err(|_| zmq::Error::ETERM)?;
+        let push = push.as_ref().ok_or(zmq::Error::ETERM)?;
         push.send(peer, zmq::SNDMORE | zmq::DONTWAIT)?;
         push.send(payload, zmq::DONTWAIT)
     }
 
-    /// Stops the thread (it closes the `ROUTER`) and waits for it.
+    /// Stops the thread (it closes the `ROUTER` and the `PULL`), waits for it, and closes the
+    /// `PUSH`: after this the handle holds no socket, and [`SocketHandle::send`] fails with
+    /// `ETERM`.
     pub fn stop(&self) {
         let thread = self.thread.lock().ok().and_then(|mut t| t.take());
-        if let Ok(push) = self.push.lock() {
+        let Ok(mut push) = self.push.lock() else {
+            return;
+        };
+        if let Some(push) = push.as_ref() {
             // A lone empty frame is the stop signal. It is never sent blocking: a thread that
             // already returned (its session layer went away first) has closed the PULL end,
             // and a blocking send to a PUSH without a peer waits forever. While the thread
@@ -78,6 +87,7 @@ impl SocketHandle {
         if let Some(thread) = thread {
             let _ = thread.join();
         }
+        push.take();
     }
 }
 
@@ -140,7 +150,7 @@ pub(crate) fn start(
         .spawn(move || run(router, pull, inbound))
         .map_err(ServerError::Thread)?;
     Ok(SocketHandle {
-        push: Mutex::new(push),
+        push: Mutex::new(Some(push)),
         thread: Mutex::new(Some(thread)),
         endpoint,
     })

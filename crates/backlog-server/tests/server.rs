@@ -792,16 +792,46 @@ async fn workflows_and_batches_over_the_wire(db: Db) {
 /// When `shutdown` returns the port is free again: a server started right after on the same
 /// endpoint binds at once, even with a peer connected to the old one (ZeroMQ closes a listener
 /// on its I/O thread; shutdown waits for that). Repeated, because the race it guards is short.
+/// Whether a socket of this machine listens on `port` over IPv4 (`/proc/net/tcp`, state `0A`).
+fn listening(port: u16) -> bool {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    table.lines().skip(1).any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let local_port = fields[1].rsplit(':').next().unwrap();
+        u16::from_str_radix(local_port, 16) == Ok(port) && fields[3] == "0A"
+    })
+}
+
+/// The port is free when `shutdown` returns, also while requests are still being answered
+/// (their tasks hold the socket's handle): 30 rounds on one endpoint, each with a producer that
+/// has just sent requests, and a new server binding the same port at once, with no retry.
 async fn shutdown_releases_the_port(db: Db) {
-    let server = Server::start(db.clone(), config(), ServerHooks::default()).unwrap();
+    let mut server = Server::start(db.clone(), config(), ServerHooks::default()).unwrap();
     let endpoint = server.endpoint().to_owned();
-    let ctx = zmq::Context::new();
-    let peer = ctx.socket(zmq::DEALER).unwrap();
-    peer.set_linger(0).unwrap();
-    peer.connect(&endpoint).unwrap();
-    let mut server = server;
+    let port: u16 = endpoint.rsplit(':').next().unwrap().parse().unwrap();
     for round in 0..30 {
+        assert!(listening(port), "round {round}: the server listens");
+        let to = endpoint.clone();
+        let peer = tokio::task::spawn_blocking(move || {
+            let peer = Peer::connect(&to);
+            assert!(matches!(
+                peer.hello(Role::Producer, None),
+                Message::Welcome(_)
+            ));
+            for i in 0..10 {
+                let job = JobSpec::new("k", serde_json::json!({ "round": round, "i": i }));
+                peer.send(request(&format!("r{round}-{i}"), vec![job]));
+            }
+            peer
+        })
+        .await
+        .unwrap();
         server.shutdown().await;
+        assert!(
+            !listening(port),
+            "round {round}: shutdown returned with the port still bound"
+        );
+        drop(peer);
         let same = ServerConfig {
             endpoint: endpoint.clone(),
             ..config()
