@@ -353,7 +353,7 @@ pub async fn every_finalizing_path_settles(db: Db) {
 /// the workflow with its edges (and the batch); live ones stay.
 pub async fn prune_forgets_finished_groups(db: Db) {
     use backlog_storage::{
-        BatchAddParams, BatchCreateParams, JobDeleteFinalizedParams, PruneParams,
+        BatchAddParams, BatchCreateParams, JobDeleteFinalizedParams, PruneParams, Pruned,
     };
     let done = insert(&db, workflow(&["q"; 2], vec![edge(1, 0)])).await;
     let batch = db.batch_create(BatchCreateParams::default()).await.unwrap();
@@ -368,15 +368,19 @@ pub async fn prune_forgets_finished_groups(db: Db) {
     run(&db, "q", JobOutcome::Completed).await;
     run(&db, "q", JobOutcome::Completed).await;
     let live = insert(&db, workflow(&["later"; 2], vec![edge(1, 0)])).await;
-    let limit = PruneParams { limit: 100 };
+    let limit = PruneParams::start(100);
+    let nothing = Pruned {
+        deleted: 0,
+        next: None,
+    };
     assert_eq!(
         db.workflow_prune(limit).await.unwrap(),
-        0,
+        nothing,
         "jobs still there"
     );
     assert_eq!(
         db.batch_prune(limit).await.unwrap(),
-        0,
+        nothing,
         "member still there"
     );
     db.job_delete_finalized(JobDeleteFinalizedParams {
@@ -388,8 +392,39 @@ pub async fn prune_forgets_finished_groups(db: Db) {
     })
     .await
     .unwrap();
-    assert_eq!(db.workflow_prune(limit).await.unwrap(), 1);
-    assert_eq!(db.batch_prune(limit).await.unwrap(), 1);
+    // Windows of one row: the sweep walks the table id by id, each window answering where
+    // the next starts, until a window comes back short.
+    let one = PruneParams::start(1);
+    let first = db.workflow_prune(one).await.unwrap();
+    assert_eq!(
+        first,
+        Pruned {
+            deleted: 1,
+            next: Some(done.id)
+        }
+    );
+    let second = db
+        .workflow_prune(PruneParams {
+            after: done.id,
+            ..one
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        second,
+        Pruned {
+            deleted: 0,
+            next: Some(live.id)
+        },
+        "the live workflow is examined and kept"
+    );
+    let end = PruneParams {
+        after: live.id,
+        ..one
+    };
+    assert_eq!(db.workflow_prune(end).await.unwrap(), nothing, "the end");
+    // Batches: the open one (not finished) is examined and kept.
+    assert_eq!(db.batch_prune(limit).await.unwrap().deleted, 1);
     assert!(db.workflow_get(done.id).await.unwrap().is_none());
     assert!(db.batch_get(batch).await.unwrap().is_none());
     assert!(db.batch_get(open).await.unwrap().is_some(), "not finished");
@@ -397,7 +432,13 @@ pub async fn prune_forgets_finished_groups(db: Db) {
         db.workflow_jobs(live.id).await.unwrap()[1].depends_on,
         vec![live.job_ids[0]]
     );
-    assert_eq!(db.workflow_prune(limit).await.unwrap(), 0);
+    assert_eq!(db.workflow_prune(limit).await.unwrap(), nothing);
+    // A window that starts past every row examines nothing.
+    let past = PruneParams {
+        after: i64::MAX,
+        ..limit
+    };
+    assert_eq!(db.batch_prune(past).await.unwrap(), nothing);
 }
 
 /// A workflow inserted again under the same idempotency key stores nothing and is answered

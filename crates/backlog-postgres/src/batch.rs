@@ -3,7 +3,7 @@
 use backlog_storage::{
     batch_missing, batch_not_open, check_batch_jobs, check_callback, validate_idempotency_key,
     BatchAddParams, BatchCreateParams, BatchId, BatchListParams, BatchRow, Error, ErrorKind,
-    JobInsertManyParams, JobInsertResult, PruneParams,
+    JobInsertManyParams, JobInsertResult, PruneParams, Pruned,
 };
 use backlog_types::JobId;
 
@@ -166,13 +166,13 @@ impl PgStorage {
 }
 
 impl PgStorage {
-    pub(crate) async fn batch_prune_impl(&self, params: PruneParams) -> Result<u64, Error> {
+    pub(crate) async fn batch_prune_impl(&self, params: PruneParams) -> Result<Pruned, Error> {
         let rows = self
             .query(
                 include_str!("../sql/batch_prune.sql"),
-                &[&i64::from(params.limit)],
+                &[&i64::from(params.limit), &params.after],
             )
             .await?;
-        Ok(rows.len() as u64)
+        crate::maintenance::pruned(&rows, params.limit)
     }
 }

@@ -1,9 +1,9 @@
 //! The maintenance services' statements: the scheduler (`job_schedule`,
 //! `job_next_scheduled_at`), the rescuer (`job_rescue`, which settles the jobs it discards) and
-//! the cleaner (`job_delete_finalized`).
+//! the cleaner (`job_delete_finalized`, and the answer of its workflow and batch sweeps).
 
 use backlog_storage::{
-    Error, JobDeleteFinalizedParams, JobRescueParams, JobScheduleParams, QueueCount,
+    Error, JobDeleteFinalizedParams, JobRescueParams, JobScheduleParams, Pruned, QueueCount,
 };
 use backlog_types::JobId;
 use chrono::{DateTime, Utc};
@@ -85,6 +85,20 @@ impl PgStorage {
             .unwrap_or(0);
         Ok(deleted.max(0) as u64)
     }
+}
+
+/// The answer of `workflow_prune.sql` or `batch_prune.sql`, whose window was `limit` rows.
+pub(crate) fn pruned(rows: &[Row], limit: u32) -> Result<Pruned, Error> {
+    let row = rows.first().ok_or_else(|| error::decode(NoRow))?;
+    let deleted: i64 = row.try_get("deleted").map_err(error::decode)?;
+    let examined: i64 = row.try_get("examined").map_err(error::decode)?;
+    let last: Option<i64> = row.try_get("last").map_err(error::decode)?;
+    Ok(Pruned::window(
+        deleted.max(0) as u64,
+        examined.max(0) as u64,
+        last,
+        limit,
+    ))
 }
 
 /// The ids of the rows whose boolean column `flag` is true.

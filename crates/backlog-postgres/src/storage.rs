@@ -14,10 +14,10 @@ use backlog_storage::{
     JobInsertManyParams, JobInsertResult, JobListParams, JobProgressSetParams, JobRescheduleParams,
     JobRescueParams, JobScheduleParams, JobSearchParams, JobThroughputParams, Leader,
     LeaderElectParams, LeaderResignParams, MigrationRunParams, MigrationStatus, PruneParams,
-    QueueCount, QueueInfo, QueueLatency, QueuePauseParams, QueueUpdateParams, RateLimitTake,
-    RateLimitTakeParams, StateCount, Storage, ThroughputBucket, WorkerHeartbeatParams,
-    WorkerListParams, WorkerRow, WorkflowId, WorkflowInsertParams, WorkflowInsertResult,
-    WorkflowJob, WorkflowListParams, WorkflowRow,
+    Pruned, QueueCount, QueueInfo, QueueLatency, QueuePauseParams, QueueUpdateParams,
+    RateLimitTake, RateLimitTakeParams, StateCount, Storage, ThroughputBucket,
+    WorkerHeartbeatParams, WorkerListParams, WorkerRow, WorkflowId, WorkflowInsertParams,
+    WorkflowInsertResult, WorkflowJob, WorkflowListParams, WorkflowRow,
 };
 use backlog_types::{JobId, JobRow};
 use chrono::{DateTime, Utc};
@@ -341,11 +341,11 @@ impl Storage for PgStorage {
         self.batch_list_impl(params).await
     }
 
-    async fn workflow_prune(&self, params: PruneParams) -> Result<u64, Error> {
+    async fn workflow_prune(&self, params: PruneParams) -> Result<Pruned, Error> {
         self.workflow_prune_impl(params).await
     }
 
-    async fn batch_prune(&self, params: PruneParams) -> Result<u64, Error> {
+    async fn batch_prune(&self, params: PruneParams) -> Result<Pruned, Error> {
         self.batch_prune_impl(params).await
     }
 }

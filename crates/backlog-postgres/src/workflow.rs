@@ -3,8 +3,8 @@
 
 use backlog_storage::{
     check_workflow, waiting_for_dependencies, DependencyResult, Error, ErrorKind,
-    JobInsertManyParams, PruneParams, WorkflowId, WorkflowInsertParams, WorkflowInsertResult,
-    WorkflowJob, WorkflowListParams, WorkflowRow,
+    JobInsertManyParams, PruneParams, Pruned, WorkflowId, WorkflowInsertParams,
+    WorkflowInsertResult, WorkflowJob, WorkflowListParams, WorkflowRow,
 };
 use backlog_types::{JobId, JobState};
 use tokio_postgres::types::{ToSql, Type};
@@ -256,13 +256,13 @@ impl std::fmt::Display for NoWorkflowRow {
 impl std::error::Error for NoWorkflowRow {}
 
 impl PgStorage {
-    pub(crate) async fn workflow_prune_impl(&self, params: PruneParams) -> Result<u64, Error> {
+    pub(crate) async fn workflow_prune_impl(&self, params: PruneParams) -> Result<Pruned, Error> {
         let rows = self
             .query(
                 include_str!("../sql/workflow_prune.sql"),
-                &[&i64::from(params.limit)],
+                &[&i64::from(params.limit), &params.after],
             )
             .await?;
-        Ok(rows.len() as u64)
+        crate::maintenance::pruned(&rows, params.limit)
     }
 }

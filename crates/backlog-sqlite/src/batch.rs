@@ -2,7 +2,7 @@
 
 use backlog_storage::{
     batch_missing, batch_not_open, validate_idempotency_key, BatchCreateParams, BatchId,
-    BatchListParams, BatchRow, Error, JobInsertResult,
+    BatchListParams, BatchRow, Error, JobInsertResult, PruneParams, Pruned,
 };
 use backlog_types::JobId;
 use chrono::{DateTime, Utc};
@@ -154,14 +154,19 @@ pub(crate) fn list(conn: &Connection, params: &BatchListParams) -> Result<Vec<Ba
 }
 
 /// Deletes up to `limit` finished batches with no member job or child left; returns how many.
-pub(crate) fn prune(conn: &Connection, limit: u32) -> Result<u64, Error> {
-    let mut statement = conn.prepare_cached(sql::BATCH_PRUNE).map_err(from_sqlite)?;
-    let mut rows = statement
-        .query(named_params! { ":limit": limit })
+pub(crate) fn prune(conn: &Connection, params: PruneParams) -> Result<Pruned, Error> {
+    let until = crate::workflow::window_end(conn, sql::BATCH_PRUNE_WINDOW, params)?;
+    let deleted = conn
+        .prepare_cached(sql::BATCH_PRUNE)
+        .and_then(|mut s| {
+            s.execute(named_params! {
+                ":after": params.after,
+                ":until": until.unwrap_or(i64::MAX),
+            })
+        })
         .map_err(from_sqlite)?;
-    let mut n = 0;
-    while rows.next().map_err(from_sqlite)?.is_some() {
-        n += 1;
-    }
-    Ok(n)
+    Ok(Pruned {
+        deleted: deleted as u64,
+        next: until,
+    })
 }

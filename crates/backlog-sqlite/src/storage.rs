@@ -13,11 +13,11 @@ use backlog_storage::{
     JobInsertManyParams, JobInsertResult, JobListParams, JobProgressSetParams, JobRescheduleParams,
     JobRescueParams, JobScheduleParams, JobSearchParams, JobThroughputParams, Leader,
     LeaderElectParams, LeaderResignParams, MigrationRunParams, MigrationStatus, PruneParams,
-    QueueCount, QueueInfo, QueueLatency, QueuePauseParams, QueueUpdateParams, RateLimitTake,
-    RateLimitTakeParams, StateCount, Storage, ThroughputBucket, WorkerHeartbeatParams,
-    WorkerListParams, WorkerRow, WorkflowId, WorkflowInsertParams, WorkflowInsertResult,
-    WorkflowJob, WorkflowListParams, WorkflowRow, CANCELLABLE_STATES, DELETABLE_STATES,
-    RESCHEDULABLE_STATES, RETRYABLE_STATES,
+    Pruned, QueueCount, QueueInfo, QueueLatency, QueuePauseParams, QueueUpdateParams,
+    RateLimitTake, RateLimitTakeParams, StateCount, Storage, ThroughputBucket,
+    WorkerHeartbeatParams, WorkerListParams, WorkerRow, WorkflowId, WorkflowInsertParams,
+    WorkflowInsertResult, WorkflowJob, WorkflowListParams, WorkflowRow, CANCELLABLE_STATES,
+    DELETABLE_STATES, RESCHEDULABLE_STATES, RETRYABLE_STATES,
 };
 use backlog_types::{JobId, JobRow};
 use chrono::{DateTime, Utc};
@@ -508,12 +508,11 @@ impl Storage for SqliteStorage {
         self.read(move |conn| batch::list(conn, &params)).await
     }
 
-    async fn workflow_prune(&self, params: PruneParams) -> Result<u64, Error> {
-        self.write(move |tx| workflow::prune(tx, params.limit))
-            .await
+    async fn workflow_prune(&self, params: PruneParams) -> Result<Pruned, Error> {
+        self.write(move |tx| workflow::prune(tx, params)).await
     }
 
-    async fn batch_prune(&self, params: PruneParams) -> Result<u64, Error> {
-        self.write(move |tx| batch::prune(tx, params.limit)).await
+    async fn batch_prune(&self, params: PruneParams) -> Result<Pruned, Error> {
+        self.write(move |tx| batch::prune(tx, params)).await
     }
 }

@@ -2,8 +2,9 @@
 //! listing, inspecting, retrying, pruning, and a job's view of its dependencies.
 
 use backlog_storage::{
-    check_workflow, waiting_for_dependencies, CheckedWorkflow, DependencyResult, Error, WorkflowId,
-    WorkflowInsertParams, WorkflowInsertResult, WorkflowJob, WorkflowListParams, WorkflowRow,
+    check_workflow, waiting_for_dependencies, CheckedWorkflow, DependencyResult, Error,
+    PruneParams, Pruned, WorkflowId, WorkflowInsertParams, WorkflowInsertResult, WorkflowJob,
+    WorkflowListParams, WorkflowRow,
 };
 use backlog_types::{JobId, JobState};
 use chrono::{DateTime, Utc};
@@ -227,12 +228,16 @@ pub(crate) fn dependency_results(
 }
 
 /// Deletes up to `limit` workflows with no job left, and their edges; returns how many.
-pub(crate) fn prune(conn: &Connection, limit: u32) -> Result<u64, Error> {
+pub(crate) fn prune(conn: &Connection, params: PruneParams) -> Result<Pruned, Error> {
+    let until = window_end(conn, sql::WORKFLOW_PRUNE_WINDOW, params)?;
     let ids: Vec<WorkflowId> = conn
         .prepare_cached(sql::WORKFLOW_PRUNE)
         .and_then(|mut s| {
-            s.query_map(named_params! { ":limit": limit }, |row| row.get(0))?
-                .collect::<Result<Vec<_>, _>>()
+            s.query_map(
+                named_params! { ":after": params.after, ":until": until.unwrap_or(i64::MAX) },
+                |row| row.get(0),
+            )?
+            .collect::<Result<Vec<_>, _>>()
         })
         .map_err(from_sqlite)?;
     if !ids.is_empty() {
@@ -240,7 +245,28 @@ pub(crate) fn prune(conn: &Connection, limit: u32) -> Result<u64, Error> {
             .and_then(|mut s| s.execute(named_params! { ":ids": crate::settle::id_list(&ids) }))
             .map_err(from_sqlite)?;
     }
-    Ok(ids.len() as u64)
+    Ok(Pruned {
+        deleted: ids.len() as u64,
+        next: until,
+    })
+}
+
+/// The last id of a prune window ([`PruneParams`]) by `window` (`*_prune_window.sql`): the
+/// `limit`-th id above `after`, or `None` when fewer are left and the window runs to the end.
+pub(crate) fn window_end(
+    conn: &Connection,
+    window: &str,
+    params: PruneParams,
+) -> Result<Option<i64>, Error> {
+    conn.prepare_cached(window)
+        .and_then(|mut s| {
+            s.query_row(
+                named_params! { ":after": params.after, ":limit": params.limit.max(1) },
+                |row| row.get(0),
+            )
+            .optional()
+        })
+        .map_err(from_sqlite)
 }
 
 impl SqliteStorage {

@@ -380,12 +380,14 @@ pub trait Storage: Send + Sync + 'static {
     /// Batches, newest first, keyset-paginated.
     async fn batch_list(&self, params: BatchListParams) -> Result<Vec<BatchRow>, Error>;
 
-    /// Deletes up to `params.limit` workflows none of whose jobs is left in the job table (the
-    /// cleaner deleted them after their retention), with their edges; returns how many. Used by
-    /// the cleaner.
-    async fn workflow_prune(&self, params: PruneParams) -> Result<u64, Error>;
+    /// Examines the next `params.limit` workflows by id after `params.after` and deletes those
+    /// none of whose jobs is left in the job table (the cleaner deleted them after their
+    /// retention), with their edges. Used by the cleaner, which sweeps the table window by
+    /// window ([`PruneParams`]).
+    async fn workflow_prune(&self, params: PruneParams) -> Result<Pruned, Error>;
 
-    /// Deletes up to `params.limit` finished batches none of whose member jobs or child batches
-    /// is left; returns how many. Used by the cleaner.
-    async fn batch_prune(&self, params: PruneParams) -> Result<u64, Error>;
+    /// Examines the next `params.limit` batches by id after `params.after` and deletes the
+    /// finished ones none of whose member jobs or child batches is left. Used by the cleaner,
+    /// as [`Storage::workflow_prune`].
+    async fn batch_prune(&self, params: PruneParams) -> Result<Pruned, Error>;
 }

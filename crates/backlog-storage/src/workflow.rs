@@ -279,11 +279,47 @@ pub struct WorkflowJob {
 }
 
 /// Parameters of [`Storage::workflow_prune`](crate::Storage::workflow_prune) and
-/// [`Storage::batch_prune`](crate::Storage::batch_prune).
+/// [`Storage::batch_prune`](crate::Storage::batch_prune): one window of a sweep over the
+/// table in id order.
+///
+/// A sweep examines every row, so its cost grows with the rows kept (workflows stay as long
+/// as their jobs' retention). Cut into windows of `limit` rows, each call is one short
+/// transaction, however many rows there are: on SQLite the one writer never stalls on a
+/// sweep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PruneParams {
-    /// Delete at most this many per call.
+    /// Examine at most this many rows (so delete at most this many) per call.
     pub limit: u32,
+    /// Examine the rows with an id above this one: `0` to start a sweep, then the previous
+    /// call's [`Pruned::next`].
+    pub after: i64,
+}
+
+impl PruneParams {
+    /// The first window of a sweep of `limit` rows.
+    pub fn start(limit: u32) -> PruneParams {
+        PruneParams { limit, after: 0 }
+    }
+}
+
+/// What one window of [`PruneParams`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pruned {
+    /// Rows deleted.
+    pub deleted: u64,
+    /// Where the next window starts (the last id examined), or `None` when this window held
+    /// fewer than `limit` rows: the sweep has reached the end of the table.
+    pub next: Option<i64>,
+}
+
+impl Pruned {
+    /// The answer for a window that examined `examined` rows up to id `last`.
+    pub fn window(deleted: u64, examined: u64, last: Option<i64>, limit: u32) -> Pruned {
+        Pruned {
+            deleted,
+            next: last.filter(|_| examined >= u64::from(limit)),
+        }
+    }
 }
 
 /// A dependency's outcome, as its dependant reads it.
@@ -303,6 +339,14 @@ pub struct DependencyResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_window_continues_after_its_last_id_and_a_short_one_ends_the_sweep() {
+        assert_eq!(Pruned::window(3, 10, Some(42), 10).next, Some(42));
+        assert_eq!(Pruned::window(3, 9, Some(42), 10).next, None);
+        assert_eq!(Pruned::window(0, 0, None, 10).next, None);
+        assert_eq!(PruneParams::start(7), PruneParams { limit: 7, after: 0 });
+    }
 
     fn params(n: usize, edges: &[(usize, usize)]) -> WorkflowInsertParams {
         WorkflowInsertParams {

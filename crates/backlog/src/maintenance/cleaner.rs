@@ -90,28 +90,39 @@ async fn prune_idempotency_keys(storage: &dyn Storage, batch: u32) {
 }
 
 /// Forgets workflows and finished batches whose jobs the cleaner has all deleted (and the
-/// workflows' dependency edges), a batch at a time until none is left.
+/// workflows' dependency edges): one sweep over each table, `batch` rows per call, so each call
+/// is a short transaction however many workflows the retention keeps ([`PruneParams`]).
 async fn prune_workflows_and_batches(storage: &dyn Storage, batch: u32) {
-    let params = PruneParams { limit: batch };
-    loop {
-        match storage.workflow_prune(params).await {
-            Ok(pruned) if pruned >= u64::from(batch) => continue,
-            Ok(pruned) if pruned > 0 => {
-                tracing::debug!(workflows = pruned, "cleaner forgot workflows")
-            }
-            Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "cleaner could not prune workflows"),
-        }
-        break;
+    let workflows = sweep(|params| storage.workflow_prune(params), batch).await;
+    match workflows {
+        Ok(0) => {}
+        Ok(pruned) => tracing::debug!(workflows = pruned, "cleaner forgot workflows"),
+        Err(error) => tracing::warn!(%error, "cleaner could not prune workflows"),
     }
+    // After the workflows: a batch's jobs may have gone with them.
+    match sweep(|params| storage.batch_prune(params), batch).await {
+        Ok(0) => {}
+        Ok(pruned) => tracing::debug!(batches = pruned, "cleaner forgot batches"),
+        Err(error) => tracing::warn!(%error, "cleaner could not prune batches"),
+    }
+}
+
+/// Calls `prune` window after window from the start of its table to the end; returns how many
+/// rows it deleted.
+async fn sweep<F, Fut>(prune: F, batch: u32) -> Result<u64, backlog_storage::Error>
+where
+    F: Fn(PruneParams) -> Fut,
+    Fut: std::future::Future<Output = Result<backlog_storage::Pruned, backlog_storage::Error>>,
+{
+    let mut params = PruneParams::start(batch);
+    let mut deleted = 0;
     loop {
-        match storage.batch_prune(params).await {
-            Ok(pruned) if pruned >= u64::from(batch) => continue,
-            Ok(pruned) if pruned > 0 => tracing::debug!(batches = pruned, "cleaner forgot batches"),
-            Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "cleaner could not prune batches"),
+        let window = prune(params).await?;
+        deleted += window.deleted;
+        match window.next {
+            Some(after) => params.after = after,
+            None => return Ok(deleted),
         }
-        return;
     }
 }
 

@@ -341,11 +341,11 @@ impl Storage for Faulty {
         self.inner.batch_list(params).await
     }
 
-    async fn workflow_prune(&self, params: PruneParams) -> Result<u64, Error> {
+    async fn workflow_prune(&self, params: PruneParams) -> Result<Pruned, Error> {
         self.inner.workflow_prune(params).await
     }
 
-    async fn batch_prune(&self, params: PruneParams) -> Result<u64, Error> {
+    async fn batch_prune(&self, params: PruneParams) -> Result<Pruned, Error> {
         self.inner.batch_prune(params).await
     }
 }

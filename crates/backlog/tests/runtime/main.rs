@@ -70,6 +70,7 @@ on_both_backends!(
     workflow_cases::diamond_runs_in_order_and_reads_results,
     workflow_cases::bad_graphs_are_refused,
     workflow_cases::batch_callback_runs_with_counts,
+    workflow_cases::cleaner_sweeps_finished_workflows_in_windows,
 );
 
 mod cancellation;

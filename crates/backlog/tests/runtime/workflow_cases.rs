@@ -188,3 +188,54 @@ pub async fn batch_callback_runs_with_counts(db: Db) {
     let row = db.job_get(callback_id).await.unwrap().unwrap();
     assert_eq!(row.result, Some(json!({ "to": "ops", "succeeded": 3 })));
 }
+
+/// The cleaner forgets every finished workflow once their jobs are deleted, sweeping the table
+/// in windows (here of two rows, so five workflows take several), and keeps the one whose job
+/// is still waiting.
+pub async fn cleaner_sweeps_finished_workflows_in_windows(db: Db) {
+    use backlog::maintenance::Retention;
+    let client = Client::from_arc(db.clone());
+    let mut finished = Vec::new();
+    let mut last_jobs = Vec::new();
+    for i in 0..5 {
+        let mut workflow = Workflow::new("sweep");
+        let first = workflow.add(step(&format!("a{i}")));
+        let second = workflow.add_after(step(&format!("b{i}")), &[first]);
+        let inserted = client.workflow_insert(workflow).await.unwrap();
+        last_jobs.push(inserted.job_ids[second.index()]);
+        finished.push(inserted.id);
+    }
+    let mut waiting = Workflow::new("waiting");
+    waiting.add_with(step("later"), InsertOpts::new().queue("nobody"), &[]);
+    let waiting = client.workflow_insert(waiting).await.unwrap();
+    let runner = Runner::builder(db.clone(), Workers::new().register(StepWorker))
+        .queue("default", 4)
+        .configure(|c| {
+            c.maintenance_config.clean_interval = Duration::from_millis(50);
+            c.maintenance_config.batch = 2;
+            c.maintenance_config.retention = Retention {
+                completed: Some(Duration::ZERO),
+                cancelled: None,
+                discarded: None,
+                archive: false,
+            };
+        })
+        .start()
+        .unwrap();
+    crate::support::eventually("every finished workflow is forgotten", || async {
+        let mut left = 0;
+        for id in &finished {
+            left += usize::from(db.workflow_get(*id).await.unwrap().is_some());
+        }
+        left == 0
+    })
+    .await;
+    runner.shutdown(Duration::from_secs(5)).await;
+    for job in last_jobs {
+        assert!(db.job_get(job).await.unwrap().is_none(), "deleted first");
+    }
+    assert!(
+        db.workflow_get(waiting.id).await.unwrap().is_some(),
+        "a workflow with a job left stays"
+    );
+}

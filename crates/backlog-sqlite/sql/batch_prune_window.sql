@@ -1,0 +1,3 @@
+-- Where a window of the cleaner's sweep over the batches ends: the id of the :limit-th batch
+-- above :after, or no row when fewer are left (the window then runs to the end).
+SELECT id FROM backlog_batch WHERE id > :after ORDER BY id LIMIT 1 OFFSET :limit - 1
