@@ -64,9 +64,10 @@ impl SocketHandle {
     /// `ETERM`.
     pub fn stop(&self) {
         let thread = self.thread.lock().ok().and_then(|mut t| t.take());
-        let Ok(mut push) = self.push.lock() else {
-            return;
-        };
+        let mut push = self
+            .push
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(push) = push.as_ref() {
             // A lone empty frame is the stop signal. It is never sent blocking: a thread that
             // already returned (its session layer went away first) has closed the PULL end,

@@ -93,13 +93,11 @@ async fn prune_idempotency_keys(storage: &dyn Storage, batch: u32) {
 /// workflows' dependency edges): one sweep over each table, `batch` rows per call, so each call
 /// is a short transaction however many workflows the retention keeps ([`PruneParams`]).
 async fn prune_workflows_and_batches(storage: &dyn Storage, batch: u32) {
-    let workflows = sweep(|params| storage.workflow_prune(params), batch).await;
-    match workflows {
+    match sweep(|params| storage.workflow_prune(params), batch).await {
         Ok(0) => {}
         Ok(pruned) => tracing::debug!(workflows = pruned, "cleaner forgot workflows"),
         Err(error) => tracing::warn!(%error, "cleaner could not prune workflows"),
     }
-    // After the workflows: a batch's jobs may have gone with them.
     match sweep(|params| storage.batch_prune(params), batch).await {
         Ok(0) => {}
         Ok(pruned) => tracing::debug!(batches = pruned, "cleaner forgot batches"),
