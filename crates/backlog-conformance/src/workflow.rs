@@ -392,6 +392,11 @@ pub async fn prune_forgets_finished_groups(db: Db) {
     })
     .await
     .unwrap();
+    assert_eq!(
+        db.workflow_prune(PruneParams::start(0)).await.unwrap(),
+        nothing,
+        "a window of no rows examines nothing"
+    );
     // Windows of one row: the sweep walks the table id by id, each window answering where
     // the next starts, until a window comes back short.
     let one = PruneParams::start(1);

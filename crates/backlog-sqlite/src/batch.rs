@@ -153,8 +153,12 @@ pub(crate) fn list(conn: &Connection, params: &BatchListParams) -> Result<Vec<Ba
     Ok(batches)
 }
 
-/// Deletes up to `limit` finished batches with no member job or child left; returns how many.
+/// One window of the cleaner's sweep ([`PruneParams`]): deletes the finished batches of the
+/// window with no member job or child left.
 pub(crate) fn prune(conn: &Connection, params: PruneParams) -> Result<Pruned, Error> {
+    if params.limit == 0 {
+        return Ok(Pruned::window(0, 0, None, 0));
+    }
     let until = crate::workflow::window_end(conn, sql::BATCH_PRUNE_WINDOW, params)?;
     let deleted = conn
         .prepare_cached(sql::BATCH_PRUNE)

@@ -227,8 +227,12 @@ pub(crate) fn dependency_results(
     Ok(results)
 }
 
-/// Deletes up to `limit` workflows with no job left, and their edges; returns how many.
+/// One window of the cleaner's sweep ([`PruneParams`]): deletes the workflows of the window
+/// with no job left, and their edges.
 pub(crate) fn prune(conn: &Connection, params: PruneParams) -> Result<Pruned, Error> {
+    if params.limit == 0 {
+        return Ok(Pruned::window(0, 0, None, 0));
+    }
     let until = window_end(conn, sql::WORKFLOW_PRUNE_WINDOW, params)?;
     let ids: Vec<WorkflowId> = conn
         .prepare_cached(sql::WORKFLOW_PRUNE)
@@ -251,8 +255,9 @@ pub(crate) fn prune(conn: &Connection, params: PruneParams) -> Result<Pruned, Er
     })
 }
 
-/// The last id of a prune window ([`PruneParams`]) by `window` (`*_prune_window.sql`): the
-/// `limit`-th id above `after`, or `None` when fewer are left and the window runs to the end.
+/// The last id of a prune window ([`PruneParams`], `limit` at least 1) by `window`
+/// (`*_prune_window.sql`): the `limit`-th id above `after`, or `None` when fewer are left and
+/// the window runs to the end.
 pub(crate) fn window_end(
     conn: &Connection,
     window: &str,
@@ -261,7 +266,7 @@ pub(crate) fn window_end(
     conn.prepare_cached(window)
         .and_then(|mut s| {
             s.query_row(
-                named_params! { ":after": params.after, ":limit": params.limit.max(1) },
+                named_params! { ":after": params.after, ":limit": params.limit },
                 |row| row.get(0),
             )
             .optional()
