@@ -139,4 +139,12 @@ impl PgStorage {
             .await
             .map(drop)
     }
+
+    /// The server process id of this storage's wake-up connection (`src/wakeup.rs`), once it
+    /// has sent a wake-up (0 before): for tests that cut that connection.
+    pub fn wakeup_backend_pid(&self) -> i32 {
+        self.inner
+            .wakeup_pid
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
 }

@@ -94,7 +94,9 @@ async fn run(
     mut receiver: mpsc::Receiver<Wakeup>,
     pid: Arc<AtomicI32>,
 ) {
-    let mut client: Option<tokio_postgres::Client> = None;
+    // The connection, with the statement prepared on it once: a statement given as text would
+    // be parsed again, and cost a round trip of its own, at every send.
+    let mut client: Option<(tokio_postgres::Client, tokio_postgres::Statement)> = None;
     loop {
         // Ends once the storage is dropped (its sender with it) and every wake-up queued
         // before has been taken: the last inserts of a storage dropped right after them
@@ -122,10 +124,19 @@ async fn run(
             });
             continue;
         }
-        if client.as_ref().is_none_or(|c| c.is_closed()) {
-            client = connect(&config).await;
+        if client.as_ref().is_none_or(|(c, _)| c.is_closed()) {
+            client = match connect(&config).await {
+                Some(c) => match c.prepare(SQL).await {
+                    Ok(statement) => Some((c, statement)),
+                    Err(error) => {
+                        tracing::debug!(%error, "could not prepare wake-ups; workers will poll");
+                        None
+                    }
+                },
+                None => None,
+            };
             let backend = match &client {
-                Some(c) => c
+                Some((c, _)) => c
                     .query_one(PID, &[])
                     .await
                     .ok()
@@ -134,9 +145,9 @@ async fn run(
             };
             pid.store(backend.unwrap_or(0), Ordering::Relaxed);
         }
-        if let Some(c) = &client {
+        if let Some((c, statement)) = &client {
             let queues: Vec<String> = queues.into_iter().collect();
-            if let Err(error) = c.query(SQL, &[&channel, &queues]).await {
+            if let Err(error) = c.query(statement, &[&channel, &queues]).await {
                 tracing::debug!(%error, "could not send wake-ups; workers will poll");
                 client = None;
             }

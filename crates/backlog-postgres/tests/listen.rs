@@ -173,3 +173,53 @@ async fn a_storage_dropped_after_its_insert_still_wakes_the_workers() {
         assert_eq!(next(&mut events).await, Event::JobAvailable { queue });
     }
 }
+
+/// The wake-up sender's connection (with its prepared statement) is made again after it is
+/// lost: a producer whose wake-up connection was terminated still wakes other processes'
+/// workers. The wake-up in flight when the connection died may be lost (workers poll); the
+/// next ones are sent on a new connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wakeup_connection_comes_back_after_it_is_lost() {
+    let workers = test_storage().await;
+    let mut events = workers.event_subscribe().await.unwrap();
+    let config = PgConfig {
+        schema: workers.schema().to_owned(),
+        max_connections: 2,
+    };
+    let producer = PgStorage::connect(&database_url(), config).await.unwrap();
+    let insert = |queue: &str| {
+        producer.job_insert_many(JobInsertManyParams {
+            jobs: vec![job(queue), job(queue)],
+        })
+    };
+    insert("first").await.unwrap();
+    producer.flush_wakeups().await;
+    assert_eq!(
+        next(&mut events).await,
+        Event::JobAvailable {
+            queue: "first".into()
+        }
+    );
+    // Cut the producer's wake-up connection.
+    let pid = producer.wakeup_backend_pid();
+    assert_ne!(pid, 0, "the wake-up connection is up");
+    let admin = workers.pool().get().await.unwrap();
+    let terminated: bool = admin
+        .query_one("SELECT pg_terminate_backend($1)", &[&pid])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(terminated);
+    let mut woken = false;
+    for round in 0..20 {
+        let queue = format!("again{round}");
+        insert(&queue).await.unwrap();
+        producer.flush_wakeups().await;
+        if let Ok(Ok(event)) = timeout(Duration::from_millis(500), events.recv()).await {
+            assert!(matches!(event, Event::JobAvailable { .. }));
+            woken = true;
+            break;
+        }
+    }
+    assert!(woken, "wake-ups resumed on a new connection");
+}
