@@ -50,6 +50,9 @@ pub enum Command {
     Batches(workflows::BatchesArgs),
     /// Measure enqueue rate, throughput and latency on this machine.
     Bench(bench::BenchArgs),
+    /// `bench`'s producer in another process (started by it).
+    #[command(hide = true)]
+    BenchProducer(bench::ProducerArgs),
     /// List, set or remove periodic job schedules (cron expressions or intervals).
     Cron(cron::CronArgs),
     /// Serve the HTTP API, web dashboard and Prometheus metrics (and, built with the `server`
@@ -83,6 +86,7 @@ async fn command(cli: Cli) -> anyhow::Result<()> {
         Command::Workflows(args) => workflows::run_workflows(args).await,
         Command::Batches(args) => workflows::run_batches(args).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::BenchProducer(args) => bench::producer(args).await,
         Command::Cron(args) => cron::run(args).await,
         Command::Serve(args) => serve::run(args).await,
         #[cfg(feature = "server")]

@@ -1,6 +1,7 @@
-//! A job enqueued by a short-lived `backlog` command on PostgreSQL wakes workers in other
-//! processes at once: the command waits for its `NOTIFY` before exiting (without that, the
-//! wake-up died with the process and workers found the job only at their next poll).
+//! A job enqueued by a short-lived `backlog` command wakes workers in other processes at once.
+//! On PostgreSQL the command waits for its `NOTIFY` before exiting (without that, the wake-up
+//! died with the process and workers found the job only at their next poll); on SQLite the
+//! workers' process watches the file for jobs it did not insert.
 
 use std::process::Command;
 use std::time::Duration;
@@ -57,4 +58,49 @@ async fn a_cli_enqueue_wakes_listeners_in_other_processes() {
         .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
         .await
         .unwrap();
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Send {}
+
+impl backlog::JobArgs for Send {
+    const KIND: &'static str = "send";
+}
+
+struct Sender;
+
+impl backlog::Worker for Sender {
+    type Args = Send;
+    async fn work(&self, _job: backlog::Job<Send>) -> Result<(), backlog::JobError> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cli_enqueue_on_sqlite_starts_a_job_in_another_process_without_a_poll() {
+    let storage = backlog::sqlite::testing::test_storage().await.unwrap();
+    let path = storage.path().to_owned();
+    // Polls once an hour: the job can only start this test in time by a wake-up.
+    let runner = backlog::Runner::builder(storage, backlog::Workers::new().register(Sender))
+        .queue("mail", 4)
+        .configure(|c| c.poll_interval = Duration::from_secs(3600))
+        .start()
+        .unwrap();
+    let mut events = runner.subscribe();
+    let out = Command::new(env!("CARGO_BIN_EXE_backlog"))
+        .args(["enqueue", "send", "--queue", "mail", "--database"])
+        .arg(format!("sqlite://{}", path.display()))
+        .env_remove("BACKLOG_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ran = tokio::time::timeout(Duration::from_secs(10), events.recv()).await;
+    let event = ran.expect("the job did not run within 10 s").unwrap();
+    assert_eq!(event.kind, "send");
+    assert_eq!(event.state, Some(backlog::JobState::Completed));
+    runner.shutdown(Duration::from_secs(5)).await;
 }

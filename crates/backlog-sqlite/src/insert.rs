@@ -145,6 +145,7 @@ impl SqliteStorage {
         now: DateTime<Utc>,
     ) -> Result<(Vec<JobInsertResult>, Vec<InsertBatch>), Error> {
         let (chunks, receiver) = std::sync::mpsc::channel::<Option<InsertBatch>>();
+        let notifier = self.notifier().clone();
         let reply = self
             .inner
             .writer
@@ -158,7 +159,11 @@ impl SqliteStorage {
                                 sent.extend(job_insert_many(tx, &batch)?);
                                 batches.push(batch);
                             }
-                            Ok(None) => return Ok((sent, batches)),
+                            Ok(None) => {
+                                // Before the commit (see `Notifier::inserted`).
+                                notifier.inserted(&sent);
+                                return Ok((sent, batches));
+                            }
                             Err(_) => return Err(abandoned()),
                         }
                     }

@@ -17,9 +17,12 @@
 //!   writer's commits only wake it.
 //! - **Readers in WAL mode.** Reads run on a small pool of connections in
 //!   `tokio::task::spawn_blocking` and never wait for the writer.
-//! - **In-process wake-ups.** SQLite has no `LISTEN/NOTIFY`: every storage opened on the same
-//!   file *in this process* shares one broadcast channel, so a client and a worker wake each
-//!   other. Writes from other processes are only seen by the runtime's polling fallback.
+//! - **Wake-ups.** SQLite has no `LISTEN/NOTIFY`: every storage opened on the same file *in
+//!   this process* shares one broadcast channel, so a client and a worker wake each other. Jobs
+//!   inserted by *other processes* are found by a watcher thread, which runs while the process
+//!   has subscribers: every 5 ms it asks SQLite whether the file changed (`PRAGMA
+//!   data_version`), and if new jobs appeared that this process did not insert, wakes their
+//!   queues (`src/notify.rs`).
 //! - **Time** comes from this host's clock (there is no database server), and is stored as TEXT
 //!   `YYYY-MM-DDTHH:MM:SS.ffffffZ` (UTC, microseconds) so that plain SQL can read and compare it.
 //!   JSON columns (`args`, `errors`, `tags`, …) are TEXT holding JSON.
@@ -137,6 +140,12 @@ pub struct SqliteConfig {
     pub busy_timeout: Duration,
     /// Read connections kept open (default 2, at least 1).
     pub readers: usize,
+    /// How often a process with subscribers (a runner) looks for jobs inserted by *other*
+    /// processes on the file, to wake its workers for them (default 5 ms; `None`: never, and
+    /// such jobs wait for the runtime's poll, 1 s by default). A look costs a few microseconds
+    /// when nothing changed. The first storage opened on a file in a process decides it for
+    /// every storage of that process on the file.
+    pub cross_process_wakeups: Option<Duration>,
 }
 
 impl Default for SqliteConfig {
@@ -145,6 +154,7 @@ impl Default for SqliteConfig {
             synchronous: Synchronous::Full,
             busy_timeout: Duration::from_secs(5),
             readers: 2,
+            cross_process_wakeups: Some(Duration::from_millis(5)),
         }
     }
 }
@@ -222,7 +232,7 @@ impl SqliteStorage {
         let writer = Writer::start(conn, checkpointer)?;
         Ok(SqliteStorage {
             inner: Arc::new(Inner {
-                notifier: Notifier::for_path(&path),
+                notifier: Notifier::for_path(&path, config.cross_process_wakeups),
                 readers: Arc::new(ReadPool::new(path.clone(), config)),
                 path,
                 writer,

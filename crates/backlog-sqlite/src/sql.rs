@@ -13,6 +13,9 @@ macro_rules! sql {
 
 sql! {
     MIGRATION_TABLE_CREATE => "migration_table_create.sql",
+    WATCH_DATA_VERSION => "watch_data_version.sql",
+    WATCH_MAX_ID => "watch_max_id.sql",
+    WATCH_QUEUES => "watch_queues.sql",
     MIGRATION_TABLE_EXISTS => "migration_table_exists.sql",
     MIGRATION_LIST => "migration_list.sql",
     MIGRATION_INSERT => "migration_insert.sql",

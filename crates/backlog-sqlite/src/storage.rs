@@ -64,18 +64,24 @@ impl Storage for SqliteStorage {
             self.insert_pipelined(jobs, now).await?
         } else {
             let batch = insert::InsertBatch::new(jobs, now);
+            let notifier = self.notifier().clone();
             self.write(move |tx| {
-                insert::job_insert_many(tx, &batch).map(|sent| (sent, vec![batch]))
+                let sent = insert::job_insert_many(tx, &batch)?;
+                // Before the commit, so the watcher never takes these jobs for another
+                // process's.
+                notifier.inserted(&sent);
+                Ok((sent, vec![batch]))
             })
             .await?
         };
+        let results = deduped.results(&sent);
         self.notifier().job_available(
             batches
                 .iter()
                 .flat_map(|b| b.available.iter().map(String::as_str)),
         );
         insert::free_later(batches);
-        Ok(deduped.results(&sent))
+        Ok(results)
     }
 
     async fn job_fetch_available(
@@ -302,7 +308,14 @@ impl Storage for SqliteStorage {
     }
 
     async fn event_subscribe(&self) -> Result<broadcast::Receiver<Event>, Error> {
-        Ok(self.notifier().subscribe())
+        // May wait for the watcher's first look (`notify.rs`), a read of the file.
+        let notifier = self.notifier().clone();
+        tokio::task::spawn_blocking(move || notifier.subscribe())
+            .await
+            .map_err(|e| {
+                Error::new(backlog_storage::ErrorKind::Database, "subscribing failed")
+                    .with_source(e)
+            })
     }
 
     async fn leader_attempt_elect(&self, params: LeaderElectParams) -> Result<bool, Error> {

@@ -55,6 +55,9 @@ impl SqliteStorage {
             tx.execute_batch(crate::sql::TRUNCATE_ALL)
                 .map_err(crate::error::from_sqlite)
         })
-        .await
+        .await?;
+        // The job id counter is gone too: the cross-process watcher reads from id 1 again.
+        self.notifier().ids_restarted();
+        Ok(())
     }
 }

@@ -40,3 +40,119 @@ async fn insert_through_one_storage_wakes_a_subscriber_of_another() {
     assert!(events.try_recv().is_err());
     worker.close().await.unwrap();
 }
+
+/// Inserts an available job of `queue` as another process would: a plain connection of its
+/// own, no wake-up of this process.
+fn insert_from_another_process(path: &std::path::Path, queue: &str) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    conn.execute(
+        "INSERT INTO backlog_job (state, queue, kind, max_attempts, scheduled_at, created_at) \
+         VALUES ('available', ?1, 'k', 1, '2026-01-01T00:00:00.000000Z', \
+         '2026-01-01T00:00:00.000000Z')",
+        [queue],
+    )
+    .unwrap();
+}
+
+/// The next `JobAvailable` event's queue (within 5 s).
+async fn next_queue(events: &mut tokio::sync::broadcast::Receiver<Event>) -> String {
+    let event = tokio::time::timeout(Duration::from_secs(5), events.recv())
+        .await
+        .expect("no wake-up within 5 s")
+        .unwrap();
+    match event {
+        Event::JobAvailable { queue } => queue,
+        other => panic!("unexpected event {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_insert_by_another_process_wakes_a_subscriber() {
+    let storage = test_storage().await.unwrap();
+    // The watcher has taken its first look when this returns: what comes after is news.
+    let mut events = storage.event_subscribe().await.unwrap();
+    storage
+        .job_insert_many(JobInsertManyParams {
+            jobs: vec![JobInsert::new("own", "k", serde_json::json!({}))],
+        })
+        .await
+        .unwrap();
+    assert_eq!(next_queue(&mut events).await, "own");
+
+    insert_from_another_process(storage.path(), "foreign");
+    // This process's own insert is not taken for another's: had the watcher reported it, it
+    // would have come first (it reads ids in order, and its looks come in order).
+    assert_eq!(next_queue(&mut events).await, "foreign");
+
+    // Inserts of this process between two of another's are skipped, not the other's.
+    storage
+        .job_insert_many(JobInsertManyParams {
+            jobs: vec![JobInsert::new("own", "k", serde_json::json!({})); 3],
+        })
+        .await
+        .unwrap();
+    insert_from_another_process(storage.path(), "foreign_2");
+    assert_eq!(next_queue(&mut events).await, "own");
+    assert_eq!(next_queue(&mut events).await, "foreign_2");
+    storage.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_transactional_enqueue_wakes_again_once_committed() {
+    let storage = test_storage().await.unwrap();
+    let mut events = storage.event_subscribe().await.unwrap();
+    let mut conn = rusqlite::Connection::open(storage.path()).unwrap();
+    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    let tx = conn.transaction().unwrap();
+    storage
+        .job_insert_many_tx(
+            &tx,
+            JobInsertManyParams {
+                jobs: vec![JobInsert::new("tx", "k", serde_json::json!({}))],
+            },
+        )
+        .unwrap();
+    // At once, before the commit: the job is not visible yet.
+    assert_eq!(next_queue(&mut events).await, "tx");
+    tx.commit().unwrap();
+    // Once the commit lands, the watcher sees the job.
+    assert_eq!(next_queue(&mut events).await, "tx");
+    storage.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_first_storage_opened_on_a_file_decides_whether_it_is_watched() {
+    let storage = test_storage().await.unwrap();
+    let quiet = SqliteStorage::open(
+        storage.path(),
+        backlog_sqlite::SqliteConfig {
+            cross_process_wakeups: None,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    // The first storage watches, so this one's subscribers are woken too.
+    let mut events = quiet.event_subscribe().await.unwrap();
+    insert_from_another_process(storage.path(), "a");
+    insert_from_another_process(storage.path(), "b");
+    assert_eq!(next_queue(&mut events).await, "a");
+    assert_eq!(next_queue(&mut events).await, "b");
+    drop(events);
+    quiet.close().await.unwrap();
+    storage.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_watcher_follows_ids_that_start_again_after_truncate_all() {
+    let storage = test_storage().await.unwrap();
+    let mut events = storage.event_subscribe().await.unwrap();
+    insert_from_another_process(storage.path(), "before");
+    assert_eq!(next_queue(&mut events).await, "before");
+    // Emptied with its id counter: the next job takes id 1 again, not beyond the last seen.
+    storage.truncate_all().await.unwrap();
+    insert_from_another_process(storage.path(), "after");
+    assert_eq!(next_queue(&mut events).await, "after");
+    storage.close().await.unwrap();
+}

@@ -23,6 +23,7 @@ use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 
 use crate::database::{Backend, Database};
+pub use latency::{producer, ProducerArgs};
 use measurement::{Measurement, Report};
 
 #[derive(Debug, Args)]
@@ -203,7 +204,6 @@ pub(crate) fn unix_ns() -> u64 {
 pub(crate) struct Bench {
     pub(crate) db: Database,
     /// The database's URL, for processes the bench starts.
-    #[cfg_attr(not(feature = "server"), allow(dead_code))]
     pub(crate) url: String,
     pub(crate) args: BenchArgs,
 }
