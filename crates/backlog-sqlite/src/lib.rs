@@ -44,9 +44,9 @@
 //! `tx` (transactional enqueue), `row`, `error`, `bench` and `testing`.
 //!
 //! SQLite only: `writer` (the writer thread), `checkpoint` (the checkpointer thread), `reader`
-//! (the read pool), `connection` (pragmas),
-//! `notify` (in-process wake-ups), `time` (timestamps as text) and `sql` (the statements, one
-//! file each under `sql/`).
+//! (the read pool), `connection` (pragmas), `notify` (wake-ups: in-process, and the watcher of
+//! other processes' inserts), `time` (timestamps as text) and `sql` (the statements, one file
+//! each under `sql/`).
 //!
 //! # Example
 //!

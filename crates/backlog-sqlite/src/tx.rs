@@ -13,8 +13,9 @@ impl SqliteStorage {
     ///
     /// This bypasses the writer thread, so the caller's connection competes for SQLite's write
     /// lock as any other would (give it a `busy_timeout`). Subscribers of this process are woken
-    /// at once, before the commit: a wake-up that finds nothing yet is harmless, and the
-    /// runtime's polling fallback picks the jobs up once the commit lands.
+    /// at once, before the commit (a wake-up that finds nothing yet is harmless), and again by
+    /// the watcher of the file (`src/notify.rs`) within a few milliseconds of the commit, as for
+    /// a job inserted by another process.
     pub fn job_insert_many_tx(
         &self,
         tx: &rusqlite::Transaction<'_>,

@@ -113,8 +113,9 @@ pub struct RunnerConfig {
     /// How long a claimed job's lease lasts; heartbeats renew it every third of that. A job
     /// whose worker stops heartbeating is rescued once the lease has expired. Default 30 s.
     pub lease: Duration,
-    /// How often producers poll when no wake-up signal arrives (signals may be lost, or come
-    /// from another process on SQLite). Default 1 s.
+    /// How often producers poll when no wake-up signal arrives: signals may be lost, and on
+    /// SQLite only new jobs of other processes wake this one (their promotions, retries and
+    /// resumptions do not). Default 1 s.
     pub poll_interval: Duration,
     /// Producers wait up to this long for more capacity before fetching a small batch, so that
     /// fetches stay batched under load. Default 2 ms.
