@@ -10,6 +10,22 @@ use backlog::postgres::{PgConfig, PgStorage};
 use backlog::storage::Event;
 use backlog::Storage;
 
+/// Runs `backlog enqueue send --queue QUEUE` with `database` (its flags) in a process of its own
+/// and waits for it to exit.
+fn enqueue_send(queue: &str, database: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_backlog"))
+        .args(["enqueue", "send", "--queue", queue])
+        .args(database)
+        .env_remove("BACKLOG_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cli_enqueue_wakes_listeners_in_other_processes() {
     let url = std::env::var("BACKLOG_TEST_DATABASE_URL")
@@ -28,17 +44,7 @@ async fn a_cli_enqueue_wakes_listeners_in_other_processes() {
     let mut events = listener.event_subscribe().await.unwrap();
 
     for queue in ["mail", "reports"] {
-        let out = Command::new(env!("CARGO_BIN_EXE_backlog"))
-            .args(["enqueue", "send", "--queue", queue, "--database", &url])
-            .args(["--schema", &schema])
-            .env_remove("BACKLOG_DATABASE_URL")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        enqueue_send(queue, &["--database", &url, "--schema", &schema]);
         // The command has exited; its wake-up must already be on its way.
         let woken = tokio::time::timeout(Duration::from_secs(5), async {
             loop {
@@ -87,16 +93,9 @@ async fn a_cli_enqueue_on_sqlite_starts_a_job_in_another_process_without_a_poll(
         .start()
         .unwrap();
     let mut events = runner.subscribe();
-    let out = Command::new(env!("CARGO_BIN_EXE_backlog"))
-        .args(["enqueue", "send", "--queue", "mail", "--database"])
-        .arg(format!("sqlite://{}", path.display()))
-        .env_remove("BACKLOG_DATABASE_URL")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    enqueue_send(
+        "mail",
+        &["--database", &format!("sqlite://{}", path.display())],
     );
     let ran = tokio::time::timeout(Duration::from_secs(10), events.recv()).await;
     let event = ran.expect("the job did not run within 10 s").unwrap();

@@ -39,21 +39,7 @@ pub(crate) async fn measure_at_rate(
     concurrency: usize,
     per_sec: u32,
 ) -> anyhow::Result<Measurement> {
-    let worker = NoopWorker::default();
-    let runner = idle_runner(bench, &worker, concurrency).await?;
-    let client = Client::from_arc(bench.db.storage.clone());
-    let total = per_sec as u64 * bench.args.latency_secs;
-    offer(&client, per_sec, total).await?;
-    let samples = finish(runner, &worker, total).await;
-    let m = Measurement::latency(format!("enqueue→start at {per_sec} jobs/s"), &samples)
-        .setting("rate", per_sec)
-        .detail(format!(
-            "p50 / p99 of {} jobs over {} s (max {:.2} ms)",
-            samples.len(),
-            bench.args.latency_secs,
-            samples.max().as_secs_f64() * 1e3
-        ));
-    Ok(bench.worker_settings(m, concurrency))
+    measure(bench, concurrency, per_sec, Producer::ThisProcess).await
 }
 
 /// The same as [`at_rate`], but the jobs are enqueued by another process: `backlog
@@ -64,31 +50,57 @@ async fn from_another_process(
     per_sec: u32,
 ) -> anyhow::Result<Measurement> {
     bench.reset().await?;
+    measure(bench, concurrency, per_sec, Producer::AnotherProcess).await
+}
+
+/// Where the measured jobs are enqueued.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Producer {
+    /// Here, through the bench's own storage: the wake-up stays in the process.
+    ThisProcess,
+    /// In `backlog bench-producer`: the wake-up crosses processes.
+    AnotherProcess,
+}
+
+async fn measure(
+    bench: &Bench,
+    concurrency: usize,
+    per_sec: u32,
+    producer: Producer,
+) -> anyhow::Result<Measurement> {
     let worker = NoopWorker::default();
     let runner = idle_runner(bench, &worker, concurrency).await?;
     let total = per_sec as u64 * bench.args.latency_secs;
-    let status = tokio::process::Command::new(std::env::current_exe()?)
-        .args(["bench-producer", "--database", &bench.url])
-        .args(["--schema", &bench.args.schema])
-        .args(["--rate", &per_sec.to_string(), "--jobs", &total.to_string()])
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .status()
-        .await
-        .context("could not start `backlog bench-producer`")?;
-    anyhow::ensure!(
-        status.success(),
-        "`backlog bench-producer` failed: {status}"
-    );
+    let (name, by) = match producer {
+        Producer::ThisProcess => {
+            offer(&Client::from_arc(bench.db.storage.clone()), per_sec, total).await?;
+            ("", "")
+        }
+        Producer::AnotherProcess => {
+            let status = tokio::process::Command::new(std::env::current_exe()?)
+                .args(["bench-producer", "--database", &bench.url])
+                .args(["--schema", &bench.args.schema])
+                .args(["--rate", &per_sec.to_string(), "--jobs", &total.to_string()])
+                .stdin(std::process::Stdio::null())
+                .kill_on_drop(true)
+                .status()
+                .await
+                .context("could not start `backlog bench-producer`")?;
+            anyhow::ensure!(
+                status.success(),
+                "`backlog bench-producer` failed: {status}"
+            );
+            (", another process", " enqueued by a separate process")
+        }
+    };
     let samples = finish(runner, &worker, total).await;
-    let m = Measurement::latency(
-        format!("enqueue→start at {per_sec} jobs/s, another process"),
-        &samples,
-    )
-    .setting("rate", per_sec)
-    .setting("producer", "another process")
-    .detail(format!(
-        "p50 / p99 of {} jobs over {} s enqueued by a separate process (max {:.2} ms)",
+    let mut m = Measurement::latency(format!("enqueue→start at {per_sec} jobs/s{name}"), &samples)
+        .setting("rate", per_sec);
+    if producer == Producer::AnotherProcess {
+        m = m.setting("producer", "another process");
+    }
+    let m = m.detail(format!(
+        "p50 / p99 of {} jobs over {} s{by} (max {:.2} ms)",
         samples.len(),
         bench.args.latency_secs,
         samples.max().as_secs_f64() * 1e3
