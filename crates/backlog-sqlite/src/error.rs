@@ -10,14 +10,19 @@ pub(crate) fn from_sqlite(err: rusqlite::Error) -> Error {
     Error::new(kind, message).with_source(err)
 }
 
+/// Whether `err` says a table is missing: the schema is not migrated (yet).
+pub(crate) fn is_not_migrated(err: &rusqlite::Error) -> bool {
+    matches!(
+        err,
+        rusqlite::Error::SqliteFailure(_, Some(message)) if message.starts_with("no such table")
+    )
+}
+
 fn classify(err: &rusqlite::Error) -> (ErrorKind, &'static str) {
     use rusqlite::Error as E;
     match err {
-        E::SqliteFailure(failure, message) => {
-            if message
-                .as_deref()
-                .is_some_and(|m| m.starts_with("no such table"))
-            {
+        E::SqliteFailure(failure, _) => {
+            if is_not_migrated(err) {
                 return (
                     ErrorKind::NotMigrated,
                     "the Backlog schema is missing from this SQLite database: run `backlog migrate`",

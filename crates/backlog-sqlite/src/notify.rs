@@ -219,8 +219,12 @@ fn watch(shared: Weak<Shared>, every: Duration, ready: std::sync::mpsc::Sender<(
                     let _ = shared.channel.send(Event::JobAvailable { queue });
                 }
             }
-            // Opened again at the next look (the file may have been replaced).
-            Err(_) => watcher.conn = None,
+            // Opened again at the next look (the file may have been replaced); a new
+            // connection's data_version is not comparable with the old one's.
+            Err(_) => {
+                watcher.conn = None;
+                watcher.version = None;
+            }
         }
     }
 }
@@ -301,7 +305,7 @@ fn newest(conn: &Connection) -> rusqlite::Result<JobId> {
         .and_then(|mut statement| statement.query_row([], |row| row.get::<_, Option<JobId>>(0)));
     match newest {
         Ok(id) => Ok(id.unwrap_or(0)),
-        Err(e) if e.to_string().contains("no such table") => Ok(0),
+        Err(e) if crate::error::is_not_migrated(&e) => Ok(0),
         Err(e) => Err(e),
     }
 }

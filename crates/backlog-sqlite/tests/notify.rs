@@ -1,4 +1,4 @@
-//! Wake-ups between storages opened separately on the same file.
+//! Wake-ups between storages opened separately on the same file, and from other processes.
 
 use std::time::Duration;
 
@@ -155,4 +155,25 @@ async fn the_watcher_follows_ids_that_start_again_after_truncate_all() {
     insert_from_another_process(storage.path(), "after");
     assert_eq!(next_queue(&mut events).await, "after");
     storage.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_subscriber_before_the_migration_is_woken_for_the_first_jobs() {
+    let dir = std::env::temp_dir().join(format!("backlog-notify-{:016x}", fastrand::u64(..)));
+    let storage = SqliteStorage::open(dir.join("jobs.db"), Default::default())
+        .await
+        .unwrap();
+    // No job table yet: the watcher's first look counts it as empty.
+    let mut events = storage.event_subscribe().await.unwrap();
+    storage
+        .migration_run(backlog_storage::MigrationRunParams {
+            direction: backlog_storage::MigrationDirection::Up,
+            target: None,
+        })
+        .await
+        .unwrap();
+    insert_from_another_process(storage.path(), "first");
+    assert_eq!(next_queue(&mut events).await, "first");
+    storage.close().await.unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
 }

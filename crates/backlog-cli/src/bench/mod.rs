@@ -113,7 +113,8 @@ pub enum Scenario {
     Drain,
     /// Producers and workers together at the highest rate the worker keeps up with.
     Steady,
-    /// Enqueue-to-start latency at steady offered loads.
+    /// Enqueue-to-start latency at steady offered loads, enqueued in this process and then by
+    /// another one.
     Latency,
     /// Dashboard and API reads on a table of --jobs jobs (not in the default set).
     Dashboard,
