@@ -61,8 +61,9 @@ enum Action {
     /// Show one job with its full history, as JSON.
     Show { id: JobId },
     /// Cancel jobs by id and/or filter: waiting jobs are cancelled at once; running jobs get a
-    /// cancellation request that their worker sees within a second (same process or
-    /// PostgreSQL; polled every second otherwise), and their attempt ends `cancelled`.
+    /// cancellation request that their worker sees within milliseconds (`NOTIFY` on PostgreSQL,
+    /// the file's watcher on SQLite; polled every second as a fallback), and their attempt ends
+    /// `cancelled`.
     ///
     /// Give ids, a filter, or both (every criterion must match), e.g.
     /// `backlog jobs cancel --queue emails --kind send_email --state scheduled`.

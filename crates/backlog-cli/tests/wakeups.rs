@@ -1,7 +1,8 @@
 //! A job enqueued by a short-lived `backlog` command wakes workers in other processes at once.
 //! On PostgreSQL the command waits for its `NOTIFY` before exiting (without that, the wake-up
 //! died with the process and workers found the job only at their next poll); on SQLite the
-//! workers' process watches the file for jobs it did not insert.
+//! workers' process watches the file for jobs it did not insert, and for the signals other
+//! processes write (a cancellation, a resumed queue).
 
 use std::process::Command;
 use std::time::Duration;
@@ -13,8 +14,14 @@ use backlog::Storage;
 /// Runs `backlog enqueue send --queue QUEUE` with `database` (its flags) in a process of its own
 /// and waits for it to exit.
 fn enqueue_send(queue: &str, database: &[&str]) {
+    backlog(&["enqueue", "send", "--queue", queue], database);
+}
+
+/// Runs `backlog ARGS…` with `database` (its flags) in a process of its own and waits for it to
+/// exit successfully.
+fn backlog(args: &[&str], database: &[&str]) {
     let out = Command::new(env!("CARGO_BIN_EXE_backlog"))
-        .args(["enqueue", "send", "--queue", queue])
+        .args(args)
         .args(database)
         .env_remove("BACKLOG_DATABASE_URL")
         .output()
@@ -100,6 +107,86 @@ async fn a_cli_enqueue_on_sqlite_starts_a_job_in_another_process_without_a_poll(
     let ran = tokio::time::timeout(Duration::from_secs(10), events.recv()).await;
     let event = ran.expect("the job did not run within 10 s").unwrap();
     assert_eq!(event.kind, "send");
+    assert_eq!(event.state, Some(backlog::JobState::Completed));
+    runner.shutdown(Duration::from_secs(5)).await;
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Wait {}
+
+impl backlog::JobArgs for Wait {
+    const KIND: &'static str = "wait";
+}
+
+/// Tells the test which job started, then runs until its cancellation is requested.
+struct Waiter(tokio::sync::mpsc::UnboundedSender<backlog::JobId>);
+
+impl backlog::Worker for Waiter {
+    type Args = Wait;
+    async fn work(&self, job: backlog::Job<Wait>) -> Result<(), backlog::JobError> {
+        let _ = self.0.send(job.id);
+        job.cancelled().await;
+        Err(backlog::JobError::retry("cancelled"))
+    }
+}
+
+/// A runner on the SQLite file of `storage` that hears of other processes only through
+/// wake-ups: it polls for jobs once an hour, never polls for cancellations, and renews leases
+/// once every twenty minutes.
+fn runner_without_polls(
+    storage: backlog::sqlite::SqliteStorage,
+    workers: backlog::Workers,
+) -> backlog::Runner {
+    backlog::Runner::builder(storage, workers)
+        .queue("default", 4)
+        .configure(|c| {
+            c.poll_interval = Duration::from_secs(3600);
+            c.cancel_poll_interval = None;
+            c.lease = Duration::from_secs(3600);
+            c.maintenance = false;
+        })
+        .start()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cli_cancel_on_sqlite_stops_a_job_running_in_another_process() {
+    let storage = backlog::sqlite::testing::test_storage().await.unwrap();
+    let database = format!("sqlite://{}", storage.path().display());
+    let client = backlog::Client::new(storage.clone());
+    let (started, mut running) = tokio::sync::mpsc::unbounded_channel();
+    let runner = runner_without_polls(storage, backlog::Workers::new().register(Waiter(started)));
+    let mut events = runner.subscribe();
+    let id = client.enqueue(Wait {}).await.unwrap();
+    assert_eq!(running.recv().await, Some(id));
+
+    backlog(
+        &["jobs", "cancel", &id.to_string()],
+        &["--database", &database],
+    );
+    let ended = tokio::time::timeout(Duration::from_secs(10), events.recv()).await;
+    let event = ended
+        .expect("the job was not cancelled within 10 s")
+        .unwrap();
+    assert_eq!(event.id, id);
+    assert_eq!(event.state, Some(backlog::JobState::Cancelled));
+    runner.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cli_resume_on_sqlite_starts_the_queue_in_another_process() {
+    let storage = backlog::sqlite::testing::test_storage().await.unwrap();
+    let database = format!("sqlite://{}", storage.path().display());
+    let client = backlog::Client::new(storage.clone());
+    client.queue_pause("default").await.unwrap();
+    let runner = runner_without_polls(storage, backlog::Workers::new().register(Sender));
+    let mut events = runner.subscribe();
+    let id = client.enqueue(Send {}).await.unwrap();
+
+    backlog(&["queues", "resume", "default"], &["--database", &database]);
+    let ran = tokio::time::timeout(Duration::from_secs(10), events.recv()).await;
+    let event = ran.expect("the job did not run within 10 s").unwrap();
+    assert_eq!(event.id, id);
     assert_eq!(event.state, Some(backlog::JobState::Completed));
     runner.shutdown(Duration::from_secs(5)).await;
 }

@@ -22,7 +22,10 @@
 //!   inserted by *other processes* are found by a watcher thread, which runs while the process
 //!   has subscribers: every 5 ms it asks SQLite whether the file changed (`PRAGMA
 //!   data_version`), and if new jobs appeared that this process did not insert, wakes their
-//!   queues (`src/notify.rs`).
+//!   queues. Other changes workers must hear of (promotions, retries, cancellation requests,
+//!   resumed queues, resigned leaders, cron changes) are written as rows of `backlog_event`
+//!   in their own transaction, and the watcher reads those of other processes: what
+//!   PostgreSQL's `NOTIFY` carries (`src/notify.rs`).
 //! - **Time** comes from this host's clock (there is no database server), and is stored as TEXT
 //!   `YYYY-MM-DDTHH:MM:SS.ffffffZ` (UTC, microseconds) so that plain SQL can read and compare it.
 //!   JSON columns (`args`, `errors`, `tags`, …) are TEXT holding JSON.
@@ -44,8 +47,8 @@
 //! `tx` (transactional enqueue), `row`, `error`, `bench` and `testing`.
 //!
 //! SQLite only: `writer` (the writer thread), `checkpoint` (the checkpointer thread), `reader`
-//! (the read pool), `connection` (pragmas), `notify` (wake-ups: in-process, and the watcher of
-//! other processes' inserts), `time` (timestamps as text) and `sql` (the statements, one file
+//! (the read pool), `connection` (pragmas), `notify` (wake-ups: in-process, the signals written
+//! for other processes, and the watcher of other processes' inserts and signals), `time` (timestamps as text) and `sql` (the statements, one file
 //! each under `sql/`).
 //!
 //! # Example
@@ -111,7 +114,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use backlog_storage::{Error, ErrorKind};
+use backlog_storage::{Error, ErrorKind, Event};
 use rusqlite::{Connection, Transaction};
 
 pub use migrate::MIGRATIONS;
@@ -140,11 +143,13 @@ pub struct SqliteConfig {
     pub busy_timeout: Duration,
     /// Read connections kept open (default 2, at least 1).
     pub readers: usize,
-    /// How often a process with subscribers (a runner) looks for jobs inserted by *other*
-    /// processes on the file, to wake its workers for them (default 5 ms; `None`: never, and
-    /// such jobs wait for the runtime's poll, 1 s by default). A look costs a few microseconds
-    /// when nothing changed. The first storage opened on a file in a process decides it for
-    /// every storage of that process on the file.
+    /// How often a process with subscribers (a runner) looks for what *other* processes on
+    /// the file did that its workers must hear of: jobs inserted, jobs made available
+    /// (promoted, retried, rescued), cancellations requested, queues resumed, leaders
+    /// resigned, cron schedules changed (default 5 ms; `None`: never, and those wait for the
+    /// runtime's polls, 1 s by default). A look costs a few microseconds when nothing changed.
+    /// The first storage opened on a file in a process decides it for every storage of that
+    /// process on the file. Every process writes its signals either way.
     pub cross_process_wakeups: Option<Duration>,
 }
 
@@ -269,6 +274,27 @@ impl SqliteStorage {
         R: Send + 'static,
     {
         self.inner.writer.run(work).await
+    }
+
+    /// Like `write`, for a change that workers must hear of: `work` also returns the events
+    /// it caused. They are written for the watchers of other processes sharing the file in
+    /// the same transaction (`notify::record`), and sent to this process's subscribers after
+    /// the commit.
+    async fn write_notifying<F, R>(&self, work: F) -> Result<R, Error>
+    where
+        F: FnOnce(&Transaction<'_>) -> Result<(R, Vec<Event>), Error> + Send + 'static,
+        R: Send + 'static,
+    {
+        let origin = self.notifier().origin();
+        let (value, events) = self
+            .write(move |tx| {
+                let (value, events) = work(tx)?;
+                notify::record(tx, origin, &events)?;
+                Ok((value, events))
+            })
+            .await?;
+        self.notifier().send(events);
+        Ok(value)
     }
 
     /// Like `write`, for claims and lease renewals, which need not survive a power loss.

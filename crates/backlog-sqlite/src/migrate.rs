@@ -86,6 +86,13 @@ pub static MIGRATIONS: &[Migration] = &[
         up: include_str!("../migrations/014_group_keys.up.sql"),
         down: include_str!("../migrations/014_group_keys.down.sql"),
     },
+    // 15 is PostgreSQL's only (`partition_counted`).
+    Migration {
+        version: 16,
+        name: "events",
+        up: include_str!("../migrations/016_events.up.sql"),
+        down: include_str!("../migrations/016_events.down.sql"),
+    },
 ];
 
 /// Every known migration with the time it was applied, if it was.

@@ -3,16 +3,22 @@
 //! keyed by the file's canonical path: a client and a worker that opened the file separately
 //! still wake each other.
 //!
-//! Jobs inserted by other processes (a web process enqueuing for a worker process) are found by
-//! a watcher thread, which runs while the channel has subscribers: every
-//! [`SqliteConfig::cross_process_wakeups`](crate::SqliteConfig::cross_process_wakeups) (5 ms)
-//! it asks SQLite whether the file changed, which costs no page read, and only then whether
-//! the newest job's id grew. Ids are taken under SQLite's write lock, so the jobs of one
-//! transaction have consecutive ids: the ranges this process inserted ([`Notifier::inserted`])
-//! are skipped, and only the rest are read for the queues to wake. The same look also finds
-//! the jobs of a transactional enqueue (`tx.rs`) once the caller commits, which its early
-//! in-process wake-up cannot. Other cross-process changes (a scheduler, a retry, a resume in
-//! another process) still wait for the runtime's poll.
+//! Other processes sharing the file (a web process enqueuing for a worker process, `backlog
+//! jobs cancel` from a shell) are heard by a watcher thread, which runs while the channel has
+//! subscribers: every [`SqliteConfig::cross_process_wakeups`](crate::SqliteConfig::cross_process_wakeups)
+//! (5 ms) it asks SQLite whether the file changed, which costs no page read, and only then
+//! looks at two things:
+//!
+//! - **New jobs**, by their ids. Ids are taken under SQLite's write lock, so the jobs of one
+//!   transaction have consecutive ids: the ranges this process inserted
+//!   ([`Notifier::inserted`]) are skipped, and only the rest are read for the queues to wake.
+//!   The same look also finds the jobs of a transactional enqueue (`tx.rs`) once the caller
+//!   commits, which its early in-process wake-up cannot.
+//! - **Signals** ([`record`]): every other change a worker must hear of (jobs made available
+//!   by a scheduler, a retry or a rescue; a cancellation request; a resumed queue; a resigned
+//!   leader; a changed cron schedule) is written as a row of `backlog_event` in the
+//!   transaction of the change, marked with this process's random `origin`; the watcher reads
+//!   the rows of other origins. This is what PostgreSQL's `NOTIFY` carries.
 //!
 //! [`SqliteStorage`]: crate::SqliteStorage
 
@@ -22,7 +28,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
-use backlog_storage::{Event, JobInsertResult};
+use backlog_storage::{Error, Event, JobInsertResult};
 use backlog_types::JobId;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::broadcast;
@@ -45,7 +51,7 @@ pub(crate) struct Notifier {
 struct Shared {
     channel: broadcast::Sender<Event>,
     path: PathBuf,
-    /// How often the watcher looks for jobs that other processes inserted (`None`: never).
+    /// How often the watcher looks for what other processes did (`None`: never).
     watch_every: Option<Duration>,
     /// Whether a watcher thread runs; it runs while this channel has subscribers.
     watching: Mutex<bool>,
@@ -53,8 +59,11 @@ struct Shared {
     /// own inserts, which woke this process's subscribers already, are not news to it.
     own: Mutex<Vec<(JobId, JobId)>>,
     /// Set when ids started again from 1 (`SqliteStorage::truncate_all`, tests and benchmarks
-    /// only): the watcher's last id means nothing any more.
+    /// only): the watcher's last ids mean nothing any more.
     ids_restarted: AtomicBool,
+    /// This process's mark on the signals it writes ([`record`]), drawn at random: its
+    /// watcher skips them, since they were sent to this process's subscribers already.
+    origin: i64,
 }
 
 impl Notifier {
@@ -74,14 +83,15 @@ impl Notifier {
             watching: Mutex::new(false),
             own: Mutex::new(Vec::new()),
             ids_restarted: AtomicBool::new(false),
+            origin: fastrand::i64(1..),
         });
         registry.insert(canonical_path.to_owned(), Arc::downgrade(&shared));
         Notifier { shared }
     }
 
-    /// A new subscriber; starts the watcher of other processes' inserts if none runs. Blocks
-    /// until the watcher has taken its first look (a fraction of a millisecond), so that every
-    /// job inserted by another process after this returns is news to it.
+    /// A new subscriber; starts the watcher of other processes if none runs. Blocks until the
+    /// watcher has taken its first look (a fraction of a millisecond), so that every job and
+    /// signal another process writes after this returns is news to it.
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<Event> {
         // Subscribed before the check, so that a watcher about to stop for want of
         // subscribers sees this one (it decides under the same lock).
@@ -135,56 +145,113 @@ impl Notifier {
         self.shared.ids_restarted.store(true, Ordering::Release);
     }
 
-    /// Tells subscribers that each of `queues` got available jobs (once per distinct queue).
+    /// Tells subscribers that each of `queues` got available jobs (once per distinct queue):
+    /// new jobs, which other processes find by their ids.
     pub(crate) fn job_available<'a>(&self, queues: impl IntoIterator<Item = &'a str>) {
-        let mut seen: Vec<&str> = Vec::new();
-        for queue in queues {
-            if !seen.contains(&queue) {
-                seen.push(queue);
-                // No subscriber is not an error.
-                let _ = self.shared.channel.send(Event::JobAvailable {
-                    queue: queue.to_owned(),
-                });
-            }
-        }
+        self.send(available(queues));
     }
 
-    /// Tells subscribers that cancellation of these running jobs was requested.
-    pub(crate) fn cancel_requested(&self, ids: Vec<backlog_types::JobId>) {
-        if !ids.is_empty() {
+    /// Sends `events` to this process's subscribers.
+    pub(crate) fn send(&self, events: Vec<Event>) {
+        for event in events {
             // No subscriber is not an error.
-            let _ = self.shared.channel.send(Event::CancelRequested { ids });
+            let _ = self.shared.channel.send(event);
         }
     }
 
-    /// Tells subscribers that `queue` was resumed.
-    pub(crate) fn queue_resumed(&self, queue: &str) {
-        // No subscriber is not an error.
-        let _ = self.shared.channel.send(Event::QueueResumed {
-            queue: queue.to_owned(),
-        });
-    }
-
-    /// Tells subscribers that the lease `name` was given up.
-    pub(crate) fn leader_resigned(&self, name: &str) {
-        let _ = self.shared.channel.send(Event::LeaderResigned {
-            name: name.to_owned(),
-        });
-    }
-
-    /// Tells subscribers that a periodic job schedule changed.
-    pub(crate) fn cron_changed(&self) {
-        let _ = self.shared.channel.send(Event::CronChanged);
+    /// The mark of this process's signals ([`record`]).
+    pub(crate) fn origin(&self) -> i64 {
+        self.shared.origin
     }
 }
 
+/// `JobAvailable` for each of `queues`, once per distinct queue.
+pub(crate) fn available<'a>(queues: impl IntoIterator<Item = &'a str>) -> Vec<Event> {
+    let mut events: Vec<Event> = Vec::new();
+    for queue in queues {
+        if !events
+            .iter()
+            .any(|e| matches!(e, Event::JobAvailable { queue: q } if q == queue))
+        {
+            events.push(Event::JobAvailable {
+                queue: queue.to_owned(),
+            });
+        }
+    }
+    events
+}
+
+/// Writes `events` for the watchers of other processes sharing the file, in the transaction of
+/// the change they announce (so they become visible with it), marked with `origin`
+/// ([`Notifier::origin`]); then drops the signals older than the newest 4,096.
+pub(crate) fn record(tx: &Connection, origin: i64, events: &[Event]) -> Result<(), Error> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut insert = tx
+        .prepare_cached(sql::EVENT_INSERT)
+        .map_err(crate::error::from_sqlite)?;
+    let mut newest = None;
+    for event in events {
+        if let Some((kind, subject)) = encode(event) {
+            let id = insert
+                .insert(rusqlite::params![origin, kind, subject])
+                .map_err(crate::error::from_sqlite)?;
+            newest = Some(id);
+        }
+    }
+    if let Some(newest) = newest {
+        tx.prepare_cached(sql::EVENT_PRUNE)
+            .and_then(|mut prune| prune.execute([newest]))
+            .map_err(crate::error::from_sqlite)?;
+    }
+    Ok(())
+}
+
+/// A signal's row: its kind and subject (`migrations/016_events.up.sql`). `None` for `Resync`,
+/// which only a watcher makes.
+fn encode(event: &Event) -> Option<(&'static str, String)> {
+    Some(match event {
+        Event::JobAvailable { queue } => ("available", queue.clone()),
+        Event::CancelRequested { ids } => (
+            "cancel",
+            ids.iter()
+                .map(JobId::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        Event::QueueResumed { queue } => ("resumed", queue.clone()),
+        Event::LeaderResigned { name } => ("leader_resigned", name.clone()),
+        Event::CronChanged => ("cron_changed", String::new()),
+        Event::Resync => return None,
+    })
+}
+
+/// The event of a signal's row; `None` for a kind this build does not know (written by a
+/// newer one) or a subject it cannot read.
+fn decode(kind: &str, subject: String) -> Option<Event> {
+    Some(match kind {
+        "available" => Event::JobAvailable { queue: subject },
+        "cancel" => Event::CancelRequested {
+            ids: subject
+                .split(',')
+                .map(str::parse)
+                .collect::<Result<_, _>>()
+                .ok()?,
+        },
+        "resumed" => Event::QueueResumed { queue: subject },
+        "leader_resigned" => Event::LeaderResigned { name: subject },
+        "cron_changed" => Event::CronChanged,
+        _ => return None,
+    })
+}
+
 /// The watcher: every `every`, asks SQLite whether the file changed (`PRAGMA data_version`,
-/// answered from shared memory), and if so whether jobs were inserted since the last look
-/// (`max(id)`: ids only grow, the table is `AUTOINCREMENT`). Ranges of ids not inserted by this
-/// process are read for the queues of their available jobs, and those queues' subscribers
-/// woken. Stops when the channel has no subscriber left or is gone. Errors (a locked or
-/// vanished file) are retried at the next look: the runtime's polls cover any wake-up missed
-/// meanwhile. `ready` is told once the first look is taken.
+/// answered from shared memory), and if so reads what other processes did since the last look
+/// ([`Watcher::look`]) and sends it to this process's subscribers. Stops when the channel has
+/// no subscriber left or is gone. Errors (a locked or vanished file) are retried at the next
+/// look: the runtime's polls cover any wake-up missed meanwhile. `ready` is told once the first
+/// look is taken.
 fn watch(shared: Weak<Shared>, every: Duration, ready: std::sync::mpsc::Sender<()>) {
     let mut watcher = Watcher::default();
     if let Some(shared) = shared.upgrade() {
@@ -213,10 +280,10 @@ fn watch(shared: Weak<Shared>, every: Duration, ready: std::sync::mpsc::Sender<(
         }
         watcher.connect(&shared.path);
         match watcher.look(&shared) {
-            Ok(queues) => {
-                for queue in queues {
+            Ok(events) => {
+                for event in events {
                     // No subscriber is not an error.
-                    let _ = shared.channel.send(Event::JobAvailable { queue });
+                    let _ = shared.channel.send(event);
                 }
             }
             // Opened again at the next look (the file may have been replaced); a new
@@ -236,6 +303,8 @@ struct Watcher {
     version: Option<i64>,
     /// The newest job id at the last look; `None` until a look succeeds.
     seen: Option<JobId>,
+    /// The newest signal's id at the last look; `None` until a look succeeds.
+    seen_signal: Option<i64>,
 }
 
 impl Watcher {
@@ -245,16 +314,22 @@ impl Watcher {
             self.conn = open(path).ok();
         }
         if let (Some(conn), None) = (&self.conn, self.seen) {
-            match newest(conn) {
-                Ok(id) => self.seen = Some(id),
+            match newest(conn, sql::WATCH_MAX_ID)
+                .and_then(|job| Ok((job, newest(conn, sql::WATCH_MAX_EVENT)?)))
+            {
+                Ok((job, signal)) => {
+                    self.seen = Some(job);
+                    self.seen_signal = Some(signal);
+                }
                 Err(_) => self.conn = None,
             }
         }
     }
 
-    /// One look: the queues that got available jobs from other processes since the last one.
-    fn look(&mut self, shared: &Shared) -> rusqlite::Result<Vec<String>> {
-        let (Some(conn), Some(from)) = (&self.conn, self.seen) else {
+    /// One look: what other processes did since the last one, if the file changed. Queues
+    /// that got new available jobs, then the other processes' signals, each queue woken once.
+    fn look(&mut self, shared: &Shared) -> rusqlite::Result<Vec<Event>> {
+        let Some(conn) = &self.conn else {
             return Ok(Vec::new());
         };
         let version: i64 = conn
@@ -263,10 +338,27 @@ impl Watcher {
         if self.version.replace(version) == Some(version) {
             return Ok(Vec::new());
         }
-        let max = newest(conn)?;
-        // Ids went back (the table was emptied with its counter): every job is new again, and
-        // the ranges this process noted belong to the old numbering.
-        let restarted = shared.ids_restarted.swap(false, Ordering::AcqRel) || max < from;
+        // Ids went back (the tables were emptied with their counters): every row is new
+        // again, and the ranges this process noted belong to the old numbering.
+        let restarted = shared.ids_restarted.swap(false, Ordering::AcqRel);
+        let queues = self.new_jobs(shared, restarted)?;
+        let signals = self.signals(shared.origin, restarted)?;
+        let mut events = available(queues.iter().map(String::as_str));
+        for signal in signals {
+            if !events.contains(&signal) {
+                events.push(signal);
+            }
+        }
+        Ok(events)
+    }
+
+    /// The queues of the available jobs that other processes inserted since the last look.
+    fn new_jobs(&mut self, shared: &Shared, restarted: bool) -> rusqlite::Result<Vec<String>> {
+        let (Some(conn), Some(from)) = (&self.conn, self.seen) else {
+            return Ok(Vec::new());
+        };
+        let max = newest(conn, sql::WATCH_MAX_ID)?;
+        let restarted = restarted || max < from;
         let from = if restarted { 0 } else { from };
         self.seen = Some(max);
         if max <= from {
@@ -295,14 +387,48 @@ impl Watcher {
         }
         Ok(queues)
     }
+
+    /// The signals of other origins written since the last look, oldest first, followed by
+    /// `Resync` if some were dropped before this look could read them (ids have no gaps
+    /// otherwise: a rolled-back insert gives its id back).
+    fn signals(&mut self, origin: i64, restarted: bool) -> rusqlite::Result<Vec<Event>> {
+        let (Some(conn), Some(from)) = (&self.conn, self.seen_signal) else {
+            return Ok(Vec::new());
+        };
+        let max = newest(conn, sql::WATCH_MAX_EVENT)?;
+        let from = if restarted || max < from { 0 } else { from };
+        self.seen_signal = Some(max);
+        if max <= from {
+            return Ok(Vec::new());
+        }
+        let mut events = Vec::new();
+        // The first row read must follow the last one seen: rows between them were pruned.
+        let mut first = None;
+        let mut statement = conn.prepare_cached(sql::WATCH_EVENTS)?;
+        let mut rows = statement.query([from, max])?;
+        while let Some(row) = rows.next()? {
+            let id: i64 = row.get(0)?;
+            first.get_or_insert(id);
+            if row.get::<_, i64>(1)? == origin {
+                continue;
+            }
+            if let Some(event) = decode(&row.get::<_, String>(2)?, row.get(3)?) {
+                events.push(event);
+            }
+        }
+        if from > 0 && first.is_none_or(|id| id > from + 1) {
+            events.push(Event::Resync);
+        }
+        Ok(events)
+    }
 }
 
-/// The newest job's id: 0 on an empty table, or on a file not migrated yet (no job table: no
-/// job is older than the first one it will hold).
-fn newest(conn: &Connection) -> rusqlite::Result<JobId> {
+/// The newest id of the table `statement` reads (`sql/watch_max_*.sql`): 0 on an empty table,
+/// or on a file not migrated yet (no table: no row is older than the first one it will hold).
+fn newest(conn: &Connection, statement: &str) -> rusqlite::Result<i64> {
     let newest = conn
-        .prepare_cached(sql::WATCH_MAX_ID)
-        .and_then(|mut statement| statement.query_row([], |row| row.get::<_, Option<JobId>>(0)));
+        .prepare_cached(statement)
+        .and_then(|mut statement| statement.query_row([], |row| row.get::<_, Option<i64>>(0)));
     match newest {
         Ok(id) => Ok(id.unwrap_or(0)),
         Err(e) if crate::error::is_not_migrated(&e) => Ok(0),
@@ -343,7 +469,61 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
 
 #[cfg(test)]
 mod tests {
-    use super::foreign;
+    use super::*;
+
+    #[test]
+    fn signals_read_back_as_they_were_written() {
+        let events = [
+            Event::JobAvailable {
+                queue: "emails".into(),
+            },
+            Event::CancelRequested { ids: vec![4, 7] },
+            Event::QueueResumed {
+                queue: "imports".into(),
+            },
+            Event::LeaderResigned {
+                name: "maintenance".into(),
+            },
+            Event::CronChanged,
+        ];
+        for event in events {
+            let (kind, subject) = encode(&event).unwrap();
+            assert_eq!(decode(kind, subject), Some(event));
+        }
+        assert_eq!(encode(&Event::Resync), None);
+        // A kind of a newer build, or a subject this one cannot read, is skipped.
+        assert_eq!(decode("paused", "emails".into()), None);
+        assert_eq!(decode("cancel", "4,x".into()), None);
+    }
+
+    #[test]
+    fn only_the_newest_signals_are_kept() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(include_str!("../migrations/016_events.up.sql"))
+            .unwrap();
+        let events: Vec<Event> = (0..5_000)
+            .map(|i| Event::JobAvailable {
+                queue: format!("q{i}"),
+            })
+            .collect();
+        record(&conn, 1, &events[..100]).unwrap();
+        record(&conn, 1, &events[100..]).unwrap();
+        let (count, oldest): (i64, String) = conn
+            .query_row(
+                "SELECT count(*), (SELECT subject FROM backlog_event ORDER BY id LIMIT 1) \
+                 FROM backlog_event",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((count, oldest.as_str()), (4_096, "q904"));
+        // Nothing written, nothing dropped.
+        record(&conn, 1, &[]).unwrap();
+        let count: i64 = conn
+            .query_row("SELECT count(*) FROM backlog_event", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(count, 4_096);
+    }
 
     #[test]
     fn foreign_ranges_are_what_this_process_did_not_insert() {

@@ -25,7 +25,7 @@ use tokio::sync::broadcast;
 
 use crate::{
     batch, cancel, dashboard, finish, idempotency, insert, inspect, leader_cron, maintenance,
-    migrate, queue, settle, sql, time, workflow, SqliteStorage,
+    migrate, notify, queue, settle, sql, time, workflow, SqliteStorage,
 };
 
 #[async_trait]
@@ -100,12 +100,14 @@ impl Storage for SqliteStorage {
         if params.jobs.is_empty() {
             return Ok(Vec::new());
         }
-        let (applied, queues) = self
-            .write(move |tx| finish::job_finish_many(tx, &params.jobs, time::now()))
-            .await?;
-        self.notifier()
-            .job_available(queues.iter().map(String::as_str));
-        Ok(applied)
+        self.write_notifying(move |tx| {
+            let (applied, queues) = finish::job_finish_many(tx, &params.jobs, time::now())?;
+            Ok((
+                applied,
+                notify::available(queues.iter().map(String::as_str)),
+            ))
+        })
+        .await
     }
 
     async fn job_heartbeat_many(
@@ -123,14 +125,13 @@ impl Storage for SqliteStorage {
     }
 
     async fn job_schedule(&self, params: JobScheduleParams) -> Result<Vec<QueueCount>, Error> {
-        let counts = self
-            .write(move |tx| {
-                maintenance::job_schedule(tx, params.now.unwrap_or_else(time::now), params.max)
-            })
-            .await?;
-        self.notifier()
-            .job_available(counts.iter().map(|c| c.queue.as_str()));
-        Ok(counts)
+        self.write_notifying(move |tx| {
+            let counts =
+                maintenance::job_schedule(tx, params.now.unwrap_or_else(time::now), params.max)?;
+            let events = notify::available(counts.iter().map(|c| c.queue.as_str()));
+            Ok((counts, events))
+        })
+        .await
     }
 
     async fn job_next_scheduled_at(&self) -> Result<Option<DateTime<Utc>>, Error> {
@@ -138,17 +139,14 @@ impl Storage for SqliteStorage {
     }
 
     async fn job_rescue(&self, params: JobRescueParams) -> Result<Vec<JobId>, Error> {
-        let (ids, queues) = self
-            .write(move |tx| {
-                let now = params.now.unwrap_or_else(time::now);
-                let (ids, discarded) =
-                    maintenance::job_rescue(tx, now, params.max, params.poison_threshold)?;
-                Ok((ids, settle::settle(tx, discarded, now)?))
-            })
-            .await?;
-        self.notifier()
-            .job_available(queues.iter().map(String::as_str));
-        Ok(ids)
+        self.write_notifying(move |tx| {
+            let now = params.now.unwrap_or_else(time::now);
+            let (ids, discarded) =
+                maintenance::job_rescue(tx, now, params.max, params.poison_threshold)?;
+            let queues = settle::settle(tx, discarded, now)?;
+            Ok((ids, notify::available(queues.iter().map(String::as_str))))
+        })
+        .await
     }
 
     async fn job_get(&self, id: JobId) -> Result<Option<JobRow>, Error> {
@@ -169,52 +167,49 @@ impl Storage for SqliteStorage {
     }
 
     async fn job_cancel(&self, params: JobCancelParams) -> Result<JobCancelResult, Error> {
-        let (result, queues) = self
-            .write(move |tx| {
-                let now = time::now();
-                let result = cancel::job_cancel(tx, &params, now)?;
-                let cancelled = match &result {
-                    JobCancelResult::Cancelled(job) => vec![job.id],
-                    _ => Vec::new(),
-                };
-                Ok((result, settle::settle(tx, cancelled, now)?))
-            })
-            .await?;
-        self.notifier()
-            .job_available(queues.iter().map(String::as_str));
-        if let JobCancelResult::CancelRequested(job) = &result {
-            self.notifier().cancel_requested(vec![job.id]);
-        }
-        Ok(result)
+        self.write_notifying(move |tx| {
+            let now = time::now();
+            let result = cancel::job_cancel(tx, &params, now)?;
+            let cancelled = match &result {
+                JobCancelResult::Cancelled(job) => vec![job.id],
+                _ => Vec::new(),
+            };
+            let queues = settle::settle(tx, cancelled, now)?;
+            let mut events = notify::available(queues.iter().map(String::as_str));
+            if let JobCancelResult::CancelRequested(job) = &result {
+                events.push(Event::CancelRequested { ids: vec![job.id] });
+            }
+            Ok((result, events))
+        })
+        .await
     }
 
     async fn job_cancel_by_filter(&self, filter: JobFilter) -> Result<JobCancelManyResult, Error> {
         filter.check()?;
         let states = filter.states_among(&CANCELLABLE_STATES);
-        let (result, queues) = self
-            .write(move |tx| {
-                let now = time::now();
-                let result = cancel::job_cancel_by_filter(tx, &filter, &states, now)?;
-                let queues = settle::settle(tx, result.cancelled.clone(), now)?;
-                Ok((result, queues))
-            })
-            .await?;
-        self.notifier()
-            .job_available(queues.iter().map(String::as_str));
-        self.notifier()
-            .cancel_requested(result.cancel_requested.clone());
-        Ok(result)
+        self.write_notifying(move |tx| {
+            let now = time::now();
+            let result = cancel::job_cancel_by_filter(tx, &filter, &states, now)?;
+            let queues = settle::settle(tx, result.cancelled.clone(), now)?;
+            let mut events = notify::available(queues.iter().map(String::as_str));
+            if !result.cancel_requested.is_empty() {
+                events.push(Event::CancelRequested {
+                    ids: result.cancel_requested.clone(),
+                });
+            }
+            Ok((result, events))
+        })
+        .await
     }
 
     async fn job_retry_by_filter(&self, filter: JobFilter) -> Result<Vec<JobId>, Error> {
         filter.check()?;
         let states = filter.states_among(&RETRYABLE_STATES);
-        let (ids, queues) = self
-            .write(move |tx| cancel::job_retry_by_filter(tx, &filter, &states, time::now()))
-            .await?;
-        self.notifier()
-            .job_available(queues.iter().map(String::as_str));
-        Ok(ids)
+        self.write_notifying(move |tx| {
+            let (ids, queues) = cancel::job_retry_by_filter(tx, &filter, &states, time::now())?;
+            Ok((ids, notify::available(queues.iter().map(String::as_str))))
+        })
+        .await
     }
 
     async fn job_delete_by_filter(&self, filter: JobFilter) -> Result<Vec<JobId>, Error> {
@@ -230,12 +225,12 @@ impl Storage for SqliteStorage {
     ) -> Result<Vec<JobId>, Error> {
         params.check()?;
         let states = params.filter.states_among(&RESCHEDULABLE_STATES);
-        let (ids, queues) = self
-            .write(move |tx| cancel::job_reschedule_by_filter(tx, &params, &states, time::now()))
-            .await?;
-        self.notifier()
-            .job_available(queues.iter().map(String::as_str));
-        Ok(ids)
+        self.write_notifying(move |tx| {
+            let (ids, queues) =
+                cancel::job_reschedule_by_filter(tx, &params, &states, time::now())?;
+            Ok((ids, notify::available(queues.iter().map(String::as_str))))
+        })
+        .await
     }
 
     async fn job_delete_finalized(&self, params: JobDeleteFinalizedParams) -> Result<u64, Error> {
@@ -276,14 +271,18 @@ impl Storage for SqliteStorage {
     }
 
     async fn queue_resume(&self, params: QueuePauseParams) -> Result<bool, Error> {
-        let queue = params.queue.clone();
-        let resumed = self
-            .write(move |tx| queue::queue_resume(tx, &params))
-            .await?;
-        if resumed {
-            self.notifier().queue_resumed(&queue);
-        }
-        Ok(resumed)
+        self.write_notifying(move |tx| {
+            let resumed = queue::queue_resume(tx, &params)?;
+            let events = if resumed {
+                vec![Event::QueueResumed {
+                    queue: params.queue,
+                }]
+            } else {
+                Vec::new()
+            };
+            Ok((resumed, events))
+        })
+        .await
     }
 
     async fn queue_update(&self, params: QueueUpdateParams) -> Result<QueueInfo, Error> {
@@ -335,14 +334,16 @@ impl Storage for SqliteStorage {
     }
 
     async fn leader_resign(&self, params: LeaderResignParams) -> Result<bool, Error> {
-        let name = params.name.clone();
-        let resigned = self
-            .write(move |tx| leader_cron::leader_resign(tx, &params))
-            .await?;
-        if resigned {
-            self.notifier().leader_resigned(&name);
-        }
-        Ok(resigned)
+        self.write_notifying(move |tx| {
+            let resigned = leader_cron::leader_resign(tx, &params)?;
+            let events = if resigned {
+                vec![Event::LeaderResigned { name: params.name }]
+            } else {
+                Vec::new()
+            };
+            Ok((resigned, events))
+        })
+        .await
     }
 
     async fn leader_get(&self, name: &str) -> Result<Option<Leader>, Error> {
@@ -352,25 +353,28 @@ impl Storage for SqliteStorage {
     }
 
     async fn cron_upsert(&self, params: CronUpsertParams) -> Result<CronRow, Error> {
-        let row = self
-            .write(move |tx| {
-                let now = params.now.unwrap_or_else(time::now);
-                leader_cron::cron_upsert(tx, &params, now)
-            })
-            .await?;
-        self.notifier().cron_changed();
-        Ok(row)
+        self.write_notifying(move |tx| {
+            let now = params.now.unwrap_or_else(time::now);
+            Ok((
+                leader_cron::cron_upsert(tx, &params, now)?,
+                vec![Event::CronChanged],
+            ))
+        })
+        .await
     }
 
     async fn cron_delete(&self, name: &str) -> Result<bool, Error> {
         let name = name.to_owned();
-        let deleted = self
-            .write(move |tx| leader_cron::cron_delete(tx, &name))
-            .await?;
-        if deleted {
-            self.notifier().cron_changed();
-        }
-        Ok(deleted)
+        self.write_notifying(move |tx| {
+            let deleted = leader_cron::cron_delete(tx, &name)?;
+            let events = if deleted {
+                vec![Event::CronChanged]
+            } else {
+                Vec::new()
+            };
+            Ok((deleted, events))
+        })
+        .await
     }
 
     async fn cron_list(&self) -> Result<Vec<CronRow>, Error> {
@@ -468,12 +472,11 @@ impl Storage for SqliteStorage {
     }
 
     async fn workflow_retry(&self, id: WorkflowId) -> Result<Vec<JobId>, Error> {
-        let (ids, queues) = self
-            .write(move |tx| workflow::retry(tx, id, time::now()))
-            .await?;
-        self.notifier()
-            .job_available(queues.iter().map(String::as_str));
-        Ok(ids)
+        self.write_notifying(move |tx| {
+            let (ids, queues) = workflow::retry(tx, id, time::now())?;
+            Ok((ids, notify::available(queues.iter().map(String::as_str))))
+        })
+        .await
     }
 
     async fn job_dependency_results(&self, id: JobId) -> Result<Vec<DependencyResult>, Error> {
@@ -505,12 +508,11 @@ impl Storage for SqliteStorage {
     }
 
     async fn batch_seal(&self, id: BatchId) -> Result<BatchRow, Error> {
-        let (batch, queues) = self
-            .write(move |tx| batch::seal(tx, id, time::now()))
-            .await?;
-        self.notifier()
-            .job_available(queues.iter().map(String::as_str));
-        Ok(batch)
+        self.write_notifying(move |tx| {
+            let (batch, queues) = batch::seal(tx, id, time::now())?;
+            Ok((batch, notify::available(queues.iter().map(String::as_str))))
+        })
+        .await
     }
 
     async fn batch_get(&self, id: BatchId) -> Result<Option<BatchRow>, Error> {

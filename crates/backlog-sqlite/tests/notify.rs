@@ -177,3 +177,120 @@ async fn a_subscriber_before_the_migration_is_woken_for_the_first_jobs() {
     storage.close().await.unwrap();
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// Writes a signal as a storage of another process does (`sql/event_insert.sql`, with an origin
+/// that is not this process's), in a transaction of its own.
+fn signal_from_another_process(path: &std::path::Path, kind: &str, subject: &str) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    conn.execute(
+        "INSERT INTO backlog_event (origin, kind, subject) VALUES (0, ?1, ?2)",
+        [kind, subject],
+    )
+    .unwrap();
+}
+
+/// The next event (within 5 s).
+async fn next_event(events: &mut tokio::sync::broadcast::Receiver<Event>) -> Event {
+    tokio::time::timeout(Duration::from_secs(5), events.recv())
+        .await
+        .expect("no event within 5 s")
+        .unwrap()
+}
+
+#[tokio::test]
+async fn signals_of_another_process_reach_subscribers() {
+    let storage = test_storage().await.unwrap();
+    let mut events = storage.event_subscribe().await.unwrap();
+    let signals = [
+        ("available", "promoted"),
+        ("cancel", "4,7"),
+        ("resumed", "mail"),
+        ("leader_resigned", "maintenance"),
+        ("cron_changed", ""),
+    ];
+    for (kind, subject) in signals {
+        signal_from_another_process(storage.path(), kind, subject);
+    }
+    assert_eq!(
+        next_event(&mut events).await,
+        Event::JobAvailable {
+            queue: "promoted".into()
+        }
+    );
+    assert_eq!(
+        next_event(&mut events).await,
+        Event::CancelRequested { ids: vec![4, 7] }
+    );
+    assert_eq!(
+        next_event(&mut events).await,
+        Event::QueueResumed {
+            queue: "mail".into()
+        }
+    );
+    assert_eq!(
+        next_event(&mut events).await,
+        Event::LeaderResigned {
+            name: "maintenance".into()
+        }
+    );
+    assert_eq!(next_event(&mut events).await, Event::CronChanged);
+    storage.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn this_process_signals_wake_its_subscribers_once_and_are_written_for_others() {
+    let storage = test_storage().await.unwrap();
+    let mut events = storage.event_subscribe().await.unwrap();
+    let queue = backlog_storage::QueuePauseParams {
+        queue: "mail".into(),
+        now: None,
+    };
+    storage.queue_pause(queue.clone()).await.unwrap();
+    assert!(storage.queue_resume(queue).await.unwrap());
+    assert_eq!(
+        next_event(&mut events).await,
+        Event::QueueResumed {
+            queue: "mail".into()
+        }
+    );
+    signal_from_another_process(storage.path(), "cron_changed", "");
+    // Had the watcher sent this process's own signal again, it would have come first.
+    assert_eq!(next_event(&mut events).await, Event::CronChanged);
+    // The signal is in the file, for the watchers of other processes.
+    let conn = rusqlite::Connection::open(storage.path()).unwrap();
+    let written: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM backlog_event WHERE kind = 'resumed' AND subject = 'mail'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(written, 1);
+    storage.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_watcher_that_missed_signals_asks_for_a_resync() {
+    let storage = test_storage().await.unwrap();
+    let mut events = storage.event_subscribe().await.unwrap();
+    signal_from_another_process(storage.path(), "cron_changed", "");
+    assert_eq!(next_event(&mut events).await, Event::CronChanged);
+    // Two signals, the first dropped before the watcher could read it, in one transaction so
+    // that no look falls between (as when writers pruned past a watcher that fell behind).
+    let conn = rusqlite::Connection::open(storage.path()).unwrap();
+    conn.execute_batch(
+        "BEGIN;
+         INSERT INTO backlog_event (origin, kind, subject) VALUES (0, 'resumed', 'a');
+         INSERT INTO backlog_event (origin, kind, subject) VALUES (0, 'resumed', 'b');
+         DELETE FROM backlog_event WHERE subject = 'a';
+         COMMIT;",
+    )
+    .unwrap();
+    assert_eq!(
+        next_event(&mut events).await,
+        Event::QueueResumed { queue: "b".into() }
+    );
+    assert_eq!(next_event(&mut events).await, Event::Resync);
+    storage.close().await.unwrap();
+}

@@ -192,7 +192,8 @@ pub trait Storage: Send + Sync + 'static {
     async fn job_cancel_by_filter(&self, filter: JobFilter) -> Result<JobCancelManyResult, Error>;
 
     /// Of the given jobs, those still `running` whose cancellation was requested. A read-only
-    /// poll: the fallback for backends (SQLite across processes) with no cross-process signal.
+    /// poll: the fallback for a lost [`Event::CancelRequested`] (a SQLite process that does not
+    /// watch the file, a watcher that fell behind).
     async fn job_cancel_requested(&self, params: JobIdsParams) -> Result<Vec<JobId>, Error>;
 
     /// Makes the finalized or waiting jobs matching a filter (by ids, queue, kind; states

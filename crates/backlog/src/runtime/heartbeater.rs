@@ -8,9 +8,10 @@
 //! each second (on PostgreSQL, a dead tuple and an index update each) to cover a case that is
 //! detectable instead. A signal is only lost when the listener reconnects (`Resync`) or a
 //! subscriber lags (`Lagged`); the notifier then asks for an immediate heartbeat
-//! (`heartbeat_now`). What remains is a cancel written by another process on SQLite, which has
-//! no cross-process signal: [`poll_cancellations`] covers it with a cheap read every second
-//! (`RunnerConfig::cancel_poll_interval`) while this process holds jobs.
+//! (`heartbeat_now`). What remains is a signal that never comes (a SQLite process with the
+//! file's watcher turned off, `SqliteConfig::cross_process_wakeups`): [`poll_cancellations`]
+//! covers it with a cheap read every second (`RunnerConfig::cancel_poll_interval`) while this
+//! process holds jobs.
 
 use std::sync::Arc;
 use std::time::Duration;

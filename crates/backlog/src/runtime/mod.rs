@@ -113,9 +113,10 @@ pub struct RunnerConfig {
     /// How long a claimed job's lease lasts; heartbeats renew it every third of that. A job
     /// whose worker stops heartbeating is rescued once the lease has expired. Default 30 s.
     pub lease: Duration,
-    /// How often producers poll when no wake-up signal arrives: signals may be lost, and on
-    /// SQLite only new jobs of other processes wake this one (their promotions, retries and
-    /// resumptions do not). Default 1 s.
+    /// How often producers poll when no wake-up signal arrives: signals may be lost (a
+    /// PostgreSQL listener reconnecting, a SQLite watcher falling behind, or processes on
+    /// SQLite with [`cross_process_wakeups`](crate::sqlite::SqliteConfig::cross_process_wakeups)
+    /// off). Default 1 s.
     pub poll_interval: Duration,
     /// Producers wait up to this long for more capacity before fetching a small batch, so that
     /// fetches stay batched under load. Default 2 ms.
@@ -134,8 +135,9 @@ pub struct RunnerConfig {
     pub cancel_grace: Duration,
     /// How often the runner polls the database for cancellation requests of the jobs it holds
     /// (one read, only while it holds jobs). Requests normally arrive at once through the
-    /// wake-up path; this covers the case with no cross-process signal (SQLite, cancelled from
-    /// another process) within a second. `None` leaves it to the heartbeat. Default 1 s.
+    /// wake-up path (in this process, by `NOTIFY` on PostgreSQL, by the file's watcher on
+    /// SQLite); this covers a lost signal within a second. `None` leaves it to the heartbeat.
+    /// Default 1 s.
     pub cancel_poll_interval: Option<Duration>,
     /// Largest serialized result a job may record with
     /// [`Job::set_result`](crate::Job::set_result). Default 64 KiB.
