@@ -2,7 +2,7 @@
 //! On PostgreSQL the command waits for its `NOTIFY` before exiting (without that, the wake-up
 //! died with the process and workers found the job only at their next poll); on SQLite the
 //! workers' process watches the file for jobs it did not insert, and for the signals other
-//! processes write (a cancellation, a resumed queue).
+//! processes write (a cancellation, a resumed queue, a resigned leader).
 
 use std::process::Command;
 use std::time::Duration;
@@ -189,4 +189,59 @@ async fn a_cli_resume_on_sqlite_starts_the_queue_in_another_process() {
     assert_eq!(event.id, id);
     assert_eq!(event.state, Some(backlog::JobState::Completed));
     runner.shutdown(Duration::from_secs(5)).await;
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_stopping_on_sqlite_tells_other_processes_it_resigned() {
+    use std::io::BufRead;
+
+    let storage = backlog::sqlite::testing::test_storage().await.unwrap();
+    let database = format!("sqlite://{}", storage.path().display());
+    let mut server = Command::new(env!("CARGO_BIN_EXE_backlog"))
+        .args(["serve", "--http", "127.0.0.1:0", "--database", &database])
+        .env_remove("BACKLOG_DATABASE_URL")
+        .env_remove("BACKLOG_WEB_PASSWORD")
+        .env_remove("BACKLOG_HTTP")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(server.stdout.take().unwrap()).lines();
+    while !lines
+        .next()
+        .expect("the server printed its address")
+        .unwrap()
+        .starts_with("Dashboard: ")
+    {}
+    // The server elects itself as it starts its services.
+    let lease = backlog::maintenance::MAINTENANCE_LEASE;
+    let elected = tokio::time::timeout(Duration::from_secs(10), async {
+        while storage.leader_get(lease).await.unwrap().is_none() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(elected.is_ok(), "the server did not lead within 10 s");
+
+    // What followers in this process hear (they then try to take over at once, rather than
+    // when the lease runs out).
+    let mut events = storage.event_subscribe().await.unwrap();
+    let stopped = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    assert!(server.wait().unwrap().success());
+    let heard = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match events.recv().await.unwrap() {
+                Event::LeaderResigned { name } if name == lease => return,
+                _ => continue,
+            }
+        }
+    })
+    .await;
+    assert!(heard.is_ok(), "no resignation heard within 10 s");
+    assert_eq!(storage.leader_get(lease).await.unwrap(), None);
 }
