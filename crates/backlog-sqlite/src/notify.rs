@@ -183,14 +183,20 @@ pub(crate) fn available<'a>(queues: impl IntoIterator<Item = &'a str>) -> Vec<Ev
 
 /// Writes `events` for the watchers of other processes sharing the file, in the transaction of
 /// the change they announce (so they become visible with it), marked with `origin`
-/// ([`Notifier::origin`]); then drops the signals older than the newest 4,096.
+/// ([`Notifier::origin`]); then drops the signals older than the newest 4,096. Writes nothing,
+/// and fails nothing, on a file without the signals' table yet.
 pub(crate) fn record(tx: &Connection, origin: i64, events: &[Event]) -> Result<(), Error> {
     if events.is_empty() {
         return Ok(());
     }
-    let mut insert = tx
-        .prepare_cached(sql::EVENT_INSERT)
-        .map_err(crate::error::from_sqlite)?;
+    let mut insert = match tx.prepare_cached(sql::EVENT_INSERT) {
+        Ok(insert) => insert,
+        // A file not migrated to version 16 yet (a new build before `backlog migrate`): the
+        // change itself goes through, and other processes find it by their polls, as before.
+        // A statement that fails to prepare leaves the transaction as it was.
+        Err(e) if crate::error::is_not_migrated(&e) => return Ok(()),
+        Err(e) => return Err(crate::error::from_sqlite(e)),
+    };
     let mut newest = None;
     for event in events {
         if let Some((kind, subject)) = encode(event) {

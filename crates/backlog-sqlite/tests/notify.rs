@@ -294,3 +294,33 @@ async fn a_watcher_that_missed_signals_asks_for_a_resync() {
     assert_eq!(next_event(&mut events).await, Event::Resync);
     storage.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn changes_go_through_on_a_file_not_migrated_for_signals_yet() {
+    let storage = test_storage().await.unwrap();
+    // Version 16 added the signals' table: a new build on a file one migration behind.
+    storage
+        .migration_run(backlog_storage::MigrationRunParams {
+            direction: backlog_storage::MigrationDirection::Down,
+            target: Some(14),
+        })
+        .await
+        .unwrap();
+    let mut events = storage.event_subscribe().await.unwrap();
+    let queue = backlog_storage::QueuePauseParams {
+        queue: "mail".into(),
+        now: None,
+    };
+    storage.queue_pause(queue.clone()).await.unwrap();
+    assert!(storage.queue_resume(queue).await.unwrap());
+    // This process's subscribers still hear of it; other processes will at their polls.
+    assert_eq!(
+        next_event(&mut events).await,
+        Event::QueueResumed {
+            queue: "mail".into()
+        }
+    );
+    let info = storage.queue_get("mail").await.unwrap().unwrap();
+    assert!(info.paused_at.is_none());
+    storage.close().await.unwrap();
+}
