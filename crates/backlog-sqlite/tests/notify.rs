@@ -238,10 +238,12 @@ async fn signals_of_another_process_reach_subscribers() {
     storage.close().await.unwrap();
 }
 
-#[tokio::test]
-async fn this_process_signals_wake_its_subscribers_once_and_are_written_for_others() {
-    let storage = test_storage().await.unwrap();
-    let mut events = storage.event_subscribe().await.unwrap();
+/// Pauses and resumes the queue `mail` through `storage`, and checks that its subscriber
+/// `events` heard of the resumption.
+async fn pause_and_resume_mail(
+    storage: &SqliteStorage,
+    events: &mut tokio::sync::broadcast::Receiver<Event>,
+) {
     let queue = backlog_storage::QueuePauseParams {
         queue: "mail".into(),
         now: None,
@@ -249,11 +251,18 @@ async fn this_process_signals_wake_its_subscribers_once_and_are_written_for_othe
     storage.queue_pause(queue.clone()).await.unwrap();
     assert!(storage.queue_resume(queue).await.unwrap());
     assert_eq!(
-        next_event(&mut events).await,
+        next_event(events).await,
         Event::QueueResumed {
             queue: "mail".into()
         }
     );
+}
+
+#[tokio::test]
+async fn this_process_signals_wake_its_subscribers_once_and_are_written_for_others() {
+    let storage = test_storage().await.unwrap();
+    let mut events = storage.event_subscribe().await.unwrap();
+    pause_and_resume_mail(&storage, &mut events).await;
     signal_from_another_process(storage.path(), "cron_changed", "");
     // Had the watcher sent this process's own signal again, it would have come first.
     assert_eq!(next_event(&mut events).await, Event::CronChanged);
@@ -307,19 +316,8 @@ async fn changes_go_through_on_a_file_not_migrated_for_signals_yet() {
         .await
         .unwrap();
     let mut events = storage.event_subscribe().await.unwrap();
-    let queue = backlog_storage::QueuePauseParams {
-        queue: "mail".into(),
-        now: None,
-    };
-    storage.queue_pause(queue.clone()).await.unwrap();
-    assert!(storage.queue_resume(queue).await.unwrap());
     // This process's subscribers still hear of it; other processes will at their polls.
-    assert_eq!(
-        next_event(&mut events).await,
-        Event::QueueResumed {
-            queue: "mail".into()
-        }
-    );
+    pause_and_resume_mail(&storage, &mut events).await;
     let info = storage.queue_get("mail").await.unwrap().unwrap();
     assert!(info.paused_at.is_none());
     storage.close().await.unwrap();
