@@ -199,30 +199,37 @@ async fn a_server_stopping_on_sqlite_tells_other_processes_it_resigned() {
     let storage = backlog::sqlite::testing::test_storage().await.unwrap();
     let database = format!("sqlite://{}", storage.path().display());
     let mut server = Command::new(env!("CARGO_BIN_EXE_backlog"))
-        .args(["serve", "--http", "127.0.0.1:0", "--database", &database])
+        .args([
+            "-v",
+            "serve",
+            "--http",
+            "127.0.0.1:0",
+            "--database",
+            &database,
+        ])
         .env_remove("BACKLOG_DATABASE_URL")
         .env_remove("BACKLOG_WEB_PASSWORD")
         .env_remove("BACKLOG_HTTP")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .env_remove("BACKLOG_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = std::io::BufReader::new(server.stdout.take().unwrap()).lines();
-    while !lines
-        .next()
-        .expect("the server printed its address")
-        .unwrap()
-        .starts_with("Dashboard: ")
-    {}
-    // The server elects itself as it starts its services.
-    let lease = backlog::maintenance::MAINTENANCE_LEASE;
-    let elected = tokio::time::timeout(Duration::from_secs(10), async {
-        while storage.leader_get(lease).await.unwrap().is_none() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+    // The server logs its election (`-v`); the rest of its log is drained so it never blocks.
+    let log = server.stderr.take().unwrap();
+    let (elected, election) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(log).lines().map_while(Result::ok) {
+            if line.contains("elected leader") {
+                let _ = elected.send(());
+            }
         }
-    })
-    .await;
-    assert!(elected.is_ok(), "the server did not lead within 10 s");
+    });
+    election
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the server did not lead within 10 s");
+    let lease = backlog::maintenance::MAINTENANCE_LEASE;
+    assert!(storage.leader_get(lease).await.unwrap().is_some());
 
     // What followers in this process hear (they then try to take over at once, rather than
     // when the lease runs out).

@@ -48,8 +48,8 @@
 //!
 //! SQLite only: `writer` (the writer thread), `checkpoint` (the checkpointer thread), `reader`
 //! (the read pool), `connection` (pragmas), `notify` (wake-ups: in-process, the signals written
-//! for other processes, and the watcher of other processes' inserts and signals), `time` (timestamps as text) and `sql` (the statements, one file
-//! each under `sql/`).
+//! for other processes, and the watcher of other processes' inserts and signals), `time`
+//! (timestamps as text) and `sql` (the statements, one file each under `sql/`).
 //!
 //! # Example
 //!

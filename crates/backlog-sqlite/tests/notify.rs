@@ -55,13 +55,17 @@ fn insert_from_another_process(path: &std::path::Path, queue: &str) {
     .unwrap();
 }
 
+/// The next event (within 5 s).
+async fn next_event(events: &mut tokio::sync::broadcast::Receiver<Event>) -> Event {
+    tokio::time::timeout(Duration::from_secs(5), events.recv())
+        .await
+        .expect("no event within 5 s")
+        .unwrap()
+}
+
 /// The next `JobAvailable` event's queue (within 5 s).
 async fn next_queue(events: &mut tokio::sync::broadcast::Receiver<Event>) -> String {
-    let event = tokio::time::timeout(Duration::from_secs(5), events.recv())
-        .await
-        .expect("no wake-up within 5 s")
-        .unwrap();
-    match event {
+    match next_event(events).await {
         Event::JobAvailable { queue } => queue,
         other => panic!("unexpected event {other:?}"),
     }
@@ -188,14 +192,6 @@ fn signal_from_another_process(path: &std::path::Path, kind: &str, subject: &str
         [kind, subject],
     )
     .unwrap();
-}
-
-/// The next event (within 5 s).
-async fn next_event(events: &mut tokio::sync::broadcast::Receiver<Event>) -> Event {
-    tokio::time::timeout(Duration::from_secs(5), events.recv())
-        .await
-        .expect("no event within 5 s")
-        .unwrap()
 }
 
 #[tokio::test]
