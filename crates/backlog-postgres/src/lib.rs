@@ -196,6 +196,8 @@ struct Inner {
     /// Whether the latest outcome write met jobs of workflows or batches: then the next one
     /// goes straight to the settling transaction instead of being deferred (see finish.rs).
     settling: std::sync::atomic::AtomicBool,
+    /// Whether bulk `COPY`s go row by row, from the server's version (see `insert_copy.rs`).
+    copy_row_by_row: tokio::sync::OnceCell<bool>,
     /// Never sent on: dropping it (with the last clone of the storage) stops the listener.
     _shutdown: watch::Sender<()>,
     shutdown_rx: watch::Receiver<()>,
@@ -268,6 +270,7 @@ impl PgStorage {
                 limited: std::sync::Mutex::default(),
                 gather: gather::Gather::default(),
                 settling: Default::default(),
+                copy_row_by_row: tokio::sync::OnceCell::new(),
                 _shutdown: shutdown,
                 shutdown_rx,
             }),

@@ -51,6 +51,19 @@ pub async fn test_storage() -> PgStorage {
     }
 }
 
+/// A [`test_storage`] whose bulk `COPY`s go row by row (`true`, what PostgreSQL 16 and older
+/// get) or through the server's multi-insert buffer (`false`, 17 and later), whatever the test
+/// server's version: both statements are tested on any server (`src/insert_copy.rs`).
+pub async fn test_storage_copying(row_by_row: bool) -> PgStorage {
+    let storage = test_storage().await;
+    storage
+        .inner
+        .copy_row_by_row
+        .set(row_by_row)
+        .expect("a fresh storage has not decided yet");
+    storage
+}
+
 /// Like [`test_storage`], returning errors.
 ///
 /// # Errors

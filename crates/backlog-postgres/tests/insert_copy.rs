@@ -1,11 +1,13 @@
 //! The pooled insert sends a batch of plain jobs by `COPY` (src/insert_copy.rs) rather than
 //! through `job_insert_many.sql`; the transactional insert (src/tx.rs) keeps the statement. The
 //! same batch through both must store the same rows, answer in input order, mark the fair
-//! queues, wake the right queues, and a failure half-way must store nothing.
+//! queues, wake the right queues, and a failure half-way must store nothing. Each test runs
+//! with both forms of the `COPY`: row by row (PostgreSQL 16 and older) and through the server's
+//! multi-insert buffer (17 and later).
 
 use std::time::Duration;
 
-use backlog_postgres::testing::test_storage;
+use backlog_postgres::testing::test_storage_copying;
 use backlog_postgres::PgStorage;
 use backlog_storage::{ErrorKind, Event, JobInsert, JobInsertManyParams, Storage};
 use backlog_types::{JobRow, JobState};
@@ -68,7 +70,13 @@ async fn rows(storage: &PgStorage, ids: &[i64]) -> Vec<JobRow> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copy_stores_what_the_statement_stores() {
-    let storage = test_storage().await;
+    for row_by_row in [true, false] {
+        copy_stores_what_the_statement_stores_with(row_by_row).await;
+    }
+}
+
+async fn copy_stores_what_the_statement_stores_with(row_by_row: bool) {
+    let storage = test_storage_copying(row_by_row).await;
     let mut events = storage.event_subscribe().await.unwrap();
     let jobs = batch();
 
@@ -167,7 +175,13 @@ async fn assert_stored_as_by_the_statement(
 /// stores. A batch with one job that has any one of those options must keep every column.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plain_copy_stores_what_the_statement_stores() {
-    let storage = test_storage().await;
+    for row_by_row in [true, false] {
+        a_plain_copy_stores_what_the_statement_stores_with(row_by_row).await;
+    }
+}
+
+async fn a_plain_copy_stores_what_the_statement_stores_with(row_by_row: bool) {
+    let storage = test_storage_copying(row_by_row).await;
     let plain: Vec<JobInsert> = batch()
         .into_iter()
         .map(|job| JobInsert {
@@ -209,7 +223,13 @@ async fn a_plain_copy_stores_what_the_statement_stores() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failure_half_way_through_the_copy_stores_nothing() {
-    let storage = test_storage().await;
+    for row_by_row in [true, false] {
+        a_failure_half_way_through_the_copy_stores_nothing_with(row_by_row).await;
+    }
+}
+
+async fn a_failure_half_way_through_the_copy_stores_nothing_with(row_by_row: bool) {
+    let storage = test_storage_copying(row_by_row).await;
     let mut jobs = batch();
     jobs[200].max_attempts = 0; // violates the table's CHECK, on the server
     let err = storage
