@@ -166,7 +166,9 @@ unkeyed AS (
     FROM unnest(ARRAY(
         SELECT job.id
         FROM backlog_job AS job
-        WHERE job.state = 'available' AND job.queue = $1::text AND job.partition_key IS NULL
+        WHERE job.state = 'available'
+          AND hashtextextended(job.queue, 0) = hashtextextended($1::text, 0)
+          AND job.queue = $1::text AND job.partition_key IS NULL
           AND (cardinality($4::text[]) = 0 OR job.kind = ANY ($4::text[]))
         ORDER BY job.priority DESC, job.scheduled_at, job.id
         LIMIT (SELECT n FROM short)

@@ -26,6 +26,7 @@ locked AS (
     SELECT id
     FROM backlog_job
     WHERE state = 'available'
+      AND hashtextextended(queue, 0) = hashtextextended($1::text, 0)
       AND queue = $1::text
       AND (cardinality($7::text[]) = 0 OR kind = ANY($7::text[]))
       AND ($6::boolean OR NOT EXISTS (

@@ -173,7 +173,10 @@ impl PgStorage {
         self.inner
             .copy_row_by_row
             .get_or_try_init(|| async {
-                let row = client.query_one(SERVER_VERSION, &[]).await.map_err(error::pg)?;
+                let row = client
+                    .query_one(SERVER_VERSION, &[])
+                    .await
+                    .map_err(error::pg)?;
                 let version: i32 = row.try_get(0).map_err(error::decode)?;
                 Ok(row_by_row(version))
             })

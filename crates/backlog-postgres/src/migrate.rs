@@ -88,6 +88,12 @@ pub static MIGRATIONS: &[Migration] = &[
         up: include_str!("../migrations/015_partition_counted.up.sql"),
         down: include_str!("../migrations/015_partition_counted.down.sql"),
     },
+    Migration {
+        version: 17,
+        name: "fetch_index_hash",
+        up: include_str!("../migrations/017_fetch_index_hash.up.sql"),
+        down: include_str!("../migrations/017_fetch_index_hash.down.sql"),
+    },
 ];
 
 const LOCK: &str = include_str!("../sql/migration_lock.sql");

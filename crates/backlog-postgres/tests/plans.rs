@@ -29,6 +29,7 @@ const SETTLE: &str = include_str!("../sql/job_dependants_settle.sql");
 const FAIR_CLAIM: &str = include_str!("../sql/fair_claim.sql");
 const COUNT_UNFINISHED: &str = include_str!("../sql/job_count_unfinished.sql");
 const CLEAN: &str = include_str!("../sql/job_delete_finalized.sql");
+const LATENCY: &str = include_str!("../sql/queue_latency.sql");
 /// The switches `src/plan.rs` sends around a generically planned statement.
 const ENTER: &str = include_str!("../sql/plan_generic_enter.sql");
 const LEAVE: &str = include_str!("../sql/plan_generic_leave.sql");
@@ -323,6 +324,16 @@ async fn check_all(client: &Client, situation: &str) {
         problems.extend(check(client, label, FETCH, args, claim_expect()).await);
         problems.extend(check_generic(client, label, FETCH, args, claim_expect()).await);
     }
+
+    // The queue latency (dashboard, metrics): probes of the claim's index per queue and
+    // priority level, never the table.
+    let latency = Expect {
+        allowed: &[FETCH_INDEX],
+        required: &[FETCH_INDEX],
+        ordered: None,
+        whole: &[FETCH_INDEX],
+    };
+    problems.extend(check(client, "queue_latency", LATENCY, "", latency).await);
 
     // Completions and heartbeats: a small batch and a full one (the completer's default).
     for n in [10, 1000] {

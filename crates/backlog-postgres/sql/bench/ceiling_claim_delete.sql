@@ -4,7 +4,8 @@ DELETE FROM bench_ceiling_job
 WHERE id IN (
     SELECT id
     FROM bench_ceiling_job
-    WHERE state = 'available' AND queue = $1::text
+    WHERE state = 'available'
+      AND hashtextextended(queue, 0) = hashtextextended($1::text, 0) AND queue = $1::text
     ORDER BY priority DESC, scheduled_at, id
     LIMIT $2::bigint
     FOR UPDATE SKIP LOCKED
