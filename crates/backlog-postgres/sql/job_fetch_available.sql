@@ -6,7 +6,9 @@
 -- `available` alone means runnable: jobs only enter it once due (insert, job_schedule, retry),
 -- so there is no scheduled_at filter. With one, a job promoted by job_schedule with a `now`
 -- ahead of the database clock could not be fetched. The walk is then an ordered scan of the
--- partial index backlog_job_fetch that stops after $2 unlocked rows.
+-- partial index backlog_job_fetch that stops after $2 unlocked rows. The index is keyed by a
+-- hash of the queue (migrations/017_fetch_index_hash.up.sql): the hash's equality finds the
+-- queue's range, the name's rules out another queue with the same hash.
 --
 -- The claim commits asynchronously (synchronous_commit off for this transaction only): a
 -- claim is a lease, not data. If the server crashes before the claim reaches disk, the job is
