@@ -35,6 +35,7 @@
 //! input order, fair queues, wake-ups, and nothing stored when a row fails half-way.
 
 use std::collections::HashSet;
+use std::sync::LazyLock;
 
 use backlog_storage::{Error, ErrorKind, JobInsert, JobInsertResult};
 use backlog_types::JobId;
@@ -60,13 +61,22 @@ const COMMIT: &str = include_str!("../sql/transaction_commit.sql");
 const ROW_BY_ROW: &str = include_str!("../sql/job_insert_copy_row_by_row.sql");
 const SERVER_VERSION: &str = include_str!("../sql/server_version_num.sql");
 
-/// The `COPY` statements with [`ROW_BY_ROW`] appended: (all columns, plain columns).
-static COPY_ROW_BY_ROW: std::sync::LazyLock<(String, String)> = std::sync::LazyLock::new(|| {
-    (
-        format!("{COPY}{ROW_BY_ROW}"),
-        format!("{COPY_PLAIN}{ROW_BY_ROW}"),
-    )
-});
+/// [`COPY`] and [`COPY_PLAIN`] with [`ROW_BY_ROW`] appended.
+static COPY_ROWS: LazyLock<String> = LazyLock::new(|| format!("{COPY}{ROW_BY_ROW}"));
+static COPY_PLAIN_ROWS: LazyLock<String> = LazyLock::new(|| format!("{COPY_PLAIN}{ROW_BY_ROW}"));
+
+/// The `COPY` statement for a batch, and how many of [`COLUMNS`] each row sends: only the
+/// first [`PLAIN_COLUMNS`] when every job is [plain](JobInsert::is_plain).
+fn copy_statement(plain: bool, row_by_row: bool) -> (&'static str, usize) {
+    let columns = if plain { PLAIN_COLUMNS } else { COLUMNS.len() };
+    let sql = match (plain, row_by_row) {
+        (true, false) => COPY_PLAIN,
+        (true, true) => COPY_PLAIN_ROWS.as_str(),
+        (false, false) => COPY,
+        (false, true) => COPY_ROWS.as_str(),
+    };
+    (sql, columns)
+}
 
 /// Whether a server of `server_version_num` inserts faster row by row (see [`ROW_BY_ROW`]):
 /// PostgreSQL 17 rewrote the resource owner whose bookkeeping makes the multi-insert buffer
@@ -223,13 +233,7 @@ async fn copy(
     row_by_row: bool,
 ) -> Result<(Vec<JobId>, Vec<String>), Error> {
     let keyed = jobs.iter().any(|job| job.partition_key.is_some());
-    let plain = jobs.iter().all(JobInsert::is_plain);
-    let (statement, columns) = match (plain, row_by_row) {
-        (true, false) => (COPY_PLAIN, PLAIN_COLUMNS),
-        (true, true) => (COPY_ROW_BY_ROW.1.as_str(), PLAIN_COLUMNS),
-        (false, false) => (COPY, COLUMNS.len()),
-        (false, true) => (COPY_ROW_BY_ROW.0.as_str(), COLUMNS.len()),
-    };
+    let (statement, columns) = copy_statement(jobs.iter().all(JobInsert::is_plain), row_by_row);
     let (begin, ids, copy, commit, mark) = tokio::try_join!(
         client.prepare_cached(BEGIN),
         client.prepare_cached(IDS),
@@ -329,11 +333,12 @@ async fn copy(
     committed.map_err(error::pg)?;
     if copied != jobs.len() as u64 {
         // Committed already (the commit is pipelined): say so loudly rather than return ids
-        // of rows that are not there. The WHERE clause of ROW_BY_ROW passes every row.
+        // of rows that are not there. The WHERE clause of ROW_BY_ROW passes every row, so this
+        // is a server that broke its own contract.
         return Err(Error::new(
             ErrorKind::Database,
             format!(
-                "COPY wrote {copied} of {} jobs; the others were not enqueued",
+                "COPY wrote and committed {copied} of {} jobs; the rest were not enqueued,                  and calling again would enqueue the committed ones twice",
                 jobs.len()
             ),
         ));
@@ -361,12 +366,14 @@ mod tests {
         assert!(!row_by_row(170_000));
         assert!(!row_by_row(180_001));
         // The clause follows the statement on a line of its own, after the comments.
-        for statement in [&COPY_ROW_BY_ROW.0, &COPY_ROW_BY_ROW.1] {
-            let code: Vec<&str> = statement
+        for plain in [true, false] {
+            let (sql, columns) = copy_statement(plain, true);
+            assert_eq!(columns, if plain { PLAIN_COLUMNS } else { COLUMNS.len() });
+            let code: Vec<&str> = sql
                 .lines()
                 .filter(|line| !line.trim_start().starts_with("--"))
                 .collect();
-            assert_eq!(code.last(), Some(&"WHERE random() >= 0"), "{statement}");
+            assert_eq!(code.last(), Some(&"WHERE random() >= 0"), "{sql}");
             assert!(code[code.len() - 2].ends_with("FROM STDIN (FORMAT binary)"));
         }
     }
