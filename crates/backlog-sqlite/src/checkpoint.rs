@@ -19,6 +19,19 @@
 //! SQLite's automatic checkpoint, 1,000 pages and one commit), unless a long read transaction
 //! keeps the WAL from starting over, as with SQLite's own checkpoint.
 //!
+//! A full disk breaks that cycle. If the last pass could not copy every frame (a reader still
+//! needed older ones), the WAL does not start over; it grows into whatever space is freed and
+//! fills the disk again before it reaches the [`TRIGGER_PAGES`] that would wake the
+//! checkpointer, and every write fails until the process restarts. So once a write has failed
+//! because the disk is full ([`disk_full`]), the writer runs a TRUNCATE checkpoint before each
+//! batch until one succeeds ([`reclaim`]). It copies the whole WAL back (the database file
+//! grows into the freed space), waits up to [`RECLAIM_WAIT`] for readers of older frames and
+//! for other processes' writers, and truncates the WAL file to nothing, giving its space back.
+//! If it fails because the disk is still full, the batch is refused without running: it would
+//! append to the WAL, and as soon as some space is freed it would take that space before the
+//! checkpoint got it. If readers kept it from finishing, the batch runs (a long read may last
+//! minutes), and the next batch tries again.
+//!
 //! Durability does not change: a commit is durable once its WAL frames are synced, whoever
 //! copies them later; a checkpoint syncs the WAL before it copies and the database file after.
 
@@ -27,6 +40,7 @@ use std::os::raw::c_int;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use backlog_storage::{Error, ErrorKind};
 use rusqlite::hooks::{CheckpointMode, Wal};
@@ -44,6 +58,11 @@ pub(crate) const RESTART_PAGES: c_int = 4_000;
 /// itself: the WAL's bound, give or take one commit.
 pub(crate) const LIMIT_PAGES: c_int = 2 * RESTART_PAGES;
 
+/// How long a checkpoint of [`reclaim`] waits for readers of older frames and for other
+/// processes' writers, instead of the connection's busy timeout: it runs before every batch
+/// until it succeeds, and while it waits it holds the write lock.
+pub(crate) const RECLAIM_WAIT: Duration = Duration::from_millis(50);
+
 /// The checkpointer thread, started with its own connection to the database file.
 pub(crate) struct Checkpointer {
     poke: SyncSender<()>,
@@ -58,6 +77,9 @@ struct Hook {
     poke: SyncSender<()>,
     pass: Arc<Mutex<()>>,
     poked_at: c_int,
+    /// Whether a write failed because the disk was full, and no TRUNCATE checkpoint has
+    /// succeeded since.
+    reclaim: bool,
 }
 
 thread_local! {
@@ -94,6 +116,7 @@ impl Checkpointer {
                 poke: self.poke.clone(),
                 pass: self.pass.clone(),
                 poked_at: 0,
+                reclaim: false,
             });
         });
         // Replaces SQLite's automatic checkpoint, which is itself a WAL hook.
@@ -145,12 +168,63 @@ fn on_commit(wal: &Wal, pages: c_int) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Notes, on the writer thread, that a write failed because the disk is full: [`reclaim`]
+/// will checkpoint and truncate the WAL.
+pub(crate) fn disk_full() {
+    HOOK.with(|hook| {
+        if let Some(hook) = hook.borrow_mut().as_mut() {
+            hook.reclaim = true;
+        }
+    });
+}
+
+/// Called on the writer thread before each batch, outside any transaction. From a write that
+/// failed because the disk was full ([`disk_full`]) until a TRUNCATE checkpoint succeeds,
+/// runs one: it copies the whole WAL into the database file and truncates the WAL file, so
+/// the space the WAL held comes back and the next write starts a fresh WAL. Returns the
+/// checkpoint's error if it failed because the disk is still too full for the database file
+/// to take the pages: the batch must not run then. One that readers kept from finishing
+/// returns `Ok` (tried again before the next batch).
+pub(crate) fn reclaim(writer: &Connection) -> rusqlite::Result<()> {
+    HOOK.with(|hook| {
+        let mut hook = hook.borrow_mut();
+        let Some(hook) = hook.as_mut().filter(|hook| hook.reclaim) else {
+            return Ok(());
+        };
+        // SQLite lets one checkpoint run at a time: wait for the checkpointer's pass.
+        let _pass = hook.pass.lock().unwrap_or_else(PoisonError::into_inner);
+        let configured: Option<u64> = writer
+            .query_row("PRAGMA busy_timeout", [], |row| row.get(0))
+            .ok();
+        let _ = writer.busy_timeout(RECLAIM_WAIT);
+        // (busy, WAL frames, frames copied): busy is 1 if readers or a writer kept it from
+        // finishing.
+        let done = writer.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+            row.get::<_, i64>(0)
+        });
+        if let Some(ms) = configured {
+            let _ = writer.busy_timeout(Duration::from_millis(ms));
+        }
+        match done {
+            Ok(0) => {
+                hook.reclaim = false;
+                hook.poked_at = 0; // the WAL starts over
+                Ok(())
+            }
+            Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) => Err(e),
+            // Busy, or another error: the batch runs and reports its own.
+            _ => Ok(()),
+        }
+    })
+}
+
 /// The thread's loop: a PASSIVE checkpoint per wake-up, until the writer detaches.
 fn run(conn: &Connection, pokes: &Receiver<()>, pass: &Mutex<()>) {
     while pokes.recv().is_ok() {
         let _pass = pass.lock().unwrap_or_else(PoisonError::into_inner);
-        // One that fails (the disk is full, say) is tried again at the next wake-up, and the
-        // writer's own at RESTART_PAGES does not depend on this one.
+        // One that fails is tried again at the next wake-up, and the writer's own at
+        // RESTART_PAGES does not depend on this one. (On a full disk neither may come: see
+        // `reclaim`.)
         let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
     }
 }
@@ -230,6 +304,50 @@ mod tests {
             copied >= 2 * TRIGGER_PAGES as u64 * page as u64,
             "the database file holds {copied} bytes: the checkpointer did not copy the WAL"
         );
+    }
+
+    #[test]
+    fn after_a_full_disk_the_wal_is_truncated_before_the_next_batch() {
+        let db = TempDb::new("reclaim");
+        let (writer, checkpointer, page) = setup(&db.0);
+        write(&writer, page, 3, || {});
+        // Nothing failed: nothing to reclaim, the WAL stays as it is.
+        reclaim(&writer).unwrap();
+        let grown = bytes(&db.0, "-wal");
+        assert!(grown > 0, "the WAL is empty after 300 pages");
+        // A write failed because the disk was full: the next batch first truncates the WAL.
+        disk_full();
+        reclaim(&writer).unwrap();
+        assert_eq!(bytes(&db.0, "-wal"), 0, "the WAL was not truncated");
+        // Once, not before every batch: the WAL grows again.
+        write(&writer, page, 1, || {});
+        reclaim(&writer).unwrap();
+        assert!(bytes(&db.0, "-wal") > 0, "the WAL was truncated again");
+        // A reader of older frames keeps the checkpoint from finishing: the batch runs anyway
+        // (`Ok`), and the next batch tries again once the reader is gone.
+        let reader = Connection::open(&db.0).unwrap();
+        reader
+            .execute_batch("BEGIN; SELECT count(*) FROM t;")
+            .unwrap();
+        write(&writer, page, 1, || {});
+        disk_full();
+        reclaim(&writer).unwrap();
+        assert!(
+            bytes(&db.0, "-wal") > 0,
+            "the WAL was truncated under a reader"
+        );
+        reader.execute_batch("COMMIT").unwrap();
+        reclaim(&writer).unwrap();
+        assert_eq!(
+            bytes(&db.0, "-wal"),
+            0,
+            "the WAL was not truncated once the reader left"
+        );
+        let rows: i64 = writer
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 500);
+        checkpointer.stop(&writer);
     }
 
     #[test]

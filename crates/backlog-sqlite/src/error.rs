@@ -10,6 +10,14 @@ pub(crate) fn from_sqlite(err: rusqlite::Error) -> Error {
     Error::new(kind, message).with_source(err)
 }
 
+/// Whether `err` (a storage error made by [`from_sqlite`]) says the disk is full.
+pub(crate) fn is_disk_full(err: &Error) -> bool {
+    std::error::Error::source(err)
+        .and_then(|source| source.downcast_ref::<rusqlite::Error>())
+        .and_then(rusqlite::Error::sqlite_error_code)
+        == Some(ffi::ErrorCode::DiskFull)
+}
+
 /// Whether `err` says a table is missing: the schema is not migrated (yet).
 pub(crate) fn is_not_migrated(err: &rusqlite::Error) -> bool {
     matches!(
@@ -32,6 +40,11 @@ fn classify(err: &rusqlite::Error) -> (ErrorKind, &'static str) {
                 ffi::ErrorCode::DatabaseBusy | ffi::ErrorCode::DatabaseLocked => (
                     ErrorKind::Unavailable,
                     "the SQLite database is locked by another connection",
+                ),
+                ffi::ErrorCode::DiskFull => (
+                    ErrorKind::Unavailable,
+                    "the disk holding the SQLite database is full, so nothing was written: \
+                     free space on that filesystem (writes succeed again once there is room)",
                 ),
                 ffi::ErrorCode::CannotOpen | ffi::ErrorCode::SystemIoFailure => (
                     ErrorKind::Unavailable,
@@ -91,6 +104,18 @@ mod tests {
 
     fn failure(code: i32, message: &str) -> rusqlite::Error {
         rusqlite::Error::SqliteFailure(ffi::Error::new(code), Some(message.to_owned()))
+    }
+
+    #[test]
+    fn a_full_disk_says_what_to_do_and_is_recognised() {
+        let err = from_sqlite(failure(ffi::SQLITE_FULL, "database or disk is full"));
+        assert_eq!(err.kind(), ErrorKind::Unavailable);
+        assert!(err.to_string().contains("free space"), "{err}");
+        assert!(is_disk_full(&err));
+        let busy = from_sqlite(failure(ffi::SQLITE_BUSY, "database is locked"));
+        assert!(!is_disk_full(&busy));
+        // A copy (what each request of a failed batch gets) keeps the kind and the message.
+        assert!(copy(&err).to_string().contains("database or disk is full"));
     }
 
     #[test]

@@ -10,7 +10,10 @@
 //! - each request runs inside its own `SAVEPOINT`, so a request that fails is rolled back alone
 //!   and gets its own error while the others of the batch commit;
 //! - replies are sent only after `COMMIT` succeeded, so a caller that got `Ok` knows its write is
-//!   durable; if `COMMIT` (or `BEGIN`) fails, every request of the batch gets that error.
+//!   durable; if `COMMIT` (or `BEGIN`) fails, every request of the batch gets that error;
+//! - after a write failed because the disk is full, each batch first checkpoints and truncates
+//!   the WAL, and is refused with the disk-full error if that fails for want of space (see
+//!   `checkpoint.rs`).
 //!
 //! Sixteen concurrent single-job enqueues therefore cost one fsync, not sixteen. The request
 //! channel is bounded ([`QUEUE_CAPACITY`]), so callers wait (asynchronously) when the writer
@@ -25,8 +28,8 @@ use backlog_storage::{Error, ErrorKind};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::checkpoint::Checkpointer;
-use crate::error::{copy, from_sqlite, writer_stopped};
+use crate::checkpoint::{self, Checkpointer};
+use crate::error::{copy, from_sqlite, is_disk_full, writer_stopped};
 use crate::sql;
 
 /// Most requests committed by one transaction.
@@ -43,6 +46,8 @@ trait Request: Send {
     fn reply(self: Box<Self>, batch: Result<(), &Error>);
     /// Whether the commit must reach the disk before the caller is answered.
     fn durable(&self) -> bool;
+    /// Whether the work failed because the disk is full.
+    fn failed_on_full_disk(&self) -> bool;
 }
 
 struct Pending<F, R> {
@@ -100,6 +105,10 @@ where
 
     fn durable(&self) -> bool {
         self.durable
+    }
+
+    fn failed_on_full_disk(&self) -> bool {
+        matches!(&self.outcome, Some(Err(e)) if is_disk_full(e))
     }
 }
 
@@ -249,7 +258,10 @@ fn run(conn: &mut Connection, mut receiver: mpsc::Receiver<Box<dyn Request>>) {
                 relaxed = want_relaxed;
             }
         }
-        let outcome = if relaxed && batch.iter().any(|r| r.durable()) {
+        // After a full disk, the WAL must give its space back first (see `checkpoint.rs`).
+        let outcome = if let Err(full) = checkpoint::reclaim(conn) {
+            Err(from_sqlite(full))
+        } else if relaxed && batch.iter().any(|r| r.durable()) {
             Err(Error::new(
                 ErrorKind::Database,
                 "could not restore synchronous=FULL",
@@ -257,6 +269,11 @@ fn run(conn: &mut Connection, mut receiver: mpsc::Receiver<Box<dyn Request>>) {
         } else {
             commit_batch(conn, &mut batch)
         };
+        if outcome.as_ref().is_err_and(is_disk_full)
+            || batch.iter().any(|r| r.failed_on_full_disk())
+        {
+            checkpoint::disk_full();
+        }
         for request in batch.drain(..) {
             request.reply(outcome.as_ref().map(|_| ()));
         }

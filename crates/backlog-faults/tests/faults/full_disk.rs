@@ -2,6 +2,16 @@
 //! fills up while producers and workers run. Enqueues are refused saying the disk is full,
 //! the file stays intact (`PRAGMA integrity_check`), and once space is freed the same processes
 //! finish the work with no acknowledged job lost.
+//!
+//! The space comes back in two steps, as an operator may free it, with a long read transaction
+//! (a report, a backup) open across the first. The read keeps the WAL from starting over, so
+//! once the filler is removed the WAL grows into the freed space and fills the disk again.
+//! The read ends; then a small reserve file (512 KiB, far less than the WAL holds) is removed
+//! too. That must be enough: the processes checkpoint the WAL into the database file and
+//! truncate it, and its space comes back. (Before they did, no checkpoint was due again until
+//! the WAL grew by another 1,000 pages, which it could not: enqueues were refused until the
+//! processes restarted. A short read at the wrong moment was enough for that, without a
+//! reserve: CI saw it once.)
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -63,6 +73,13 @@ fn fill(path: &Path) -> u64 {
     written
 }
 
+/// The size of `db`'s WAL file.
+fn wal_bytes(db: &Path) -> u64 {
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0)
+}
+
 fn integrity(db: &Path) -> String {
     let conn = rusqlite::Connection::open(db).expect("open the database file");
     conn.query_row("pragma integrity_check", [], |row| row.get(0))
@@ -101,17 +118,43 @@ async fn sqlite_on_a_full_filesystem() {
     )
     .await;
     let from = now_us();
+    let reader = rusqlite::Connection::open(&db).expect("open a reader");
+    reader
+        .execute_batch("BEGIN; SELECT count(*) FROM backlog_job;")
+        .expect("begin a long read");
+    let reserve = disk.0.join("reserve");
+    std::fs::write(&reserve, vec![0x5au8; 512 * 1024]).expect("write the reserve file");
     let filler = disk.0.join("filler");
     let filled = fill(&filler);
-    poll("a refused enqueue", Duration::from_secs(30), || {
-        let out = procs.proc(producer).out.clone();
-        async move { (!refusals(&out).is_empty()).then_some(()) }
+    let refused_at = |out: &Path| refusals(out).len();
+    let out = procs.proc(producer).out.clone();
+    poll("a refused enqueue", Duration::from_secs(30), || async {
+        (refused_at(&out) > 0).then_some(())
     })
     .await;
-    // The fault lasts `hold`, then the space comes back.
+    // The fault lasts `hold`, then the space comes back, but the long read keeps the WAL from
+    // starting over: it grows into the freed space until the disk is full again.
     tokio::time::sleep(hold).await;
     let check_full = integrity(&db);
+    let acked_full = acked(&procs.acked_files()).len();
     std::fs::remove_file(&filler).expect("free the space");
+    poll(
+        "an enqueue acknowledged once the filler is gone",
+        Duration::from_secs(30),
+        || async { (acked(&procs.acked_files()).len() > acked_full).then_some(()) },
+    )
+    .await;
+    let before = refused_at(&out);
+    poll(
+        "a refused enqueue once the WAL filled the freed space",
+        Duration::from_secs(60),
+        || async { (refused_at(&out) > before).then_some(()) },
+    )
+    .await;
+    let wal_full = wal_bytes(&db);
+    reader.execute_batch("COMMIT").expect("end the long read");
+    drop(reader);
+    std::fs::remove_file(&reserve).expect("free the reserve");
     let to = now_us();
     assert!(
         procs.wait_exit(producer, Duration::from_secs(180)),
@@ -148,8 +191,10 @@ async fn sqlite_on_a_full_filesystem() {
         &faults,
     );
     println!(
-        "faults: scenario=sqlite_disk_full filler={}KiB held={:.1}s refused={} disk_full_refusal={:?} integrity=ok recovery={:.1}s {report}",
+        "faults: scenario=sqlite_disk_full filler={}KiB wal_full={}KiB wal_after={}KiB held={:.1}s refused={} disk_full_refusal={:?} integrity=ok recovery={:.1}s {report}",
         filled / 1024,
+        wal_full / 1024,
+        wal_bytes(&db) / 1024,
         (to - from) as f64 / 1e6,
         refused.len(),
         disk_full.map(String::as_str).unwrap_or(""),
