@@ -46,6 +46,8 @@ use backlog_storage::{Error, ErrorKind};
 use rusqlite::hooks::{CheckpointMode, Wal};
 use rusqlite::Connection;
 
+use crate::error::is_sqlite_disk_full;
+
 /// New WAL pages after which the writer wakes the checkpointer (SQLite's own automatic
 /// checkpoint runs every 1,000 pages).
 pub(crate) const TRIGGER_PAGES: c_int = 1_000;
@@ -206,12 +208,12 @@ pub(crate) fn reclaim(writer: &Connection) -> rusqlite::Result<()> {
             let _ = writer.busy_timeout(Duration::from_millis(ms));
         }
         match done {
+            // The WAL starts over; `on_commit` notices it at the next commit.
             Ok(0) => {
                 hook.reclaim = false;
-                hook.poked_at = 0; // the WAL starts over
                 Ok(())
             }
-            Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) => Err(e),
+            Err(e) if is_sqlite_disk_full(&e) => Err(e),
             // Busy, or another error: the batch runs and reports its own.
             _ => Ok(()),
         }

@@ -14,8 +14,12 @@ pub(crate) fn from_sqlite(err: rusqlite::Error) -> Error {
 pub(crate) fn is_disk_full(err: &Error) -> bool {
     std::error::Error::source(err)
         .and_then(|source| source.downcast_ref::<rusqlite::Error>())
-        .and_then(rusqlite::Error::sqlite_error_code)
-        == Some(ffi::ErrorCode::DiskFull)
+        .is_some_and(is_sqlite_disk_full)
+}
+
+/// Whether SQLite says the disk is full.
+pub(crate) fn is_sqlite_disk_full(err: &rusqlite::Error) -> bool {
+    err.sqlite_error_code() == Some(ffi::ErrorCode::DiskFull)
 }
 
 /// Whether `err` says a table is missing: the schema is not migrated (yet).

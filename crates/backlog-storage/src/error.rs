@@ -4,7 +4,8 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ErrorKind {
-    /// The database could not be reached or the connection broke. Usually worth retrying.
+    /// The database could not be reached, the connection broke, or it cannot write for now
+    /// (locked by another connection, its disk full). Usually worth retrying.
     Unavailable,
     /// The schema is missing or older than this version of Backlog: run `backlog migrate`.
     NotMigrated,

@@ -126,10 +126,10 @@ async fn sqlite_on_a_full_filesystem() {
     std::fs::write(&reserve, vec![0x5au8; 512 * 1024]).expect("write the reserve file");
     let filler = disk.0.join("filler");
     let filled = fill(&filler);
-    let refused_at = |out: &Path| refusals(out).len();
+    let refusal_count = |out: &Path| refusals(out).len();
     let out = procs.proc(producer).out.clone();
     poll("a refused enqueue", Duration::from_secs(30), || async {
-        (refused_at(&out) > 0).then_some(())
+        (refusal_count(&out) > 0).then_some(())
     })
     .await;
     // The fault lasts `hold`, then the space comes back, but the long read keeps the WAL from
@@ -144,11 +144,11 @@ async fn sqlite_on_a_full_filesystem() {
         || async { (acked(&procs.acked_files()).len() > acked_full).then_some(()) },
     )
     .await;
-    let before = refused_at(&out);
+    let before = refusal_count(&out);
     poll(
         "a refused enqueue once the WAL filled the freed space",
         Duration::from_secs(60),
-        || async { (refused_at(&out) > before).then_some(()) },
+        || async { (refusal_count(&out) > before).then_some(()) },
     )
     .await;
     let wal_full = wal_bytes(&db);
