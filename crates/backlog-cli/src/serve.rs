@@ -97,27 +97,9 @@ pub fn prometheus() -> anyhow::Result<metrics_exporter_prometheus::PrometheusHan
         .context("could not install the Prometheus recorder")
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn stop_signal() {
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
+/// Installs the Ctrl-C and SIGTERM handlers now, and returns what resolves on either.
+fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    backlog::shutdown_signal().context("could not install the Ctrl-C and SIGTERM handlers")
 }
 
 /// Serves `client` with `options` on `addr` until `stop` resolves; prints the address.
@@ -142,6 +124,10 @@ pub async fn serve_http(
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    // The handlers go in before anything starts. Until they are in, a SIGTERM kills the process
+    // with the signal's default action: a leading maintainer would not resign, and the others
+    // would wait out its lease.
+    let stop = stop_signal()?;
     #[cfg_attr(not(feature = "server"), allow(unused_mut))] // set below with the server
     let mut options = options(&args)?;
     let db = args.db.open().await?;
@@ -166,7 +152,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let served = serve_http(client, options, args.http, stop_signal()).await;
+    let served = serve_http(client, options, args.http, stop).await;
     #[cfg(feature = "server")]
     if let Some(server) = zmq {
         server.shutdown().await;
@@ -192,9 +178,10 @@ pub async fn after_demo(
         );
         return Ok(());
     }
+    let stop = stop_signal()?;
     println!("\nServing the dashboard until Ctrl-C.");
     let client = Client::from_arc(db.storage.clone());
-    serve_http(client, WebOptions::default(), addr, stop_signal()).await
+    serve_http(client, WebOptions::default(), addr, stop).await
 }
 
 #[cfg(test)]

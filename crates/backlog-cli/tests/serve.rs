@@ -96,3 +96,43 @@ fn serves_and_stops_on_sigterm() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A SIGTERM that arrives while the server is still starting (its database open, its HTTP
+/// listener not yet bound) stops it as cleanly as one that arrives later: the handlers are in
+/// before the server says it is serving, so the signal never falls to its default action.
+#[cfg(unix)]
+#[test]
+fn stops_cleanly_on_a_sigterm_during_start() {
+    let dir = std::env::temp_dir().join(format!("backlog-serve-test-{}", fastrand::u64(..)));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join("jobs.sqlite3").display());
+    let mut child = backlog()
+        .args([
+            "serve",
+            "--migrate",
+            "--http",
+            "127.0.0.1:0",
+            "--database",
+            &url,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().expect("the server printed a line").unwrap();
+    assert!(first.starts_with("Backlog serving "), "{first}");
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(
+        rest.iter().any(|l| l == "Backlog server stopped"),
+        "{rest:?}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
