@@ -116,6 +116,19 @@ impl Notifier {
         receiver
     }
 
+    /// Forgets the ranges [`inserted`](Self::inserted) noted, after an insert failed. A
+    /// transaction that fails at its `COMMIT` (a full disk) gives its ids back, and the next
+    /// insert, maybe another process's, takes them again: still noted, they would hide that
+    /// process's jobs from the watcher, and they would wait for a poll. Forgetting every range
+    /// costs at most a second wake-up for this process's own jobs inserted meanwhile.
+    pub(crate) fn insert_failed(&self) {
+        self.shared
+            .own
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
     /// Notes the jobs this process is inserting (it wakes its own subscribers), so that the
     /// watcher does not take them for another process's. Called inside the inserting
     /// transaction, before its commit makes the jobs visible to the watcher.
@@ -529,6 +542,46 @@ mod tests {
             .query_row("SELECT count(*) FROM backlog_event", [], |row| row.get(0))
             .unwrap();
         assert_eq!(count, 4_096);
+    }
+
+    /// Ids noted by an insert that then failed (at its `COMMIT`) were given back: another
+    /// process's job that takes one of them again is news.
+    #[tokio::test]
+    async fn ids_a_failed_insert_gave_back_are_news_again() {
+        use backlog_storage::Storage;
+
+        let storage = crate::testing::test_storage().await.unwrap();
+        let mut events = storage.event_subscribe().await.unwrap();
+        let noted: Vec<JobInsertResult> = [1, 1_000]
+            .map(|id| JobInsertResult {
+                id,
+                duplicate: false,
+            })
+            .into();
+        storage.notifier().inserted(&noted);
+        storage.notifier().insert_failed();
+
+        let other = Connection::open(storage.path()).unwrap();
+        other.busy_timeout(Duration::from_secs(5)).unwrap();
+        other
+            .execute(
+                "INSERT INTO backlog_job (state, queue, kind, max_attempts, scheduled_at, \
+                 created_at) VALUES ('available', 'elsewhere', 'k', 1, \
+                 '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z')",
+                [],
+            )
+            .unwrap();
+        assert!(other.last_insert_rowid() <= 1_000, "inside the noted range");
+        let event = tokio::time::timeout(Duration::from_secs(5), events.recv())
+            .await
+            .expect("the other process's job woke no one within 5 s")
+            .unwrap();
+        assert_eq!(
+            event,
+            Event::JobAvailable {
+                queue: "elsewhere".into()
+            }
+        );
     }
 
     #[test]

@@ -60,8 +60,8 @@ impl Storage for SqliteStorage {
         // The encoded jobs come back to be freed off the writer thread that every write waits
         // for (about 3 % of that thread's time in a bulk insert), and after the caller has its
         // answer (`insert::free_later`).
-        let (sent, batches) = if jobs.len() >= insert::PIPELINE_JOBS {
-            self.insert_pipelined(jobs, now).await?
+        let written = if jobs.len() >= insert::PIPELINE_JOBS {
+            self.insert_pipelined(jobs, now).await
         } else {
             let batch = insert::InsertBatch::new(jobs, now);
             let notifier = self.notifier().clone();
@@ -72,8 +72,9 @@ impl Storage for SqliteStorage {
                 notifier.inserted(&sent);
                 Ok((sent, vec![batch]))
             })
-            .await?
+            .await
         };
+        let (sent, batches) = written.inspect_err(|_| self.notifier().insert_failed())?;
         let results = deduped.results(&sent);
         self.notifier().job_available(
             batches
