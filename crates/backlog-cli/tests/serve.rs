@@ -1,5 +1,5 @@
 //! `backlog serve` end to end: refuses an exposed address without authentication, serves the
-//! API on a temporary SQLite file, and stops gracefully on SIGTERM.
+//! API on a temporary SQLite file, and stops gracefully on SIGTERM, also one sent while it starts.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -25,6 +25,54 @@ fn http_get(addr: &str, path: &str) -> String {
     reply
 }
 
+/// Starts `backlog serve --migrate` on a SQLite file in a new temporary directory, on a free
+/// port; returns the directory, the process and its stdout's lines.
+#[cfg(unix)]
+fn serve_temporary_file() -> (
+    std::path::PathBuf,
+    std::process::Child,
+    std::io::Lines<BufReader<std::process::ChildStdout>>,
+) {
+    let dir = std::env::temp_dir().join(format!("backlog-serve-test-{}", fastrand::u64(..)));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join("jobs.sqlite3").display());
+    let mut child = backlog()
+        .args([
+            "serve",
+            "--migrate",
+            "--http",
+            "127.0.0.1:0",
+            "--database",
+            &url,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    (dir, child, lines)
+}
+
+/// Sends SIGTERM to `child` and checks that it exits successfully after saying it stopped.
+#[cfg(unix)]
+fn stops_cleanly_on_sigterm(
+    mut child: std::process::Child,
+    lines: std::io::Lines<BufReader<std::process::ChildStdout>>,
+) {
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(
+        rest.iter().any(|l| l == "Backlog server stopped"),
+        "{rest:?}"
+    );
+}
+
 #[test]
 fn exposed_address_without_password_is_refused() {
     let out = backlog()
@@ -48,23 +96,7 @@ fn exposed_address_without_password_is_refused() {
 #[cfg(unix)]
 #[test]
 fn serves_and_stops_on_sigterm() {
-    let dir = std::env::temp_dir().join(format!("backlog-serve-test-{}", fastrand::u64(..)));
-    std::fs::create_dir_all(&dir).unwrap();
-    let url = format!("sqlite://{}", dir.join("jobs.sqlite3").display());
-    let mut child = backlog()
-        .args([
-            "serve",
-            "--migrate",
-            "--http",
-            "127.0.0.1:0",
-            "--database",
-            &url,
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (dir, child, mut lines) = serve_temporary_file();
     // The server prints its address once it listens.
     let addr = loop {
         let line = lines
@@ -82,18 +114,7 @@ fn serves_and_stops_on_sigterm() {
     let metrics = http_get(&addr, "/metrics");
     assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
 
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let status = child.wait().unwrap();
-    assert!(status.success(), "{status}");
-    let rest: Vec<String> = lines.map_while(Result::ok).collect();
-    assert!(
-        rest.iter().any(|l| l == "Backlog server stopped"),
-        "{rest:?}"
-    );
+    stops_cleanly_on_sigterm(child, lines);
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -103,36 +124,9 @@ fn serves_and_stops_on_sigterm() {
 #[cfg(unix)]
 #[test]
 fn stops_cleanly_on_a_sigterm_during_start() {
-    let dir = std::env::temp_dir().join(format!("backlog-serve-test-{}", fastrand::u64(..)));
-    std::fs::create_dir_all(&dir).unwrap();
-    let url = format!("sqlite://{}", dir.join("jobs.sqlite3").display());
-    let mut child = backlog()
-        .args([
-            "serve",
-            "--migrate",
-            "--http",
-            "127.0.0.1:0",
-            "--database",
-            &url,
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (dir, child, mut lines) = serve_temporary_file();
     let first = lines.next().expect("the server printed a line").unwrap();
     assert!(first.starts_with("Backlog serving "), "{first}");
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let status = child.wait().unwrap();
-    assert!(status.success(), "{status}");
-    let rest: Vec<String> = lines.map_while(Result::ok).collect();
-    assert!(
-        rest.iter().any(|l| l == "Backlog server stopped"),
-        "{rest:?}"
-    );
+    stops_cleanly_on_sigterm(child, lines);
     let _ = std::fs::remove_dir_all(dir);
 }
