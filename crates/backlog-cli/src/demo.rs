@@ -214,9 +214,12 @@ impl Worker for Demo<Webhook> {
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    // Installed before anything starts, and awaited by the progress loop: a Ctrl-C at any moment
+    // interrupts the demo, none is lost between two turns of the loop.
+    let mut interrupt = std::pin::pin!(crate::serve::stop_signal()?);
     if args.server {
         #[cfg(feature = "server")]
-        return server::run(args).await;
+        return server::run(args, interrupt.as_mut()).await;
         #[cfg(not(feature = "server"))]
         anyhow::bail!(
             "`demo --server` needs the ZeroMQ server: build with `--features server` (it links libzmq; Debian: apt-get install libzmq3-dev pkg-config)"
@@ -281,7 +284,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(100)) => {}
-            _ = tokio::signal::ctrl_c() => {
+            _ = interrupt.as_mut() => {
                 bar.abandon_with_message("interrupted");
                 break;
             }

@@ -97,8 +97,10 @@ pub fn prometheus() -> anyhow::Result<metrics_exporter_prometheus::PrometheusHan
         .context("could not install the Prometheus recorder")
 }
 
-/// Installs the Ctrl-C and SIGTERM handlers now, and returns what resolves on either.
-fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+/// Installs the Ctrl-C and SIGTERM handlers now, and returns what resolves on either. Made once
+/// and awaited in a loop, it misses no signal sent between two turns of the loop.
+pub(crate) fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static>
+{
     backlog::shutdown_signal().context("could not install the Ctrl-C and SIGTERM handlers")
 }
 

@@ -1,5 +1,7 @@
 //! The `backlog` binary end to end on a temporary SQLite file (and PostgreSQL for `migrate`).
 
+mod support;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -206,6 +208,34 @@ fn demo_runs_on_sqlite() {
     ] {
         assert!(text.contains(expected), "missing {expected}: {text}");
     }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// A Ctrl-C (SIGINT) that arrives while the demo is still enqueueing interrupts it cleanly:
+/// the handler is in before the demo says anything, so the signal never falls to its default
+/// action. The demo stops its workers and still prints what it did.
+#[cfg(unix)]
+#[test]
+fn demo_stops_cleanly_on_a_ctrl_c_during_start() {
+    use std::io::{BufRead, BufReader};
+
+    let (dir, url) = temp_db();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_backlog"))
+        .args(["demo", "--jobs", "100000", "--database", &url])
+        .env_remove("BACKLOG_DATABASE_URL")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().expect("the demo printed a line").unwrap();
+    assert!(first.starts_with("Backlog demo on "), "{first}");
+    support::signal_and_expect_clean_exit(&mut child, "INT");
+    let text: Vec<String> = lines.map_while(Result::ok).collect();
+    let text = text.join("\n");
+    // Interrupted long before 100,000 jobs could finish: some are still waiting.
+    assert!(text.contains("Jobs per state"), "{text}");
+    assert!(text.contains("available"), "{text}");
     std::fs::remove_dir_all(dir).ok();
 }
 

@@ -1,6 +1,8 @@
 //! `backlog serve` end to end: refuses an exposed address without authentication, serves the
 //! API on a temporary SQLite file, and stops gracefully on SIGTERM, also one sent while it starts.
 
+mod support;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
@@ -59,13 +61,7 @@ fn stops_cleanly_on_sigterm(
     mut child: std::process::Child,
     lines: std::io::Lines<BufReader<std::process::ChildStdout>>,
 ) {
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let status = child.wait().unwrap();
-    assert!(status.success(), "{status}");
+    support::signal_and_expect_clean_exit(&mut child, "TERM");
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     assert!(
         rest.iter().any(|l| l == "Backlog server stopped"),

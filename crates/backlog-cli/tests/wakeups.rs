@@ -4,6 +4,8 @@
 //! workers' process watches the file for jobs it did not insert, and for the signals other
 //! processes write (a cancellation, a resumed queue, a resigned leader).
 
+mod support;
+
 use std::process::Command;
 use std::time::Duration;
 
@@ -234,12 +236,7 @@ async fn a_server_stopping_on_sqlite_tells_other_processes_it_resigned() {
     // What followers in this process hear (they then try to take over at once, rather than
     // when the lease runs out).
     let mut events = storage.event_subscribe().await.unwrap();
-    let stopped = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(stopped.success());
-    assert!(server.wait().unwrap().success());
+    support::signal_and_expect_clean_exit(&mut server, "TERM");
     let heard = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             match events.recv().await.unwrap() {

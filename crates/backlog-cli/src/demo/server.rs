@@ -7,6 +7,8 @@
 //! gives the states, the average duration per priority and who ran what.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -111,7 +113,12 @@ pub async fn worker(args: DemoWorkerArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+/// Runs the demo through the server until every job is finished or `interrupt` (Ctrl-C)
+/// resolves.
+pub async fn run(
+    args: DemoArgs,
+    interrupt: Pin<&mut impl Future<Output = ()>>,
+) -> anyhow::Result<()> {
     let total = args.jobs.unwrap_or(500);
     let (db, url) = super::prepare(
         &args,
@@ -203,7 +210,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         WORK.as_millis()
     );
 
-    let finished = wait(&client, total as u64, &mut workers).await;
+    let finished = wait(&client, total as u64, &mut workers, interrupt).await;
     let elapsed = started.elapsed();
     stop(workers).await;
     server.shutdown().await;
@@ -248,8 +255,13 @@ async fn python_client_available() -> bool {
 }
 
 /// Shows progress until every job is finished; fails if every worker process died or nothing
-/// finished for a minute.
-async fn wait(client: &Client, total: u64, workers: &mut [(String, Child)]) -> anyhow::Result<()> {
+/// finished for a minute, or `interrupt` resolved.
+async fn wait(
+    client: &Client,
+    total: u64,
+    workers: &mut [(String, Child)],
+    mut interrupt: Pin<&mut impl Future<Output = ()>>,
+) -> anyhow::Result<()> {
     let bar = ProgressBar::new(total);
     bar.set_style(
         ProgressStyle::with_template(
@@ -290,7 +302,7 @@ async fn wait(client: &Client, total: u64, workers: &mut [(String, Child)]) -> a
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(100)) => {}
-            _ = tokio::signal::ctrl_c() => {
+            _ = interrupt.as_mut() => {
                 bar.abandon_with_message("interrupted");
                 anyhow::bail!("interrupted");
             }
