@@ -66,6 +66,16 @@ struct Shared {
     origin: i64,
 }
 
+impl Shared {
+    /// Forgets every id range noted as this process's own.
+    fn forget_own(&self) {
+        self.own
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+}
+
 impl Notifier {
     /// The channel shared by every storage of this process opened on `canonical_path`. The first
     /// storage opened on the file decides `watch_every`
@@ -122,11 +132,7 @@ impl Notifier {
     /// process's jobs from the watcher, and they would wait for a poll. Forgetting every range
     /// costs at most a second wake-up for this process's own jobs inserted meanwhile.
     pub(crate) fn insert_failed(&self) {
-        self.shared
-            .own
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+        self.shared.forget_own();
     }
 
     /// Notes the jobs this process is inserting (it wakes its own subscribers), so that the
@@ -289,11 +295,7 @@ fn watch(shared: Weak<Shared>, every: Duration, ready: std::sync::mpsc::Sender<(
                 .unwrap_or_else(PoisonError::into_inner);
             if shared.channel.receiver_count() == 0 {
                 *watching = false;
-                shared
-                    .own
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .clear();
+                shared.forget_own();
                 return;
             }
         }

@@ -93,8 +93,10 @@ pub struct DemoWorkerArgs {
     capacity: u32,
 }
 
-/// Runs a demo worker until its stdin closes (or Ctrl-C), then stops gracefully.
+/// Runs a demo worker until its stdin closes (or Ctrl-C, handled from its first moment), then
+/// stops gracefully.
 pub async fn worker(args: DemoWorkerArgs) -> anyhow::Result<()> {
+    let interrupt = crate::serve::stop_signal()?;
     let worker = RemoteWorker::builder([args.connect])
         .worker_id(args.id)
         .capacity(args.capacity)
@@ -106,7 +108,7 @@ pub async fn worker(args: DemoWorkerArgs) -> anyhow::Result<()> {
             let mut stdin = tokio::io::stdin();
             tokio::select! {
                 _ = stdin.read_to_end(&mut sink) => {}
-                _ = tokio::signal::ctrl_c() => {}
+                _ = interrupt => {}
             }
         })
         .await;
